@@ -1,0 +1,239 @@
+"""The admin console: members, distributions, pickup places, zones, orders, settings."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import to_utc
+from flask_login import current_user, login_required
+
+from marketplace.admin import services
+from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectForm, SettingsForm, ZoneForm
+from marketplace.catalog.models import ProducerProfile
+from marketplace.core.errors import ServiceError
+from marketplace.core.models import OutboundEmail
+from marketplace.core.services import all_settings
+from marketplace.distributions import services as distribution_services
+from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
+from marketplace.extensions import db
+from marketplace.members import services as member_services
+from marketplace.members.models import Membership, MembershipStatus, User
+from marketplace.members.services import require_admin
+from marketplace.orders import services as order_services
+from marketplace.orders.models import Order
+from marketplace.web import attach_error, run_service
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+def only_admins():
+    require_admin(current_user)
+
+
+@bp.route("/")
+def index():
+    pending = db.session.query(Membership).filter_by(status=MembershipStatus.PENDING).count()
+    return render_template("admin/index.html", pending=pending,
+                           distributions=distribution_services.upcoming_distributions(limit=10))
+
+
+# ---------------------------------------------------------------- members
+
+@bp.route("/members")
+def members():
+    status = request.args.get("status", "")
+    text = request.args.get("q", "").strip()[:100]
+    query = db.session.query(Membership).join(Membership.user)
+    if status in {s.value for s in MembershipStatus}:
+        query = query.filter(Membership.status == status)
+    if text:
+        query = query.filter(User.full_name.ilike(f"%{text}%") | User.email.ilike(f"%{text}%"))
+    rows = query.order_by(Membership.status, Membership.member_number, Membership.applied_at).all()
+    return render_template("admin/members.html", memberships=rows, status=status, q=text,
+                           reject_form=RejectForm(), statuses=list(MembershipStatus))
+
+
+@bp.route("/members/<int:membership_id>/approve", methods=["POST"])
+def approve(membership_id: int):
+    _r, error = run_service(member_services.approve_membership, current_user, membership_id,
+                            success=_("Membership approved."))
+    return redirect(url_for("admin.members", status="pending")), (error.status_code if error else 302)
+
+
+@bp.route("/members/<int:membership_id>/reject", methods=["POST"])
+def reject(membership_id: int):
+    form = RejectForm()
+    reason = form.reason.data if form.validate_on_submit() else ""
+    _r, error = run_service(member_services.reject_membership, current_user, membership_id, reason or "",
+                            success=_("Application rejected."))
+    return redirect(url_for("admin.members", status="pending")), (error.status_code if error else 302)
+
+
+@bp.route("/members/<int:membership_id>/status", methods=["POST"])
+def change_status(membership_id: int):
+    raw = request.form.get("status", "")
+    if raw not in {s.value for s in MembershipStatus}:
+        flash(_("Unknown status."), "error")
+        return redirect(url_for("admin.members")), 400
+    _r, error = run_service(member_services.change_membership_status, current_user, membership_id,
+                            MembershipStatus(raw), request.form.get("reason", ""), success=_("Saved."))
+    return redirect(url_for("admin.members")), (error.status_code if error else 302)
+
+
+# ---------------------------------------------------------------- distributions
+
+def _parse_slots(text: str, day) -> tuple:
+    from datetime import datetime, time
+
+    slots = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            span, *rest = line.split()
+            start_s, end_s = span.split("-")
+            start = datetime.combine(day, time.fromisoformat(start_s))
+            end = datetime.combine(day, time.fromisoformat(end_s))
+            capacity = int(rest[0]) if rest else 20
+        except ValueError:
+            raise ServiceError(_("Slot line %(n)d: write it like 17:00-19:00 20.", n=number), "slots")
+        slots.append(distribution_services.SlotInput(to_utc(start), to_utc(end), capacity))
+    return tuple(slots)
+
+
+@bp.route("/distributions")
+def distributions():
+    rows = db.session.query(Distribution).order_by(Distribution.starts_at.desc()).limit(100).all()
+    return render_template("admin/distributions.html", distributions=rows)
+
+
+@bp.route("/distributions/new", methods=["GET", "POST"])
+def new_distribution():
+    form = DistributionForm()
+    form.pickup_place_id.choices = [(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
+    form.producer_ids.choices = [(p.id, p.name) for p in
+                                 db.session.query(ProducerProfile).order_by(ProducerProfile.name)]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            data = distribution_services.DistributionInput(
+                pickup_place_id=form.pickup_place_id.data, title=form.title.data or "",
+                starts_at=to_utc(form.starts_at.data), ends_at=to_utc(form.ends_at.data),
+                opens_at=to_utc(form.opens_at.data), cutoff_at=to_utc(form.cutoff_at.data),
+                producer_ids=tuple(form.producer_ids.data), home_delivery=form.home_delivery.data,
+                slots=_parse_slots(form.slots.data, form.starts_at.data.date()),
+                repeat_weeks=form.repeat_weeks.data)
+            created = distribution_services.schedule_distribution(current_user, data)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+            status = 400
+        else:
+            flash(_("%(n)d distribution(s) scheduled.", n=len(created)), "success")
+            return redirect(url_for("admin.distributions"))
+    elif form.errors:
+        status = 400
+    return render_template("admin/distribution_form.html", form=form), status
+
+
+@bp.route("/distributions/<int:distribution_id>")
+def distribution(distribution_id: int):
+    item = distribution_services.get_distribution(distribution_id)
+    orders = db.session.query(Order).filter_by(distribution_id=item.id).order_by(Order.id).all()
+    return render_template("admin/distribution.html", distribution=item, orders=orders,
+                           totals=order_services.producer_totals(item.id))
+
+
+@bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])
+def close_distribution(distribution_id: int):
+    item = distribution_services.get_distribution(distribution_id)
+    if item.is_open():
+        flash(_("Ordering is still open: the cut-off has not passed."), "error")
+        return redirect(url_for("admin.distribution", distribution_id=distribution_id)), 409
+    done = order_services.close_distribution(distribution_id)
+    flash(_("Cut-off processed.") if done else _("The cut-off had already been processed."), "success")
+    return redirect(url_for("admin.distribution", distribution_id=distribution_id))
+
+
+# ---------------------------------------------------------------- places and zones
+
+@bp.route("/places", methods=["GET", "POST"])
+def places():
+    form = PickupPlaceForm()
+    if form.validate_on_submit():
+        _r, error = run_service(distribution_services.create_pickup_place, current_user, name=form.name.data,
+                                address=form.address.data, postcode=form.postcode.data or "",
+                                town=form.town.data or "", latitude=form.latitude.data,
+                                longitude=form.longitude.data, notes=form.notes.data or "",
+                                success=_("Pickup place added."))
+        if not error:
+            return redirect(url_for("admin.places"))
+    return render_template("admin/places.html", form=form,
+                           places=db.session.query(PickupPlace).order_by(PickupPlace.name).all(),
+                           zones=db.session.query(DeliveryZone).order_by(DeliveryZone.name).all(),
+                           zone_form=ZoneForm()), 400 if form.errors else 200
+
+
+@bp.route("/zones", methods=["POST"])
+def zones():
+    form = ZoneForm()
+    if form.validate_on_submit():
+        _r, error = run_service(distribution_services.create_delivery_zone, current_user, name=form.name.data,
+                                postcodes=form.postcodes.data, fee_cents=form.fee.cents or 0,
+                                success=_("Delivery zone added."))
+        return redirect(url_for("admin.places")), (error.status_code if error else 302)
+    for field_errors in form.errors.values():
+        for message in field_errors:
+            flash(str(message), "error")
+    return redirect(url_for("admin.places")), 400
+
+
+# ---------------------------------------------------------------- orders
+
+@bp.route("/orders")
+def orders():
+    day = None
+    try:
+        day = date.fromisoformat(request.args["day"]) if request.args.get("day") else None
+    except ValueError:
+        flash(_("Dates are written YYYY-MM-DD."), "error")
+    producer_id = request.args.get("producer", "")
+    place_id = request.args.get("place", "")
+    status = request.args.get("status", "")
+    rows = services.search_orders(current_user, day=day,
+                                  producer_id=int(producer_id) if producer_id.isdigit() else None,
+                                  status=status or None,
+                                  pickup_place_id=int(place_id) if place_id.isdigit() else None)
+    return render_template("admin/orders.html", orders=rows, args=request.args,
+                           producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
+                           places=db.session.query(PickupPlace).order_by(PickupPlace.name).all())
+
+
+@bp.route("/emails")
+def emails():
+    rows = db.session.query(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(200).all()
+    return render_template("admin/emails.html", emails=rows)
+
+
+# ---------------------------------------------------------------- settings
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    current = all_settings()
+    form = SettingsForm(data={**current, "share_nominal": f"{int(current['share_nominal_cents']) / 100:.2f}",
+                              "weight_margin_percent": int(current["weight_margin_percent"])})
+    if form.validate_on_submit():
+        values = {key: (getattr(form, key).data or "") for key in
+                  ("coop_name", "coop_legal_form", "coop_address", "coop_tagline", "coop_logo_url",
+                   "colour_primary", "colour_accent", "welcome_text")}
+        values["share_nominal_cents"] = str(form.share_nominal.cents)
+        values["weight_margin_percent"] = str(form.weight_margin_percent.data)
+        _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."))
+        if not error:
+            return redirect(url_for("admin.settings"))
+    return render_template("admin/settings.html", form=form), 400 if form.errors else 200

@@ -1,0 +1,80 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
+
+from marketplace.catalog.models import Unit
+from marketplace.catalog.services import VAT_RATES_BP
+from marketplace.money import MoneyError, parse_cents
+
+
+def unit_choices():
+    return [(Unit.PIECE.value, _l("piece")), (Unit.KG.value, _l("kg")), (Unit.LITRE.value, _l("litre")),
+            (Unit.BUNCH.value, _l("bunch")), (Unit.BOX.value, _l("box"))]
+
+
+def vat_choices():
+    return [(str(bp), f"{bp / 100:g} %") for bp in VAT_RATES_BP]
+
+
+class MoneyField(StringField):
+    """Euros typed by a person ('3.50', '3,5'), kept as integer cents in `.cents`."""
+
+    def __init__(self, *args, allow_zero: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_zero = allow_zero
+        self.cents: int | None = None
+
+    def pre_validate(self, form):
+        raw = (self.data or "").strip()
+        if not raw and self.flags.optional:
+            self.cents = None
+            return
+        try:
+            self.cents = parse_cents(raw, allow_zero=self.allow_zero)
+        except MoneyError as exc:
+            raise ValidationError(str(exc))
+
+
+class WholeNumberField(StringField):
+    """A non-negative whole number or blank; '1.5', '-2', '1e9' are refused with a message."""
+
+    def __init__(self, *args, maximum: int = 1_000_000, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.maximum = maximum
+        self.number: int | None = None
+
+    def pre_validate(self, form):
+        raw = (self.data or "").strip()
+        if not raw:
+            self.number = None
+            return
+        if not raw.isdigit() or int(raw) > self.maximum:
+            raise ValidationError(_l("Enter a whole number between 0 and %(max)s.", max=self.maximum))
+        self.number = int(raw)
+
+
+class ProductForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=4000)])
+    category_id = SelectField(_l("Category"), coerce=int, validators=[DataRequired()])
+    unit = SelectField(_l("Unit"), choices=unit_choices)
+    price = MoneyField(_l("Price per unit (EUR, VAT included)"), validators=[DataRequired()])
+    vat_rate_bp = SelectField(_l("VAT rate"), choices=vat_choices, default="550")
+    stock = WholeNumberField(_l("Stock (blank = unlimited)"), validators=[Optional()])
+    is_weight_priced = BooleanField(_l("Priced by weight (price per kg, ordered by the piece)"))
+    estimated_weight_g = WholeNumberField(_l("Estimated weight of one piece (g)"), maximum=100_000,
+                                          validators=[Optional()])
+    active = BooleanField(_l("On sale"), default=True)
+    photo = FileField(_l("Photo (JPEG, PNG or WebP)"))
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Farm or business name"), validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=4000)])
+    town = StringField(_l("Town"), validators=[Optional(), Length(max=120)])
+    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
+    pickup_address = StringField(_l("Pickup address (for couriers)"), validators=[Optional(), Length(max=300)])
+    min_order = MoneyField(_l("Minimum order total per distribution (EUR, blank = none)"), allow_zero=True,
+                           validators=[Optional()])

@@ -1,0 +1,95 @@
+"""Producers' public profiles and their products."""
+from __future__ import annotations
+
+import enum
+
+from marketplace.core.types import enum_type
+from marketplace.extensions import db
+from marketplace.money import weighed_amount_cents
+from marketplace.timeutil import utcnow
+
+
+class Unit(str, enum.Enum):
+    KG = "kg"
+    PIECE = "piece"
+    LITRE = "litre"
+    BUNCH = "bunch"
+    BOX = "box"
+
+
+class ProductStatus(str, enum.Enum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class ProducerProfile(db.Model):
+    __tablename__ = "producers"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, unique=True)
+    name = db.Column(db.String(120), nullable=False)
+    description = db.Column(db.Text, nullable=False, default="")
+    town = db.Column(db.String(120), nullable=False, default="")
+    postcode = db.Column(db.String(16), nullable=False, default="")
+    pickup_address = db.Column(db.String(300), nullable=False, default="")
+    latitude = db.Column(db.Float)
+    longitude = db.Column(db.Float)
+    # Below this total (all buyers of one distribution) the producer does not harvest.
+    min_order_cents = db.Column(db.Integer, nullable=False, default=0)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (db.CheckConstraint("min_order_cents >= 0", name="min_order_not_negative"),)
+
+    user = db.relationship("User", backref=db.backref("producer_profile", uselist=False))
+    products = db.relationship("Product", back_populates="producer", lazy="dynamic")
+
+
+class Category(db.Model):
+    __tablename__ = "categories"
+    id = db.Column(db.Integer, primary_key=True)
+    slug = db.Column(db.String(60), nullable=False, unique=True)
+    name_en = db.Column(db.String(80), nullable=False)
+    name_fr = db.Column(db.String(80), nullable=False)
+
+    def label(self, locale: str) -> str:
+        return self.name_fr if str(locale).startswith("fr") else self.name_en
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+    id = db.Column(db.Integer, primary_key=True)
+    producer_id = db.Column(db.Integer, db.ForeignKey("producers.id"), nullable=False, index=True)
+    category_id = db.Column(db.Integer, db.ForeignKey("categories.id"), nullable=False, index=True)
+    name = db.Column(db.String(120), nullable=False)
+    description = db.Column(db.Text, nullable=False, default="")
+    unit = db.Column(enum_type(Unit), nullable=False, default=Unit.PIECE)
+    # Price per unit, VAT included; for weight-priced products, the price per kg.
+    price_cents = db.Column(db.Integer, nullable=False)
+    vat_rate_bp = db.Column(db.Integer, nullable=False, default=550)  # basis points: 550 = 5.5 %
+    # NULL = unlimited stock.
+    stock = db.Column(db.Integer)
+    is_weight_priced = db.Column(db.Boolean, nullable=False, default=False)
+    estimated_weight_g = db.Column(db.Integer)  # per piece, for weight-priced products
+    photo_filename = db.Column(db.String(120))
+    status = db.Column(enum_type(ProductStatus), nullable=False, default=ProductStatus.ACTIVE, index=True)
+    hidden_reason = db.Column(db.Text)  # set by an admin when a product breaks the charter
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        db.CheckConstraint("price_cents > 0", name="price_positive"),
+        db.CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        db.CheckConstraint("vat_rate_bp >= 0 AND vat_rate_bp <= 10000", name="vat_range"),
+    )
+
+    producer = db.relationship("ProducerProfile", back_populates="products")
+    category = db.relationship("Category")
+
+    @property
+    def is_available(self) -> bool:
+        return self.status == ProductStatus.ACTIVE and self.hidden_reason is None
+
+    def estimated_line_cents(self, quantity: int) -> int:
+        """What `quantity` of this product is expected to cost (weight-priced: by estimate)."""
+        if self.is_weight_priced:
+            return weighed_amount_cents(quantity * (self.estimated_weight_g or 0), self.price_cents)
+        return quantity * self.price_cents

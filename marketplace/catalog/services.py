@@ -1,0 +1,205 @@
+"""Producers' profiles and products: who may change what, and what a valid product is."""
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import or_
+
+from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit
+from marketplace.core.errors import NotFound, ServiceError
+from marketplace.extensions import db
+from marketplace.members.models import College, User
+from marketplace.members.services import require_active_member
+from marketplace.money import MAX_CENTS
+
+VAT_RATES_BP = (0, 210, 550, 1000, 2000)  # French VAT rates in basis points
+MAX_STOCK = 1_000_000
+MAX_PIECE_WEIGHT_G = 100_000
+PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+PHOTO_MAX_SIDE = 1200
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    name: str
+    category_id: int
+    unit: Unit
+    price_cents: int
+    vat_rate_bp: int = 550
+    description: str = ""
+    stock: int | None = None
+    is_weight_priced: bool = False
+    estimated_weight_g: int | None = None
+    active: bool = True
+
+
+def ensure_producer_profile(user: User) -> ProducerProfile:
+    """The producer's public profile, created on approval with their name."""
+    profile = db.session.query(ProducerProfile).filter_by(user_id=user.id).first()
+    if profile is None:
+        profile = ProducerProfile(user_id=user.id, name=user.full_name, town=user.town, postcode=user.postcode)
+        db.session.add(profile)
+        db.session.flush()
+    return profile
+
+
+def producer_of(user: User) -> ProducerProfile:
+    """The acting user's producer profile; only active producer members have one to act on."""
+    require_active_member(user, College.PRODUCER)
+    return ensure_producer_profile(user)
+
+
+def update_profile(user: User, *, name: str, description: str, town: str, postcode: str,
+                   pickup_address: str, min_order_cents: int,
+                   latitude: float | None = None, longitude: float | None = None) -> ProducerProfile:
+    profile = producer_of(user)
+    if not name.strip():
+        raise ServiceError(_("Enter your farm or business name."), "name")
+    if min_order_cents < 0 or min_order_cents > MAX_CENTS:
+        raise ServiceError(_("The minimum order must be between 0 and a reasonable amount."), "min_order_cents")
+    if latitude is not None and not -90 <= latitude <= 90:
+        raise ServiceError(_("Latitude must be between -90 and 90."), "latitude")
+    if longitude is not None and not -180 <= longitude <= 180:
+        raise ServiceError(_("Longitude must be between -180 and 180."), "longitude")
+    profile.name = name.strip()
+    profile.description = description.strip()
+    profile.town = town.strip()
+    profile.postcode = postcode.strip()
+    profile.pickup_address = pickup_address.strip()
+    profile.min_order_cents = min_order_cents
+    profile.latitude, profile.longitude = latitude, longitude
+    return profile
+
+
+def _validate(data: ProductInput) -> None:
+    if not data.name.strip() or len(data.name) > 120:
+        raise ServiceError(_("Enter a product name (120 characters at most)."), "name")
+    if db.session.get(Category, data.category_id) is None:
+        raise ServiceError(_("Choose a category."), "category_id")
+    if not isinstance(data.price_cents, int) or not 0 < data.price_cents <= MAX_CENTS:
+        raise ServiceError(_("The price must be greater than zero."), "price")
+    if data.vat_rate_bp not in VAT_RATES_BP:
+        raise ServiceError(_("Choose one of the VAT rates."), "vat_rate_bp")
+    if data.stock is not None and not 0 <= data.stock <= MAX_STOCK:
+        raise ServiceError(_("Stock must be between 0 and %(max)d.", max=MAX_STOCK), "stock")
+    if data.is_weight_priced:
+        if data.unit != Unit.KG:
+            raise ServiceError(_("A product priced by weight is priced per kg."), "unit")
+        if not data.estimated_weight_g or not 0 < data.estimated_weight_g <= MAX_PIECE_WEIGHT_G:
+            raise ServiceError(_("Give the estimated weight of one piece in grams."), "estimated_weight_g")
+
+
+def _apply(product: Product, data: ProductInput) -> None:
+    product.name = data.name.strip()
+    product.description = data.description.strip()
+    product.category_id = data.category_id
+    product.unit = data.unit
+    product.price_cents = data.price_cents
+    product.vat_rate_bp = data.vat_rate_bp
+    product.stock = data.stock
+    product.is_weight_priced = data.is_weight_priced
+    product.estimated_weight_g = data.estimated_weight_g if data.is_weight_priced else None
+    product.status = ProductStatus.ACTIVE if data.active else ProductStatus.ARCHIVED
+
+
+def create_product(user: User, data: ProductInput) -> Product:
+    """A producer lists a new product."""
+    profile = producer_of(user)
+    _validate(data)
+    product = Product(producer_id=profile.id)
+    _apply(product, data)
+    db.session.add(product)
+    db.session.flush()
+    return product
+
+
+def own_product(user: User, product_id: int) -> Product:
+    """A product of the acting producer; another producer's product is 'not found' to them."""
+    profile = producer_of(user)
+    product = db.session.get(Product, product_id)
+    if product is None or product.producer_id != profile.id:
+        raise NotFound(_("No such product in your catalogue."))
+    return product
+
+
+def update_product(user: User, product_id: int, data: ProductInput) -> Product:
+    product = own_product(user, product_id)
+    _validate(data)
+    _apply(product, data)
+    return product
+
+
+def set_stock(user: User, product_id: int, stock: int | None) -> Product:
+    product = own_product(user, product_id)
+    if stock is not None and not 0 <= stock <= MAX_STOCK:
+        raise ServiceError(_("Stock must be between 0 and %(max)d.", max=MAX_STOCK), "stock")
+    product.stock = stock
+    return product
+
+
+def archive_product(user: User, product_id: int, archived: bool = True) -> Product:
+    product = own_product(user, product_id)
+    product.status = ProductStatus.ARCHIVED if archived else ProductStatus.ACTIVE
+    return product
+
+
+def store_photo(data: bytes) -> str:
+    """Check an uploaded photo (type, size, really an image), re-encode it, return its file name."""
+    if len(data) > current_app.config["MAX_PHOTO_BYTES"]:
+        raise ServiceError(_("The photo is too large (%(mb)d MB at most).",
+                             mb=current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024)), "photo")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+        image = Image.open(io.BytesIO(data))
+        fmt = image.format
+        if fmt not in PHOTO_FORMATS:
+            raise ServiceError(_("Upload a JPEG, PNG or WebP photo."), "photo")
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."), "photo")
+    # Re-encoding drops metadata (GPS position of the farm...) and anything hidden in the file.
+    image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    extension = PHOTO_FORMATS[fmt]
+    if extension == "jpg" and image.mode == "RGBA":
+        image = image.convert("RGB")
+    name = f"{uuid.uuid4().hex}.{extension}"
+    image.save(Path(current_app.config["UPLOAD_FOLDER"]) / name, format=fmt)
+    return name
+
+
+def set_product_photo(user: User, product_id: int, data: bytes) -> Product:
+    product = own_product(user, product_id)
+    product.photo_filename = store_photo(data)
+    return product
+
+
+def browse_query(text: str = "", category_slug: str = "", producer_id: int | None = None,
+                 distribution_id: int | None = None):
+    """Products a buyer can see, filtered; the caller paginates."""
+    from marketplace.distributions.models import distribution_producers
+
+    query = (db.select(Product).join(Product.producer)
+             .where(Product.status == ProductStatus.ACTIVE, Product.hidden_reason.is_(None)))
+    text = (text or "").strip()[:100]
+    if text:
+        pattern = f"%{text.replace('%', '').replace('_', '')}%"
+        query = query.where(or_(Product.name.ilike(pattern), Product.description.ilike(pattern),
+                                ProducerProfile.name.ilike(pattern)))
+    if category_slug:
+        query = query.join(Product.category).where(Category.slug == category_slug)
+    if producer_id:
+        query = query.where(Product.producer_id == producer_id)
+    if distribution_id:
+        query = query.where(Product.producer_id.in_(
+            db.select(distribution_producers.c.producer_id)
+            .where(distribution_producers.c.distribution_id == distribution_id)))
+    return query.order_by(ProducerProfile.name, Product.name, Product.id)

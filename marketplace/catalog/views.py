@@ -1,0 +1,170 @@
+"""Public catalogue and the producer's own products."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.catalog import services
+from marketplace.catalog.forms import ProductForm, ProfileForm
+from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
+from marketplace.core.errors import ServiceError
+from marketplace.extensions import db
+from marketplace.web import attach_error
+
+bp = Blueprint("catalog", __name__)
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
+@bp.route("/products")
+def browse():
+    from marketplace.distributions.services import open_distributions
+
+    page = _int_arg("page") or 1
+    text = request.args.get("q", "")
+    category = request.args.get("category", "")
+    producer_id = _int_arg("producer")
+    distribution_id = _int_arg("distribution")
+    query = services.browse_query(text, category, producer_id, distribution_id)
+    pagination = db.paginate(query, page=page, per_page=_per_page(), error_out=False)
+    return render_template("catalog/browse.html", pagination=pagination, products=pagination.items,
+                           categories=db.session.query(Category).order_by(Category.slug).all(),
+                           producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
+                           distributions=open_distributions(), q=text, category=category,
+                           producer_id=producer_id, distribution_id=distribution_id)
+
+
+def _per_page() -> int:
+    from flask import current_app
+
+    return current_app.config["PRODUCTS_PER_PAGE"]
+
+
+@bp.route("/products/<int:product_id>")
+def product(product_id: int):
+    item = db.session.get(Product, product_id)
+    if item is None or not item.is_available:
+        abort(404, _("This product does not exist or is no longer sold."))
+    return render_template("catalog/product.html", product=item)
+
+
+@bp.route("/producers/<int:producer_id>")
+def producer(producer_id: int):
+    profile = db.session.get(ProducerProfile, producer_id)
+    if profile is None:
+        abort(404, _("No such producer."))
+    products = services.browse_query(producer_id=profile.id)
+    return render_template("catalog/producer.html", producer=profile,
+                           products=db.session.execute(products).scalars().all())
+
+
+# ---------------------------------------------------------------- producer's side
+
+def _category_choices():
+    from flask_babel import get_locale
+
+    locale = str(get_locale())
+    return [(c.id, c.label(locale)) for c in db.session.query(Category).order_by(Category.slug)]
+
+
+def _product_input(form: ProductForm) -> services.ProductInput:
+    return services.ProductInput(
+        name=form.name.data or "", description=form.description.data or "", category_id=form.category_id.data,
+        unit=Unit(form.unit.data), price_cents=form.price.cents, vat_rate_bp=int(form.vat_rate_bp.data),
+        stock=form.stock.number, is_weight_priced=form.is_weight_priced.data,
+        estimated_weight_g=form.estimated_weight_g.number, active=form.active.data)
+
+
+@bp.route("/producer/products")
+@login_required
+def my_products():
+    profile = services.producer_of(current_user)
+    products = profile.products.order_by(Product.status, Product.name).all()
+    return render_template("catalog/my_products.html", producer=profile, products=products)
+
+
+@bp.route("/producer/products/new", methods=["GET", "POST"])
+@login_required
+def new_product():
+    services.producer_of(current_user)
+    form = ProductForm()
+    form.category_id.choices = _category_choices()
+    if form.validate_on_submit():
+        try:
+            item = services.create_product(current_user, _product_input(form))
+            if form.photo.data:
+                services.set_product_photo(current_user, item.id, form.photo.data.read())
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            flash(_("Product added."), "success")
+            return redirect(url_for("catalog.my_products"))
+    return render_template("catalog/product_form.html", form=form, product=None), 400 if form.errors else 200
+
+
+@bp.route("/producer/products/<int:product_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_product(product_id: int):
+    item = services.own_product(current_user, product_id)
+    form = ProductForm(obj=item)
+    form.category_id.choices = _category_choices()
+    if request.method == "GET":
+        form.price.data = f"{item.price_cents / 100:.2f}"
+        form.stock.data = "" if item.stock is None else str(item.stock)
+        form.estimated_weight_g.data = "" if item.estimated_weight_g is None else str(item.estimated_weight_g)
+        form.unit.data = item.unit.value
+        form.vat_rate_bp.data = str(item.vat_rate_bp)
+        form.active.data = item.status.value == "active"
+    if form.validate_on_submit():
+        try:
+            services.update_product(current_user, product_id, _product_input(form))
+            if form.photo.data:
+                services.set_product_photo(current_user, item.id, form.photo.data.read())
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            flash(_("Product saved."), "success")
+            return redirect(url_for("catalog.my_products"))
+    return render_template("catalog/product_form.html", form=form, product=item), 400 if form.errors else 200
+
+
+@bp.route("/producer/products/<int:product_id>/archive", methods=["POST"])
+@login_required
+def archive_product(product_id: int):
+    archived = request.form.get("archived", "1") == "1"
+    services.archive_product(current_user, product_id, archived)
+    db.session.commit()
+    flash(_("Product archived.") if archived else _("Product back on sale."), "success")
+    return redirect(url_for("catalog.my_products"))
+
+
+@bp.route("/producer/profile", methods=["GET", "POST"])
+@login_required
+def edit_profile():
+    profile = services.producer_of(current_user)
+    form = ProfileForm(obj=profile)
+    if request.method == "GET":
+        form.min_order.data = f"{profile.min_order_cents / 100:.2f}" if profile.min_order_cents else ""
+    if form.validate_on_submit():
+        try:
+            services.update_profile(current_user, name=form.name.data, description=form.description.data or "",
+                                    town=form.town.data or "", postcode=form.postcode.data or "",
+                                    pickup_address=form.pickup_address.data or "",
+                                    min_order_cents=form.min_order.cents or 0,
+                                    latitude=profile.latitude, longitude=profile.longitude)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            flash(_("Profile saved."), "success")
+            return redirect(url_for("catalog.producer", producer_id=profile.id))
+    return render_template("catalog/profile_form.html", form=form, producer=profile)

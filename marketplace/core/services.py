@@ -1,0 +1,93 @@
+"""Coop settings and e-mail: small services every domain uses."""
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app
+
+from marketplace.core.models import OutboundEmail, Setting
+from marketplace.extensions import db
+from marketplace.timeutil import utcnow
+
+# What a coop changes to make the shop its own, without forking.
+DEFAULT_SETTINGS: dict[str, str] = {
+    "coop_name": "La Coop des Champs",
+    "coop_legal_form": "SCIC SAS à capital variable",
+    "coop_address": "12 rue des Halles, 44000 Nantes",
+    "coop_tagline": "Local food, sold by the people who grow it.",
+    "coop_logo_url": "",
+    "colour_primary": "#2f6b3a",
+    "colour_accent": "#e8a33d",
+    "welcome_text": "",
+    "share_nominal_cents": "2000",
+    "shares_minimum": "1",
+    "weight_margin_percent": "20",
+    "delivery_fee_rule_text": "The delivery fee covers the courier's pay at cost: one flat fee per zone, the same for everyone.",
+}
+
+
+def get_setting(key: str) -> str:
+    row = db.session.get(Setting, key)
+    if row is not None:
+        return row.value
+    return DEFAULT_SETTINGS.get(key, "")
+
+
+def get_int_setting(key: str) -> int:
+    try:
+        return int(get_setting(key))
+    except ValueError:
+        return int(DEFAULT_SETTINGS[key])
+
+
+def all_settings() -> dict[str, str]:
+    values = dict(DEFAULT_SETTINGS)
+    for row in db.session.query(Setting).all():
+        values[row.key] = row.value
+    return values
+
+
+def set_setting(key: str, value: str) -> None:
+    """Change one coop setting (admins only: checked by the caller's service)."""
+    if key not in DEFAULT_SETTINGS:
+        raise KeyError(key)
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def queue_email(recipient: str, subject: str, body: str) -> OutboundEmail:
+    """Record an e-mail in the same transaction as the change it reports; a task sends it."""
+    email = OutboundEmail(recipient=recipient, subject=subject[:300], body=body)
+    db.session.add(email)
+    return email
+
+
+def send_pending_emails(limit: int = 100) -> int:
+    """Deliver queued e-mails over SMTP when a server is configured; otherwise mark them logged."""
+    server = current_app.config.get("MAIL_SERVER")
+    sent = 0
+    pending = (db.session.query(OutboundEmail).filter(OutboundEmail.sent_at.is_(None))
+               .order_by(OutboundEmail.id).limit(limit).with_for_update(skip_locked=True).all())
+    for email in pending:
+        if server:
+            message = EmailMessage()
+            message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+            message["To"] = email.recipient
+            message["Subject"] = email.subject
+            message.set_content(email.body)
+            try:
+                with smtplib.SMTP(server, current_app.config["MAIL_PORT"], timeout=10) as smtp:
+                    smtp.send_message(message)
+            except (OSError, smtplib.SMTPException) as exc:
+                email.error = str(exc)[:500]
+                continue
+        else:
+            current_app.logger.info("E-mail to %s: %s", email.recipient, email.subject)
+        email.sent_at = utcnow()
+        sent += 1
+    db.session.commit()
+    return sent

@@ -1,0 +1,134 @@
+"""Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from fpdf import FPDF
+
+from marketplace.catalog.models import ProducerProfile
+from marketplace.core.errors import NotFound
+from marketplace.distributions.models import Distribution
+from marketplace.extensions import db
+from marketplace.money import cents_to_decimal
+from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.states import LineStatus, PartStatus
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+@dataclass
+class Document:
+    title: str
+    subtitle: str
+    headers: list[str]
+    rows: list[list[str]]
+    filename: str
+    widths: list[float] = field(default_factory=list)
+
+    def to_csv(self) -> bytes:
+        # UTF-8 with BOM and ';': opens as columns in a French Excel.
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(self.headers)
+        writer.writerows(self.rows)
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def to_pdf(self) -> bytes:
+        pdf = FPDF(orientation="L" if len(self.headers) > 4 else "P", format="A4")
+        family = _font(pdf)
+        pdf.set_auto_page_break(True, margin=12)
+        pdf.add_page()
+        pdf.set_font(family, size=15)
+        pdf.cell(0, 9, _text(self.title, family), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, size=10)
+        pdf.cell(0, 6, _text(self.subtitle, family), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        pdf.set_font(family, size=9)
+        widths = self.widths or None
+        with pdf.table(col_widths=widths, text_align="LEFT", line_height=6) as table:
+            header = table.row()
+            for h in self.headers:
+                header.cell(_text(h, family))
+            for values in self.rows:
+                row = table.row()
+                for value in values:
+                    row.cell(_text(value, family))
+        return bytes(pdf.output())
+
+
+def _font(pdf: FPDF) -> str:
+    regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
+    if regular.exists() and bold.exists():
+        pdf.add_font("DejaVu", "", str(regular))
+        pdf.add_font("DejaVu", "B", str(bold))
+        return "DejaVu"
+    return "Helvetica"
+
+
+def _text(value: str, family: str) -> str:
+    if family == "Helvetica":  # core fonts are Latin-1 only
+        return value.replace("€", "EUR").encode("latin-1", "replace").decode("latin-1")
+    return value
+
+
+def _money(cents: int) -> str:
+    return f"{cents_to_decimal(cents)} €".replace(".", ",")
+
+
+def _distribution(distribution_id: int) -> Distribution:
+    distribution = db.session.get(Distribution, distribution_id)
+    if distribution is None:
+        raise NotFound(_("No such distribution."))
+    return distribution
+
+
+def _when(distribution: Distribution) -> str:
+    return f"{distribution.pickup_place.name} — {format_datetime(distribution.starts_at, 'medium')}"
+
+
+def packing_list(distribution_id: int, producer_id: int) -> Document:
+    """One producer's packing list: each product, each buyer, how much."""
+    distribution = _distribution(distribution_id)
+    producer = db.session.get(ProducerProfile, producer_id)
+    lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
+             .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
+                     OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
+             .order_by(OrderLine.product_name, Order.reference).all())
+    rows = []
+    for line in lines:
+        order = line.part.order
+        weight = ""
+        if line.is_weight_priced:
+            weight = f"{line.weighed_grams} g" if line.weighed_grams else f"~{line.estimated_weight_total_g} g"
+        rows.append([line.product_name, str(line.quantity), _(line.unit), weight, order.buyer.full_name,
+                     order.reference, _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
+    return Document(
+        title=_("Packing list — %(producer)s", producer=producer.name if producer else ""),
+        subtitle=_when(distribution),
+        headers=[_("Product"), _("Qty"), _("Unit"), _("Weight"), _("Buyer"), _("Order"), _("Fulfilment")],
+        rows=rows, filename=f"packing-list-{distribution_id}-{producer_id}")
+
+
+def pickup_sheet(distribution_id: int) -> Document:
+    """The pickup sheet: each buyer, their items, the amount due, and a column to sign."""
+    distribution = _distribution(distribution_id)
+    orders = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
+              .order_by(Order.id).all())
+    rows = []
+    for order in sorted(orders, key=lambda o: (o.buyer.full_name.lower(), o.id)):
+        if order.status == "cancelled":
+            continue
+        items = ", ".join(
+            f"{line.quantity} × {line.product_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
+            for part in order.parts if part.status != PartStatus.CANCELLED
+            for line in part.lines if line.status == LineStatus.ACTIVE)
+        due = _money(order.total_due_cents) if order.payment_method.value == "pay_at_pickup" else _("paid by card")
+        rows.append([order.buyer.full_name, order.reference, items, due, ""])
+    return Document(title=_("Pickup sheet"), subtitle=_when(distribution),
+                    headers=[_("Buyer"), _("Order"), _("Items"), _("Amount due"), _("Signature")],
+                    rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 130, 30, 40])

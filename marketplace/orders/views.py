@@ -1,0 +1,244 @@
+"""Cart, checkout, the buyer's orders and the producer's order desk."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.core.errors import NotFound, ServiceError
+from marketplace.extensions import db
+from marketplace.orders import documents, services
+from marketplace.orders.forms import CheckoutForm
+from marketplace.orders.models import Order, OrderPart
+from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
+from marketplace.web import attach_error, redirect_back, run_service
+
+bp = Blueprint("orders", __name__)
+
+
+def _form_int(name: str) -> int:
+    raw = (request.form.get(name) or "").strip()
+    if not raw.isdigit() or len(raw) > 9:
+        raise ServiceError(_("Invalid request: %(name)s must be a whole number.", name=name), name)
+    return int(raw)
+
+
+# ---------------------------------------------------------------- cart
+
+@bp.route("/cart")
+@login_required
+def cart():
+    from marketplace.distributions.services import open_distributions
+    from marketplace.members.services import why_not_active
+
+    cart = services.get_cart(current_user)
+    db.session.commit()
+    return render_template("orders/cart.html", summary=services.summarise_cart(cart), cart=cart,
+                           distributions=open_distributions(), blocked_reason=why_not_active(current_user))
+
+
+@bp.route("/cart/add", methods=["POST"])
+@login_required
+def add_to_cart():
+    try:
+        product_id = _form_int("product_id")
+        quantity = services.parse_quantity(request.form.get("quantity", "1"))
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect_back("catalog.browse"), 400
+    _, error = run_service(services.add_to_cart, current_user, product_id, quantity, success=_("Added to your cart."))
+    return redirect_back("orders.cart"), (400 if error and error.status_code == 400 else
+                                          error.status_code if error else 302)
+
+
+@bp.route("/cart/update", methods=["POST"])
+@login_required
+def update_cart():
+    try:
+        product_id = _form_int("product_id")
+        raw = (request.form.get("quantity") or "").strip()
+        quantity = 0 if raw == "0" else services.parse_quantity(raw)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("orders.cart")), 400
+    _, error = run_service(services.set_cart_quantity, current_user, product_id, quantity)
+    return redirect(url_for("orders.cart")), (error.status_code if error else 302)
+
+
+@bp.route("/cart/distribution", methods=["POST"])
+@login_required
+def choose_distribution():
+    try:
+        distribution_id = _form_int("distribution_id")
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("orders.cart")), 400
+    run_service(services.choose_distribution, current_user, distribution_id)
+    return redirect_back("orders.cart")
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+@login_required
+def checkout():
+    cart = services.get_cart(current_user)
+    if not cart.items:
+        flash(_("Your cart is empty."), "error")
+        return redirect(url_for("orders.cart"))
+    distribution = cart.distribution
+    form = CheckoutForm()
+    slots = distribution.slots if distribution else []
+    form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
+    if request.method == "GET":
+        form.delivery_address.data = current_user.address
+        form.delivery_postcode.data = current_user.postcode
+        form.delivery_town.data = current_user.town
+    if form.validate_on_submit():
+        data = services.CheckoutInput(
+            fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
+            delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
+            delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
+            note=form.note.data or "")
+        try:
+            order = services.checkout(current_user, data)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+            status = exc.status_code
+        else:
+            flash(_("Thank you! Your order is placed."), "success")
+            return redirect(url_for("orders.order_page", order_id=order.id))
+    else:
+        status = 400 if form.errors else 200
+    from marketplace.distributions.models import DeliveryZone
+
+    zones = db.session.query(DeliveryZone).filter_by(active=True).order_by(DeliveryZone.name).all()
+    return render_template("orders/checkout.html", form=form, summary=services.summarise_cart(cart),
+                           distribution=distribution, zones=zones), status
+
+
+# ---------------------------------------------------------------- buyer's orders
+
+@bp.route("/orders")
+@login_required
+def my_orders():
+    orders = (db.session.query(Order).filter_by(buyer_id=current_user.id).order_by(Order.created_at.desc()).all())
+    return render_template("orders/my_orders.html", orders=orders)
+
+
+@bp.route("/orders/<int:order_id>")
+@login_required
+def order_page(order_id: int):
+    order = db.session.get(Order, order_id)
+    if order is None or (order.buyer_id != current_user.id and not current_user.is_admin):
+        abort(404, _("No such order."))
+    return render_template("orders/order.html", order=order, editable=order.distribution.is_open())
+
+
+@bp.route("/orders/<int:order_id>/lines/<int:line_id>", methods=["POST"])
+@login_required
+def change_line(order_id: int, line_id: int):
+    raw = (request.form.get("quantity") or "").strip()
+    try:
+        quantity = 0 if raw == "0" else services.parse_quantity(raw)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("orders.order_page", order_id=order_id)), 400
+    _, error = run_service(services.change_line_quantity, current_user, order_id, line_id, quantity,
+                           success=_("Order updated."))
+    return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+
+
+@bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
+@login_required
+def cancel(order_id: int):
+    _, error = run_service(services.cancel_order, current_user, order_id, success=_("Order cancelled."))
+    return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+
+
+# ---------------------------------------------------------------- producer's order desk
+
+@bp.route("/producer/orders")
+@login_required
+def producer_orders():
+    from marketplace.catalog.services import producer_of
+    from marketplace.distributions.models import Distribution
+
+    profile = producer_of(current_user)
+    parts = (db.session.query(OrderPart).join(Order).join(Distribution)
+             .filter(OrderPart.producer_id == profile.id)
+             .order_by(Distribution.starts_at.desc(), Order.id).limit(300).all())
+    by_distribution: dict = {}
+    for part in parts:
+        by_distribution.setdefault(part.order.distribution, []).append(part)
+    return render_template("orders/producer_orders.html", producer=profile, by_distribution=by_distribution,
+                           PartStatus=PartStatus, weight_bounds=services.weight_bounds_g)
+
+
+@bp.route("/producer/parts/<int:part_id>/accept", methods=["POST"])
+@login_required
+def accept_part(part_id: int):
+    _, error = run_service(services.accept_part, current_user, part_id, success=_("Order accepted."))
+    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+
+
+@bp.route("/producer/parts/<int:part_id>/ready", methods=["POST"])
+@login_required
+def mark_ready(part_id: int):
+    _, error = run_service(services.mark_ready, current_user, part_id, success=_("Marked ready."))
+    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+
+
+@bp.route("/producer/lines/<int:line_id>/reject", methods=["POST"])
+@login_required
+def reject_line(line_id: int):
+    _, error = run_service(services.reject_line, current_user, line_id, request.form.get("reason", ""),
+                           success=_("Line rejected; the buyer is told."))
+    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+
+
+@bp.route("/producer/lines/<int:line_id>/weight", methods=["POST"])
+@login_required
+def record_weight(line_id: int):
+    try:
+        grams = _form_int("grams")
+    except ServiceError as exc:
+        flash(_("Enter the weight in whole grams."), "error")
+        return redirect(url_for("orders.producer_orders")), 400
+    _, error = run_service(services.record_weight, current_user, line_id, grams, success=_("Weight recorded."))
+    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+
+
+@bp.route("/producer/distributions/<int:distribution_id>/packing-list.<fmt>")
+@login_required
+def packing_list(distribution_id: int, fmt: str):
+    from marketplace.catalog.services import producer_of
+
+    profile = producer_of(current_user)
+    return _document(documents.packing_list(distribution_id, profile.id), fmt)
+
+
+@bp.route("/admin/distributions/<int:distribution_id>/pickup-sheet.<fmt>")
+@login_required
+def pickup_sheet(distribution_id: int, fmt: str):
+    from marketplace.members.services import require_admin
+
+    require_admin(current_user)
+    return _document(documents.pickup_sheet(distribution_id), fmt)
+
+
+@bp.route("/admin/orders/<int:order_id>/collected", methods=["POST"])
+@login_required
+def mark_collected(order_id: int):
+    _, error = run_service(services.mark_collected, current_user, order_id, success=_("Marked as collected."))
+    return redirect_back("orders.order_page", order_id=order_id), (error.status_code if error else 302)
+
+
+def _document(doc: "documents.Document", fmt: str) -> Response:
+    if fmt == "csv":
+        return Response(doc.to_csv(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{doc.filename}.csv"'})
+    if fmt == "pdf":
+        return Response(doc.to_pdf(), mimetype="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{doc.filename}.pdf"'})
+    raise NotFound(_("Unknown document format."))

@@ -1,0 +1,113 @@
+"""Request-level wiring: log-in loader, one commit per request, errors as clear messages."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from marketplace.core.errors import ServiceError
+from marketplace.extensions import db, login_manager
+from marketplace.money import cents_to_input, format_money
+
+
+def init_app(app: Flask) -> None:
+    from marketplace.members.models import User
+
+    login_manager.login_view = "members.login"
+    login_manager.login_message = None
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    @app.context_processor
+    def inject_globals():
+        from marketplace.core.services import all_settings
+
+        if "coop" not in g:
+            g.coop = all_settings()
+        return {"coop": g.coop, "format_money": format_money, "format_datetime": format_datetime,
+                "format_date": format_date, "current_locale": str(get_locale()), "cents_to_input": cents_to_input}
+
+    @app.teardown_request
+    def rollback_unfinished(exc):
+        # A request that failed leaves nothing half-written.
+        if exc is not None:
+            db.session.rollback()
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        db.session.rollback()
+        return error_response(exc.message, exc.status_code)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        db.session.rollback()
+        return error_response(_("The form expired or was not sent from this site. Please try again."), 400)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc):
+        db.session.rollback()
+        return error_response(_("The file is too large."), 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code and exc.code >= 400:
+            db.session.rollback()
+            return error_response(exc.description or exc.name, exc.code)
+        return exc
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(message: str, status: int):
+    if wants_json():
+        return jsonify({"error": message}), status
+    return render_template("error.html", message=message, status=status), status
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only same-site relative paths may be used as a post-login redirect."""
+    if not target:
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
+        and "\\" not in target
+
+
+def redirect_back(default_endpoint: str, **values):
+    target = request.form.get("next") or request.args.get("next")
+    if is_safe_next(target):
+        return redirect(target)
+    return redirect(url_for(default_endpoint, **values))
+
+
+def run_service(fn, *args, success: str | None = None, **kwargs):
+    """Call a service and commit; a ServiceError becomes a flashed message and a rollback."""
+    try:
+        result = fn(*args, **kwargs)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return None, exc
+    if success:
+        flash(success, "success")
+    return result, None
+
+
+def attach_error(form, exc: ServiceError) -> None:
+    """Show a service's refusal next to the field it concerns, or as a flashed message."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        if not isinstance(field.errors, list):
+            field.errors = list(field.errors)
+        field.errors.append(exc.message)
+    else:
+        flash(exc.message, "error")
