@@ -119,13 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--exploration", type=int, default=None, help="VROOM exploration level (default: planner's)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=None, help="VROOM time limit in seconds for the smaller sizes")
-    ap.add_argument("--big-timeout", type=float, default=30.0, help="VROOM time limit in seconds for 3000 deliveries")
+    ap.add_argument("--big-timeout", type=float, default=20.0, help="VROOM time limit in seconds for 3000 deliveries (VROOM does not bound its construction phase by it; the planner also splits instances over 1000 deliveries into sectors)")
     args = ap.parse_args(argv)
     from marketplace.dispatch.planner import DEFAULT_EXPLORATION
 
     exploration = DEFAULT_EXPLORATION if args.exploration is None else args.exploration
     sizes = SIZES[:1] if args.quick else SIZES
-    print(f"VROOM exploration={exploration} threads={args.threads} timeout={args.timeout} big-timeout={args.big_timeout}")
+    print(f"VROOM exploration={'auto' if exploration is None else exploration} threads={args.threads} timeout={args.timeout} big-timeout={args.big_timeout}")
     run(sizes, exploration, args.threads, args.timeout, args.big_timeout)
 
 

@@ -51,24 +51,31 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+# Each domain is a package with optional models.py, tasks.py and views.py (a blueprint named `bp`).
+DOMAINS = ("core", "members", "catalog", "distributions", "orders", "payments", "dispatch", "billing", "admin")
+
+
+def _domain_modules(kind: str):
+    import importlib
+    import importlib.util
+
+    for domain in DOMAINS:
+        name = f"marketplace.{domain}.{kind}"
+        if importlib.util.find_spec(name) is not None:
+            yield importlib.import_module(name)
+
+
 def _import_models() -> None:
-    """Import every models module so SQLAlchemy and Alembic see the whole schema."""
-    from marketplace.core import models as _core  # noqa: F401
-    from marketplace.members import models as _members  # noqa: F401
-    from marketplace.catalog import models as _catalog  # noqa: F401
-    from marketplace.distributions import models as _distributions  # noqa: F401
-    from marketplace.orders import models as _orders  # noqa: F401
-    from marketplace.core import tasks as _core_tasks  # noqa: F401
-    from marketplace.orders import tasks as _order_tasks  # noqa: F401
+    """Import every models and tasks module so SQLAlchemy, Alembic and Celery see them all."""
+    for _module in _domain_modules("models"):
+        pass
+    for _module in _domain_modules("tasks"):
+        pass
+    # Signal receivers (e.g. payments reacting to a cancelled order part) connect on import.
+    for _module in _domain_modules("handlers"):
+        pass
 
 
 def _register_blueprints(app: Flask) -> None:
-    from marketplace.admin.views import bp as admin_bp
-    from marketplace.catalog.views import bp as catalog_bp
-    from marketplace.distributions.views import bp as distributions_bp
-    from marketplace.members.views import bp as members_bp
-    from marketplace.orders.views import bp as orders_bp
-    from marketplace.core.views import bp as core_bp
-
-    for bp in (core_bp, members_bp, catalog_bp, distributions_bp, orders_bp, admin_bp):
-        app.register_blueprint(bp)
+    for module in _domain_modules("views"):
+        app.register_blueprint(module.bp)

@@ -30,8 +30,11 @@ def init_app(app: Flask) -> None:
 
         if "coop" not in g:
             g.coop = all_settings()
-        return {"coop": g.coop, "format_money": format_money, "format_datetime": format_datetime,
-                "format_date": format_date, "current_locale": str(get_locale()), "cents_to_input": cents_to_input}
+        return {"coop": g.coop, "current_locale": str(get_locale())}
+
+    # Globals (not context) so that imported macros can use them too.
+    app.jinja_env.globals.update(format_money=format_money, format_datetime=format_datetime,
+                                 format_date=format_date, cents_to_input=cents_to_input)
 
     @app.teardown_request
     def rollback_unfinished(exc):

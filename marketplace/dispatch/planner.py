@@ -648,6 +648,34 @@ def plan_runs(
     return _finalise(problem, routes, unassigned)
 
 
+def _canonical(events: list[tuple[str, _Task]]) -> list[tuple[str, _Task]]:
+    """Sort runs of consecutive single pickups at the same place by delivery
+    id. VROOM's threads can return equal-cost solutions that differ only in
+    that order; pickups have no time window and the block's total time and
+    final load are unchanged, so this is always safe and makes plans
+    reproducible."""
+    out: list[tuple[str, _Task]] = []
+    i = 0
+    while i < len(events):
+        kind, task = events[i]
+        if kind == "pickup" and len(task.pickup_idx) == 1:
+            j = i
+            while (
+                j < len(events)
+                and events[j][0] == "pickup"
+                and len(events[j][1].pickup_idx) == 1
+                and events[j][1].pickup_idx[0] == task.pickup_idx[0]
+                and events[j][1].delivery.pickup_service_s == task.delivery.pickup_service_s
+            ):
+                j += 1
+            out.extend(sorted(events[i:j], key=lambda e: e[1].delivery.id))
+            i = j
+        else:
+            out.append(events[i])
+            i += 1
+    return out
+
+
 def _partitions(problem: _Problem, partition_size: int | None) -> list[tuple[list[_Task], list[Courier]]]:
     """Split a large instance into angular sectors around the drop-offs'
     centroid (deliveries by drop-off bearing, couriers by start bearing, equal
@@ -783,7 +811,7 @@ def _solve_vroom(
                     events.append(("dropoff", tasks[int(step["id"])]))
             if events:
                 # The first step is the "start" step: when the courier leaves.
-                routes[int(route["vehicle"])] = (t0 + int(steps[0]["arrival"]), events)
+                routes[int(route["vehicle"])] = (t0 + int(steps[0]["arrival"]), _canonical(events))
         vroom_unassigned = {int(u["id"]) for u in result.get("unassigned", [])}
 
         # VROOM counts a pickup tour as one task; re-solve once with tighter

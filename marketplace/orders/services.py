@@ -18,6 +18,7 @@ from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member
 from marketplace.money import format_money
+from marketplace.orders import signals
 from marketplace.orders.models import Cart, CartItem, Order, OrderEvent, OrderLine, OrderPart
 from marketplace.orders.states import (BUYER_EDITABLE, Fulfilment, InvalidTransition, LineStatus, PartStatus,
                                        PaymentMethod, PaymentStatus, check_transition)
@@ -187,6 +188,16 @@ def summarise_cart(cart: Cart) -> CartSummary:
 
 # ---------------------------------------------------------------- checkout
 
+def available_payment_methods() -> list[PaymentMethod]:
+    """Pay at pickup always; card only when the coop has configured Stripe."""
+    from flask import current_app
+
+    methods = [PaymentMethod.PAY_AT_PICKUP]
+    if current_app.config.get("STRIPE_SECRET_KEY"):
+        methods.append(PaymentMethod.CARD)
+    return methods
+
+
 @dataclass(frozen=True)
 class CheckoutInput:
     fulfilment: Fulfilment = Fulfilment.PICKUP
@@ -218,11 +229,13 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if not cart.items:
         raise ServiceError(_("Your cart is empty."))
     distribution = _open_distribution(cart.distribution_id)
-    if data.payment_method != PaymentMethod.PAY_AT_PICKUP:
+    if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
 
     order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
-                  fulfilment=data.fulfilment, payment_method=data.payment_method, payment_status=PaymentStatus.DUE,
+                  fulfilment=data.fulfilment, payment_method=data.payment_method,
+                  payment_status=PaymentStatus.DUE if data.payment_method == PaymentMethod.PAY_AT_PICKUP
+                  else PaymentStatus.AWAITING,
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data)
@@ -249,6 +262,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     _record(order, "placed", actor=user)
     cart.items.clear()
     db.session.flush()
+    signals.order_placed.send(order)
     queue_email(user.email, _("Order %(ref)s confirmed", ref=order.reference),
                 _("Thank you! Your order %(ref)s for %(when)s is placed. Estimated total: %(total)s. "
                   "You can change it until the cut-off.", ref=order.reference,
@@ -305,6 +319,7 @@ def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int)
         raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
     if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
         raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+    before_cents = order.goods_estimated_cents
     delta = quantity - line.quantity
     if delta > 0:
         reserve_stock(line.product_id, delta)
@@ -320,6 +335,7 @@ def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int)
         line.quantity = quantity
     _record(order, "changed", f"{line.product_name}: {quantity}", part=part, actor=user)
     db.session.flush()
+    signals.order_changed.send(order, old_quantity_cents=before_cents)
     return order
 
 
@@ -366,6 +382,7 @@ def _cancel_part(part: OrderPart, actor: User | None, reason: str) -> None:
     for line in part.lines:
         if line.status == LineStatus.ACTIVE:
             release_stock(line.product_id, line.quantity)
+    signals.part_cancelled.send(part, reason=reason)
 
 
 def accept_part(user: User, part_id: int) -> OrderPart:
@@ -395,6 +412,7 @@ def reject_line(user: User, line_id: int, reason: str) -> OrderLine:
     _record(order, "line_rejected", f"{line.product_name}: {reason}", part=part, actor=user)
     if all(l.status == LineStatus.REJECTED for l in part.lines):
         _set_part_status(part, PartStatus.CANCELLED, user, reason)
+    signals.line_rejected.send(line)
     queue_email(order.buyer.email, _("A product of your order %(ref)s is unavailable", ref=order.reference),
                 _("%(producer)s cannot supply %(product)s: %(reason)s. You will not pay for it (%(amount)s).",
                   producer=part.producer.name, product=line.product_name, reason=reason,
@@ -441,9 +459,7 @@ def mark_ready(user: User, part_id: int) -> OrderPart:
         queue_email(order.buyer.email, _("Order %(ref)s is ready", ref=order.reference),
                     _("Every producer has packed your order %(ref)s. Amount due: %(total)s.",
                       ref=order.reference, total=format_money(order.total_due_cents)))
-        from marketplace.orders.hooks import order_ready
-
-        order_ready(order)
+        signals.order_ready.send(order)
     db.session.flush()
     return part
 
@@ -466,6 +482,86 @@ def mark_collected(admin_or_producer: User, order_id: int) -> Order:
         order.payment_status = PaymentStatus.PAID
         _record(order, "paid_at_pickup", format_money(order.total_due_cents), actor=admin_or_producer)
     db.session.flush()
+    if _all_done(order):
+        signals.order_completed.send(order)
+    return order
+
+
+def _all_done(order: Order) -> bool:
+    live = [p for p in order.parts if p.status != PartStatus.CANCELLED]
+    return bool(live) and all(p.status in (PartStatus.COLLECTED, PartStatus.DELIVERED) for p in live)
+
+
+# ---------------------------------------------------------------- home delivery (called by dispatch)
+
+def hand_to_courier(order_id: int, courier: User | None = None) -> Order:
+    """The courier picked up every ready part of a home-delivery order."""
+    order = _get_order(order_id)
+    if order.fulfilment != Fulfilment.DELIVERY:
+        raise Conflict(_("This order is collected at the pickup, not delivered."))
+    for part in order.parts:
+        if part.status == PartStatus.READY:
+            _set_part_status(part, PartStatus.HANDED_TO_COURIER, courier)
+    db.session.flush()
+    queue_email(order.buyer.email, _("Order %(ref)s is on its way", ref=order.reference),
+                _("A coop courier has your order %(ref)s. Have your delivery code ready: %(code)s.",
+                  ref=order.reference, code=order.delivery_code))
+    signals.order_out_for_delivery.send(order)
+    return order
+
+
+def mark_delivered(order_id: int, courier: User | None = None) -> Order:
+    """Delivered at the buyer's door (the dispatch service has checked the buyer's code)."""
+    order = _get_order(order_id)
+    for part in order.parts:
+        if part.status == PartStatus.HANDED_TO_COURIER:
+            _set_part_status(part, PartStatus.DELIVERED, courier)
+    if order.payment_method == PaymentMethod.PAY_AT_PICKUP and _all_done(order):
+        order.payment_status = PaymentStatus.PAID
+    db.session.flush()
+    queue_email(order.buyer.email, _("Order %(ref)s delivered", ref=order.reference),
+                _("Your order %(ref)s has been delivered. Thank you!", ref=order.reference))
+    for part in order.parts:
+        if part.status == PartStatus.DELIVERED:
+            queue_email(part.producer.user.email, _("Order %(ref)s delivered", ref=order.reference),
+                        _("Your part of order %(ref)s has been delivered to the buyer.", ref=order.reference))
+    if _all_done(order):
+        signals.order_completed.send(order)
+    return order
+
+
+def delivery_failed(order_id: int, reason: str, courier: User | None = None) -> Order:
+    """The delivery could not be made: the goods are ready again and back with the dispatcher."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_("Say why the delivery failed."), "reason")
+    order = _get_order(order_id)
+    for part in order.parts:
+        if part.status == PartStatus.HANDED_TO_COURIER:
+            _set_part_status(part, PartStatus.READY, courier, reason)
+    _record(order, "delivery_failed", reason, actor=courier)
+    db.session.flush()
+    signals.delivery_failed.send(order, reason=reason)
+    return order
+
+
+def cancel_unpaid_order(order_id: int, reason: str) -> Order:
+    """A card checkout that was never paid (expired, abandoned): cancel it and return the stock."""
+    order = _get_order(order_id)
+    if order.payment_status != PaymentStatus.AWAITING:
+        return order
+    for part in order.parts:
+        if part.status in BUYER_EDITABLE:
+            _cancel_part(part, None, reason)
+    order.payment_status = PaymentStatus.CANCELLED
+    db.session.flush()
+    return order
+
+
+def _get_order(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise NotFound(_("No such order."))
     return order
 
 

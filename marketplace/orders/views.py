@@ -86,6 +86,9 @@ def checkout():
         return redirect(url_for("orders.cart"))
     distribution = cart.distribution
     form = CheckoutForm()
+    labels = dict(form.payment_method.choices)
+    labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
+    form.payment_method.choices = [(m.value, labels[m.value]) for m in services.available_payment_methods()]
     slots = distribution.slots if distribution else []
     form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
     if request.method == "GET":
@@ -106,6 +109,9 @@ def checkout():
             attach_error(form, exc)
             status = exc.status_code
         else:
+            if order.payment_method == PaymentMethod.CARD:
+                # Hosted card page (payments domain); the order is paid only on a verified webhook.
+                return redirect(url_for("payments.start_checkout", order_id=order.id))
             flash(_("Thank you! Your order is placed."), "success")
             return redirect(url_for("orders.order_page", order_id=order.id))
     else:
