@@ -84,21 +84,35 @@ def is_safe_next(target: str | None) -> bool:
         and "\\" not in target
 
 
-def redirect_back(default_endpoint: str, **values):
+def back_url(default_endpoint: str, **values) -> str:
+    """Where to go after an action: a safe `next` field, else the default page."""
     target = request.form.get("next") or request.args.get("next")
-    if is_safe_next(target):
-        return redirect(target)
-    return redirect(url_for(default_endpoint, **values))
+    return target if is_safe_next(target) else url_for(default_endpoint, **values)
 
 
-def run_service(fn, *args, success: str | None = None, **kwargs):
-    """Call a service and commit; a ServiceError becomes a flashed message and a rollback."""
+def redirect_back(default_endpoint: str, **values):
+    return redirect(back_url(default_endpoint, **values))
+
+
+def action_response(error: ServiceError | None, back: str):
+    """After a POST action: redirect back on success; on refusal, a page with the reason and its 4xx."""
+    if error is None:
+        return redirect(back)
+    if wants_json():
+        return jsonify({"error": error.message}), error.status_code
+    return render_template("error.html", message=error.message, status=error.status_code,
+                           back_url=back), error.status_code
+
+
+def run_service(fn, *args, success: str | None = None, flash_errors: bool = False, **kwargs):
+    """Call a service and commit; on a ServiceError roll back and return it (flashed if asked)."""
     try:
         result = fn(*args, **kwargs)
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
+        if flash_errors:
+            flash(exc.message, "error")
         return None, exc
     if success:
         flash(success, "success")

@@ -22,7 +22,7 @@ from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
-from marketplace.web import attach_error, run_service
+from marketplace.web import action_response, attach_error, run_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -60,7 +60,7 @@ def members():
 def approve(membership_id: int):
     _r, error = run_service(member_services.approve_membership, current_user, membership_id,
                             success=_("Membership approved."))
-    return redirect(url_for("admin.members", status="pending")), (error.status_code if error else 302)
+    return action_response(error, url_for("admin.members", status="pending"))
 
 
 @bp.route("/members/<int:membership_id>/reject", methods=["POST"])
@@ -69,18 +69,17 @@ def reject(membership_id: int):
     reason = form.reason.data if form.validate_on_submit() else ""
     _r, error = run_service(member_services.reject_membership, current_user, membership_id, reason or "",
                             success=_("Application rejected."))
-    return redirect(url_for("admin.members", status="pending")), (error.status_code if error else 302)
+    return action_response(error, url_for("admin.members", status="pending"))
 
 
 @bp.route("/members/<int:membership_id>/status", methods=["POST"])
 def change_status(membership_id: int):
     raw = request.form.get("status", "")
     if raw not in {s.value for s in MembershipStatus}:
-        flash(_("Unknown status."), "error")
-        return redirect(url_for("admin.members")), 400
+        return action_response(ServiceError(_("Unknown status.")), url_for("admin.members"))
     _r, error = run_service(member_services.change_membership_status, current_user, membership_id,
                             MembershipStatus(raw), request.form.get("reason", ""), success=_("Saved."))
-    return redirect(url_for("admin.members")), (error.status_code if error else 302)
+    return action_response(error, url_for("admin.members"))
 
 
 # ---------------------------------------------------------------- distributions
@@ -153,8 +152,10 @@ def distribution(distribution_id: int):
 def close_distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
     if item.is_open():
-        flash(_("Ordering is still open: the cut-off has not passed."), "error")
-        return redirect(url_for("admin.distribution", distribution_id=distribution_id)), 409
+        from marketplace.core.errors import Conflict
+
+        return action_response(Conflict(_("Ordering is still open: the cut-off has not passed.")),
+                               url_for("admin.distribution", distribution_id=distribution_id))
     done = order_services.close_distribution(distribution_id)
     flash(_("Cut-off processed.") if done else _("The cut-off had already been processed."), "success")
     return redirect(url_for("admin.distribution", distribution_id=distribution_id))
@@ -170,7 +171,7 @@ def places():
                                 address=form.address.data, postcode=form.postcode.data or "",
                                 town=form.town.data or "", latitude=form.latitude.data,
                                 longitude=form.longitude.data, notes=form.notes.data or "",
-                                success=_("Pickup place added."))
+                                success=_("Pickup place added."), flash_errors=True)
         if not error:
             return redirect(url_for("admin.places"))
     return render_template("admin/places.html", form=form,
@@ -186,11 +187,9 @@ def zones():
         _r, error = run_service(distribution_services.create_delivery_zone, current_user, name=form.name.data,
                                 postcodes=form.postcodes.data, fee_cents=form.fee.cents or 0,
                                 success=_("Delivery zone added."))
-        return redirect(url_for("admin.places")), (error.status_code if error else 302)
-    for field_errors in form.errors.values():
-        for message in field_errors:
-            flash(str(message), "error")
-    return redirect(url_for("admin.places")), 400
+        return action_response(error, url_for("admin.places"))
+    messages = "; ".join(str(m) for errors in form.errors.values() for m in errors)
+    return action_response(ServiceError(messages), url_for("admin.places"))
 
 
 # ---------------------------------------------------------------- orders
@@ -233,7 +232,7 @@ def settings():
                    "colour_primary", "colour_accent", "welcome_text")}
         values["share_nominal_cents"] = str(form.share_nominal.cents)
         values["weight_margin_percent"] = str(form.weight_margin_percent.data)
-        _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."))
+        _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)
         if not error:
             return redirect(url_for("admin.settings"))
     return render_template("admin/settings.html", form=form), 400 if form.errors else 200

@@ -71,6 +71,8 @@ __all__ = [
     "REASON_NO_FIT",
     "REASON_STOP_LIMIT",
     "REASON_REPAIR",
+    "REASON_NO_ZONE",
+    "can_serve",
 ]
 
 REASON_TOO_HEAVY = "heavier than any available vehicle"
@@ -82,6 +84,7 @@ REASON_NO_COURIER = "no courier available"
 REASON_NO_FIT = "no courier could fit it in their window/capacity"
 REASON_STOP_LIMIT = "no courier could fit all its pickups within their max_stops"
 REASON_REPAIR = "could not be kept in a feasible run"
+REASON_NO_ZONE = "no available courier covers its delivery zone"
 
 DEFAULT_EXPLORATION: int | None = None  # None: chosen from the problem size, see _auto_exploration
 
@@ -124,6 +127,20 @@ def _as_coordinates(value: object, what: str) -> Coordinates:
     raise ValueError(f"{what} must be Coordinates or a (lat, lon) pair, got {value!r}")
 
 
+def _as_skills(value: object, what: str) -> frozenset[int]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{what}: skills must be a set of integers")
+    out = frozenset(_as_int(v, f"{what} skill") for v in value)
+    if any(v < 0 for v in out):
+        raise ValueError(f"{what}: skills must be non-negative integers")
+    return out
+
+
+def can_serve(courier: "Courier", delivery: "Delivery") -> bool:
+    """The courier covers every skill (zone) the delivery needs."""
+    return courier.skills is None or delivery.skills <= courier.skills
+
+
 @dataclass(frozen=True, slots=True)
 class Pickup:
     """Where one part of a delivery is collected, and from whom."""
@@ -155,12 +172,14 @@ class Delivery:
     window: tuple[int, int]
     service_s: int = 120
     pickup_service_s: int = 60
+    skills: frozenset[int] = frozenset()  # e.g. the delivery zone: only couriers covering it
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         self.id = _as_int(self.id, "Delivery.id")
+        self.skills = _as_skills(self.skills, f"delivery {self.id}")
         label = f"delivery {self.id}"
         pickups = []
         if isinstance(self.pickups, (Pickup, str, bytes)) or not isinstance(self.pickups, Iterable):
@@ -212,12 +231,15 @@ class Courier:
     capacity_parcels: int
     max_stops: int
     speed_kmh: float
+    skills: frozenset[int] | None = None  # None: can serve any delivery; else must cover its skills
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         self.id = _as_int(self.id, "Courier.id")
+        if self.skills is not None:
+            self.skills = _as_skills(self.skills, f"courier {self.id}")
         label = f"courier {self.id}"
         self.start = _as_coordinates(self.start, f"{label} start")
         if self.end is not None:
@@ -372,11 +394,14 @@ class _Problem:
             max_stops = max(c.max_stops for c in self.couriers)
             for d in self.deliveries:
                 reason = None
-                if d.weight_g > max_g:
+                serving = [c for c in self.couriers if can_serve(c, d)]
+                if not serving:
+                    reason = REASON_NO_ZONE
+                elif d.weight_g > max_g:
                     reason = REASON_TOO_HEAVY
                 elif d.parcels > max_p:
                     reason = REASON_TOO_MANY_PARCELS
-                elif not any(d.weight_g <= c.capacity_g and d.parcels <= c.capacity_parcels for c in self.couriers):
+                elif not any(d.weight_g <= c.capacity_g and d.parcels <= c.capacity_parcels for c in serving):
                     reason = REASON_NO_SINGLE_VEHICLE
                 elif len(raw_pickups[d.id]) + 1 > max_stops:
                     reason = REASON_TOO_MANY_STOPS
@@ -495,6 +520,8 @@ class _Problem:
                 t += wait
                 if t > d.window[1]:
                     violations.append(("window", d.id))
+                if not can_serve(courier, d):
+                    violations.append(("zone", d.id))
                 stops.append(PlannedStop("dropoff", d.id, d.dropoff, t, None, wait))
                 t += d.service_s
                 load_g -= d.weight_g
@@ -648,6 +675,11 @@ def plan_runs(
     return _finalise(problem, routes, unassigned)
 
 
+def _vroom_skills(courier: Courier, all_skills: frozenset[int]) -> set[int]:
+    # VROOM has no "any skill" vehicle: a courier without restriction gets every skill in use.
+    return set(all_skills) if courier.skills is None else set(courier.skills)
+
+
 def _canonical(events: list[tuple[str, _Task]]) -> list[tuple[str, _Task]]:
     """Sort runs of consecutive single pickups at the same place by delivery
     id. VROOM's threads can return equal-cost solutions that differ only in
@@ -748,6 +780,7 @@ def _solve_vroom(
 
     courier_by_id = {c.id: c for c in couriers}
     max_tasks = {c.id: c.max_stops for c in couriers}
+    all_skills = frozenset().union(*(t.delivery.skills for t in tasks))
     routes: dict[int, tuple[int, list[tuple[str, _Task]]]] = {}
     vroom_unassigned: set[int] = set()
     for _round in range(2):
@@ -767,6 +800,7 @@ def _solve_vroom(
                     capacity=vroom.Amount([c.capacity_g, c.capacity_parcels]),
                     time_window=vroom.TimeWindow(c.shift[0] - t0, c.shift[1] - t0),
                     max_tasks=max(1, max_tasks[c.id]),
+                    skills=_vroom_skills(c, all_skills),
                 )
             )
         for pos, task in enumerate(tasks):
@@ -792,7 +826,8 @@ def _solve_vroom(
                 default_service=d.service_s,
                 time_windows=[vroom.TimeWindow(d.window[0] - t0, d.window[1] - t0)],
             )
-            inp.add_job(vroom.Shipment(pickup, drop, amount=vroom.Amount([d.weight_g, d.parcels])))
+            inp.add_job(vroom.Shipment(pickup, drop, amount=vroom.Amount([d.weight_g, d.parcels]),
+                                       skills=set(d.skills)))
 
         solution = inp.solve(
             exploration_level=exploration,
@@ -874,7 +909,7 @@ def plan_greedy(
         d = task.delivery
         best: tuple[int, int, int, int] | None = None  # (added distance, courier id, new t, new pos)
         for c in problem.couriers:
-            if d.weight_g > c.capacity_g or d.parcels > c.capacity_parcels:
+            if d.weight_g > c.capacity_g or d.parcels > c.capacity_parcels or not can_serve(c, d):
                 continue
             st = state[c.id]
             if st["stops"] + len(task.pickup_idx) + 1 > c.max_stops:

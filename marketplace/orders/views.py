@@ -11,7 +11,7 @@ from marketplace.orders import documents, services
 from marketplace.orders.forms import CheckoutForm
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import attach_error, redirect_back, run_service
+from marketplace.web import action_response, attach_error, back_url, redirect_back, run_service
 
 bp = Blueprint("orders", __name__)
 
@@ -44,11 +44,10 @@ def add_to_cart():
         product_id = _form_int("product_id")
         quantity = services.parse_quantity(request.form.get("quantity", "1"))
     except ServiceError as exc:
-        flash(exc.message, "error")
-        return redirect_back("catalog.browse"), 400
-    _, error = run_service(services.add_to_cart, current_user, product_id, quantity, success=_("Added to your cart."))
-    return redirect_back("orders.cart"), (400 if error and error.status_code == 400 else
-                                          error.status_code if error else 302)
+        return action_response(exc, back_url("catalog.browse"))
+    _result, error = run_service(services.add_to_cart, current_user, product_id, quantity,
+                                 success=_("Added to your cart."))
+    return action_response(error, back_url("orders.cart"))
 
 
 @bp.route("/cart/update", methods=["POST"])
@@ -59,10 +58,9 @@ def update_cart():
         raw = (request.form.get("quantity") or "").strip()
         quantity = 0 if raw == "0" else services.parse_quantity(raw)
     except ServiceError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("orders.cart")), 400
-    _, error = run_service(services.set_cart_quantity, current_user, product_id, quantity)
-    return redirect(url_for("orders.cart")), (error.status_code if error else 302)
+        return action_response(exc, url_for("orders.cart"))
+    _result, error = run_service(services.set_cart_quantity, current_user, product_id, quantity)
+    return action_response(error, url_for("orders.cart"))
 
 
 @bp.route("/cart/distribution", methods=["POST"])
@@ -71,10 +69,9 @@ def choose_distribution():
     try:
         distribution_id = _form_int("distribution_id")
     except ServiceError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("orders.cart")), 400
-    run_service(services.choose_distribution, current_user, distribution_id)
-    return redirect_back("orders.cart")
+        return action_response(exc, url_for("orders.cart"))
+    _result, error = run_service(services.choose_distribution, current_user, distribution_id)
+    return action_response(error, back_url("orders.cart"))
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -148,18 +145,17 @@ def change_line(order_id: int, line_id: int):
     try:
         quantity = 0 if raw == "0" else services.parse_quantity(raw)
     except ServiceError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("orders.order_page", order_id=order_id)), 400
-    _, error = run_service(services.change_line_quantity, current_user, order_id, line_id, quantity,
+        return action_response(exc, url_for("orders.order_page", order_id=order_id))
+    _result, error = run_service(services.change_line_quantity, current_user, order_id, line_id, quantity,
                            success=_("Order updated."))
-    return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+    return action_response(error, url_for("orders.order_page", order_id=order_id))
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
 @login_required
 def cancel(order_id: int):
-    _, error = run_service(services.cancel_order, current_user, order_id, success=_("Order cancelled."))
-    return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+    _result, error = run_service(services.cancel_order, current_user, order_id, success=_("Order cancelled."))
+    return action_response(error, url_for("orders.order_page", order_id=order_id))
 
 
 # ---------------------------------------------------------------- producer's order desk
@@ -184,23 +180,23 @@ def producer_orders():
 @bp.route("/producer/parts/<int:part_id>/accept", methods=["POST"])
 @login_required
 def accept_part(part_id: int):
-    _, error = run_service(services.accept_part, current_user, part_id, success=_("Order accepted."))
-    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+    _result, error = run_service(services.accept_part, current_user, part_id, success=_("Order accepted."))
+    return action_response(error, url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/parts/<int:part_id>/ready", methods=["POST"])
 @login_required
 def mark_ready(part_id: int):
-    _, error = run_service(services.mark_ready, current_user, part_id, success=_("Marked ready."))
-    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+    _result, error = run_service(services.mark_ready, current_user, part_id, success=_("Marked ready."))
+    return action_response(error, url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/lines/<int:line_id>/reject", methods=["POST"])
 @login_required
 def reject_line(line_id: int):
-    _, error = run_service(services.reject_line, current_user, line_id, request.form.get("reason", ""),
+    _result, error = run_service(services.reject_line, current_user, line_id, request.form.get("reason", ""),
                            success=_("Line rejected; the buyer is told."))
-    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+    return action_response(error, url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/lines/<int:line_id>/weight", methods=["POST"])
@@ -208,11 +204,11 @@ def reject_line(line_id: int):
 def record_weight(line_id: int):
     try:
         grams = _form_int("grams")
-    except ServiceError as exc:
-        flash(_("Enter the weight in whole grams."), "error")
-        return redirect(url_for("orders.producer_orders")), 400
-    _, error = run_service(services.record_weight, current_user, line_id, grams, success=_("Weight recorded."))
-    return redirect(url_for("orders.producer_orders")), (error.status_code if error else 302)
+    except ServiceError:
+        return action_response(ServiceError(_("Enter the weight in whole grams."), "grams"),
+                               url_for("orders.producer_orders"))
+    _result, error = run_service(services.record_weight, current_user, line_id, grams, success=_("Weight recorded."))
+    return action_response(error, url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/distributions/<int:distribution_id>/packing-list.<fmt>")
@@ -236,8 +232,8 @@ def pickup_sheet(distribution_id: int, fmt: str):
 @bp.route("/admin/orders/<int:order_id>/collected", methods=["POST"])
 @login_required
 def mark_collected(order_id: int):
-    _, error = run_service(services.mark_collected, current_user, order_id, success=_("Marked as collected."))
-    return redirect_back("orders.order_page", order_id=order_id), (error.status_code if error else 302)
+    _result, error = run_service(services.mark_collected, current_user, order_id, success=_("Marked as collected."))
+    return action_response(error, back_url("orders.order_page", order_id=order_id))
 
 
 def _document(doc: "documents.Document", fmt: str) -> Response:

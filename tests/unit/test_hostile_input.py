@@ -1,0 +1,195 @@
+"""Bad input gets a clear message and a 4xx, never a 500, and changes nothing."""
+import io
+
+import pytest
+from PIL import Image
+
+from marketplace.catalog.models import Product, ProductStatus
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.orders.models import CartItem, Order
+from tests.factories import PASSWORD, category, login, make_distribution, make_member, make_producer, make_product
+
+
+@pytest.fixture
+def shop(app):
+    ferme = make_producer("ferme@test.coop", "Ferme")
+    other = make_producer("other@test.coop", "Other Farm")
+    carrots = make_product(ferme, "Carrots", price_cents=280, stock=10)
+    foreign = make_product(other, "Foreign beans", price_cents=500, stock=10)
+    make_distribution([ferme, other])
+    buyer = make_member("buyer@test.coop")
+    db.session.commit()
+    return dict(ferme=ferme, other=other, carrots=carrots, foreign=foreign, buyer=buyer)
+
+
+def _cart_count():
+    return db.session.query(CartItem).count()
+
+
+@pytest.mark.parametrize("quantity", ["-1", "0", "1.5", "1e3", "1000", "99999999999999999999", "abc", ""])
+def test_bad_quantities_are_refused(client, shop, quantity):
+    login(client, shop["buyer"])
+    response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": quantity},
+                           )
+    assert response.status_code == 400
+    assert b"whole number" in response.data
+    assert _cart_count() == 0
+
+
+def test_unknown_product_404(client, shop):
+    login(client, shop["buyer"])
+    response = client.post("/cart/add", data={"product_id": 999999, "quantity": 1})
+    assert response.status_code == 404
+    assert _cart_count() == 0
+
+
+def test_archived_product_cannot_be_ordered(client, shop):
+    shop["carrots"].status = ProductStatus.ARCHIVED
+    db.session.commit()
+    login(client, shop["buyer"])
+    response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": 1})
+    assert response.status_code == 404
+    assert client.get(f"/products/{shop['carrots'].id}").status_code == 404
+    assert _cart_count() == 0
+
+
+def test_quantity_above_stock_says_how_many_are_left(client, shop):
+    login(client, shop["buyer"])
+    response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": 11},
+                           )
+    assert b"only 10 left" in response.data
+    assert _cart_count() == 0
+
+
+def _product_form(**overrides):
+    data = {"name": "Beetroot", "description": "", "category_id": category().id, "unit": "piece",
+            "price": "2.50", "vat_rate_bp": "550", "stock": "10", "estimated_weight_g": "", "active": "y"}
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("price,message", [
+    ("-2", b"at most two decimals"), ("0", b"greater than zero"), ("2.505", b"at most two decimals"),
+    ("abc", b"at most two decimals"), ("999999999999", b"at most two decimals"), ("", b"This field is required"),
+])
+def test_bad_prices_are_refused(client, shop, price, message):
+    login(client, shop["ferme"])
+    before = db.session.query(Product).count()
+    response = client.post("/producer/products/new", data=_product_form(price=price))
+    assert response.status_code == 400
+    assert message in response.data
+    assert db.session.query(Product).count() == before
+
+
+@pytest.mark.parametrize("stock", ["-1", "1.5", "99999999"])
+def test_bad_stock_is_refused(client, shop, stock):
+    login(client, shop["ferme"])
+    response = client.post("/producer/products/new", data=_product_form(stock=stock))
+    assert response.status_code == 400
+    assert b"whole number" in response.data
+
+
+def test_editing_another_producers_product_is_404(client, shop):
+    login(client, shop["ferme"])
+    assert client.get(f"/producer/products/{shop['foreign'].id}/edit").status_code == 404
+    response = client.post(f"/producer/products/{shop['foreign'].id}/edit", data=_product_form(name="Hacked"))
+    assert response.status_code == 404
+    assert client.post(f"/producer/products/{shop['foreign'].id}/archive").status_code == 404
+    db.session.expire_all()
+    foreign = db.session.get(Product, shop["foreign"].id)
+    assert foreign.name == "Foreign beans" and foreign.status == ProductStatus.ACTIVE
+
+
+def test_buyer_cannot_reach_the_producer_pages(client, shop):
+    login(client, shop["buyer"])
+    response = client.get("/producer/products/new")
+    assert response.status_code == 403
+    assert b"Only producer members can sell" in response.data
+
+
+def test_non_image_upload_is_refused(client, shop):
+    login(client, shop["ferme"])
+    data = _product_form()
+    data["photo"] = (io.BytesIO(b"#!/bin/sh\necho not an image\n"), "photo.jpg")
+    response = client.post("/producer/products/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert b"not an image" in response.data
+    assert db.session.query(Product).filter_by(name="Beetroot").count() == 0
+
+
+def test_huge_upload_is_refused(client, shop):
+    login(client, shop["ferme"])
+    data = _product_form()
+    data["photo"] = (io.BytesIO(b"\xff\xd8\xff" + b"0" * (20 * 1024 * 1024)), "big.jpg")
+    response = client.post("/producer/products/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert b"too large" in response.data
+    assert db.session.query(Product).filter_by(name="Beetroot").count() == 0
+
+
+def test_real_photo_is_accepted_and_reencoded(client, shop, app):
+    login(client, shop["ferme"])
+    image = io.BytesIO()
+    Image.new("RGB", (2000, 1000), "#884422").save(image, format="PNG")
+    image.seek(0)
+    data = _product_form()
+    data["photo"] = (image, "beet.png")
+    response = client.post("/producer/products/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 302
+    product = db.session.query(Product).filter_by(name="Beetroot").one()
+    assert product.photo_filename.endswith(".png")
+    stored = client.get(f"/uploads/{product.photo_filename}")
+    assert stored.status_code == 200
+    assert Image.open(io.BytesIO(stored.data)).size == (1200, 600)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/phish", "//evil.example", "/\\evil.example",
+                                    "http:evil.example"])
+def test_login_next_off_site_is_ignored(client, shop, target):
+    response = client.post("/login", data={"email": "buyer@test.coop", "password": PASSWORD, "next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/me"
+
+
+def test_login_next_on_site_is_followed(client, shop):
+    response = client.post("/login", data={"email": "buyer@test.coop", "password": PASSWORD, "next": "/cart"})
+    assert response.headers["Location"] == "/cart"
+
+
+class TestWithCsrf:
+    @pytest.fixture
+    def app_config(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    def test_missing_csrf_token_is_refused_and_changes_nothing(self, client, shop):
+        # Log in through the form with its token, then post without one.
+        page = client.get("/login")
+        token = page.data.split(b'name="csrf_token" type="hidden" value="')[1].split(b'"')[0].decode()
+        assert client.post("/login", data={"email": "buyer@test.coop", "password": PASSWORD,
+                                           "csrf_token": token}).status_code == 302
+        response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": 1})
+        assert response.status_code == 400
+        assert b"form expired" in response.data
+        assert _cart_count() == 0
+
+    def test_signup_without_token_creates_no_account(self, client, shop):
+        response = client.post("/signup", data={"full_name": "X", "email": "x@test.coop", "password": "long enough"})
+        assert response.status_code == 400
+        assert db.session.query(User).filter_by(email="x@test.coop").count() == 0
+
+
+def test_wrong_password_and_unknown_email_say_the_same(client, shop):
+    a = client.post("/login", data={"email": "buyer@test.coop", "password": "nope"})
+    b = client.post("/login", data={"email": "nobody@test.coop", "password": "nope"})
+    assert a.status_code == b.status_code == 400
+    assert b"Wrong e-mail or password" in a.data and b"Wrong e-mail or password" in b.data
+
+
+def test_checkout_of_empty_cart_is_a_message_not_an_error(client, shop):
+    login(client, shop["buyer"])
+    response = client.post("/checkout", data={"fulfilment": "pickup", "payment_method": "pay_at_pickup"},
+                           follow_redirects=True)
+    assert response.status_code == 200
+    assert b"cart is empty" in response.data
+    assert db.session.query(Order).count() == 0
