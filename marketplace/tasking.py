@@ -32,6 +32,10 @@ def beat_schedule() -> dict:
         "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": 30.0},
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": 15.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
+        "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": 60.0},
+        "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 30.0},
+        "payments-capture-expiring": {"task": "payments.capture_expiring_authorisations", "schedule": 3600.0},
+        "payments-reconcile": {"task": "payments.reconcile", "schedule": 86400.0},
     }
 
 

@@ -28,7 +28,7 @@ from marketplace.billing.models import (PERIOD_TRANSITIONS, RULE_TRANSITIONS, Ad
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
-from marketplace.members.models import College, Membership, MembershipStatus, User
+from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import MAX_CENTS, format_money
 from marketplace.timeutil import utcnow
@@ -444,7 +444,8 @@ def line_amount_sql():
 
     Rejected lines are 0; weighed lines round_half_up(grams x price / 1000); other weight-priced
     lines the estimate (quantity x estimated grams x price / 1000, rounded half up); else quantity
-    x price. Amounts are non-negative, so (2n + 1000) div 2000 is round-half-up of n / 1000.
+    x price. Amounts are non-negative, so (2n + 1000) // 2000 (integer division) is round-half-up
+    of n / 1000.
     """
     from marketplace.orders.models import OrderLine
     from marketplace.orders.states import LineStatus
@@ -455,8 +456,8 @@ def line_amount_sql():
                                                              BigInteger) * price)
     return case(
         (OrderLine.status == LineStatus.REJECTED.value, literal(0, BigInteger)),
-        (and_(OrderLine.is_weight_priced, OrderLine.weighed_grams.is_not(None)), (2 * weighed + 1000) / 2000),
-        (OrderLine.is_weight_priced, (2 * estimated + 1000) / 2000),
+        (and_(OrderLine.is_weight_priced, OrderLine.weighed_grams.is_not(None)), (2 * weighed + 1000) // 2000),
+        (OrderLine.is_weight_priced, (2 * estimated + 1000) // 2000),
         else_=cast(OrderLine.quantity, BigInteger) * price,
     )
 
@@ -712,6 +713,14 @@ def _outstanding_by_period(user_id: int) -> list[tuple[int, int]]:
     return [(pid, int(due)) for pid, due in rows if due and due > 0]
 
 
+def paid_by_member(period_id: int) -> dict[int, int]:
+    """{user id: cents received} for one period's statements."""
+    return {uid: int(total) for uid, total in
+            db.session.query(DuesEntry.user_id, func.sum(DuesEntry.amount_cents))
+            .filter(DuesEntry.period_id == period_id, DuesEntry.kind == DuesKind.PAYMENT)
+            .group_by(DuesEntry.user_id)}
+
+
 def fees_due_cents(user_id: int) -> int:
     """What the member still owes the coop (for payments: withhold it from their next transfers)."""
     signed = case((DuesEntry.kind == DuesKind.CHARGE.value, DuesEntry.amount_cents), else_=-DuesEntry.amount_cents)
@@ -880,3 +889,7 @@ def closable_months(today: date | None = None) -> list[date]:
         months.add(last)
     return sorted(months)
 
+
+
+# The payments domain calls it under this name when it withholds fees from a transfer.
+record_fee_withheld = record_withholding

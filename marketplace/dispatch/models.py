@@ -77,16 +77,20 @@ courier_zones = db.Table(
 )
 
 
+RULE_DEFAULTS = {"pay_per_run_cents": 500, "pay_per_km_cents": 60, "pay_per_stop_cents": 150,
+                 "offer_timeout_s": 15 * 60, "max_code_attempts": 5}
+
+
 class DispatchRules(db.Model):
     """The coop's dispatch rules (one row): courier pay, offer timeout, delivery-code attempts."""
 
     __tablename__ = "dispatch_rules"
     id = db.Column(db.Integer, primary_key=True)
-    pay_per_run_cents = db.Column(db.Integer, nullable=False, default=500)
-    pay_per_km_cents = db.Column(db.Integer, nullable=False, default=60)
-    pay_per_stop_cents = db.Column(db.Integer, nullable=False, default=150)
-    offer_timeout_s = db.Column(db.Integer, nullable=False, default=15 * 60)
-    max_code_attempts = db.Column(db.Integer, nullable=False, default=5)
+    pay_per_run_cents = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["pay_per_run_cents"])
+    pay_per_km_cents = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["pay_per_km_cents"])
+    pay_per_stop_cents = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["pay_per_stop_cents"])
+    offer_timeout_s = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["offer_timeout_s"])
+    max_code_attempts = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["max_code_attempts"])
     hub_latitude = db.Column(db.Float)   # optional consolidation hub for multi-producer orders
     hub_longitude = db.Column(db.Float)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)

@@ -20,7 +20,7 @@ from marketplace.core.services import queue_email
 from marketplace.dispatch import planner
 from marketplace.dispatch.geo import Coordinates, HaversineMatrix, haversine_m, load_postcode_centroids
 from marketplace.dispatch.models import (LIVE_RUN, RUN_TRANSITIONS, UNSTARTED_RUN, AvailabilitySlot,
-                                         CourierPayable, CourierProfile, DeliveryJob, DispatchRules, JobStatus,
+                                         CourierPayable, CourierProfile, DeliveryJob, DispatchRules, RULE_DEFAULTS, JobStatus,
                                          OfferStatus, PostcodeCentroid, Run, RunOffer, RunStatus, RunStop,
                                          StopKind, StopStatus, Vehicle)
 from marketplace.distributions.models import DeliverySlot, DeliveryZone, Distribution
@@ -47,9 +47,8 @@ def get_rules() -> DispatchRules:
     """The coop's dispatch rules, created with defaults on first use."""
     rules = db.session.get(DispatchRules, 1)
     if rules is None:
-        rules = DispatchRules(id=1)
-        db.session.add(rules)
-        db.session.flush()
+        # Not added to the session: reading the rules never writes (see _record_code_attempt).
+        rules = DispatchRules(id=1, **RULE_DEFAULTS)
     return rules
 
 
@@ -66,6 +65,7 @@ def update_rules(admin: User, *, pay_per_run_cents: int, pay_per_km_cents: int, 
     if not isinstance(max_code_attempts, int) or not 1 <= max_code_attempts <= 20:
         raise ServiceError(_("Allow between 1 and 20 attempts at the delivery code."), "max_code_attempts")
     rules = get_rules()
+    db.session.add(rules)
     rules.pay_per_run_cents, rules.pay_per_km_cents = pay_per_run_cents, pay_per_km_cents
     rules.pay_per_stop_cents, rules.offer_timeout_s = pay_per_stop_cents, offer_timeout_minutes * 60
     rules.max_code_attempts = max_code_attempts
@@ -241,7 +241,7 @@ def save_courier_profile(user: User, data: CourierProfileInput) -> CourierProfil
     if home is None and centroid(user.postcode) is None:
         raise ServiceError(_("Enter where your runs start (coordinates), or a postcode the coop knows in your "
                              "account."), "home_latitude")
-    profile = user.courier_profile or CourierProfile(user_id=user.id)
+    profile = user.courier_profile or CourierProfile(user=user)
     profile.vehicle = vehicle
     profile.capacity_g = int(round(data.capacity_kg * 1000))
     profile.capacity_parcels = data.capacity_parcels
@@ -479,12 +479,12 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
         slot = slot_by_id[planned.courier_id]
         run = Run(plan_key=plan_key, distribution_id=distribution_id, availability_id=slot.id,
                   starts_at=_from_epoch(planned.start_s), ends_at=_from_epoch(planned.end_s),
-                  distance_m=planned.distance_m, status=RunStatus.OFFERED)
+                  distance_m=planned.distance_m, status=RunStatus.OFFERED, weight_g=0, parcels=0)
         for position, stop in enumerate(planned.stops):
             run.stops.append(RunStop(
                 position=position, kind=StopKind(stop.kind), order_id=stop.delivery_id,
                 producer_id=stop.producer if stop.kind == "pickup" and stop.producer != "hub" else None,
-                latitude=stop.location.lat, longitude=stop.location.lon, eta=_from_epoch(stop.arrival_s)))
+                latitude=stop.location.lat, longitude=stop.location.lon, eta=_from_epoch(stop.arrival_s), status=StopStatus.PENDING))
         for order_id in planned.delivery_ids:
             job = job_by_order[order_id]
             job.status, job.reason = JobStatus.PLANNED, ""
@@ -514,14 +514,6 @@ def plannable_keys(now: datetime | None = None) -> list[str]:
                       or_(DeliveryJob.id.is_(None), DeliveryJob.status == JobStatus.OPEN))
               .all())
     return sorted({plan_key_for(o) for o in orders if _order_is_ready(o)})
-
-
-def plan_due_slots(now: datetime | None = None) -> list[str]:
-    """Beat's safety net: enqueue planning for every slot with ready deliveries nobody planned yet."""
-    keys = plannable_keys(now)
-    for key in keys:
-        enqueue_after_commit("dispatch.plan_slot", [key], dedup_key=None)
-    return keys
 
 
 def request_planning(order: Order) -> None:
@@ -635,6 +627,8 @@ def accept_run(user: User, run_id: int, now: datetime | None = None) -> Run:
         if profile is None or not can_take(profile, run):
             raise NotAllowed(_("This run does not fit your vehicle, zones or availability."))
     elif run.status == RunStatus.OFFERED and run.offered_to_id != user.id:
+        if any(o.courier_id == user.id for o in run.offers):
+            raise Conflict(_("Too late: your offer expired and the run went to another courier."))
         raise NotAllowed(_("This run is offered to another courier."))
     claimed = db.session.execute(
         update(Run)
@@ -645,7 +639,6 @@ def accept_run(user: User, run_id: int, now: datetime | None = None) -> Run:
                 accepted_at=now)
         .execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
-        db.session.rollback()
         raise Conflict(_("Too late: this run has been taken or the offer has expired."))
     db.session.expire(run)
     mine = None
@@ -955,11 +948,12 @@ def split_run(admin: User, run_id: int, order_ids: list[int], now: datetime | No
             run.stops.remove(stop)
             new.stops.append(RunStop(position=len(new.stops), kind=stop.kind, order_id=stop.order_id,
                                      producer_id=stop.producer_id, latitude=stop.latitude,
-                                     longitude=stop.longitude, eta=stop.eta))
+                                     longitude=stop.longitude, eta=stop.eta,
+                                     status=StopStatus.PENDING))
     for position, stop in enumerate(run.stops):
         stop.position = position
     for target in (run, new):
-        orders = {s.order for s in target.live_stops}
+        orders = [db.session.get(Order, oid) for oid in sorted({s.order_id for s in target.live_stops})]
         target.weight_g = sum(order_weight_g(o) for o in orders)
         target.parcels = sum(len(_live_parts(o)) for o in orders)
         target.distance_m = _run_distance(target)

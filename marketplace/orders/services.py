@@ -402,7 +402,9 @@ def reject_line(user: User, line_id: int, reason: str) -> OrderLine:
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_("Tell the buyer why."), "reason")
-    if part.status not in (PartStatus.PLACED, PartStatus.ACCEPTED) or line.status != LineStatus.ACTIVE:
+    # Up to the hand-over: a product can still be found spoiled once packed.
+    if part.status not in (PartStatus.PLACED, PartStatus.ACCEPTED, PartStatus.READY) \
+            or line.status != LineStatus.ACTIVE:
         raise Conflict(_("This line can no longer be rejected."))
     line.credited_cents = line.final_cents
     line.status = LineStatus.REJECTED

@@ -43,7 +43,9 @@ class PaymentStatus(str, enum.Enum):
 PART_TRANSITIONS: dict[PartStatus, set[PartStatus]] = {
     PartStatus.PLACED: {PartStatus.ACCEPTED, PartStatus.CANCELLED},
     PartStatus.ACCEPTED: {PartStatus.READY, PartStatus.CANCELLED},
-    PartStatus.READY: {PartStatus.COLLECTED, PartStatus.HANDED_TO_COURIER, PartStatus.ACCEPTED},
+    # Ready -> cancelled: every line turned out unsuppliable after packing (spoiled, broken).
+    PartStatus.READY: {PartStatus.COLLECTED, PartStatus.HANDED_TO_COURIER, PartStatus.ACCEPTED,
+                       PartStatus.CANCELLED},
     # A failed delivery puts the goods back in the dispatcher's hands, ready again.
     PartStatus.HANDED_TO_COURIER: {PartStatus.DELIVERED, PartStatus.READY},
     PartStatus.COLLECTED: set(),

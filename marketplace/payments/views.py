@@ -1,0 +1,182 @@
+"""Card checkout, Stripe webhooks, onboarding of producers and couriers, statements, receipts, admin."""
+from __future__ import annotations
+
+import click
+import stripe
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.core.errors import ServiceError
+from marketplace.extensions import csrf, db
+from marketplace.members.services import require_admin
+from marketplace.money import MoneyError, parse_cents
+from marketplace.orders.models import Order, OrderLine
+from marketplace.payments import services
+from marketplace.payments.forms import DisputeRefundForm
+from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
+from marketplace.web import run_service
+
+bp = Blueprint("payments", __name__)
+
+
+# ---------------------------------------------------------------- buyer: hosted checkout
+
+@bp.route("/payments/orders/<int:order_id>/pay")
+@login_required
+def start_checkout(order_id: int):
+    try:
+        url = services.start_checkout(current_user, order_id)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("orders.order_page", order_id=order_id))
+    return redirect(url, code=303)
+
+
+@bp.route("/payments/orders/<int:order_id>/return")
+@login_required
+def checkout_return(order_id: int):
+    # Coming back from Stripe proves nothing: the status shown is the one verified webhooks set.
+    order = db.session.get(Order, order_id)
+    if order is None or order.buyer_id != current_user.id:
+        abort(404, _("No such order."))
+    return render_template("payments/return.html", order=order)
+
+
+@bp.route("/payments/orders/<int:order_id>/cancelled", methods=["GET", "POST"])
+@login_required
+def checkout_cancelled(order_id: int):
+    order = db.session.get(Order, order_id)
+    if order is None or order.buyer_id != current_user.id:
+        abort(404, _("No such order."))
+    if request.method == "POST":
+        _, error = run_service(services.abandon_checkout, current_user, order_id, success=_("Order cancelled."))
+        return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+    return render_template("payments/cancelled.html", order=order)
+
+
+@bp.route("/payments/orders/<int:order_id>/receipts/<int:part_id>")
+@login_required
+def receipt(order_id: int, part_id: int):
+    part = services.part_receipt(current_user, order_id, part_id)
+    return render_template("payments/receipt.html", part=part, order=part.order,
+                           refunded=services.part_refunded_cents(part.id))
+
+
+# ---------------------------------------------------------------- Stripe webhooks
+
+@bp.route("/stripe/webhook", methods=["POST"])
+@csrf.exempt
+def webhook():
+    try:
+        services.receive_webhook(request.get_data(), request.headers.get("Stripe-Signature", ""))
+    except (ValueError, stripe.SignatureVerificationError):
+        db.session.rollback()
+        return {"error": "invalid payload or signature"}, 400
+    db.session.commit()
+    return {"received": True}, 200
+
+
+# ---------------------------------------------------------------- producers and couriers: Stripe account
+
+@bp.route("/payments/account")
+@login_required
+def account():
+    return render_template("payments/account.html", statement=services.member_statement(current_user))
+
+
+@bp.route("/payments/account/connect", methods=["POST"])
+@login_required
+def connect():
+    try:
+        url = services.start_onboarding(current_user)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("payments.account")), exc.status_code
+    return redirect(url, code=303)
+
+
+@bp.route("/payments/account/return")
+@login_required
+def onboarding_return():
+    account = services.account_of(current_user.id)
+    if account is not None:
+        services.sync_account(account.stripe_account_id)
+        db.session.commit()
+    return redirect(url_for("payments.account"))
+
+
+@bp.route("/payments/account/refresh")
+@login_required
+def onboarding_refresh():
+    try:
+        url = services.start_onboarding(current_user)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("payments.account"))
+    return redirect(url, code=303)
+
+
+# ---------------------------------------------------------------- admin: ledger, events, disputes
+
+@bp.route("/payments/admin")
+@login_required
+def admin():
+    require_admin(current_user)
+    entries = db.session.query(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(300).all()
+    flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
+               .order_by(StripeEvent.id.desc()).limit(100).all())
+    balances = services.reconcile(check_stripe=False)
+    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=balances)
+
+
+@bp.route("/payments/admin/lines/<int:line_id>/refund", methods=["GET", "POST"])
+@login_required
+def dispute_refund(line_id: int):
+    require_admin(current_user)
+    line = db.session.get(OrderLine, line_id)
+    if line is None:
+        abort(404)
+    form = DisputeRefundForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            cents = parse_cents(form.amount.data)
+        except MoneyError as exc:
+            form.amount.errors.append(_(str(exc)))
+            status = 400
+        else:
+            _, error = run_service(services.resolve_dispute, current_user, line_id, cents, form.reason.data,
+                                   success=_("Refund on its way; the producer's transfer is reversed."))
+            if error is None:
+                return redirect(url_for("orders.order_page", order_id=line.part.order_id))
+            status = error.status_code
+    elif form.errors:
+        status = 400
+    return render_template("payments/dispute.html", form=form, line=line), status
+
+
+# ---------------------------------------------------------------- CLI: flask payments reconcile
+
+@bp.cli.command("reconcile")
+@click.option("--no-stripe", is_flag=True, help="Check the ledger only, without asking Stripe.")
+def reconcile_command(no_stripe: bool) -> None:
+    """For each card order: charged = transferred + refunded + withheld, to the cent. Exit 1 on a mismatch."""
+    balances = services.reconcile(check_stripe=not no_stripe)
+    wrong = [b for b in balances if not b.ok]
+    for b in balances:
+        state = "OK" if b.ok else "MISMATCH"
+        if b.ok and not b.settled and b.difference:
+            state = "PENDING"
+        click.echo(f"{state:<9} {b.reference}: charged {b.charged} = transferred {b.transferred} + refunded "
+                   f"{b.refunded} + withheld {b.withheld} (difference {b.difference}) {'; '.join(b.stripe_problems)}")
+    services.reconcile_and_alert(check_stripe=not no_stripe) if wrong else None
+    click.echo(f"{len(balances)} order(s) checked, {len(wrong)} mismatch(es).")
+    if wrong:
+        raise SystemExit(1)

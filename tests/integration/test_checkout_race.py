@@ -1,0 +1,75 @@
+"""30 buyers race for the last 5 units on the real PostgreSQL, each on its own connection."""
+import threading
+
+import pytest
+
+from marketplace.catalog.models import Product
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.orders import services
+from marketplace.orders.models import Order, OrderLine
+from marketplace.orders.services import CheckoutInput, OutOfStock
+from tests.factories import make_distribution, make_member, make_producer, make_product
+
+pytestmark = pytest.mark.integration
+
+BUYERS = 30
+
+
+@pytest.fixture
+def app_config():
+    # One connection per buyer, so all 30 really are in flight at once.
+    return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": BUYERS + 5, "max_overflow": 0, "pool_timeout": 60}}
+
+
+def test_thirty_concurrent_checkouts_sell_exactly_the_last_five(pg_app):
+    producer = make_producer("ferme@test.coop", "Ferme")
+    last_units = make_product(producer, "Asparagus", price_cents=650, stock=5)
+    plenty = make_product(producer, "Potatoes", price_cents=240, stock=1000)
+    make_distribution([producer])
+    buyer_ids = []
+    for n in range(BUYERS):
+        buyer = make_member(f"buyer{n}@test.coop")
+        services.add_to_cart(buyer, plenty.id, 2)
+        services.add_to_cart(buyer, last_units.id, 1)
+        buyer_ids.append(buyer.id)
+    db.session.commit()
+    product_ids = (last_units.id, plenty.id)
+    db.session.remove()
+
+    barrier = threading.Barrier(BUYERS)
+    outcomes: dict[int, str] = {}
+
+    def buy(user_id: int) -> None:
+        with pg_app.app_context():  # its own session, its own connection
+            user = db.session.get(User, user_id)
+            barrier.wait()
+            try:
+                services.checkout(user, CheckoutInput())
+                db.session.commit()
+                outcomes[user_id] = "sold"
+            except OutOfStock as exc:
+                db.session.rollback()
+                outcomes[user_id] = exc.message
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=buy, args=(uid,)) for uid in buyer_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert len(outcomes) == BUYERS
+    sold = [uid for uid, outcome in outcomes.items() if outcome == "sold"]
+    refused = [outcome for outcome in outcomes.values() if outcome != "sold"]
+    assert len(sold) == 5
+    assert len(refused) == 25 and all("Out of stock" in message for message in refused)
+    asparagus, potatoes = (db.session.get(Product, pid) for pid in product_ids)
+    assert asparagus.stock == 0
+    # Losers' carts and the potatoes they also wanted are untouched; only winners took potatoes.
+    assert potatoes.stock == 1000 - 2 * 5
+    assert db.session.query(Order).count() == 5
+    assert db.session.query(OrderLine).filter_by(product_id=product_ids[0]).count() == 5
+    for uid in set(buyer_ids) - set(sold):
+        assert len(services.get_cart(db.session.get(User, uid)).items) == 2
