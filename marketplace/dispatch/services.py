@@ -1000,3 +1000,11 @@ def reset_code_attempts(admin: User, stop_id: int) -> RunStop:
     stop.code_attempts = 0
     db.session.flush()
     return stop
+
+
+def courier_pay_by_member(start: datetime, end: datetime) -> dict[int, int]:
+    """Couriers' delivery pay recorded in [start, end), per courier user id (their billing activity)."""
+    rows = (db.session.query(CourierPayable.courier_id, func.sum(CourierPayable.amount_cents))
+            .filter(CourierPayable.created_at >= start, CourierPayable.created_at < end)
+            .group_by(CourierPayable.courier_id).all())
+    return {courier_id: int(total or 0) for courier_id, total in rows}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import stripe
 from flask import current_app, url_for
@@ -941,3 +941,12 @@ def part_receipt(user: User, order_id: int, part_id: int) -> OrderPart:
 
 def part_refunded_cents(part_id: int) -> int:
     return _disputed_cents(part_id)
+
+
+def processing_fees_between(start: datetime, end: datetime) -> list[tuple[date, int, str]]:
+    """Stripe's processing fees recorded in [start, end) as (date, cents, stripe id): a coop cost."""
+    rows = (db.session.query(LedgerEntry.created_at, LedgerEntry.amount_cents, LedgerEntry.stripe_id,
+                             LedgerEntry.reference)
+            .filter(LedgerEntry.kind == LedgerKind.FEE, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+            .order_by(LedgerEntry.id).all())
+    return [(created.date(), cents, stripe_id or reference) for created, cents, stripe_id, reference in rows]
