@@ -10,7 +10,7 @@ COPY templates ./templates
 COPY static ./static
 COPY translations ./translations
 COPY data ./data
-RUN pip install --no-cache-dir . && pybabel compile -q -d translations -f || true
+RUN pip install --no-cache-dir . && pybabel -q compile -d translations -f || true
 ENV FLASK_APP=marketplace INSTANCE_PATH=/data/instance
 EXPOSE 8000
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "marketplace.wsgi:app"]

@@ -10,4 +10,4 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # Compiled French/English catalogues (the .po sources are in the repository).
-.venv/bin/pybabel compile -q -d translations -f || true
+.venv/bin/pybabel -q compile -d translations -f 2>/dev/null || true

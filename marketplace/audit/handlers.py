@@ -1,0 +1,147 @@
+"""What the audit log records without other domains calling it.
+
+1. Order signals (orders/signals.py): money-moving order events.
+2. A watch on the rows that admins and money change in other domains (membership decisions,
+   settings, pickup places and zones, payouts, refunds, the payments ledger, billing periods
+   and costs...). After each flush, every watched row that was created or whose watched
+   fields changed gets an entry with the fields before and after, written on the same
+   connection, so it commits or rolls back with the change itself.
+"""
+from __future__ import annotations
+
+from flask import g, has_request_context
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from marketplace.audit.models import AuditEntry
+from marketplace.audit.services import dumps, record
+from marketplace.orders import signals
+from marketplace.timeutil import utcnow
+
+
+def _current_actor_id() -> int | None:
+    # Read what Flask-Login already loaded: querying the user here would run inside a flush.
+    if not has_request_context():
+        return None
+    user = getattr(g, "_login_user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return getattr(user, "id", None)
+
+
+# ---------------------------------------------------------------- order signals
+
+@signals.order_placed.connect
+def _order_placed(order, **_kw):
+    record(order.buyer_id, "order.placed", order, {},
+           {"reference": order.reference, "payment_method": order.payment_method,
+            "estimated_cents": order.goods_estimated_cents, "delivery_fee_cents": order.delivery_fee_cents})
+
+
+@signals.part_cancelled.connect
+def _part_cancelled(part, reason: str = "", **_kw):
+    record(_current_actor_id(), "order_part.cancelled", part, {}, {"order_id": part.order_id,
+                                                                   "producer_id": part.producer_id,
+                                                                   "estimated_cents": part.estimated_cents},
+           note=reason or "")
+
+
+@signals.line_rejected.connect
+def _line_rejected(line, **_kw):
+    record(_current_actor_id(), "order_line.rejected", line, {"status": "active"},
+           {"status": "rejected", "credited_cents": line.credited_cents}, note=line.rejection_reason or "")
+
+
+@signals.order_completed.connect
+def _order_completed(order, **_kw):
+    record(_current_actor_id(), "order.completed", order, {},
+           {"reference": order.reference, "total_due_cents": order.total_due_cents,
+            "payment_method": order.payment_method, "payment_status": order.payment_status})
+
+
+# ---------------------------------------------------------------- row watch
+
+# class name -> (action prefix, watched fields, record creation too)
+WATCHED: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "Membership": ("membership", ("status", "shares_count", "share_nominal_cents", "member_number",
+                                  "decision_reason"), False),
+    "User": ("user", ("is_admin", "login_disabled", "erased_at"), False),
+    "Setting": ("setting", ("value",), True),
+    "PickupPlace": ("pickup_place", ("name", "address", "postcode", "town", "active"), True),
+    "DeliveryZone": ("delivery_zone", ("name", "postcodes", "fee_cents", "active"), True),
+    "Distribution": ("distribution", ("starts_at", "cutoff_at", "cancelled_at", "closed_at"), True),
+    "Order": ("order", ("payment_status",), False),
+    "Payout": ("payout", ("status", "gross_cents", "withheld_cents", "reversed_cents"), True),
+    "Credit": ("credit", ("kind", "amount_cents", "status", "reason", "order_id", "line_id"), True),
+    "LedgerEntry": ("ledger", ("kind", "amount_cents", "order_id", "user_id", "stripe_id", "reference"), True),
+    "CourierPayable": ("courier_payable", ("amount_cents", "courier_id", "run_id", "transfer_requested_at"), True),
+    "DispatchRules": ("dispatch_rules", ("pay_per_run_cents", "pay_per_km_cents", "pay_per_stop_cents"), True),
+    "BillingPeriod": ("billing_period", ("status", "total_cost_cents", "billed_cents", "closed_at"), False),
+    "CostEntry": ("cost", ("category", "amount_cents", "vat_cents", "supplier", "incurred_on", "period_id"), True),
+    "FeeRuleVersion": ("fee_rule", ("status",), True),
+    "BillingSettings": ("billing_settings", ("quorum_percent", "majority_percent"), False),
+    "DuesEntry": ("dues", ("amount_cents", "kind"), True),
+}
+
+
+def _field_values(state, fields) -> tuple[dict, dict, bool]:
+    before, after, changed = {}, {}, False
+    for name in fields:
+        if name not in state.mapper.column_attrs:
+            continue
+        hist = state.attrs[name].history
+        if hist.has_changes():
+            changed = True
+            before[name] = hist.deleted[0] if hist.deleted else None
+            after[name] = hist.added[0] if hist.added else None
+    return before, after, changed
+
+
+def _entry_for(obj, is_new: bool) -> dict | None:
+    spec = WATCHED.get(type(obj).__name__)
+    if spec is None:
+        return None
+    prefix, fields, on_create = spec
+    state = inspect(obj)
+    actor = _current_actor_id()
+    if is_new:
+        if not on_create:
+            return None
+        after = {name: getattr(obj, name) for name in fields if name in state.mapper.column_attrs}
+        before, action = {}, f"{prefix}.created"
+    else:
+        before, after, changed = _field_values(state, fields)
+        if not changed:
+            return None
+        action = f"{prefix}.updated"
+        if "status" in after:
+            action = f"{prefix}.{getattr(after['status'], 'value', after['status'])}"
+        if type(obj).__name__ == "Membership" and "status" in after and obj.decided_by_id:
+            actor = obj.decided_by_id
+    table = getattr(obj, "__tablename__", prefix)
+    ident = getattr(obj, "id", None)
+    if ident is None:
+        ident = getattr(obj, "key", None) or getattr(obj, "user_id", None) or ""
+    return {"created_at": utcnow(), "actor_id": actor, "action": action[:80], "subject_type": table,
+            "subject_id": str(ident)[:64], "before_json": dumps(before), "after_json": dumps(after), "note": ""}
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    if session.info.get("audit_watch_off"):
+        return
+    rows = []
+    for obj in session.new:
+        row = _entry_for(obj, True)
+        if row:
+            rows.append(row)
+    for obj in session.dirty:
+        if session.is_modified(obj, include_collections=False):
+            row = _entry_for(obj, False)
+            if row:
+                rows.append(row)
+    if rows:
+        session.connection().execute(AuditEntry.__table__.insert(), rows)
+
+
+if not event.contains(Session, "after_flush", _after_flush):
+    event.listen(Session, "after_flush", _after_flush)

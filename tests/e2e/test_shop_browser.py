@@ -1,0 +1,129 @@
+"""The shop's main journeys in Chromium: join, get approved, order from two producers; a producer's day."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from marketplace.catalog.models import Product
+from marketplace.extensions import db
+from marketplace.members.models import Membership, MembershipStatus, User
+from marketplace.orders.models import Order
+from tests.factories import PASSWORD, category, get_admin, make_distribution, make_member, make_producer, make_product
+
+pytestmark = pytest.mark.browser
+
+
+def _login(page, base, email, password=PASSWORD):
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("main form button[type=submit]")
+
+
+@pytest.fixture
+def market(app):
+    ferme = make_producer("ferme@test.coop", "Ferme du Marais")
+    chevre = make_producer("chevre@test.coop", "Chèvrerie des Landes")
+    make_product(ferme, "Carrots", price_cents=280, stock=10)
+    make_product(chevre, "Goat cheese", price_cents=350, stock=5)
+    make_distribution([ferme, chevre])
+    get_admin()
+    category()
+    db.session.commit()
+    return {"ferme": ferme, "chevre": chevre}
+
+
+def test_buyer_joins_is_approved_orders_from_two_producers(app, market, live_server, browser):
+    buyer_page = browser.new_context(locale="en-GB").new_page()
+    buyer_page.goto(f"{live_server}/signup")
+    buyer_page.fill("input[name=full_name]", "Marie Dupont")
+    buyer_page.fill("input[name=email]", "marie@test.coop")
+    buyer_page.fill("input[name=password]", "a good long password")
+    buyer_page.click("main form button[type=submit]")
+    buyer_page.select_option("select[name=college]", "buyer")
+    buyer_page.click("main form button[type=submit]")
+    assert "awaiting approval" in buyer_page.inner_text("[data-testid=membership-blocked]")
+
+    admin_page = browser.new_context(locale="en-GB").new_page()
+    _login(admin_page, live_server, "admin@test.coop")
+    admin_page.goto(f"{live_server}/admin/members?status=pending")
+    admin_page.click("[data-testid='member-marie@test.coop'] button:has-text('Approve')")
+    assert "Membership approved" in admin_page.inner_text("main")
+
+    buyer_page.goto(f"{live_server}/me")
+    assert buyer_page.inner_text("[data-testid=membership-status]") == "active"
+    buyer_page.goto(f"{live_server}/products")
+    for name, quantity in (("Carrots", "3"), ("Goat cheese", "2")):
+        card = buyer_page.locator("article.product", has_text=name)
+        card.locator("input[name=quantity]").fill(quantity)
+        card.locator("button:has-text('Add')").click()
+        assert "Added to your cart" in buyer_page.inner_text("main")
+    buyer_page.goto(f"{live_server}/cart")
+    groups = buyer_page.locator("[data-testid=producer-group]")
+    assert groups.count() == 2
+    assert buyer_page.inner_text("[data-testid=cart-total]") == "€15.40"
+    buyer_page.click("a:has-text('Checkout')")
+    buyer_page.check("input[value=pickup]")
+    buyer_page.click("main form button[type=submit]")
+    assert "Your order is placed" in buyer_page.inner_text("main")
+    assert buyer_page.locator("[data-testid=order-part]").count() == 2
+    assert buyer_page.inner_text("[data-testid=order-total]") == "€15.40"
+
+    db.session.expire_all()
+    order = db.session.query(Order).one()
+    assert order.buyer.email == "marie@test.coop" and len(order.parts) == 2
+    assert db.session.get(Membership, order.buyer.membership.id).status == MembershipStatus.ACTIVE
+    assert db.session.query(Product).filter_by(name="Goat cheese").one().stock == 3
+
+
+def test_producer_adds_a_product_with_photo_and_marks_an_order_ready(app, market, live_server, browser, tmp_path):
+    # A buyer has ordered from the Chèvrerie already.
+    from marketplace.orders import services
+    from marketplace.orders.services import CheckoutInput
+
+    buyer = make_member("paul@test.coop")
+    cheese = db.session.query(Product).filter_by(name="Goat cheese").one()
+    services.add_to_cart(buyer, cheese.id, 1)
+    order = services.checkout(buyer, CheckoutInput())
+    db.session.commit()
+    part_id = order.parts[0].id
+
+    photo = tmp_path / "tomme.png"
+    Image.new("RGB", (800, 600), "#d9c27a").save(photo)
+    page = browser.new_context(locale="en-GB").new_page()
+    _login(page, live_server, "chevre@test.coop")
+    page.goto(f"{live_server}/producer/products/new")
+    page.fill("input[name=name]", "Goat tomme")
+    page.fill("input[name=price]", "26.00")
+    page.select_option("select[name=unit]", "kg")
+    page.check("input[name=is_weight_priced]")
+    page.fill("input[name=estimated_weight_g]", "400")
+    page.fill("input[name=stock]", "12")
+    page.set_input_files("input[name=photo]", str(photo))
+    page.click("main form button[type=submit]")
+    assert "Product added" in page.inner_text("main")
+    assert page.locator("tr", has_text="Goat tomme").locator("img.thumb").count() == 1
+
+    page.goto(f"{live_server}/producer/orders")
+    part = page.locator(f"[data-testid=part-{part_id}]")
+    part.locator("button:has-text('Accept')").click()
+    page.locator(f"[data-testid=part-{part_id}] button:has-text('Mark ready')").click()
+    assert "Marked ready" in page.inner_text("main")
+
+    db.session.expire_all()
+    tomme = db.session.query(Product).filter_by(name="Goat tomme").one()
+    assert tomme.photo_filename and tomme.is_weight_priced and tomme.estimated_weight_g == 400
+    assert db.session.get(Order, order.id).status == "ready"
+
+
+def test_french_ui_renders(app, market, live_server, browser):
+    page = browser.new_context(locale="fr-FR").new_page()
+    page.goto(f"{live_server}/products")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    nav = page.inner_text("header")
+    assert "Produits" in nav and "Se connecter" in nav
+    assert "2,80\u00a0€" in page.inner_text("main")  # money formatted the French way
+    page.click("a[lang=en]")
+    assert "Products" in page.inner_text("header")
