@@ -108,40 +108,82 @@ def _entry_for(obj, is_new: bool) -> dict | None:
         if not on_create:
             return None
         after = {name: getattr(obj, name) for name in fields if name in state.mapper.column_attrs}
-        before, action = {}, f"{prefix}.created"
+        before = {}
     else:
         before, after, changed = _field_values(state, fields)
         if not changed:
             return None
-        action = f"{prefix}.updated"
-        if "status" in after:
-            action = f"{prefix}.{getattr(after['status'], 'value', after['status'])}"
         if type(obj).__name__ == "Membership" and "status" in after and obj.decided_by_id:
             actor = obj.decided_by_id
-    table = getattr(obj, "__tablename__", prefix)
     ident = getattr(obj, "id", None)
     if ident is None:
         ident = getattr(obj, "key", None) or getattr(obj, "user_id", None) or ""
-    return {"created_at": utcnow(), "actor_id": actor, "action": action[:80], "subject_type": table,
-            "subject_id": str(ident)[:64], "before_json": dumps(before), "after_json": dumps(after), "note": ""}
+    return {"prefix": prefix, "created": is_new, "actor_id": actor,
+            "subject_type": getattr(obj, "__tablename__", prefix), "subject_id": str(ident)[:64],
+            "before": before, "after": after}
+
+
+def _merge(pending: dict, row: dict) -> None:
+    """Several flushes of one transaction (e.g. a status, then a number) make one entry."""
+    key = (row["subject_type"], row["subject_id"])
+    if key not in pending:
+        pending[key] = row
+        return
+    seen = pending[key]
+    for name, value in row["before"].items():
+        seen["before"].setdefault(name, value)
+    seen["after"].update(row["after"])
+    seen["actor_id"] = seen["actor_id"] or row["actor_id"]
+
+
+def _action(row: dict) -> str:
+    if row["created"]:
+        return f"{row['prefix']}.created"
+    status = row["after"].get("status")
+    if status is not None:
+        return f"{row['prefix']}.{getattr(status, 'value', status)}"
+    return f"{row['prefix']}.updated"
 
 
 def _after_flush(session: Session, flush_context) -> None:
     if session.info.get("audit_watch_off"):
         return
-    rows = []
+    pending = session.info.setdefault("audit_pending", {})
     for obj in session.new:
         row = _entry_for(obj, True)
         if row:
-            rows.append(row)
+            _merge(pending, row)
     for obj in session.dirty:
         if session.is_modified(obj, include_collections=False):
             row = _entry_for(obj, False)
             if row:
-                rows.append(row)
+                _merge(pending, row)
+
+
+def _before_commit(session: Session) -> None:
+    if session.info.get("audit_pending") is None and not session.new and not session.dirty:
+        return
+    session.flush()
+    pending = session.info.pop("audit_pending", None)
+    if not pending:
+        return
+    now = utcnow()
+    rows = []
+    for row in pending.values():
+        if not row["created"] and not any(row["before"].get(k) != v for k, v in row["after"].items()):
+            continue  # changed and changed back within the transaction
+        rows.append({"created_at": now, "actor_id": row["actor_id"], "action": _action(row)[:80],
+                     "subject_type": row["subject_type"][:60], "subject_id": row["subject_id"],
+                     "before_json": dumps(row["before"]), "after_json": dumps(row["after"]), "note": ""})
     if rows:
         session.connection().execute(AuditEntry.__table__.insert(), rows)
 
 
+def _forget(session: Session, previous_transaction=None) -> None:
+    session.info.pop("audit_pending", None)
+
+
 if not event.contains(Session, "after_flush", _after_flush):
     event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "before_commit", _before_commit)
+    event.listen(Session, "after_soft_rollback", _forget)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a75f8d9bace9
+Revision ID: baa2c04c006f
 Revises: 
-Create Date: 2026-11-24 00:29:20.407723
+Create Date: 2026-11-24 00:32:52.973591
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a75f8d9bace9'
+revision = 'baa2c04c006f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -145,6 +145,49 @@ def upgrade():
     sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
+    )
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
+
+    op.create_table('audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=80), nullable=False),
+    sa.Column('subject_type', sa.String(length=60), nullable=False),
+    sa.Column('subject_id', sa.String(length=64), nullable=False),
+    sa.Column('before_json', sa.Text(), nullable=False),
+    sa.Column('after_json', sa.Text(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_log_actor_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    )
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_log_actor_id'), ['actor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_log_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_audit_log_subject', ['subject_type', 'subject_id'], unique=False)
+
+    op.create_table('audit_readers',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('granted_at', sa.DateTime(), nullable=False),
+    sa.Column('granted_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['granted_by_id'], ['users.id'], name=op.f('fk_audit_readers_granted_by_id_users')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_readers_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_audit_readers'))
     )
     op.create_table('billing_fee_rules',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -894,6 +937,18 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_billing_fee_rules_status'))
 
     op.drop_table('billing_fee_rules')
+    op.drop_table('audit_readers')
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_subject')
+        batch_op.drop_index(batch_op.f('ix_audit_log_created_at'))
+        batch_op.drop_index(batch_op.f('ix_audit_log_actor_id'))
+        batch_op.drop_index(batch_op.f('ix_audit_log_action'))
+
+    op.drop_table('audit_log')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
     op.drop_table('users')
     with op.batch_alter_table('task_outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_outbox_published_at'))
