@@ -65,7 +65,10 @@ def register_cli(app: Flask) -> None:
         signal.signal(signal.SIGTERM, stop_children)
         click.echo(f"\n  The demo coop is open at http://{host}:{port}/\n")
         try:
-            current_app.run(host=host, port=port, debug=False, use_reloader=False)
+            from werkzeug.serving import run_simple
+
+            # app.run() is a no-op under the `flask` command; serve directly.
+            run_simple(host, port, current_app._get_current_object(), threaded=True)
         finally:
             for child in children:
                 child.terminate()

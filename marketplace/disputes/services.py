@@ -18,7 +18,7 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import format_money
-from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.models import OrderLine
 from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod
 from marketplace.timeutil import utcnow
 
@@ -209,6 +209,3 @@ def credits_owed_cents(user_id: int) -> int:
 def open_count() -> int:
     return db.session.query(Dispute).filter(Dispute.status.in_(list(OPEN_STATES))).count()
 
-
-__all__ = ["open_dispute", "answer_dispute", "resolve_dispute", "get_dispute", "disputes_for", "all_disputes",
-           "Order", "OrderPart"]
