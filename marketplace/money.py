@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, ROUND_HALF_UP
+from decimal import Decimal
 from fractions import Fraction
 
 # 10 million euros: far above any co-op basket, low enough to catch a typo or an attack.

@@ -82,22 +82,45 @@ PY
   done
 fi
 
-"$PYBABEL" -q compile -d "$DIR" -f
+compile_rc=0
+"$PYBABEL" -q compile -d "$DIR" -f || compile_rc=$?
 
-"$PYTHON" - "$DIR" <<'PY'
-"""Fail on placeholder mismatches; list French messages still to translate."""
+check_rc=0
+"$PYTHON" - "$DIR" <<'PY' || check_rc=$?
+"""Fail on a msgstr that would break %-formatting; list French messages still to translate."""
 import re
 import sys
 from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-# %(name)s, %s, %d, %.2f ... and %% (a literal percent sign, which must survive too).
-PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*\d*(?:\.\d+)?[a-zA-Z%]")
+# What Flask-Babel's gettext(msgid, **values) does with a translation is msgstr % values.
+NAMED = re.compile(r"%\(([^)]*)\)[#0 +-]*\d*(?:\.\d+)?([diouxXeEfFgGcrsa])")
+POSITIONAL = re.compile(r"%[-+]?\d*(?:\.\d+)?[sdifr]")
+TOKEN = re.compile(r"%\([^)]*\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]|%%")
 
 
-def placeholders(text):
-    return sorted(PLACEHOLDER.findall(text or ""))
+def problem(msgid, msgstr):
+    """Why msgstr cannot stand in for msgid, or None."""
+    if not msgstr or "%" not in msgid + msgstr:
+        return None
+    names = dict((n, c) for n, c in NAMED.findall(msgid))
+    positional = sorted(POSITIONAL.findall(msgid))
+    if positional:  # "... %s ..." % value, formatted by the caller
+        got = sorted(POSITIONAL.findall(msgstr))
+        return None if got == positional else f"placeholders {got} != {positional}"
+    if not names and "%%" not in msgid:
+        # Not formatted by the code (a literal % as in "Weighing margin (%)"): any text goes,
+        # but a named placeholder in the translation would print as is.
+        return "placeholder %s not in the msgid" % NAMED.findall(msgstr) if NAMED.search(msgstr) else None
+    values = {n: (1.5 if c in "eEfFgG" else 1 if c in "diouxXc" else "x") for n, c in names.items()}
+    try:
+        msgstr % values
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if sorted(TOKEN.findall(msgid)) != sorted(TOKEN.findall(msgstr)):
+        return f"placeholders {sorted(TOKEN.findall(msgstr))} != {sorted(TOKEN.findall(msgid))}"
+    return None
 
 
 root, failed = Path(sys.argv[1]), False
@@ -115,18 +138,13 @@ for po_path in sorted(root.glob("*/LC_MESSAGES/messages.po")):
             todo.append(ids[0])
         if msg.fuzzy:
             fuzzy.append(ids[0])
-        # Only a formatted string goes through %: compare when the msgid has a placeholder.
-        want = placeholders(ids[-1])
-        if not want and "%" not in ids[0]:
-            continue
         for i, s in enumerate(strs):
-            if not s:
-                continue
-            expected = placeholders(ids[min(i, len(ids) - 1)])
-            got = placeholders(s)
-            # msgstr[0] of a plural may leave out the count (e.g. "one item").
-            if got != expected and not (len(ids) > 1 and set(got) <= set(expected)):
-                print(f"ERROR {lang}: placeholders {got} != {expected} in msgstr for {ids[0]!r}")
+            if len(ids) > 1:  # plural: ngettext formats every form with num= and the same values
+                why = problem(ids[1], s) if i else problem(ids[1], s) and problem(ids[0], s)
+            else:
+                why = problem(ids[0], s)
+            if why:
+                print(f"ERROR {lang} {po_path}: {why} in msgstr for {ids[0]!r}")
                 failed = True
     if lang == "en":
         continue  # English falls back to the msgid
@@ -134,6 +152,11 @@ for po_path in sorted(root.glob("*/LC_MESSAGES/messages.po")):
     for msgid in todo:
         print(f"  untranslated: {msgid!r}")
     for msgid in fuzzy:
-        print(f"  fuzzy (check, then remove the flag): {msgid!r}")
+        print(f"  fuzzy (check it, then remove the flag): {msgid!r}")
 sys.exit(1 if failed else 0)
 PY
+
+if [ "$compile_rc" != 0 ] || [ "$check_rc" != 0 ]; then
+  echo "translations: errors above (compile exit $compile_rc, check exit $check_rc)" >&2
+  exit 1
+fi

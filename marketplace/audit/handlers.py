@@ -63,7 +63,7 @@ def _order_completed(order, **_kw):
 
 # class name -> (action prefix, watched fields, record creation too)
 WATCHED: dict[str, tuple[str, tuple[str, ...], bool]] = {
-    "Membership": ("membership", ("status", "shares_count", "share_nominal_cents", "member_number",
+    "Membership": ("membership", ("status", "member_number",
                                   "decision_reason"), False),
     "User": ("user", ("is_admin", "login_disabled", "erased_at"), False),
     "Setting": ("setting", ("value",), True),

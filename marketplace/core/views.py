@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, session, url_for
-from flask_babel import get_locale  # noqa: F401
 
 from marketplace.web import is_safe_next
 

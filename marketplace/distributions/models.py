@@ -4,7 +4,6 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from marketplace.core.types import enum_type
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 

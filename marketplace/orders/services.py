@@ -15,7 +15,7 @@ from marketplace.core.services import get_int_setting, queue_email
 from marketplace.distributions.models import DeliverySlot, Distribution
 from marketplace.distributions.services import delivery_fee_cents, get_distribution, zone_for_postcode
 from marketplace.extensions import db
-from marketplace.members.models import College, User
+from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.money import format_money
 from marketplace.orders import signals

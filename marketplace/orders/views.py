@@ -11,7 +11,7 @@ from marketplace.orders import documents, services
 from marketplace.orders.forms import CheckoutForm
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import action_response, attach_error, back_url, redirect_back, run_service
+from marketplace.web import action_response, attach_error, back_url, run_service
 
 bp = Blueprint("orders", __name__)
 

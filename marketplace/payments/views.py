@@ -15,7 +15,7 @@ from marketplace.orders.models import Order, OrderLine
 from marketplace.payments import services
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
-from marketplace.web import run_service
+from marketplace.web import action_response, run_service
 
 bp = Blueprint("payments", __name__)
 
@@ -52,8 +52,9 @@ def checkout_cancelled(order_id: int):
     if order is None or order.buyer_id != current_user.id:
         abort(404, _("No such order."))
     if request.method == "POST":
-        _, error = run_service(services.abandon_checkout, current_user, order_id, success=_("Order cancelled."))
-        return redirect(url_for("orders.order_page", order_id=order_id)), (error.status_code if error else 302)
+        _result, error = run_service(services.abandon_checkout, current_user, order_id,
+                                     success=_("Order cancelled."))
+        return action_response(error, url_for("orders.order_page", order_id=order_id))
     return render_template("payments/cancelled.html", order=order)
 
 
@@ -152,10 +153,11 @@ def dispute_refund(line_id: int):
             form.amount.errors.append(_(str(exc)))
             status = 400
         else:
-            _, error = run_service(services.resolve_dispute, current_user, line_id, cents, form.reason.data,
-                                   success=_("Refund on its way; the producer's transfer is reversed."))
+            _result, error = run_service(services.resolve_dispute, current_user, line_id, cents, form.reason.data,
+                                         success=_("Refund on its way; the producer's transfer is reversed."))
             if error is None:
                 return redirect(url_for("orders.order_page", order_id=line.part.order_id))
+            form.amount.errors.append(error.message)
             status = error.status_code
     elif form.errors:
         status = 400

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import enum
 import io
 from datetime import date, datetime
 from typing import Iterable
@@ -25,7 +26,7 @@ def _cell(value) -> str:
         return value.strftime("%d/%m/%Y %H:%M")
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
-    if hasattr(value, "value") and not isinstance(value, (int, float, str)):
+    if isinstance(value, enum.Enum):
         value = value.value
     text = str(value)
     # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).

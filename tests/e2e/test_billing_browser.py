@@ -2,12 +2,9 @@
 the public transparency page shows the same totals."""
 from __future__ import annotations
 
-import shutil
-import threading
 from datetime import timedelta
 
 import pytest
-from werkzeug.serving import make_server
 
 from marketplace.billing.models import BillingPeriod, Statement
 from marketplace.extensions import db
@@ -17,30 +14,6 @@ from tests.billing_fixtures import LineSpec, adopt_rule, last_month, make_sale, 
 from tests.factories import PASSWORD, get_admin, make_member, make_producer
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def _login(page, base, email):

@@ -1,11 +1,8 @@
 """In Chromium: a courier accepts a run, picks up, delivers with the buyer's code; the buyer sees "delivered"."""
 from __future__ import annotations
 
-import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from marketplace.dispatch import services as dispatch
 from marketplace.dispatch.models import Run
@@ -14,30 +11,6 @@ from tests.dispatch_fixtures import delivery_scene
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def _login(page, base, email):

@@ -20,16 +20,6 @@ def app_config(fake_stripe):
     return {**stripe_config(fake_stripe), **celery_config()}
 
 
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
 def _log_in(page, url, email):
     page.goto(url + "/login")
     page.fill("input[name=email]", email)

@@ -1,14 +1,12 @@
 """The shop's main journeys in Chromium: join, get approved, order from two producers; a producer's day."""
 from __future__ import annotations
 
-import io
-
 import pytest
 from PIL import Image
 
 from marketplace.catalog.models import Product
 from marketplace.extensions import db
-from marketplace.members.models import Membership, MembershipStatus, User
+from marketplace.members.models import Membership, MembershipStatus
 from marketplace.orders.models import Order
 from tests.factories import PASSWORD, category, get_admin, make_distribution, make_member, make_producer, make_product
 
