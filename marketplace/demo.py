@@ -5,7 +5,7 @@ import hashlib
 import io
 from datetime import datetime, timedelta
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from marketplace.catalog.models import Category, Product, Unit
 from marketplace.catalog.services import ProductInput, create_product, store_photo, update_profile
@@ -90,8 +90,12 @@ def _photo_bytes(name: str, category: str) -> bytes:
         x = (seed >> i) % 540
         y = (seed >> (i + 3)) % 380
         draw.ellipse([x, y, x + 100 + i * 10, y + 100 + i * 10], fill=(255, 255, 255, 60), outline="#ffffff")
-    draw.rectangle([0, 400, 640, 480], fill="#00000088")
-    draw.text((24, 425), name, fill="#ffffff")
+    draw.rectangle([0, 390, 640, 480], fill="#1d2320")
+    try:
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 40)
+    except OSError:
+        font = ImageFont.load_default(size=40)
+    draw.text((24, 410), name, fill="#ffffff", font=font)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=80)
     return out.getvalue()
