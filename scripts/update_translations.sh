@@ -69,7 +69,7 @@ PY
   if [ -f "$POT" ] && cmp -s <(grep -v '^"POT-Creation-Date:' "$POT") <(grep -v '^"POT-Creation-Date:' "$new_pot"); then
     echo "messages.pot: no change"
   else
-    cp "$new_pot" "$POT"
+    cat "$new_pot" > "$POT"
     echo "messages.pot: updated"
   fi
 

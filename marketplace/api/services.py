@@ -10,7 +10,7 @@ from marketplace.api.models import ApiToken
 from marketplace.audit.services import record
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
-from marketplace.core.errors import NotAllowed, NotFound, ServiceError
+from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member
@@ -20,6 +20,10 @@ from marketplace.timeutil import utcnow
 TOKEN_PREFIX = "coop_"
 MAX_TOKENS = 20
 MAX_PAGE_SIZE = 100
+
+
+class Unauthenticated(ServiceError):
+    status_code = 401
 
 
 def digest(token: str) -> str:
@@ -60,10 +64,10 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
 def authenticate_token(raw: str | None) -> User:
     """The producer a bearer token belongs to; revoked, unknown or disabled accounts are refused."""
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
-        raise NotAllowed(_("Send a valid API token: Authorization: Bearer coop_…"))
+        raise Unauthenticated(_("Send a valid API token: Authorization: Bearer coop_…"))
     token = db.session.query(ApiToken).filter_by(token_hash=digest(raw)).first()
     if token is None or token.revoked_at is not None or not token.user.is_active:
-        raise NotAllowed(_("This API token is not valid or was revoked."))
+        raise Unauthenticated(_("This API token is not valid or was revoked."))
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now

@@ -1,0 +1,235 @@
+"""The JSON API for producers' tools (bearer tokens), its OpenAPI document, and the token pages."""
+from __future__ import annotations
+
+import hashlib
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required
+
+from marketplace.api import services
+from marketplace.api.openapi import openapi_document
+from marketplace.catalog import services as catalog
+from marketplace.catalog.models import Unit
+from marketplace.core.errors import ServiceError
+from marketplace.extensions import csrf, db
+from marketplace.members.models import College
+from marketplace.members.services import require_active_member
+from marketplace.web import action_response, run_service
+
+bp = Blueprint("api", __name__)
+
+
+def _rate_key() -> str:
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "tok:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    return "ip:" + (get_remote_address() or "")
+
+
+limiter = Limiter(key_func=_rate_key, default_limits=[])
+
+
+@bp.record_once
+def _init_limiter(state) -> None:
+    app = state.app
+    # Shared between gunicorn workers when Redis is configured; per process otherwise.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("API_RATE_LIMIT", "300/minute")
+    limiter.init_app(app)
+
+
+def _limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+def token_api(view):
+    """A token-authenticated JSON endpoint: no session, no CSRF (no cookie is trusted), rate-limited."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        raw = header[7:].strip() if header.lower().startswith("bearer ") else None
+        g.api_user = services.authenticate_token(raw)
+        response = view(*args, **kwargs)
+        db.session.commit()
+        return response
+
+    limited = limiter.limit(_limit)(wrapper)
+    csrf.exempt(limited)
+    return limited
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.lstrip("-").isdigit() or len(raw) > 9:
+        raise ServiceError(_("%(name)s must be a whole number.", name=name), name)
+    return int(raw)
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ServiceError(_("Send a JSON object (Content-Type: application/json)."))
+    return body
+
+
+# field -> (accepted types, nullable)
+PRODUCT_FIELDS = {
+    "name": ((str,), False), "category_id": ((int,), False), "unit": ((str,), False),
+    "price_cents": ((int,), False), "vat_rate_bp": ((int,), False), "description": ((str,), False),
+    "stock": ((int,), True), "is_weight_priced": ((bool,), False), "estimated_weight_g": ((int,), True),
+    "active": ((bool,), False),
+}
+REQUIRED_ON_CREATE = ("name", "category_id", "unit", "price_cents")
+
+
+def _product_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
+    unknown = sorted(set(body) - set(PRODUCT_FIELDS))
+    if unknown:
+        raise ServiceError(_("Unknown field(s): %(names)s.", names=", ".join(unknown)[:200]))
+    for name in required:
+        if name not in body:
+            raise ServiceError(_("%(name)s is required.", name=name), name)
+    values = {}
+    for name, value in body.items():
+        types, nullable = PRODUCT_FIELDS[name]
+        if value is None and nullable:
+            values[name] = None
+            continue
+        # JSON true is not a number, and 3.0 is not an integer count of cents.
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise ServiceError(_("%(name)s has the wrong type.", name=name), name)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2_000_000_000:
+            raise ServiceError(_("%(name)s is out of range.", name=name), name)
+        values[name] = value
+    if "unit" in values:
+        try:
+            values["unit"] = Unit(values["unit"])
+        except ValueError:
+            raise ServiceError(_("unit must be one of: %(units)s.", units=", ".join(u.value for u in Unit)), "unit")
+    return values
+
+
+def product_json(product) -> dict:
+    return {"id": product.id, "name": product.name, "description": product.description,
+            "category_id": product.category_id, "unit": product.unit.value, "price_cents": product.price_cents,
+            "vat_rate_bp": product.vat_rate_bp, "stock": product.stock, "is_weight_priced": product.is_weight_priced,
+            "estimated_weight_g": product.estimated_weight_g, "active": product.status.value == "active",
+            "hidden_reason": product.hidden_reason,
+            "updated_at": product.updated_at.isoformat() + "Z" if product.updated_at else None}
+
+
+def part_json(part) -> dict:
+    order = part.order
+    return {"id": part.id, "order_reference": order.reference, "status": part.status.value,
+            "distribution_id": order.distribution_id, "pickup_starts_at": order.distribution.starts_at.isoformat() + "Z",
+            "fulfilment": order.fulfilment.value, "estimated_cents": part.estimated_cents,
+            "final_cents": part.final_cents,
+            "lines": [{"id": l.id, "product_id": l.product_id, "product_name": l.product_name, "unit": l.unit,
+                       "quantity": l.quantity, "unit_price_cents": l.unit_price_cents, "status": l.status.value,
+                       "is_weight_priced": l.is_weight_priced, "weighed_grams": l.weighed_grams}
+                      for l in part.lines]}
+
+
+def _page_json(items, total, page, per_page, key):
+    return jsonify({key: items, "page": page, "per_page": per_page, "total": total})
+
+
+@bp.route("/api/openapi.json")
+def openapi():
+    return jsonify(openapi_document(request.host_url.rstrip("/")))
+
+
+@bp.route("/api/v1/products", methods=["GET"])
+@token_api
+def products():
+    page, per_page = _int_arg("page", 1), _int_arg("per_page", 50)
+    rows, total = services.list_products(g.api_user, page, per_page)
+    return _page_json([product_json(p) for p in rows], total, page, per_page, "products")
+
+
+@bp.route("/api/v1/products", methods=["POST"])
+@token_api
+def create_product():
+    values = _product_fields(_json_body(), REQUIRED_ON_CREATE)
+    product = catalog.create_product(g.api_user, catalog.ProductInput(**values))
+    return jsonify(product_json(product)), 201
+
+
+@bp.route("/api/v1/products/<int:product_id>", methods=["GET"])
+@token_api
+def product(product_id: int):
+    return jsonify(product_json(catalog.own_product(g.api_user, product_id)))
+
+
+@bp.route("/api/v1/products/<int:product_id>", methods=["PATCH"])
+@token_api
+def update_product(product_id: int):
+    catalog.own_product(g.api_user, product_id)  # 404 before 400 for another producer's product
+    values = _product_fields(_json_body())
+    return jsonify(product_json(services.update_product(g.api_user, product_id, values)))
+
+
+@bp.route("/api/v1/products/<int:product_id>/stock", methods=["PUT"])
+@token_api
+def set_stock(product_id: int):
+    catalog.own_product(g.api_user, product_id)
+    body = _json_body()
+    if set(body) != {"stock"}:
+        raise ServiceError(_("Send exactly {\"stock\": <whole number or null>}."), "stock")
+    stock = body["stock"]
+    if stock is not None and (not isinstance(stock, int) or isinstance(stock, bool)):
+        raise ServiceError(_("stock must be a whole number or null."), "stock")
+    if stock is not None and abs(stock) > 2_000_000_000:
+        raise ServiceError(_("stock is out of range."), "stock")
+    return jsonify(product_json(catalog.set_stock(g.api_user, product_id, stock)))
+
+
+@bp.route("/api/v1/order-parts", methods=["GET"])
+@token_api
+def order_parts():
+    from marketplace.orders.states import PartStatus
+
+    page, per_page = _int_arg("page", 1), _int_arg("per_page", 50)
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in PartStatus}:
+        raise ServiceError(_("Unknown status."), "status")
+    rows, total = services.list_order_parts(g.api_user, page, per_page, status)
+    return _page_json([part_json(p) for p in rows], total, page, per_page, "order_parts")
+
+
+# ---------------------------------------------------------------- token management (web, session + CSRF)
+
+@bp.route("/account/api-tokens", methods=["GET"])
+@login_required
+def tokens():
+    require_active_member(current_user, College.PRODUCER)
+    return render_template("api/tokens.html", tokens=services.tokens_of(current_user), new_token=None)
+
+
+@bp.route("/account/api-tokens", methods=["POST"])
+@login_required
+def new_token():
+    result, error = run_service(services.create_token, current_user, request.form.get("name", ""))
+    if error is not None:
+        return action_response(error, url_for("api.tokens"))
+    _token, clear = result
+    # Shown once, on this response only; the database keeps its SHA-256 digest.
+    return render_template("api/tokens.html", tokens=services.tokens_of(current_user), new_token=clear)
+
+
+@bp.route("/account/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke(token_id: int):
+    _r, error = run_service(services.revoke_token, current_user, token_id, success=_("Token revoked."))
+    return action_response(error, url_for("api.tokens"))
+
+
