@@ -40,3 +40,11 @@ class AccountForm(FlaskForm):
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
     town = StringField(_l("Town"), validators=[Optional(), Length(max=120)])
     locale = SelectField(_l("Language"), choices=[("fr", "Français"), ("en", "English")])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=200)])

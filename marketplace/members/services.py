@@ -179,3 +179,44 @@ def change_membership_status(admin: User, membership_id: int, target: Membership
     _change_status(membership, target, admin, (reason or "").strip())
     db.session.flush()
     return membership
+
+
+# ---------------------------------------------------------------- password reset
+
+RESET_MAX_AGE_S = 2 * 3600
+
+
+def _reset_serializer():
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def request_password_reset(email: str, reset_url_for) -> None:
+    """E-mail a time-limited reset link; says nothing about whether the address has an account."""
+    user = db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
+    if user is None or not user.is_active:
+        return
+    # The token embeds a fragment of the current hash: once the password changes, it is void.
+    token = _reset_serializer().dumps({"user": user.id, "h": user.password_hash[-16:]})
+    queue_email(user.email, _("Reset your password"),
+                _("Someone asked to reset your password. If it was you, open this link within two hours:")
+                + "\n" + reset_url_for(token) + "\n" + _("Otherwise, ignore this e-mail."))
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password from a valid, unused reset link."""
+    from itsdangerous import BadSignature, SignatureExpired
+
+    try:
+        data = _reset_serializer().loads(token, max_age=RESET_MAX_AGE_S)
+    except SignatureExpired:
+        raise ServiceError(_("This link has expired: ask for a new one."))
+    except BadSignature:
+        raise ServiceError(_("This link is not valid."))
+    user = db.session.get(User, data.get("user"))
+    if user is None or not user.is_active or user.password_hash[-16:] != data.get("h"):
+        raise ServiceError(_("This link has already been used or is no longer valid."))
+    set_password(user, new_password)
+    return user

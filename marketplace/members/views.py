@@ -8,7 +8,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 from marketplace.members import services
-from marketplace.members.forms import AccountForm, ApplyForm, LoginForm, SignupForm
+from marketplace.members.forms import (AccountForm, ApplyForm, ForgotPasswordForm, LoginForm, ResetPasswordForm,
+                                       SignupForm)
 from marketplace.members.models import College
 from marketplace.web import is_safe_next
 
@@ -95,3 +96,32 @@ def account():
         flash(_("Saved."), "success")
         return redirect(url_for("members.account"))
     return render_template("members/account.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(
+            form.email.data, lambda token: url_for("members.reset_password", token=token, _external=True))
+        db.session.commit()
+        flash(_("If an account exists for this address, we have sent it a link to choose a new password."),
+              "success")
+        return redirect(url_for("members.login"))
+    return render_template("members/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            form.password.errors.append(exc.message)
+        else:
+            flash(_("Your password has been changed: you can log in."), "success")
+            return redirect(url_for("members.login"))
+    return render_template("members/reset_password.html", form=form), 400 if form.errors else 200
