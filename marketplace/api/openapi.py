@@ -17,7 +17,7 @@ PAGING = [
     {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}},
     {"name": "per_page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
 ]
-PRODUCT_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+PRODUCT_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 
 PRODUCT_FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 120},

@@ -495,7 +495,7 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
         _offer(run, slot.courier_id, now)
         created.append(run.id)
     for item in plan.unassigned:
-        _unassign(job_by_order[item.delivery_id], _(item.reason))
+        _unassign(job_by_order[item.delivery_id], item.reason)  # translated when shown
     db.session.flush()
     return created
 
