@@ -25,6 +25,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
         if celery_overrides:
             app.config["CELERY"] = {**app.config["CELERY"], **celery_overrides}
+    from marketplace.web import DatabaseIdConverter
+
+    # Ids in URLs fit the database's integer: a huge one is a 404, not an overflow.
+    app.url_map.converters["int"] = DatabaseIdConverter
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 

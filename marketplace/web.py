@@ -8,10 +8,19 @@ from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, login_manager
 from marketplace.money import cents_to_input, format_money
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` limited to a 32-bit signed integer, the range of our primary keys."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def init_app(app: Flask) -> None:

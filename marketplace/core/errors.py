@@ -23,3 +23,9 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status_code = 409
+
+
+class Unavailable(ServiceError):
+    """A feature the coop has not configured (e.g. card payments without a Stripe key)."""
+
+    status_code = 503

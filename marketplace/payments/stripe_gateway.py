@@ -17,7 +17,11 @@ def client() -> stripe.StripeClient:
     """A StripeClient for the app's key (and the fake server's URL in tests)."""
     key = current_app.config.get("STRIPE_SECRET_KEY")
     if not key:
-        raise RuntimeError("STRIPE_SECRET_KEY is not configured")
+        from flask_babel import gettext as _
+
+        from marketplace.core.errors import Unavailable
+
+        raise Unavailable(_("Card payments are not set up in this coop (no Stripe key configured)."))
     cached = current_app.extensions.get("payments_stripe_client")
     if cached is not None and cached[0] == key:
         return cached[1]

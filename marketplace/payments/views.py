@@ -96,8 +96,7 @@ def connect():
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("payments.account")), exc.status_code
+        return action_response(exc, url_for("payments.account"))
     return redirect(url, code=303)
 
 
@@ -119,8 +118,7 @@ def onboarding_refresh():
         db.session.commit()
     except ServiceError as exc:
         db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("payments.account"))
+        return action_response(exc, url_for("payments.account"))
     return redirect(url, code=303)
 
 

@@ -50,3 +50,29 @@ def test_postgresql_upgrade_from_zero_matches_models(tmp_path, monkeypatch):
         assert version
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.integration
+def test_postgresql_migration_makes_the_audit_log_append_only(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    url = require_postgres().rsplit("/", 1)[0] + "/coop_test_migrations"
+    import psycopg
+
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS coop_test_migrations WITH (FORCE)")
+        conn.execute("CREATE DATABASE coop_test_migrations")
+    app = _app(tmp_path, url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_log (created_at, action, subject_type, subject_id, before_json,"
+                              " after_json, note) VALUES (now(), 'x', 't', '1', '{}', '{}', '')"))
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(text("UPDATE audit_log SET action = 'rewritten'"))
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(text("DELETE FROM audit_log"))
+        db.engine.dispose()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: baa2c04c006f
+Revision ID: e76f20f3ee70
 Revises: 
-Create Date: 2026-11-24 00:32:52.973591
+Create Date: 2026-11-24 00:43:49.128654
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'baa2c04c006f'
+revision = 'e76f20f3ee70'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -175,6 +175,17 @@ def upgrade():
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_log_actor_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
+    # Append-only audit log, enforced by the database too (see marketplace/audit/models.py).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""
+            CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'audit_log is append-only';
+            END;
+            $$ LANGUAGE plpgsql""")
+        op.execute("""
+            CREATE TRIGGER audit_log_no_rewrite BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""")
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_actor_id'), ['actor_id'], unique=False)
@@ -819,11 +830,72 @@ def upgrade():
     with op.batch_alter_table('payment_credits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payment_credits_order_id'), ['order_id'], unique=False)
 
+    op.create_table('disputes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('producer_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Enum('missing', 'damaged', 'late', name='disputereason', native_enum=False, length=32), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('status', sa.Enum('open', 'answered', 'credited', 'refunded', 'rejected', name='disputestatus', native_enum=False, length=32), nullable=False),
+    sa.Column('producer_answer', sa.Text(), nullable=False),
+    sa.Column('answered_at', sa.DateTime(), nullable=True),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('resolution_note', sa.Text(), nullable=False),
+    sa.Column('resolved_by_id', sa.Integer(), nullable=True),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('payment_credit_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('amount_cents >= 0', name=op.f('ck_disputes_dispute_amount_not_negative')),
+    sa.ForeignKeyConstraint(['buyer_id'], ['users.id'], name=op.f('fk_disputes_buyer_id_users')),
+    sa.ForeignKeyConstraint(['line_id'], ['order_lines.id'], name=op.f('fk_disputes_line_id_order_lines')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_disputes_order_id_orders')),
+    sa.ForeignKeyConstraint(['payment_credit_id'], ['payment_credits.id'], name=op.f('fk_disputes_payment_credit_id_payment_credits')),
+    sa.ForeignKeyConstraint(['producer_id'], ['producers.id'], name=op.f('fk_disputes_producer_id_producers')),
+    sa.ForeignKeyConstraint(['resolved_by_id'], ['users.id'], name=op.f('fk_disputes_resolved_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_disputes')),
+    sa.UniqueConstraint('line_id', name=op.f('uq_disputes_line_id'))
+    )
+    with op.batch_alter_table('disputes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_disputes_buyer_id'), ['buyer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_disputes_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_disputes_producer_id'), ['producer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_disputes_status'), ['status'], unique=False)
+
+    op.create_table('dispute_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dispute_id', sa.Integer(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_dispute_events_actor_id_users')),
+    sa.ForeignKeyConstraint(['dispute_id'], ['disputes.id'], name=op.f('fk_dispute_events_dispute_id_disputes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dispute_events'))
+    )
+    with op.batch_alter_table('dispute_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dispute_events_dispute_id'), ['dispute_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_rewrite ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('dispute_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dispute_events_dispute_id'))
+
+    op.drop_table('dispute_events')
+    with op.batch_alter_table('disputes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_disputes_status'))
+        batch_op.drop_index(batch_op.f('ix_disputes_producer_id'))
+        batch_op.drop_index(batch_op.f('ix_disputes_order_id'))
+        batch_op.drop_index(batch_op.f('ix_disputes_buyer_id'))
+
+    op.drop_table('disputes')
     with op.batch_alter_table('payment_credits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_credits_order_id'))
 
