@@ -22,8 +22,6 @@ def R(anonymous, pending, buyer, producer, courier, admin) -> dict:
 # in endpoint order, so an earlier POST may change what a later request finds (e.g. the producer
 # archives Carrots before asking for its page: 404). 400/409 for an allowed role means the
 # request reached the service (no form data sent) rather than being refused for the role.
-# 'raised RuntimeError': Stripe is not configured in unit tests and the payments service says so
-# by raising (reported to the lead: it should answer with a clear 4xx/503 page).
 EXPECTED: dict[str, dict] = {
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
     "admin.change_status": R('login', 403, 403, 403, 403, 400),
@@ -134,9 +132,9 @@ EXPECTED: dict[str, dict] = {
     "payments.admin": R('login', 403, 403, 403, 403, 'ok'),
     "payments.checkout_cancelled": R('login', 404, 'ok', 404, 404, 404),
     "payments.checkout_return": R('login', 404, 'ok', 404, 404, 404),
-    "payments.connect": R('login', 403, 403, 'raised RuntimeError', 'raised RuntimeError', 403),
+    "payments.connect": R('login', 403, 403, 503, 503, 403),
     "payments.dispute_refund": R('login', 403, 403, 403, 403, 'ok'),
-    "payments.onboarding_refresh": R('login', 'ok', 'ok', 'raised RuntimeError', 'raised RuntimeError', 'ok'),
+    "payments.onboarding_refresh": R('login', 403, 403, 503, 503, 403),
     "payments.onboarding_return": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.receipt": R('login', 404, 'ok', 'ok', 404, 'ok'),
     "payments.start_checkout": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),

@@ -1,0 +1,139 @@
+"""Personal data on the real PostgreSQL: export, then erasure that keeps the books and the audit log intact."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Enum, String, Text, select, text
+
+from marketplace.billing import services as billing
+from marketplace.billing.models import DuesEntry, Statement
+from marketplace.disputes import services as disputes
+from marketplace.disputes.models import DisputeReason, DisputeStatus
+from marketplace.extensions import db
+from marketplace.members.models import MembershipStatus, User
+from tests.admin_fixtures import pg_coop  # noqa: F401
+from tests.billing_fixtures import add_cost, adopt_rule, last_month
+from tests.factories import PASSWORD, get_admin, login
+
+pytestmark = pytest.mark.integration
+
+PERSONAL = ("marie@test.coop", "Marie Curie", "0600000000", "3 rue Kervégan")
+
+
+def _rows(table: str, exclude: tuple[str, ...] = ()) -> list[dict]:
+    columns = db.metadata.tables[table].c
+    query = select(*[c for c in columns if c.name not in exclude]).order_by(columns.id)
+    return [dict(r) for r in db.session.execute(query).mappings()]
+
+
+def _books(buyer_id: int) -> dict:
+    """The accounting rows that must survive an erasure unchanged (addresses and notes may go)."""
+    return {"orders": _rows("orders", exclude=("delivery_address", "note")),
+            "order_parts": _rows("order_parts"), "order_lines": _rows("order_lines"),
+            "billing_statements": _rows("billing_statements"), "billing_dues": _rows("billing_dues"),
+            "disputes": _rows("disputes"), "memberships": db.session.execute(text(
+                "SELECT id, member_number, college, shares_count, share_nominal_cents FROM memberships "
+                "WHERE user_id = :u"), {"u": buyer_id}).mappings().all()}
+
+
+def _audit() -> list[tuple]:
+    return [tuple(r) for r in db.session.execute(text("SELECT * FROM audit_log ORDER BY id"))]
+
+
+def _personal_leftovers() -> list[str]:
+    """Every text column (audit log aside) still holding one of Marie's personal values."""
+    leftovers = []
+    for table in db.metadata.sorted_tables:
+        if table.name == "audit_log":
+            continue
+        for column in table.columns:
+            if isinstance(column.type, (String, Text)) and not isinstance(column.type, Enum) and not column.foreign_keys:
+                for value in PERSONAL:
+                    if db.session.execute(select(column).where(column.contains(value)).limit(1)).first():
+                        leftovers.append(f"{table.name}.{column.name} holds {value!r}")
+    return leftovers
+
+
+@pytest.fixture
+def books(pg_coop):
+    """Last month closed (statements and dues for every member) and a settled dispute on Marie's order."""
+    admin = get_admin()
+    adopt_rule({"producer": 300, "buyer": 50}, {"producer": 2, "courier": 1, "buyer": 1})
+    add_cost(12_000, last_month() + timedelta(days=3))
+    billing.close_month(admin, last_month())
+    line = next(l for p in pg_coop["done_order"].parts for l in p.lines if l.product_name == "Carrots")
+    dispute = disputes.open_dispute(pg_coop["buyer"], line.id, DisputeReason.MISSING, "Only one bunch")
+    disputes.resolve_dispute(admin, dispute.id, DisputeStatus.CREDITED, 280, "One bunch credited")
+    db.session.commit()
+    return pg_coop
+
+
+def test_export_on_postgres_holds_orders_statements_and_no_secret(pg_app, pg_client, books):
+    buyer = books["buyer"]
+    login(pg_client, buyer)
+    response = pg_client.get("/me/data/export.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        tables = json.loads(archive.read("data.json"))["tables"]
+    assert tables["users"][0]["email"] == "marie@test.coop" and "password_hash" not in tables["users"][0]
+    assert [o["reference"] for o in tables["orders"]] == [books["done_order"].reference]
+    assert sorted(line["product_name"] for line in tables["order_lines"]) == ["Carrots", "Goat cheese"]
+    [statement] = tables["billing_statements"]
+    assert statement["user_id"] == buyer.id and statement["total_cents"] >= 50
+    assert tables["disputes"][0]["note"] == "Only one bunch"
+    dumped = json.dumps(tables, ensure_ascii=False)
+    assert "paul@test.coop" not in dumped and "$argon2" not in dumped
+    db.session.expire_all()
+    assert db.session.execute(text("SELECT count(*) FROM audit_log WHERE action = 'privacy.data_exported' "
+                                   "AND actor_id = :u"), {"u": buyer.id}).scalar() == 1
+
+
+def test_erasure_on_postgres_keeps_the_books_and_the_audit_log(pg_app, pg_client, books):
+    buyer_id = books["buyer"].id
+    db.session.expire_all()
+    books_before, audit_before = _books(buyer_id), _audit()
+    assert books_before["billing_statements"] and books_before["billing_dues"]
+    assert db.session.query(Statement).filter_by(user_id=buyer_id).count() == 1
+
+    login(pg_client, "marie@test.coop")
+    response = pg_client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"})
+    assert response.status_code == 302
+
+    db.session.expire_all()
+    # Accounting rows: every order, part, line, statement, dues entry and dispute is still there, unchanged.
+    assert _books(buyer_id) == books_before
+    assert db.session.query(Statement).filter_by(user_id=buyer_id).count() == 1
+    assert db.session.query(DuesEntry).filter_by(user_id=buyer_id).count() >= 1
+    # Personal fields are anonymised.
+    user = db.session.get(User, buyer_id)
+    assert user.email == f"erased-{buyer_id}@invalid" and user.full_name == "Erased member"
+    assert (user.phone, user.address, user.postcode, user.town) == ("", "", "", "")
+    assert user.login_disabled and user.erased_at is not None and user.password_hash == "!erased"
+    assert user.membership.status == MembershipStatus.LEFT
+    # The audit log: history is untouched, the erasure is appended after it.
+    audit_after = _audit()
+    assert audit_after[:len(audit_before)] == audit_before
+    appended = audit_after[len(audit_before):]
+    assert "privacy.account_erased" in [row[3] for row in appended]
+    assert {row[3] for row in appended} <= {"privacy.account_erased", "user.updated", "membership.left"}
+    # What is appended can never be removed, so it must not copy the personal data being erased.
+    assert not [value for value in PERSONAL for row in appended if value in json.dumps(row, default=str)]
+    # Nothing personal is left in a text column outside the audit log (kept as the law requires); copies of
+    # e-mails sent to other people are the known gap, see the xfail test below.
+    assert [leftover for leftover in _personal_leftovers() if not leftover.startswith("outbound_emails.body")] == []
+    # The old credentials no longer open a session.
+    assert login(pg_client, "marie@test.coop").status_code != 302
+    assert pg_client.get("/me/data/").status_code == 302
+
+
+@pytest.mark.xfail(strict=True, reason="erase_account re-addresses the member's own e-mails but leaves their name in "
+                                       "the stored copies of e-mails sent to others (e.g. the dispute notice)")
+def test_erasure_leaves_no_name_in_emails_sent_to_others(pg_app, pg_client, books):
+    login(pg_client, "marie@test.coop")
+    assert pg_client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"}).status_code == 302
+    db.session.expire_all()
+    assert _personal_leftovers() == []
