@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from marketplace.catalog import cache as page_cache
 from marketplace.catalog import services
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
@@ -24,6 +25,9 @@ def _int_arg(name: str) -> int | None:
 def browse():
     from marketplace.distributions.services import open_distributions
 
+    cached = page_cache.cached_page()
+    if cached is not None:
+        return cached
     page = _int_arg("page") or 1
     text = request.args.get("q", "")
     category = request.args.get("category", "")
@@ -31,11 +35,12 @@ def browse():
     distribution_id = _int_arg("distribution")
     query = services.browse_query(text, category, producer_id, distribution_id)
     pagination = db.paginate(query, page=page, per_page=_per_page(), error_out=False)
-    return render_template("catalog/browse.html", pagination=pagination, products=pagination.items,
-                           categories=db.session.query(Category).order_by(Category.slug).all(),
-                           producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
-                           distributions=open_distributions(), q=text, category=category,
-                           producer_id=producer_id, distribution_id=distribution_id)
+    return page_cache.store(render_template(
+        "catalog/browse.html", pagination=pagination, products=pagination.items,
+        categories=db.session.query(Category).order_by(Category.slug).all(),
+        producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
+        distributions=open_distributions(), q=text, category=category,
+        producer_id=producer_id, distribution_id=distribution_id))
 
 
 def _per_page() -> int:

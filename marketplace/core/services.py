@@ -27,6 +27,15 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 
 
+def public_url(path: str) -> str:
+    """An absolute address for e-mails: the request's host, else PUBLIC_URL (tasks have no request)."""
+    from flask import has_request_context, request
+
+    if has_request_context():
+        return request.url_root.rstrip("/") + path
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+
+
 def get_setting(key: str) -> str:
     row = db.session.get(Setting, key)
     if row is not None:

@@ -1,0 +1,145 @@
+"""A page cache for the anonymous catalogue (/products): the busiest page, identical for every visitor.
+
+Safe to cache only what is the same for everybody: a GET without a session or remember-me cookie
+(so no member, no flashed message, no language chosen in the session) whose rendering did not
+touch the session (no CSRF token). The key is the catalogue version, the locale and the query
+string. Every commit that adds, changes or removes a product, a producer, a category or a
+distribution bumps the version, so a product change is visible on the next request. Stock taken
+by checkouts (bulk UPDATEs) does not bump it: the "n in stock" shown is at most TTL_SECONDS old,
+and checkout re-checks stock under a row lock anyway.
+
+With REDIS_URL set, the version lives in Redis so every gunicorn worker sees a bump at once; the
+pages themselves stay in each worker's memory (bounded LRU). Without Redis (development, tests)
+the version is per process, and other processes catch up within TTL_SECONDS.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from flask import Response, current_app, has_app_context, request, session
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+TTL_SECONDS = 30
+MAX_ENTRIES = 256
+MAX_QUERY = 300
+VERSION_KEY = "catalog:version"
+WATCHED = {"Product", "ProducerProfile", "Category", "Distribution"}
+
+_lock = threading.Lock()
+_pages: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+_local_version = 0
+
+
+def _redis():
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    client = current_app.extensions.get("catalog_cache_redis")
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        current_app.extensions["catalog_cache_redis"] = client
+    return client
+
+
+def version() -> int | None:
+    """The current catalogue version; None when it cannot be known (then nothing is cached)."""
+    client = _redis()
+    if client is None:
+        return _local_version
+    try:
+        return int(client.get(VERSION_KEY) or 0)
+    except Exception:  # Redis down: serve fresh pages rather than risk stale ones
+        return None
+
+
+def bump() -> None:
+    """The catalogue changed: every cached page is out of date."""
+    global _local_version
+    with _lock:
+        _local_version += 1
+        _pages.clear()
+    client = _redis() if has_app_context() else None
+    if client is not None:
+        try:
+            client.incr(VERSION_KEY)
+        except Exception:
+            current_app.logger.warning("catalogue cache: could not bump the version in Redis")
+
+
+def _key() -> tuple | None:
+    if request.method != "GET" or len(request.query_string) > MAX_QUERY:
+        return None
+    cookies = request.cookies
+    if current_app.config.get("SESSION_COOKIE_NAME", "session") in cookies or \
+            current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
+        return None
+    current = version()
+    if current is None:
+        return None
+    from flask_babel import get_locale
+
+    return current, str(get_locale()), request.query_string
+
+
+def cached_page() -> Response | None:
+    """The stored page for this request, if it is cacheable and fresh."""
+    key = _key()
+    if key is None:
+        return None
+    with _lock:
+        entry = _pages.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        _pages.move_to_end(key)
+    return Response(entry[1], mimetype="text/html")
+
+
+def store(html: str) -> str:
+    """Keep the freshly rendered page when it is the same for every anonymous visitor; return it."""
+    key = _key()
+    if key is not None and not session.modified and not session.get("_flashes"):
+        with _lock:
+            _pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
+            _pages.move_to_end(key)
+            while len(_pages) > MAX_ENTRIES:
+                _pages.popitem(last=False)
+    return html
+
+
+def clear() -> None:
+    with _lock:
+        _pages.clear()
+
+
+# ---------------------------------------------------------------- invalidation
+
+def _after_flush(session_: Session, _flush_context) -> None:
+    for obj in (*session_.new, *session_.dirty, *session_.deleted):
+        if type(obj).__name__ in WATCHED and (obj in session_.new or obj in session_.deleted
+                                              or session_.is_modified(obj)):
+            session_.info["catalog_changed"] = True
+            return
+
+
+def _after_commit(session_: Session) -> None:
+    if session_.info.pop("catalog_changed", False):
+        bump()
+
+
+def _after_rollback(session_: Session, _previous=None) -> None:
+    session_.info.pop("catalog_changed", None)
+
+
+def install() -> None:
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+install()
