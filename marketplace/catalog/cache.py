@@ -29,8 +29,21 @@ VERSION_KEY = "catalog:version"
 WATCHED = {"Product", "ProducerProfile", "Category", "Distribution"}
 
 _lock = threading.Lock()
-_pages: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
-_local_version = 0
+
+
+class _State:
+    """One app's pages and local version (kept on the app, so two apps in a process never share pages)."""
+
+    def __init__(self):
+        self.pages: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+        self.version = 0
+
+
+def _state() -> _State:
+    state = current_app.extensions.get("catalog_page_cache")
+    if state is None:
+        state = current_app.extensions.setdefault("catalog_page_cache", _State())
+    return state
 
 
 def _redis():
@@ -50,7 +63,7 @@ def version() -> int | None:
     """The current catalogue version; None when it cannot be known (then nothing is cached)."""
     client = _redis()
     if client is None:
-        return _local_version
+        return _state().version
     try:
         return int(client.get(VERSION_KEY) or 0)
     except Exception:  # Redis down: serve fresh pages rather than risk stale ones
@@ -59,11 +72,13 @@ def version() -> int | None:
 
 def bump() -> None:
     """The catalogue changed: every cached page is out of date."""
-    global _local_version
+    if not has_app_context():  # a script without an app: nothing is cached there
+        return
+    state = _state()
     with _lock:
-        _local_version += 1
-        _pages.clear()
-    client = _redis() if has_app_context() else None
+        state.version += 1
+        state.pages.clear()
+    client = _redis()
     if client is not None:
         try:
             client.incr(VERSION_KEY)
@@ -91,11 +106,12 @@ def cached_page() -> Response | None:
     key = _key()
     if key is None:
         return None
+    pages = _state().pages
     with _lock:
-        entry = _pages.get(key)
+        entry = pages.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
-        _pages.move_to_end(key)
+        pages.move_to_end(key)
     return Response(entry[1], mimetype="text/html")
 
 
@@ -103,17 +119,18 @@ def store(html: str) -> str:
     """Keep the freshly rendered page when it is the same for every anonymous visitor; return it."""
     key = _key()
     if key is not None and not session.modified and not session.get("_flashes"):
+        pages = _state().pages
         with _lock:
-            _pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
-            _pages.move_to_end(key)
-            while len(_pages) > MAX_ENTRIES:
-                _pages.popitem(last=False)
+            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
+            pages.move_to_end(key)
+            while len(pages) > MAX_ENTRIES:
+                pages.popitem(last=False)
     return html
 
 
 def clear() -> None:
     with _lock:
-        _pages.clear()
+        _state().pages.clear()
 
 
 # ---------------------------------------------------------------- invalidation

@@ -120,3 +120,50 @@ def test_producer_order_desk_query_count_does_not_follow_the_parts_shown(app, cl
     many = _queries(client, "/producer/orders")
     assert client.get("/producer/orders").data.count(b'data-testid="part-') == 50
     assert many == few, f"{few} queries for 5 order parts, {many} for 50"
+
+
+# ---------------------------------------------------------------- the anonymous catalogue page cache
+
+def test_anonymous_catalogue_is_served_from_cache_until_a_product_changes(app, client):
+    from marketplace.catalog.models import Product
+    from marketplace.catalog.services import ProductInput, update_product
+    from marketplace.catalog.models import Unit
+
+    farm_user = make_producer("farm@test.coop", "Ferme du Marais")
+    carrots = make_product(farm_user, "Carrots", price_cents=280)
+    make_distribution([farm_user])
+    db.session.commit()
+    assert b"Carrots" in client.get("/products").data
+    assert _queries(client, "/products") == 0  # the same page again: no SQL at all
+
+    update_product(farm_user, carrots.id, ProductInput(name="Purple carrots", category_id=carrots.category_id,
+                                                       unit=Unit.PIECE, price_cents=310, stock=50))
+    db.session.commit()
+    page = client.get("/products").data
+    assert b"Purple carrots" in page and "€3.10".encode() in page
+    make_product(farm_user, "Leeks")
+    db.session.commit()
+    assert b"Leeks" in client.get("/products").data
+    db.session.get(Product, carrots.id).hidden_reason = "Not organic"  # an admin hides it
+    db.session.commit()
+    assert b"Purple carrots" not in client.get("/products").data
+    # Another query string is another page.
+    assert b"Leeks" in client.get("/products?q=leek").data and b"Leeks" not in client.get("/products?q=zzz").data
+
+
+def test_members_and_flashed_pages_are_never_cached(app, client):
+    farm_user = make_producer("farm@test.coop", "Ferme du Marais")
+    make_product(farm_user, "Carrots")
+    make_distribution([farm_user])
+    buyer = make_member("buyer@test.coop")
+    db.session.commit()
+    anonymous = client.get("/products").data
+    assert b'name="csrf_token"' not in anonymous
+    login(client, buyer)
+    page = client.get("/products").data
+    assert b"Bench" not in page and b'name="product_id"' in page  # the member's page, with add-to-cart forms
+    assert _queries(client, "/products") > 0
+    # A visitor with a cookie from the anonymous page's language switch is not served the English copy.
+    other = app.test_client()
+    other.get("/language/fr") if "core.set_language" in app.view_functions else None
+    assert b"Produits" in app.test_client().get("/products", headers={"Accept-Language": "fr"}).data
