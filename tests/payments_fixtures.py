@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 
 from marketplace.extensions import db
 from marketplace.payments.models import ConnectedAccount
+from tests.worker_fixtures import celery_config, celery_worker, flush_broker, wait_for  # noqa: F401
 from tests.fakes.stripe_server import FakeStripeServer, start_fake_stripe
 
 WEBHOOK_SECRET = "whsec_payments_test"
@@ -27,13 +28,6 @@ def stripe_config(fake: FakeStripeServer) -> dict:
     return {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": fake.url}
 
 
-def celery_config() -> dict:
-    from tests.services import require_redis
-
-    redis_url = require_redis()
-    return {"CELERY": {"task_always_eager": False, "broker_url": redis_url, "result_backend": redis_url}}
-
-
 @contextmanager
 def live_server(app):
     """Serve `app` on a free loopback port in a thread (for Stripe's webhooks and the browser)."""
@@ -45,40 +39,6 @@ def live_server(app):
     finally:
         server.shutdown()
         server.server_close()
-
-
-@contextmanager
-def celery_worker(app, flush: bool = True):
-    """A real Celery worker (threads) consuming the app's Redis broker (emptied first unless flush=False)."""
-    from celery.contrib.testing.worker import start_worker
-
-    celery_app = app.extensions["celery"]
-    if flush:
-        flush_broker(app)
-    with start_worker(celery_app, pool="threads", concurrency=4, perform_ping_check=False,
-                      shutdown_timeout=20):
-        yield celery_app
-
-
-def flush_broker(app) -> None:
-    """Forget messages left by an earlier test (their ids may match new rows after a TRUNCATE)."""
-    import redis
-
-    redis.Redis.from_url(app.extensions["celery"].conf.broker_url).flushdb()
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    """Poll the database until `predicate()` is truthy (work happens in the worker's threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        db.session.rollback()
-        db.session.expire_all()
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def connect_ready_account(fake: FakeStripeServer, user) -> ConnectedAccount:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
+
+import time
 
 import pytest
 from celery.beat import Scheduler
-from celery.contrib.testing.worker import start_worker
 from celery.schedules import crontab
 from sqlalchemy import func, select
 
@@ -20,24 +20,15 @@ from marketplace.members.models import College
 from marketplace.orders.models import OrderLine
 from tests.billing_fixtures import LineSpec, add_cost, adopt_rule, last_month, make_sale, past_distribution
 from tests.factories import get_admin, make_member, make_producer
-from tests.services import REDIS_URL, require_redis
+
+from tests.worker_fixtures import celery_config, wait_for, worker  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def app_config():
-    require_redis()
-    return {"CELERY": {"task_always_eager": False, "broker_url": REDIS_URL, "result_backend": REDIS_URL}}
-
-
-@pytest.fixture
-def worker(pg_app):
-    celery_app = pg_app.extensions["celery"]
-    celery_app.control.purge()
-    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=30):
-        yield celery_app
+    return celery_config()
 
 
 @pytest.fixture
@@ -54,19 +45,6 @@ def scene(pg_app):
     add_cost(1_999, month + timedelta(days=15))
     db.session.commit()
     return month
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        db.session.rollback()
-        db.session.expire_all()
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _closed(month):

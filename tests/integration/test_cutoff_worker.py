@@ -13,7 +13,7 @@ from marketplace.orders.services import CheckoutInput
 from marketplace.orders.states import PartStatus
 from marketplace.timeutil import utcnow
 from tests.factories import make_distribution, make_member, make_producer, make_product
-from tests.payments_fixtures import celery_config, celery_worker, wait_for
+from tests.worker_fixtures import celery_config, celery_worker, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -2,48 +2,25 @@
 from __future__ import annotations
 
 import threading
+
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from marketplace.core.errors import Conflict
 from marketplace.dispatch import services as dispatch
 from marketplace.dispatch.models import DispatchRules, OfferStatus, Run, RunOffer, RunStatus
 from marketplace.extensions import db
 from tests.dispatch_fixtures import delivery_scene
-from tests.services import REDIS_URL, require_redis
+
+from tests.worker_fixtures import celery_config, wait_for, worker  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def app_config():
-    require_redis()
-    return {"CELERY": {"task_always_eager": False, "broker_url": REDIS_URL, "result_backend": REDIS_URL}}
-
-
-@pytest.fixture
-def worker(pg_app):
-    celery_app = pg_app.extensions["celery"]
-    celery_app.control.purge()  # nothing left over from another test (ids restart after TRUNCATE)
-    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=20):
-        yield celery_app
-
-
-def wait_for(check, timeout: float, what: str):
-    """Poll the database (fresh session each time) until `check()` is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        db.session.rollback()
-        db.session.expire_all()
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+    return celery_config()
 
 
 def _offers():

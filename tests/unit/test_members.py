@@ -27,7 +27,6 @@ def test_duplicate_email_and_short_password_are_refused(app):
 
 
 def test_approval_gives_sequential_member_numbers_and_shares(app):
-    admin = get_admin()
     first = make_member("one@test.coop")
     second = make_member("two@test.coop", College.PRODUCER)
     assert second.membership.member_number == first.membership.member_number + 1
