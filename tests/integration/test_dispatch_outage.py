@@ -27,7 +27,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def private_redis_port():
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        from tests.services import _missing
+
+        _missing("redis-server (to start a private Redis)", FileNotFoundError("redis-server"))
     return _free_port()
 
 
