@@ -71,4 +71,5 @@ def refund_rejected_line(line, **_kwargs) -> None:
 @signals.order_ready.connect
 def capture_when_final(order, **_kwargs) -> None:
     if _card_payment(order) is not None:
-        enqueue_after_commit("payments.capture_order", [order.id], dedup_key=f"capture:{order.id}")
+        # Its own key: a capture queued earlier (at authorisation) must not swallow this final one.
+        enqueue_after_commit("payments.capture_order", [order.id], dedup_key=f"capture-final:{order.id}")

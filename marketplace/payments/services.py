@@ -489,6 +489,12 @@ def _ledger(kind: LedgerKind, amount: int, *, order_id: int | None = None, part_
 def capture_order(order_id: int, *, early: bool = False) -> str:
     """Capture the final amount (or release the hold if nothing is left); early=True before expiry."""
     payment = _locked_payment(order_id)
+    if payment is not None and payment.status == CardPaymentStatus.CAPTURED and is_final(payment.order):
+        # Captured early (before an expiring hold lapsed): now that the amounts are final,
+        # settle: refund the surplus and pay the producers.
+        enqueue_after_commit("payments.settle_order", [order_id], dedup_key=f"settle-final:{order_id}")
+        db.session.commit()
+        return "settle"
     if payment is None or payment.status != CardPaymentStatus.AUTHORISED or payment.payment_intent_id is None:
         db.session.commit()
         return "nothing-to-do"
