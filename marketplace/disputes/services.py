@@ -130,6 +130,10 @@ def max_compensation_cents(dispute: Dispute) -> int:
 def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount_cents: int, note: str) -> Dispute:
     """An admin decides: a credit, a refund through the payment method used, or a rejection with reason."""
     require_admin(admin)
+    try:
+        outcome = DisputeStatus(outcome)
+    except ValueError:
+        raise ServiceError(_("Choose credit, refund or reject."), "outcome")
     dispute = db.session.query(Dispute).filter_by(id=dispute_id).with_for_update().first()
     if dispute is None:
         raise NotFound(_("No such dispute."))

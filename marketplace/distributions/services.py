@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound, ServiceError
@@ -129,7 +130,7 @@ def get_distribution(distribution_id: int) -> Distribution:
 def open_distributions(now: datetime | None = None) -> list[Distribution]:
     """Distributions buyers can order for right now, soonest first."""
     now = now or utcnow()
-    return (db.session.query(Distribution)
+    return (db.session.query(Distribution).options(joinedload(Distribution.pickup_place))
             .filter(Distribution.opens_at <= now, Distribution.cutoff_at > now,
                     Distribution.closed_at.is_(None), Distribution.cancelled_at.is_(None))
             .order_by(Distribution.starts_at).all())

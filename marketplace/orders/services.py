@@ -210,7 +210,11 @@ class CheckoutInput:
 
 
 def _new_reference() -> str:
-    return "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(3).upper()
+    """A short public order reference; 40 random bits make a clash negligible, and it is checked."""
+    while True:
+        reference = "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+        if not db.session.query(Order.id).filter_by(reference=reference).first():
+            return reference
 
 
 def _record(order: Order, kind: str, detail: str = "", part: OrderPart | None = None,

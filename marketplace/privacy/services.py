@@ -127,7 +127,7 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     reason = _open_work(user)
     if reason:
         raise Conflict(reason)
-    old_email = user.email
+    old_email, old_name, old_phone, old_address = user.email, user.full_name, user.phone, user.address
     user.email = f"erased-{user.id}@invalid"
     user.full_name = _("Erased member")
     user.phone = user.address = user.postcode = user.town = ""
@@ -146,8 +146,24 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
             membership.decided_at = utcnow()
             membership.decision_reason = _("Account erased at the member's request.")
     _anonymise_related(user, old_email)
+    _scrub_sent_emails(user, [old_email, old_name, old_phone, old_address])
     record(user.id, "privacy.account_erased", user, {"erased": False}, {"erased": True})
     db.session.flush()
+
+
+def _scrub_sent_emails(user: User, personal: list[str]) -> None:
+    """Remove the member's name and contact details from stored copies of e-mails sent to anyone."""
+    from sqlalchemy import func
+
+    from marketplace.core.models import OutboundEmail
+
+    # Longest first, so that a name is not half-replaced by a shorter value it contains.
+    for value in sorted({v.strip() for v in personal if v and len(v.strip()) >= 3}, key=len, reverse=True):
+        db.session.query(OutboundEmail).filter(
+            OutboundEmail.body.contains(value) | OutboundEmail.subject.contains(value)).update(
+            {OutboundEmail.body: func.replace(OutboundEmail.body, value, user.full_name),
+             OutboundEmail.subject: func.replace(OutboundEmail.subject, value, user.full_name)},
+            synchronize_session=False)
 
 
 def _anonymise_related(user: User, old_email: str) -> None:

@@ -123,15 +123,12 @@ def test_erasure_on_postgres_keeps_the_books_and_the_audit_log(pg_app, pg_client
     # What is appended can never be removed, so it must not copy the personal data being erased.
     assert not [value for value in PERSONAL for row in appended if value in json.dumps(row, default=str)]
     # Nothing personal is left in a text column outside the audit log (kept as the law requires); copies of
-    # e-mails sent to other people are the known gap, see the xfail test below.
-    assert [leftover for leftover in _personal_leftovers() if not leftover.startswith("outbound_emails.body")] == []
+    assert _personal_leftovers() == []
     # The old credentials no longer open a session.
     assert login(pg_client, "marie@test.coop").status_code != 302
     assert pg_client.get("/me/data/").status_code == 302
 
 
-@pytest.mark.xfail(strict=True, reason="erase_account re-addresses the member's own e-mails but leaves their name in "
-                                       "the stored copies of e-mails sent to others (e.g. the dispute notice)")
 def test_erasure_leaves_no_name_in_emails_sent_to_others(pg_app, pg_client, books):
     login(pg_client, "marie@test.coop")
     assert pg_client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"}).status_code == 302

@@ -150,7 +150,7 @@ def test_anonymous_catalogue_is_served_from_cache_until_a_product_changes(app, c
     assert b"Leeks" in client.get("/products?q=leek").data and b"Leeks" not in client.get("/products?q=zzz").data
 
 
-def test_members_and_flashed_pages_are_never_cached(app, client):
+def test_a_members_catalogue_is_never_cached(app, client):
     farm_user = make_producer("farm@test.coop", "Ferme du Marais")
     make_product(farm_user, "Carrots")
     make_distribution([farm_user])
