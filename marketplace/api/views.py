@@ -39,6 +39,8 @@ def _init_limiter(state) -> None:
     # Shared between gunicorn workers when Redis is configured; per process otherwise.
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Explicit: Flask-Limiter otherwise inherits "enabled" from the last app it was bound to.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     # A moving window: a burst across a minute boundary cannot double the allowance.
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("API_RATE_LIMIT", "300/minute")
