@@ -127,7 +127,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int) -> Cart:
                              producer=product.producer.name))
         cart.distribution_id = distributions[0].id
     distribution = _open_distribution(cart.distribution_id)
-    if product.producer not in distribution.producers:
+    if not _taking_part(distribution.id, {product.producer_id}):
         raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
     if product.stock is not None and quantity > product.stock:
         raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=product.stock, name=product.name),
@@ -145,6 +145,15 @@ def add_to_cart(user: User, product_id: int, quantity: int) -> Cart:
     cart = get_cart(user)
     already = next((i.quantity for i in cart.items if i.product_id == product_id), 0)
     return set_cart_quantity(user, product_id, already + quantity)
+
+
+def _taking_part(distribution_id: int, producer_ids: set[int]) -> set[int]:
+    """Which of these producers take part in the distribution (without loading all its producers)."""
+    from marketplace.distributions.models import distribution_producers as link
+
+    rows = db.session.execute(db.select(link.c.producer_id).where(link.c.distribution_id == distribution_id,
+                                                                  link.c.producer_id.in_(producer_ids)))
+    return {producer_id for (producer_id,) in rows}
 
 
 def _open_for_producer(producer_id: int) -> list[Distribution]:
@@ -244,7 +253,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data)
 
-    participating = {p.id for p in distribution.producers}
+    participating = _taking_part(distribution.id, {item.product.producer_id for item in cart.items})
     parts: dict[int, OrderPart] = {}
     # Lock rows in a fixed order so two checkouts never deadlock on PostgreSQL.
     for item in sorted(cart.items, key=lambda i: i.product_id):
