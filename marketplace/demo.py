@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from marketplace.catalog.models import Category, Product, Unit
 from marketplace.catalog.services import ProductInput, create_product, store_photo, update_profile
-from marketplace.distributions.models import PickupPlace
+from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.distributions.services import (DistributionInput, SlotInput, create_delivery_zone,
                                                 create_pickup_place, schedule_distribution)
 from marketplace.extensions import db
@@ -172,8 +172,67 @@ def seed_demo(now: datetime | None = None) -> dict | None:
         pickup_place_id=ecole.id, title="Samedi à l'école", starts_at=saturday,
         ends_at=saturday + timedelta(hours=2), opens_at=now - timedelta(days=1),
         cutoff_at=saturday - timedelta(hours=40), producer_ids=tuple(producer_ids[1:]), home_delivery=False))
+    _seed_last_month(admin, now)
     db.session.commit()
     return {"password": DEMO_PASSWORD, "accounts": accounts}
+
+
+def _seed_last_month(admin: User, now: datetime) -> None:
+    """Last month's history: a collected distribution, the coop's costs, the fee rule, the closed month.
+
+    So that statements and the public transparency page have real figures from the first visit.
+    """
+    from datetime import date
+
+    from marketplace.billing import services as billing
+    from marketplace.billing.models import CostCategory
+    from marketplace.orders.models import Order, OrderLine, OrderPart
+    from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
+
+    month = billing.previous_month(billing.coop_today())
+    pickup = datetime.combine(month + timedelta(days=10), datetime.min.time()) + timedelta(hours=15)
+    place = db.session.query(PickupPlace).order_by(PickupPlace.id).first()
+    producers = [u.producer_profile for u in db.session.query(User).filter(User.email.like("%@demo.coop"))
+                 if u.producer_profile is not None]
+    past = Distribution(pickup_place=place, title="Marché du jeudi", starts_at=pickup,
+                        ends_at=pickup + timedelta(hours=3), opens_at=pickup - timedelta(days=6),
+                        cutoff_at=pickup - timedelta(hours=30), closed_at=pickup - timedelta(hours=30),
+                        producers=producers)
+    db.session.add(past)
+    buyers = db.session.query(User).filter(User.email.like("%.buyer@demo.coop")).order_by(User.id).all()
+    for n, buyer in enumerate(buyers):
+        order = Order(reference=f"C{pickup:%y%m}-DEMO{n + 1}", buyer_id=buyer.id, distribution=past,
+                      payment_method=PaymentMethod.PAY_AT_PICKUP, payment_status=PaymentStatus.PAID,
+                      delivery_code=f"{1234 + n:04d}", created_at=pickup - timedelta(days=3))
+        for k, profile in enumerate(producers):
+            products = profile.products.order_by(Product.id).limit(3).all()
+            part = OrderPart(producer_id=profile.id, status=PartStatus.COLLECTED)
+            for product in products[(n + k) % 2:]:
+                grams = int(product.estimated_weight_g * 0.95) if product.is_weight_priced else None
+                part.lines.append(OrderLine(
+                    product_id=product.id, product_name=product.name, unit=product.unit.value,
+                    unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=1 + n,
+                    is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g,
+                    weighed_grams=grams * (1 + n) if grams else None, status=LineStatus.ACTIVE))
+            order.parts.append(part)
+        db.session.add(order)
+    db.session.flush()
+
+    settings = billing.get_billing_settings()
+    settings.allow_admin_decision = True
+    rule = billing.propose_rule(admin, billing.RuleInput(
+        flat_cents={"producer": 300, "courier": 0, "buyer": 50, "supporter": 0},
+        weights={"producer": 2, "courier": 1, "buyer": 1}, effective_from=date(2020, 1, 1),
+        rationale="Producers carry a little more: the shop is their sales channel."))
+    billing.adopt_by_decision(admin, rule.id, "AG du 14 mars 2026, résolution 3")
+    for category, cents, supplier in ((CostCategory.HOSTING, 2900, "Hébergeur associatif"),
+                                      (CostCategory.SOFTWARE, 1200, "Nom de domaine et e-mail"),
+                                      (CostCategory.ACCOUNTING, 6000, "Cabinet comptable"),
+                                      (CostCategory.INSURANCE, 1500, "Assurance RC")):
+        billing.record_cost(admin, billing.CostInput(category=category, amount_cents=cents,
+                                                     incurred_on=month + timedelta(days=2), supplier=supplier))
+    db.session.flush()
+    billing.close_month(admin, month)
 
 
 __all__ = ["seed_demo", "DEMO_PASSWORD", "PickupPlace", "Product"]

@@ -5,6 +5,7 @@ import smtplib
 from email.message import EmailMessage
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from marketplace.core.models import OutboundEmail, Setting
 from marketplace.extensions import db
@@ -27,6 +28,18 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 
 
+# Default texts are shown in the reader's language until the coop writes its own.
+TRANSLATED_DEFAULTS = {
+    "coop_tagline": _l("Local food, sold by the people who grow it."),
+    "delivery_fee_rule_text": _l("The delivery fee covers the courier's pay at cost: one flat fee per zone, "
+                                 "the same for everyone."),
+}
+
+
+def _default(key: str) -> str:
+    return str(TRANSLATED_DEFAULTS[key]) if key in TRANSLATED_DEFAULTS else DEFAULT_SETTINGS.get(key, "")
+
+
 def public_url(path: str) -> str:
     """An absolute address for e-mails: the request's host, else PUBLIC_URL (tasks have no request)."""
     from flask import has_request_context, request
@@ -40,7 +53,7 @@ def get_setting(key: str) -> str:
     row = db.session.get(Setting, key)
     if row is not None:
         return row.value
-    return DEFAULT_SETTINGS.get(key, "")
+    return _default(key)
 
 
 def get_int_setting(key: str) -> int:
@@ -51,7 +64,7 @@ def get_int_setting(key: str) -> int:
 
 
 def all_settings() -> dict[str, str]:
-    values = dict(DEFAULT_SETTINGS)
+    values = {key: _default(key) for key in DEFAULT_SETTINGS}
     for row in db.session.query(Setting).all():
         values[row.key] = row.value
     return values

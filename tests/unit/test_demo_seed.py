@@ -1,0 +1,33 @@
+"""The demo coop the README's first command serves."""
+from marketplace.billing.models import BillingPeriod, PeriodStatus
+from marketplace.catalog.models import Product
+from marketplace.demo import DEMO_PASSWORD, seed_demo
+from marketplace.distributions.services import open_distributions
+from marketplace.extensions import db
+from marketplace.members.models import College, Membership, MembershipStatus
+from marketplace.members.services import authenticate
+
+
+def test_demo_seed_is_complete_and_runs_once(app, client):
+    logins = seed_demo()
+    assert logins["password"] == DEMO_PASSWORD
+    roles = [role for role, _email in logins["accounts"]]
+    assert roles.count("producer") >= 3 and roles.count("courier") == 2 and roles.count("buyer") == 3
+    for _role, email in logins["accounts"]:
+        assert authenticate(email, DEMO_PASSWORD) is not None, email
+    products = db.session.query(Product).all()
+    assert len(products) >= 20 and all(p.photo_filename for p in products)
+    assert any(p.is_weight_priced for p in products)
+    assert len({d.pickup_place_id for d in open_distributions()}) == 2
+    assert any(d.home_delivery and d.slots for d in open_distributions())
+    active = db.session.query(Membership).filter_by(status=MembershipStatus.ACTIVE)
+    assert active.filter_by(college=College.COURIER).count() == 2
+    assert db.session.query(Membership).filter_by(status=MembershipStatus.PENDING).count() == 1
+    # Last month is closed, so statements and the transparency page show real figures.
+    closed = db.session.query(BillingPeriod).filter_by(status=PeriodStatus.CLOSED).one()
+    assert client.get("/transparency").status_code == 200
+    assert b"116.00" in client.get("/transparency").data
+    assert closed.id
+    assert seed_demo() is None
+    response = client.get("/products")
+    assert response.status_code == 200 and response.data.count(b'class="card product"') >= 20
