@@ -141,8 +141,9 @@ def seed_demo(now: datetime | None = None) -> dict | None:
                 stock=stock, is_weight_priced=by_weight, estimated_weight_g=weight))
             product.photo_filename = store_photo(_photo_bytes(name, cat))
 
+    couriers = []
     for email, name in (("velo.sam@demo.coop", "Sam Rivière"), ("cargo.lea@demo.coop", "Léa Fontaine")):
-        _member(email, name, College.COURIER, admin)
+        couriers.append(_member(email, name, College.COURIER, admin))
         accounts.append(("courier", email))
     buyers = [("marie.buyer@demo.coop", "Marie Dupont", "3 rue Kervégan", "44000"),
               ("paul.buyer@demo.coop", "Paul Martin", "18 boulevard Guist'hau", "44000"),
@@ -172,9 +173,29 @@ def seed_demo(now: datetime | None = None) -> dict | None:
         pickup_place_id=ecole.id, title="Samedi à l'école", starts_at=saturday,
         ends_at=saturday + timedelta(hours=2), opens_at=now - timedelta(days=1),
         cutoff_at=saturday - timedelta(hours=40), producer_ids=tuple(producer_ids[1:]), home_delivery=False))
+    _seed_couriers(admin, couriers, halles.id)
     _seed_last_month(admin, now)
     db.session.commit()
     return {"password": DEMO_PASSWORD, "accounts": accounts}
+
+
+def _seed_couriers(admin: User, couriers: list[User], place_id: int) -> None:
+    """Couriers' vehicles and availability on every delivery slot of the demo distributions."""
+    from marketplace.dispatch import services as dispatch
+    from marketplace.distributions.models import DeliveryZone
+
+    dispatch.update_rules(admin, pay_per_run_cents=400, pay_per_km_cents=50, pay_per_stop_cents=100,
+                          offer_timeout_minutes=30, max_code_attempts=5, goods_at_pickup_place=True)
+    zones = tuple(z.id for z in db.session.query(DeliveryZone))
+    for courier, (vehicle, kg, parcels, home) in zip(couriers, (("bike", 25, 6, (47.2153, -1.5540)),
+                                                                ("cargo_bike", 80, 14, (47.2290, -1.5660)))):
+        dispatch.save_courier_profile(courier, dispatch.CourierProfileInput(
+            vehicle=vehicle, capacity_kg=kg, capacity_parcels=parcels, max_stops=12, zone_ids=zones,
+            home_latitude=home[0], home_longitude=home[1]))
+        for distribution in db.session.query(Distribution).filter_by(pickup_place_id=place_id, home_delivery=True):
+            if distribution.slots:
+                first, last = distribution.slots[0], distribution.slots[-1]
+                dispatch.add_availability(courier, first.starts_at - timedelta(minutes=30), last.ends_at)
 
 
 def _seed_last_month(admin: User, now: datetime) -> None:

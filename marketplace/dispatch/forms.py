@@ -1,7 +1,7 @@
 """Forms of the courier pages and the dispatch board."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (DateField, DecimalField, FloatField, IntegerField, SelectField, SelectMultipleField,
+from wtforms import (BooleanField, DateField, DecimalField, FloatField, IntegerField, SelectField, SelectMultipleField,
                      StringField, TextAreaField, TimeField)
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -37,3 +37,5 @@ class RulesForm(FlaskForm):
     pay_per_stop = StringField(_l("Pay per stop"), validators=[InputRequired()])
     offer_timeout_minutes = IntegerField(_l("Minutes to answer an offer"), validators=[InputRequired()])
     max_code_attempts = IntegerField(_l("Attempts at the delivery code"), validators=[InputRequired()])
+    goods_at_pickup_place = BooleanField(_l("Producers bring the goods to the pickup place; couriers start "
+                                            "their runs there"))

@@ -91,6 +91,9 @@ class DispatchRules(db.Model):
     pay_per_stop_cents = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["pay_per_stop_cents"])
     offer_timeout_s = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["offer_timeout_s"])
     max_code_attempts = db.Column(db.Integer, nullable=False, default=RULE_DEFAULTS["max_code_attempts"])
+    # Producers bring the goods to the distribution's pickup place, couriers start from there
+    # (how most food co-ops deliver: the producers come to the distribution anyway).
+    goods_at_pickup_place = db.Column(db.Boolean, nullable=False, default=False)
     hub_latitude = db.Column(db.Float)   # optional consolidation hub for multi-producer orders
     hub_longitude = db.Column(db.Float)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)

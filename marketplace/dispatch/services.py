@@ -53,7 +53,8 @@ def get_rules() -> DispatchRules:
 
 
 def update_rules(admin: User, *, pay_per_run_cents: int, pay_per_km_cents: int, pay_per_stop_cents: int,
-                 offer_timeout_minutes: int, max_code_attempts: int) -> DispatchRules:
+                 offer_timeout_minutes: int, max_code_attempts: int,
+                 goods_at_pickup_place: bool | None = None) -> DispatchRules:
     """The coop changes its courier pay rule or offer timeout (admins only)."""
     require_admin(admin)
     for name, value in (("pay_per_run_cents", pay_per_run_cents), ("pay_per_km_cents", pay_per_km_cents),
@@ -69,6 +70,8 @@ def update_rules(admin: User, *, pay_per_run_cents: int, pay_per_km_cents: int, 
     rules.pay_per_run_cents, rules.pay_per_km_cents = pay_per_run_cents, pay_per_km_cents
     rules.pay_per_stop_cents, rules.offer_timeout_s = pay_per_stop_cents, offer_timeout_minutes * 60
     rules.max_code_attempts = max_code_attempts
+    if goods_at_pickup_place is not None:
+        rules.goods_at_pickup_place = bool(goods_at_pickup_place)
     db.session.flush()
     return rules
 
@@ -467,10 +470,14 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
                 skills=frozenset(z.id for z in profile.zones)))
 
     rules = get_rules()
-    hub = None
-    if rules.hub_latitude is not None and rules.hub_longitude is not None:
+    hub, hub_for = None, "multi"
+    place = jobs[0].order.distribution.pickup_place
+    if rules.goods_at_pickup_place and place.latitude is not None and place.longitude is not None:
+        # Every basket is collected at the distribution: one pickup there, then the drop-offs.
+        hub, hub_for = Coordinates(place.latitude, place.longitude), "all"
+    elif rules.hub_latitude is not None and rules.hub_longitude is not None:
         hub = Coordinates(rules.hub_latitude, rules.hub_longitude)
-    plan = planner.plan_runs(deliveries, couriers, hub=hub)
+    plan = planner.plan_runs(deliveries, couriers, hub=hub, hub_for=hub_for)
 
     job_by_order = {j.order_id: j for j in jobs}
     distribution_id = jobs[0].order.distribution_id

@@ -223,7 +223,8 @@ def rules():
                            "pay_per_km": cents_to_input(current.pay_per_km_cents),
                            "pay_per_stop": cents_to_input(current.pay_per_stop_cents),
                            "offer_timeout_minutes": current.offer_timeout_s // 60,
-                           "max_code_attempts": current.max_code_attempts})
+                           "max_code_attempts": current.max_code_attempts,
+                           "goods_at_pickup_place": current.goods_at_pickup_place})
     status = 200
     if request.method == "POST":
         form = RulesForm()
@@ -237,7 +238,8 @@ def rules():
             _r, error = run_service(services.update_rules, current_user, pay_per_run_cents=amounts[0],
                                     pay_per_km_cents=amounts[1], pay_per_stop_cents=amounts[2],
                                     offer_timeout_minutes=form.offer_timeout_minutes.data,
-                                    max_code_attempts=form.max_code_attempts.data, success=_("Saved."))
+                                    max_code_attempts=form.max_code_attempts.data,
+                                    goods_at_pickup_place=form.goods_at_pickup_place.data, success=_("Saved."))
             if error is None:
                 return redirect(url_for("dispatch.rules"))
             attach_error(form, error)

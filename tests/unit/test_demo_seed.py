@@ -31,3 +31,31 @@ def test_demo_seed_is_complete_and_runs_once(app, client):
     assert seed_demo() is None
     response = client.get("/products")
     assert response.status_code == 200 and response.data.count(b'class="card product"') >= 20
+
+
+def test_a_demo_home_delivery_is_planned_into_a_run_for_a_demo_courier(app):
+    from marketplace.catalog.models import Product
+    from marketplace.dispatch import services as dispatch
+    from marketplace.dispatch.models import Run
+    from marketplace.members.models import User
+    from marketplace.orders import services as orders
+    from marketplace.orders.states import Fulfilment
+
+    seed_demo()
+    marie = db.session.query(User).filter_by(email="marie.buyer@demo.coop").one()
+    distribution = next(d for d in open_distributions() if d.home_delivery)
+    orders.choose_distribution(marie, distribution.id)
+    for name in ("Carrots", "Fresh goat cheese", "Country sourdough loaf"):
+        orders.add_to_cart(marie, db.session.query(Product).filter_by(name=name).one().id, 1)
+    order = orders.checkout(marie, orders.CheckoutInput(
+        fulfilment=Fulfilment.DELIVERY, delivery_address="3 rue Kervégan", delivery_postcode="44000",
+        delivery_town="Nantes", delivery_slot_id=distribution.slots[0].id))
+    for part in order.parts:
+        orders.accept_part(part.producer.user, part.id)
+        orders.mark_ready(part.producer.user, part.id)
+    db.session.commit()
+    [run_id] = dispatch.plan_for_order(order.id)
+    db.session.commit()
+    run = db.session.get(Run, run_id)
+    assert run.offers and run.offers[-1].courier.email.endswith("@demo.coop")
+    assert {s.kind.value for s in run.stops} == {"pickup", "dropoff"}

@@ -314,3 +314,26 @@ def test_beat_tasks_plan_due_slots_and_expire_offers(app):
     db.session.commit()
     assert tasks.expire_due_offers() == 1
     assert offer.status == OfferStatus.EXPIRED and offer.run.status == RunStatus.OPEN
+
+
+def test_goods_at_the_pickup_place_start_every_run_there_and_batch_baskets(app):
+    """With the goods brought to the distribution, multi-producer baskets share one run from there."""
+    dispatch.update_rules(get_admin(), pay_per_run_cents=400, pay_per_km_cents=50, pay_per_stop_cents=100,
+                          offer_timeout_minutes=30, max_code_attempts=5, goods_at_pickup_place=True)
+    distribution, [courier], placed = delivery_scene(n_orders=3, n_couriers=1)
+    place = distribution.pickup_place
+    run_ids = dispatch.plan_for_order(placed[0].id)
+    db.session.commit()
+    runs = db.session.query(Run).all()
+    assert [r.id for r in runs] == run_ids and len(runs) == 1
+    stops = runs[0].stops
+    pickups = [s for s in stops if s.kind.value == "pickup"]
+    dropoffs = [s for s in stops if s.kind.value == "dropoff"]
+    assert {s.order_id for s in dropoffs} == {o.id for o in placed}
+    assert all((s.latitude, s.longitude) == (place.latitude, place.longitude) and s.producer_id is None
+               for s in pickups)
+    # Every pickup comes before its own drop-off.
+    for order in placed:
+        positions = [s.position for s in stops if s.order_id == order.id]
+        kinds = [s.kind.value for s in sorted((s for s in stops if s.order_id == order.id), key=lambda s: s.position)]
+        assert kinds[-1] == "dropoff" and "pickup" in kinds and len(positions) >= 2

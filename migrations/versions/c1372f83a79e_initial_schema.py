@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e76f20f3ee70
+Revision ID: c1372f83a79e
 Revises: 
-Create Date: 2026-11-24 00:43:49.128654
+Create Date: 2026-11-24 01:20:32.683845
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e76f20f3ee70'
+revision = 'c1372f83a79e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -52,6 +52,7 @@ def upgrade():
     sa.Column('pay_per_stop_cents', sa.Integer(), nullable=False),
     sa.Column('offer_timeout_s', sa.Integer(), nullable=False),
     sa.Column('max_code_attempts', sa.Integer(), nullable=False),
+    sa.Column('goods_at_pickup_place', sa.Boolean(), nullable=False),
     sa.Column('hub_latitude', sa.Float(), nullable=True),
     sa.Column('hub_longitude', sa.Float(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
