@@ -162,13 +162,13 @@ def seed_demo(now: datetime | None = None) -> dict | None:
                                 postcode="44300", town="Nantes", latitude=47.2331, longitude=-1.5662)
     create_delivery_zone(admin, name="Nantes centre", postcodes="44000,44100,44200,44300", fee_cents=450)
 
-    day = (now + timedelta(days=3)).replace(hour=15, minute=0, second=0, microsecond=0)
+    day = _next_local(now, weekday=3, hour=16)  # Thursday 16:00, coop time
     schedule_distribution(admin, DistributionInput(
         pickup_place_id=halles.id, title="Marché du jeudi", starts_at=day, ends_at=day + timedelta(hours=3),
         opens_at=now - timedelta(days=2), cutoff_at=day - timedelta(hours=30), producer_ids=tuple(producer_ids),
         home_delivery=True, repeat_weeks=4,
         slots=(SlotInput(day + timedelta(hours=1), day + timedelta(hours=3), 20),)))
-    saturday = (now + timedelta(days=5)).replace(hour=8, minute=30, second=0, microsecond=0)
+    saturday = _next_local(now, weekday=5, hour=9, minute=30)
     schedule_distribution(admin, DistributionInput(
         pickup_place_id=ecole.id, title="Samedi à l'école", starts_at=saturday,
         ends_at=saturday + timedelta(hours=2), opens_at=now - timedelta(days=1),
@@ -177,6 +177,20 @@ def seed_demo(now: datetime | None = None) -> dict | None:
     _seed_last_month(admin, now)
     db.session.commit()
     return {"password": DEMO_PASSWORD, "accounts": accounts}
+
+
+def _next_local(now: datetime, weekday: int, hour: int, minute: int = 0) -> datetime:
+    """The next given weekday at least 2 days ahead, at a local (coop time zone) hour, as naive UTC."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    local_now = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
+    day = local_now.date() + timedelta(days=2)
+    day += timedelta(days=(weekday - day.weekday()) % 7)
+    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
 def _seed_couriers(admin: User, couriers: list[User], place_id: int) -> None:
@@ -211,7 +225,8 @@ def _seed_last_month(admin: User, now: datetime) -> None:
     from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
 
     month = billing.previous_month(billing.coop_today())
-    pickup = datetime.combine(month + timedelta(days=10), datetime.min.time()) + timedelta(hours=15)
+    second_thursday = month + timedelta(days=7 + (3 - month.weekday()) % 7)
+    pickup = datetime.combine(second_thursday, datetime.min.time()) + timedelta(hours=15)
     place = db.session.query(PickupPlace).order_by(PickupPlace.id).first()
     producers = [u.producer_profile for u in db.session.query(User).filter(User.email.like("%@demo.coop"))
                  if u.producer_profile is not None]
