@@ -85,3 +85,15 @@ def test_board_is_for_admins_and_shows_runs(client):
     assert client.post("/admin/dispatch/rules", data={"pay_per_run": "-3", "pay_per_km": "0.5", "pay_per_stop": "1",
                                                       "offer_timeout_minutes": "10",
                                                       "max_code_attempts": "3"}).status_code == 400
+
+
+def test_pickup_at_the_distribution_lists_the_whole_basket(client):
+    dispatch.update_rules(get_admin(), pay_per_run_cents=400, pay_per_km_cents=50, pay_per_stop_cents=100,
+                          offer_timeout_minutes=30, max_code_attempts=5, goods_at_pickup_place=True)
+    distribution, [courier], [order] = delivery_scene()
+    [run_id] = dispatch.plan_for_order(order.id)
+    db.session.commit()
+    login(client, courier)
+    page = client.get(f"/courier/runs/{run_id}").data.decode()
+    assert f"Pick up at {distribution.pickup_place.name}" in page
+    assert "Ferme A — 1 × Carrots" in page and "Ferme B — 1 × Eggs" in page
