@@ -13,16 +13,10 @@ from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.orders.models import Order
 from tests.admin_fixtures import coop  # noqa: F401
+from tests.e2e.pages import log_in
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, email, password=PASSWORD):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("main form button[type=submit]")
 
 
 def _page(browser, **context):
@@ -31,7 +25,7 @@ def _page(browser, **context):
 
 def test_admin_approves_a_member_and_refunds_a_reported_problem(app, coop, live_server, browser):
     admin = _page(browser)
-    _login(admin, live_server, "admin@test.coop")
+    log_in(admin, live_server, "admin@test.coop")
     admin.goto(f"{live_server}/admin/members?status=pending")
     row = admin.locator("[data-testid='member-pending@test.coop']")
     assert "Pat Pending" in row.inner_text()
@@ -42,7 +36,7 @@ def test_admin_approves_a_member_and_refunds_a_reported_problem(app, coop, live_
     # The buyer reports damaged carrots on her collected (pay-at-pickup) order.
     order = coop["done_order"]
     buyer = _page(browser)
-    _login(buyer, live_server, "marie@test.coop")
+    log_in(buyer, live_server, "marie@test.coop")
     buyer.goto(f"{live_server}/orders/{order.id}")
     buyer.locator("tr", has_text="Carrots").locator("a:has-text('Report a problem')").click()
     buyer.check("input[name=reason][value=damaged]")
@@ -83,7 +77,7 @@ def test_admin_approves_a_member_and_refunds_a_reported_problem(app, coop, live_
 def test_member_downloads_their_data_then_erases_the_account(app, coop, live_server, browser, tmp_path):
     buyer_id, order = coop["buyer"].id, coop["done_order"]
     page = _page(browser, accept_downloads=True)
-    _login(page, live_server, "marie@test.coop")
+    log_in(page, live_server, "marie@test.coop")
     page.goto(f"{live_server}/me/data/")
     with page.expect_download() as info:
         page.click("[data-testid=download-data]")
@@ -103,7 +97,7 @@ def test_member_downloads_their_data_then_erases_the_account(app, coop, live_ser
     page.click("[data-testid=erase-account]")
     assert "Your account is erased" in page.inner_text("main")
 
-    _login(page, live_server, "marie@test.coop")
+    log_in(page, live_server, "marie@test.coop")
     assert "Wrong e-mail or password" in page.inner_text("main")
     page.goto(f"{live_server}/me/data/")
     assert "/login" in page.url  # no session: the data page asks to log in

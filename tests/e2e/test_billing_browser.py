@@ -11,17 +11,10 @@ from marketplace.extensions import db
 from marketplace.members.models import College
 from marketplace.money import format_money
 from tests.billing_fixtures import LineSpec, adopt_rule, last_month, make_sale, past_distribution
-from tests.factories import PASSWORD, get_admin, make_member, make_producer
+from tests.e2e.pages import log_in
+from tests.factories import get_admin, make_member, make_producer
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, email):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit], form input[type=submit]")
-    page.wait_for_load_state()
 
 
 def _logout(page):
@@ -40,7 +33,7 @@ def test_admin_closes_producer_reads_public_checks(app, live_server, browser) ->
     db.session.commit()
 
     page = browser.new_context().new_page()
-    _login(page, live_server, admin_email)
+    log_in(page, live_server, admin_email)
     for category, amount, day in (("hosting", "29.90", 2), ("accounting", "120.00", 20)):
         page.goto(f"{live_server}/admin/billing")
         form = page.locator("[data-testid=cost-form]")
@@ -62,7 +55,7 @@ def test_admin_closes_producer_reads_public_checks(app, live_server, browser) ->
     statement = db.session.query(Statement).filter_by(period_id=period.id, user_id=producer.id).one()
     fee_text = format_money(statement.total_cents, locale="en")
 
-    _login(page, live_server, "farm@test.coop")
+    log_in(page, live_server, "farm@test.coop")
     page.goto(f"{live_server}/billing")
     page.click("[data-testid=statement-link]")
     page.wait_for_load_state()

@@ -8,16 +8,9 @@ from marketplace.dispatch import services as dispatch
 from marketplace.dispatch.models import Run
 from marketplace.extensions import db
 from tests.dispatch_fixtures import delivery_scene
-from tests.factories import PASSWORD
+from tests.e2e.pages import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, email):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit], form input[type=submit]")
 
 
 def test_courier_delivers_and_buyer_sees_delivered(app, live_server, browser):
@@ -28,7 +21,7 @@ def test_courier_delivers_and_buyer_sees_delivered(app, live_server, browser):
 
     phone = browser.new_context(viewport={"width": 390, "height": 844})  # the courier's phone
     page = phone.new_page()
-    _login(page, live_server, courier.email)
+    log_in(page, live_server, courier.email)
     page.goto(f"{live_server}/courier")
     assert "per km" in page.inner_text("[data-testid=offer]")
     page.click("[data-testid=offer] [data-testid=accept]")
@@ -45,7 +38,7 @@ def test_courier_delivers_and_buyer_sees_delivered(app, live_server, browser):
 
     desk = browser.new_context()
     buyer_page = desk.new_page()
-    _login(buyer_page, live_server, buyer_email)
+    log_in(buyer_page, live_server, buyer_email)
     buyer_page.goto(f"{live_server}/orders/{order_id}")
     assert buyer_page.inner_text("[data-testid=order-status]").strip() == "delivered"
     desk.close()

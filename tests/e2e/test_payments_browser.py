@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from flask import current_app
 
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments.models import Payout, PayoutStatus
-from tests.factories import PASSWORD, make_distribution, make_member, make_producer, make_product
+from tests.e2e.pages import log_in
+from tests.factories import make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import (celery_config, celery_worker, connect_ready_account, fake_stripe,  # noqa: F401
                                      live_server, stripe_config, wait_for)
 
@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def app_config(fake_stripe):
     return {**stripe_config(fake_stripe), **celery_config()}
-
-
-def _log_in(page, url, email):
-    page.goto(url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit], form input[type=submit]").last.click()
 
 
 def test_buyer_pays_by_card_on_the_hosted_page_and_sees_the_order_paid(pg_app, fake_stripe, browser):
@@ -39,7 +32,7 @@ def test_buyer_pays_by_card_on_the_hosted_page_and_sees_the_order_paid(pg_app, f
     with live_server(pg_app) as url, celery_worker(pg_app):
         fake_stripe.webhook_url = url + "/stripe/webhook"
         page = browser.new_page(locale="en-GB")
-        _log_in(page, url, "buyer@test.coop")
+        log_in(page, url, "buyer@test.coop")
         page.goto(url + "/checkout")
         page.check("input[name=payment_method][value=card]")
         page.locator("form.form button[type=submit]").click()
@@ -68,7 +61,7 @@ def test_a_producer_onboards_with_stripe_and_sees_payouts_enabled(pg_app, fake_s
     with live_server(pg_app) as url, celery_worker(pg_app):
         fake_stripe.webhook_url = url + "/stripe/webhook"
         page = browser.new_page(locale="en-GB")
-        _log_in(page, url, "farm@test.coop")
+        log_in(page, url, "farm@test.coop")
         page.goto(url + "/payments/account")
         assert "No Stripe account" in page.inner_text("[data-testid=stripe-status]")
         page.click("[data-testid=connect-stripe]")

@@ -8,16 +8,10 @@ from marketplace.catalog.models import Product
 from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus
 from marketplace.orders.models import Order
-from tests.factories import PASSWORD, category, get_admin, make_distribution, make_member, make_producer, make_product
+from tests.e2e.pages import log_in
+from tests.factories import category, get_admin, make_distribution, make_member, make_producer, make_product
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, email, password=PASSWORD):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("main form button[type=submit]")
 
 
 @pytest.fixture
@@ -45,7 +39,7 @@ def test_buyer_joins_is_approved_orders_from_two_producers(app, market, live_ser
     assert "awaiting approval" in buyer_page.inner_text("[data-testid=membership-blocked]")
 
     admin_page = browser.new_context(locale="en-GB").new_page()
-    _login(admin_page, live_server, "admin@test.coop")
+    log_in(admin_page, live_server, "admin@test.coop")
     admin_page.goto(f"{live_server}/admin/members?status=pending")
     admin_page.click("[data-testid='member-marie@test.coop'] button:has-text('Approve')")
     assert "Membership approved" in admin_page.inner_text("main")
@@ -91,7 +85,7 @@ def test_producer_adds_a_product_with_photo_and_marks_an_order_ready(app, market
     photo = tmp_path / "tomme.png"
     Image.new("RGB", (800, 600), "#d9c27a").save(photo)
     page = browser.new_context(locale="en-GB").new_page()
-    _login(page, live_server, "chevre@test.coop")
+    log_in(page, live_server, "chevre@test.coop")
     page.goto(f"{live_server}/producer/products/new")
     page.fill("input[name=name]", "Goat tomme")
     page.fill("input[name=price]", "26.00")
