@@ -99,10 +99,6 @@ def back_url(default_endpoint: str, **values) -> str:
     return target if is_safe_next(target) else url_for(default_endpoint, **values)
 
 
-def redirect_back(default_endpoint: str, **values):
-    return redirect(back_url(default_endpoint, **values))
-
-
 def action_response(error: ServiceError | None, back: str):
     """After a POST action: redirect back on success; on refusal, a page with the reason and its 4xx."""
     if error is None:

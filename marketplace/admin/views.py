@@ -17,6 +17,7 @@ from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
+from marketplace.money import cents_to_input
 from marketplace.members import services as member_services
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
@@ -224,7 +225,7 @@ def emails():
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
     current = all_settings()
-    form = SettingsForm(data={**current, "share_nominal": f"{int(current['share_nominal_cents']) / 100:.2f}",
+    form = SettingsForm(data={**current, "share_nominal": cents_to_input(int(current["share_nominal_cents"])),
                               "weight_margin_percent": int(current["weight_margin_percent"])})
     if form.validate_on_submit():
         values = {key: (getattr(form, key).data or "") for key in

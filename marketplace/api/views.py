@@ -168,13 +168,13 @@ def create_product():
     return jsonify(product_json(product)), 201
 
 
-@bp.route("/api/v1/products/<int(max=2147483647):product_id>", methods=["GET"])
+@bp.route("/api/v1/products/<int:product_id>", methods=["GET"])
 @token_api
 def product(product_id: int):
     return jsonify(product_json(catalog.own_product(g.api_user, product_id)))
 
 
-@bp.route("/api/v1/products/<int(max=2147483647):product_id>", methods=["PATCH"])
+@bp.route("/api/v1/products/<int:product_id>", methods=["PATCH"])
 @token_api
 def update_product(product_id: int):
     catalog.own_product(g.api_user, product_id)  # 404 before 400 for another producer's product
@@ -182,7 +182,7 @@ def update_product(product_id: int):
     return jsonify(product_json(services.update_product(g.api_user, product_id, values)))
 
 
-@bp.route("/api/v1/products/<int(max=2147483647):product_id>/stock", methods=["PUT"])
+@bp.route("/api/v1/products/<int:product_id>/stock", methods=["PUT"])
 @token_api
 def set_stock(product_id: int):
     catalog.own_product(g.api_user, product_id)

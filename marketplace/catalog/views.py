@@ -11,6 +11,7 @@ from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
+from marketplace.money import cents_to_input
 from marketplace.web import attach_error
 
 bp = Blueprint("catalog", __name__)
@@ -84,6 +85,21 @@ def _product_input(form: ProductForm) -> services.ProductInput:
         estimated_weight_g=form.estimated_weight_g.number, active=form.active.data)
 
 
+def _save_product(form: ProductForm, save, success: str) -> bool:
+    """Create or update a product and its photo in one transaction; refusals go next to the fields."""
+    try:
+        item = save(_product_input(form))
+        if form.photo.data:
+            services.set_product_photo(current_user, item.id, form.photo.data.read())
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        attach_error(form, exc)
+        return False
+    flash(success, "success")
+    return True
+
+
 @bp.route("/producer/products")
 @login_required
 def my_products():
@@ -98,18 +114,9 @@ def new_product():
     services.producer_of(current_user)
     form = ProductForm()
     form.category_id.choices = _category_choices()
-    if form.validate_on_submit():
-        try:
-            item = services.create_product(current_user, _product_input(form))
-            if form.photo.data:
-                services.set_product_photo(current_user, item.id, form.photo.data.read())
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            flash(_("Product added."), "success")
-            return redirect(url_for("catalog.my_products"))
+    if form.validate_on_submit() and _save_product(
+            form, lambda data: services.create_product(current_user, data), _("Product added.")):
+        return redirect(url_for("catalog.my_products"))
     return render_template("catalog/product_form.html", form=form, product=None), 400 if form.errors else 200
 
 
@@ -120,24 +127,15 @@ def edit_product(product_id: int):
     form = ProductForm(obj=item)
     form.category_id.choices = _category_choices()
     if request.method == "GET":
-        form.price.data = f"{item.price_cents / 100:.2f}"
+        form.price.data = cents_to_input(item.price_cents)
         form.stock.data = "" if item.stock is None else str(item.stock)
         form.estimated_weight_g.data = "" if item.estimated_weight_g is None else str(item.estimated_weight_g)
         form.unit.data = item.unit.value
         form.vat_rate_bp.data = str(item.vat_rate_bp)
         form.active.data = item.status.value == "active"
-    if form.validate_on_submit():
-        try:
-            services.update_product(current_user, product_id, _product_input(form))
-            if form.photo.data:
-                services.set_product_photo(current_user, item.id, form.photo.data.read())
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            flash(_("Product saved."), "success")
-            return redirect(url_for("catalog.my_products"))
+    if form.validate_on_submit() and _save_product(
+            form, lambda data: services.update_product(current_user, product_id, data), _("Product saved.")):
+        return redirect(url_for("catalog.my_products"))
     return render_template("catalog/product_form.html", form=form, product=item), 400 if form.errors else 200
 
 
@@ -157,7 +155,7 @@ def edit_profile():
     profile = services.producer_of(current_user)
     form = ProfileForm(obj=profile)
     if request.method == "GET":
-        form.min_order.data = f"{profile.min_order_cents / 100:.2f}" if profile.min_order_cents else ""
+        form.min_order.data = cents_to_input(profile.min_order_cents) if profile.min_order_cents else ""
     if form.validate_on_submit():
         try:
             services.update_profile(current_user, name=form.name.data, description=form.description.data or "",

@@ -58,7 +58,8 @@ def reserve_stock(product_id: int, quantity: int) -> None:
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         product = db.session.get(Product, product_id)
-        db.session.refresh(product) if product is not None else None
+        if product is not None:
+            db.session.refresh(product)  # the stock another checkout just took
         if product is None or not product.is_available:
             raise OutOfStock(_("This product is no longer available."), "quantity")
         raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=product.stock or 0, name=product.name),

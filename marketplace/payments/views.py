@@ -91,13 +91,7 @@ def account():
 @bp.route("/payments/account/connect", methods=["POST"])
 @login_required
 def connect():
-    try:
-        url = services.start_onboarding(current_user)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        return action_response(exc, url_for("payments.account"))
-    return redirect(url, code=303)
+    return _to_onboarding()
 
 
 @bp.route("/payments/account/return")
@@ -113,12 +107,15 @@ def onboarding_return():
 @bp.route("/payments/account/refresh")
 @login_required
 def onboarding_refresh():
-    try:
-        url = services.start_onboarding(current_user)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        return action_response(exc, url_for("payments.account"))
+    # Stripe sends the member here when a link expired: start again with a fresh one.
+    return _to_onboarding()
+
+
+def _to_onboarding():
+    """Send the member to Stripe's hosted onboarding, or back to their page with the reason."""
+    url, error = run_service(services.start_onboarding, current_user)
+    if error is not None:
+        return action_response(error, url_for("payments.account"))
     return redirect(url, code=303)
 
 
