@@ -1,15 +1,12 @@
 """Fixtures for the payments tests: the fake Stripe, a live app server, a real Celery worker, helpers."""
 from __future__ import annotations
 
-import threading
-import time
-from contextlib import contextmanager
 
 import pytest
-from werkzeug.serving import make_server
 
 from marketplace.extensions import db
 from marketplace.payments.models import ConnectedAccount
+from tests.live import serve as live_server  # noqa: F401
 from tests.worker_fixtures import celery_config, celery_worker, flush_broker, wait_for  # noqa: F401
 from tests.fakes.stripe_server import FakeStripeServer, start_fake_stripe
 
@@ -26,19 +23,6 @@ def fake_stripe():
 
 def stripe_config(fake: FakeStripeServer) -> dict:
     return {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": fake.url}
-
-
-@contextmanager
-def live_server(app):
-    """Serve `app` on a free loopback port in a thread (for Stripe's webhooks and the browser)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def connect_ready_account(fake: FakeStripeServer, user) -> ConnectedAccount:

@@ -21,6 +21,17 @@ def _app(tmp_path, url):
                        "CELERY": {"task_always_eager": True, "broker_url": "memory://"}})
 
 
+def _app_on_empty_postgres(tmp_path):
+    """The app on a PostgreSQL database created empty for this test."""
+    import psycopg
+
+    url = require_postgres().rsplit("/", 1)[0] + "/coop_test_migrations"
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS coop_test_migrations WITH (FORCE)")
+        conn.execute("CREATE DATABASE coop_test_migrations")
+    return _app(tmp_path, url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
 def test_sqlite_upgrade_from_zero_matches_models(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     app = _app(tmp_path, f"sqlite:///{tmp_path / 'migrated.sqlite'}")
@@ -36,13 +47,7 @@ def test_sqlite_upgrade_from_zero_matches_models(tmp_path, monkeypatch):
 @pytest.mark.integration
 def test_postgresql_upgrade_from_zero_matches_models(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
-    url = require_postgres().rsplit("/", 1)[0] + "/coop_test_migrations"
-    import psycopg
-
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS coop_test_migrations WITH (FORCE)")
-        conn.execute("CREATE DATABASE coop_test_migrations")
-    app = _app(tmp_path, url.replace("postgresql://", "postgresql+psycopg://", 1))
+    app = _app_on_empty_postgres(tmp_path)
     with app.app_context():
         upgrade()
         assert _pending_diff() == []
@@ -57,13 +62,7 @@ def test_postgresql_migration_makes_the_audit_log_append_only(tmp_path, monkeypa
     import sqlalchemy.exc
 
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
-    url = require_postgres().rsplit("/", 1)[0] + "/coop_test_migrations"
-    import psycopg
-
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS coop_test_migrations WITH (FORCE)")
-        conn.execute("CREATE DATABASE coop_test_migrations")
-    app = _app(tmp_path, url.replace("postgresql://", "postgresql+psycopg://", 1))
+    app = _app_on_empty_postgres(tmp_path)
     with app.app_context():
         upgrade()
         with db.engine.begin() as conn:
