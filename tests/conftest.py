@@ -19,6 +19,7 @@ def _base_config(tmp_path, database_url: str, **extra) -> dict:
         "MAIL_SERVER": "",
         "STRIPE_SECRET_KEY": "",
         "BABEL_DEFAULT_LOCALE": "en",
+        "PASSWORD_HASH_CHEAP": True,
         "CELERY": {"task_always_eager": True, "broker_url": "memory://", "result_backend": "cache+memory://"},
     }
     config.update(extra)

@@ -1,7 +1,7 @@
 """Sign-up, log-in and the member register's rules."""
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 from sqlalchemy import func
@@ -13,7 +13,17 @@ from marketplace.extensions import db
 from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, College, Membership, MembershipStatus, User)
 from marketplace.timeutil import utcnow
 
-_hasher = PasswordHasher()
+_hashers: dict[bool, PasswordHasher] = {}
+
+
+def _hasher() -> PasswordHasher:
+    """Argon2 with its recommended costs; tests ask for the cheapest (PASSWORD_HASH_CHEAP)."""
+    from flask import current_app
+
+    cheap = bool(current_app.config.get("PASSWORD_HASH_CHEAP"))
+    if cheap not in _hashers:
+        _hashers[cheap] = PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
+    return _hashers[cheap]
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -28,7 +38,7 @@ def register(email: str, password: str, full_name: str) -> User:
         raise ServiceError(_("Choose a password of at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), "password")
     if db.session.query(User.id).filter(func.lower(User.email) == email).first():
         raise Conflict(_("An account already exists with this e-mail address."), "email")
-    user = User(email=email, password_hash=_hasher.hash(password), full_name=full_name.strip())
+    user = User(email=email, password_hash=_hasher().hash(password), full_name=full_name.strip())
     db.session.add(user)
     try:
         db.session.flush()
@@ -42,21 +52,21 @@ def authenticate(email: str, password: str) -> User | None:
     """The user if the password matches and the account may log in, else None."""
     user = db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
     if user is None or not user.is_active:
-        _hasher.hash(password)  # same work either way: no timing hint that the e-mail exists
+        _hasher().hash(password)  # same work either way: no timing hint that the e-mail exists
         return None
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher().verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
     return user
 
 
 def set_password(user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(_("Choose a password of at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), "password")
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hasher().hash(password)
 
 
 def apply_for_membership(user: User, college: College, motivation: str = "", shares_count: int = 1) -> Membership:
