@@ -24,6 +24,8 @@ def _hasher() -> PasswordHasher:
     if cheap not in _hashers:
         _hashers[cheap] = PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
     return _hashers[cheap]
+
+
 MIN_PASSWORD_LENGTH = 8
 
 
