@@ -1,8 +1,15 @@
 """Fixtures: an app on SQLite for fast tests, one on the real PostgreSQL for integration tests."""
 from __future__ import annotations
 
+import copy
+import os
+import shutil
+from pathlib import Path
+
 import pytest
-from sqlalchemy import text
+from flask import Flask
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from marketplace import create_app
 from marketplace.extensions import db
@@ -32,14 +39,79 @@ def app_config():
     return {}
 
 
+@event.listens_for(Engine, "connect")
+def _fast_sqlite(dbapi_connection, _record):
+    # Test databases are thrown away: no fsync (SQLite's DDL and commits wait on the disk otherwise).
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+
+class _AppCache:
+    """One app per distinct test configuration, built once per session (URL maps take ~0.4 s to build).
+
+    Each app has its own SQLite file, restored from a schema template before every test, so a test
+    sees an empty database and may commit as production code does.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.template = root / "template.sqlite"
+        self.apps: dict[str, Flask] = {}
+
+    def build_template(self) -> None:
+        flask_app = create_app(_base_config(self.root, f"sqlite:///{self.template}"))
+        with flask_app.app_context():
+            db.create_all()
+            db.engine.dispose()
+
+    def get(self, app_config: dict) -> Flask:
+        key = repr(sorted(app_config.items(), key=lambda item: item[0]))
+        if key not in self.apps:
+            folder = self.root / f"app{len(self.apps)}"
+            folder.mkdir()
+            os.environ["INSTANCE_PATH"] = str(folder / "instance")
+            flask_app = create_app(_base_config(folder, f"sqlite:///{folder / 'test.sqlite'}", **app_config))
+            flask_app.config["_TEST_SQLITE"] = str(folder / "test.sqlite")
+            self.apps[key] = flask_app
+        return self.apps[key]
+
+
+@pytest.fixture(scope="session")
+def _app_cache(tmp_path_factory):
+    saved = os.environ.get("INSTANCE_PATH")
+    cache = _AppCache(tmp_path_factory.mktemp("apps"))
+    os.environ["INSTANCE_PATH"] = str(cache.root / "instance")
+    cache.build_template()
+    yield cache
+    if saved is None:
+        os.environ.pop("INSTANCE_PATH", None)
+    else:
+        os.environ["INSTANCE_PATH"] = saved
+
+
+def _reset_app_state(flask_app: Flask) -> None:
+    """Forget what an earlier test left in the shared app: rate-limit counters, cached pages."""
+    for limiter in flask_app.extensions.get("limiter", ()):
+        limiter.reset()
+    flask_app.extensions.pop("catalog_page_cache", None)
+    flask_app.extensions["celery"].set_current()
+    flask_app.extensions["celery"].set_default()
+
+
 @pytest.fixture
-def app(tmp_path, app_config, monkeypatch):
-    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
-    flask_app = create_app(_base_config(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite'}", **app_config))
+def app(tmp_path, app_config, _app_cache):
+    flask_app = _app_cache.get(app_config)
+    saved_config = copy.deepcopy(dict(flask_app.config))
+    shutil.copyfile(_app_cache.template, flask_app.config["_TEST_SQLITE"])
+    flask_app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    Path(flask_app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    _reset_app_state(flask_app)
     with flask_app.app_context():
-        db.create_all()
         yield flask_app
         db.session.remove()
+        db.engine.dispose()
+    flask_app.config.clear()
+    flask_app.config.update(saved_config)
 
 
 @pytest.fixture
