@@ -90,6 +90,8 @@ def build_config(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "PRODUCTS_PER_PAGE": _env_int("PRODUCTS_PER_PAGE", 24),
         "TRUSTED_HOSTS": _env_list("TRUSTED_HOSTS"),
+        # How many reverse proxies (X-Forwarded-For/-Proto/-Host) stand before the app: 0 trusts none.
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",

@@ -31,6 +31,12 @@ def init_app(app: Flask) -> None:
     # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
     # ends them all (Flask-Login's "alternative tokens").
     login_manager.user_loader(user_for_session)
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address (log-in limits) and scheme as the deployer's own proxies saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     @app.context_processor
     def inject_globals():
