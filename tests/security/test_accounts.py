@@ -265,9 +265,13 @@ def test_erasure_ends_the_sessions_on_other_devices(app):
     db.session.commit()
     phone, laptop = _two_devices(app, "marie@test.coop")
     restarted = _remember_only(app, laptop)
+    secret = db.session.query(User).filter_by(email="marie@test.coop").one().session_secret
     response = phone.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"})
     assert response.status_code == 302
     assert not _logged_in(laptop) and not _logged_in(restarted)
+    # Also void for good: the cookies named the old secret (main already refused a disabled account).
+    db.session.expire_all()
+    assert db.session.query(User).filter(User.email.like("erased-%")).one().session_secret != secret
 
 
 def test_logging_in_starts_a_fresh_session(app, client):
@@ -376,6 +380,7 @@ def test_confirmation_links_are_signed_and_expire(app, client, monkeypatch):
 
 def test_a_password_reset_also_confirms_the_address(app, client):
     _sign_up(client, "marie@test.coop")
+    assert login(client, "marie@test.coop", "sunflower seeds at dawn").status_code == 403
     client.post("/password/forgot", data={"email": "marie@test.coop"})
     path = _link(_mails("Reset", "marie@test.coop")[0], "/password/reset/")
     assert client.post(path, data={"password": "my new passphrase here"}).status_code == 302
