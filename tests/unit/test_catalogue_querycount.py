@@ -4,12 +4,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import event
 
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.members import services as member_services
 from marketplace.orders import services as orders
 from marketplace.orders.services import CheckoutInput
 from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
@@ -18,12 +16,6 @@ from tests.factories import get_admin, login, make_distribution, make_member, ma
 @pytest.fixture
 def app_config():
     return {"PRODUCTS_PER_PAGE": 100}  # every product on one page: the count must not follow it
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch):
-    # A hundred members are built here; the production hash cost would only slow the test down.
-    monkeypatch.setattr(member_services, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @contextmanager
