@@ -145,7 +145,7 @@ def run_case(url: str, members: int, orders: int) -> None:
     from marketplace.members.models import User
 
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": sa_url, "BABEL_DEFAULT_LOCALE": "en",
+    app = create_app({"SQLALCHEMY_DATABASE_URI": sa_url, "BABEL_DEFAULT_LOCALE": "en", "SECRET_KEY": "bench-secret",
                       "CELERY": {"task_always_eager": True, "broker_url": "memory://",
                                  "result_backend": "cache+memory://"}})
     with app.app_context():

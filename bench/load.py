@@ -90,7 +90,7 @@ def seed(instance: Path) -> None:
     from marketplace.distributions.services import open_distributions
     from marketplace.extensions import db
     from marketplace.members.models import College, Membership, MembershipStatus, User
-    from marketplace.members.services import _hasher
+    from marketplace.members.passwords import hash_password
     from marketplace.timeutil import utcnow
 
     _create_database()
@@ -100,14 +100,14 @@ def seed(instance: Path) -> None:
         seed_demo()
         now, rng = utcnow(), random.Random(6)
         admin = db.session.query(User).filter_by(email="admin@demo.coop").one()
-        password_hash = _hasher.hash(PASSWORD)  # one hash for every bench account: argon2 is slow on purpose
+        password_hash = hash_password(PASSWORD)  # one hash for every bench account: argon2 is slow on purpose
         next_number = (db.session.query(func.max(Membership.member_number)).scalar() or 0) + 1
 
         def members(prefix: str, count: int, college: College) -> list[int]:
             nonlocal next_number
             users = [dict(email=f"{prefix}{i:03d}@bench.coop", password_hash=password_hash,
                           full_name=f"Bench {prefix.title()} {i:03d}", town="Nantes", postcode="44000",
-                          address=f"{i} rue du Banc", created_at=now) for i in range(count)]
+                          address=f"{i} rue du Banc", created_at=now, email_confirmed_at=now) for i in range(count)]
             ids = list(db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), users))
             db.session.execute(insert(Membership), [
                 dict(user_id=uid, member_number=next_number + i, college=college, status=MembershipStatus.ACTIVE,

@@ -17,7 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    from marketplace.config import build_config
+    from marketplace.config import build_config, finish_config
 
     app.config.update(build_config(app.instance_path))
     if config:
@@ -25,6 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
         if celery_overrides:
             app.config["CELERY"] = {**app.config["CELERY"], **celery_overrides}
+    finish_config(app.config, debug=app.debug)
     from marketplace.web import DatabaseIdConverter
 
     # Ids in URLs fit the database's integer: a huge one is a 404, not an overflow.
@@ -33,7 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
     from marketplace import web
-    from marketplace.extensions import babel, csrf, db, login_manager, migrate
+    from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
     from marketplace.i18n import select_locale, select_timezone
     from marketplace.tasking import celery_init_app, install_session_hooks
 
@@ -43,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(PROJECT_ROOT / "translations"))
     login_manager.init_app(app)
+    limiter.init_app(app)
     celery_init_app(app)
     install_session_hooks()
 

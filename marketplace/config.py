@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+# The key the code once shipped with: public, so it must never sign a real shop's sessions.
+PUBLIC_DEFAULT_SECRET_KEYS = frozenset({"", "dev-only-change-me"})
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -19,6 +24,12 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw in (None, ""):
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str) -> list[str] | None:
+    raw = os.environ.get(name, "")
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    return items or None
 
 
 def _normalise_db_url(url: str) -> str:
@@ -42,7 +53,8 @@ def build_config(instance_path: str) -> dict:
         broker_url = f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
         result_backend = f"db+sqlite:///{instance / 'celery-results.sqlite'}"
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        "DEMO": _env_bool("COOP_DEMO", False),
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
@@ -77,4 +89,47 @@ def build_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 30,
         "WTF_CSRF_TIME_LIMIT": None,
         "PRODUCTS_PER_PAGE": _env_int("PRODUCTS_PER_PAGE", 24),
+        "TRUSTED_HOSTS": _env_list("TRUSTED_HOSTS"),
+        # How many reverse proxies (X-Forwarded-For/-Proto/-Host) stand before the app: 0 trusts none.
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # Rate limits share Redis between gunicorn workers when it is configured; per process otherwise.
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Explicit: Flask-Limiter otherwise inherits "enabled" from the last app it was bound to.
+        "RATELIMIT_ENABLED": True,
+        # A moving window: a burst across a minute boundary cannot double the allowance.
+        "RATELIMIT_STRATEGY": "moving-window",
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300/minute"),
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+        "LOGIN_LIMIT_PER_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
+        "RESET_LIMIT_PER_ACCOUNT": os.environ.get("RESET_LIMIT_PER_ACCOUNT", "3 per hour"),
+        "RESET_LIMIT_PER_ADDRESS": os.environ.get("RESET_LIMIT_PER_ADDRESS", "10 per hour"),
+        "API_TOKEN_FAILURE_LIMIT": os.environ.get("API_TOKEN_FAILURE_LIMIT", "20 per 15 minutes"),
     }
+
+
+class InsecureConfiguration(RuntimeError):
+    """The settings would let anyone forge a session: the app refuses to start."""
+
+
+def finish_config(config: dict, *, debug: bool) -> None:
+    """Settings that follow from others (PUBLIC_URL, debug/demo/tests), then refuse unsafe ones."""
+    relaxed = debug or bool(config.get("TESTING")) or bool(config.get("DEMO"))
+    public = urlsplit(config["PUBLIC_URL"])
+    if not config.get("TRUSTED_HOSTS"):
+        hosts = [public.hostname] if public.hostname else []
+        config["TRUSTED_HOSTS"] = hosts + [h for h in LOOPBACK_HOSTS if relaxed and h not in hosts]
+    secure = public.scheme == "https"
+    config["SESSION_COOKIE_SECURE"] = config["REMEMBER_COOKIE_SECURE"] = secure
+    if config.get("SECRET_KEY") in PUBLIC_DEFAULT_SECRET_KEYS and not relaxed:
+        raise InsecureConfiguration(
+            "SECRET_KEY is not set (or is the public example value): anyone could forge a log-in cookie. "
+            "Set the SECRET_KEY environment variable to a long random value, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`, and keep it secret. "
+            "(Only debug mode, the demo and the tests run without one.)")
+    if relaxed and config.get("SECRET_KEY") in PUBLIC_DEFAULT_SECRET_KEYS:
+        config["SECRET_KEY"] = "dev-only-change-me"

@@ -102,7 +102,7 @@ def _photo_bytes(name: str, category: str) -> bytes:
 
 
 def _member(email: str, name: str, college: College, admin: User, **extra) -> User:
-    user = register(email, DEMO_PASSWORD, name)
+    user = register(email, DEMO_PASSWORD, name, confirmed=True)
     for key, value in extra.items():
         setattr(user, key, value)
     membership = apply_for_membership(user, college, "Demo member")
@@ -117,7 +117,7 @@ def seed_demo(now: datetime | None = None) -> dict | None:
     now = now or utcnow()
     for slug, en, fr in CATEGORIES:
         db.session.add(Category(slug=slug, name_en=en, name_fr=fr))
-    admin = register("admin@demo.coop", DEMO_PASSWORD, "Admin de la Coop")
+    admin = register("admin@demo.coop", DEMO_PASSWORD, "Admin de la Coop", confirmed=True)
     admin.is_admin = True
     db.session.flush()
     admin_membership = apply_for_membership(admin, College.SUPPORTER, "Founding member")
@@ -151,7 +151,7 @@ def seed_demo(now: datetime | None = None) -> dict | None:
     for email, name, address, postcode in buyers:
         _member(email, name, College.BUYER, admin, address=address, postcode=postcode, town="Nantes")
         accounts.append(("buyer", email))
-    pending = register("new.applicant@demo.coop", DEMO_PASSWORD, "Nouveau Candidat")
+    pending = register("new.applicant@demo.coop", DEMO_PASSWORD, "Nouveau Candidat", confirmed=True)
     apply_for_membership(pending, College.BUYER, "I live nearby and want to buy local.")
     accounts.append(("pending", "new.applicant@demo.coop"))
 

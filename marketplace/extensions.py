@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and bound in create_app()."""
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -20,3 +22,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+# Limits are declared where they apply (the API, log-in); storage and switches come from the config.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

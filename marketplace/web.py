@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.routing import IntegerConverter
 
 from marketplace.core.errors import ServiceError
@@ -24,14 +24,19 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.members.models import User
+    from marketplace.members.services import user_for_session
 
     login_manager.login_view = "members.login"
     login_manager.login_message = None
+    # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
+    # ends them all (Flask-Login's "alternative tokens").
+    login_manager.user_loader(user_for_session)
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        # The client's address (log-in limits) and scheme as the deployer's own proxies saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     @app.context_processor
     def inject_globals():
@@ -65,6 +70,11 @@ def init_app(app: Flask) -> None:
     def too_large(exc):
         db.session.rollback()
         return error_response(_("The file is too large."), 413)
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        # Raised before routing (TRUSTED_HOSTS): no page can be built for a host the shop does not serve.
+        return Response("Unknown host.", 400, mimetype="text/plain")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -12,7 +12,8 @@ from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Product
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
-from marketplace.members.models import College, User
+from marketplace.members import throttling
+from marketplace.members.models import AttemptKind, College, User
 from marketplace.members.services import require_active_member
 from marketplace.orders.models import Order, OrderPart
 from marketplace.timeutil import utcnow
@@ -61,12 +62,16 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
     return token
 
 
-def authenticate_token(raw: str | None) -> User:
-    """The producer a bearer token belongs to; revoked, unknown or disabled accounts are refused."""
+def authenticate_token(raw: str | None, client_address: str = "") -> User:
+    """The producer a bearer token belongs to; revoked, unknown or disabled accounts are refused.
+
+    Wrong tokens from one address are limited (and recorded) like failed log-ins."""
+    throttling.require_allowed(AttemptKind.API_TOKEN, None, client_address)
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         raise Unauthenticated(_("Send a valid API token: Authorization: Bearer coop_…"))
     token = db.session.query(ApiToken).filter_by(token_hash=digest(raw)).first()
     if token is None or token.revoked_at is not None or not token.user.is_active:
+        throttling.record_failure(AttemptKind.API_TOKEN, None, client_address, token.user_id if token else None)
         raise Unauthenticated(_("This API token is not valid or was revoked."))
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

@@ -6,7 +6,6 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
@@ -15,7 +14,7 @@ from marketplace.api.openapi import openapi_document
 from marketplace.catalog import services as catalog
 from marketplace.catalog.models import Unit
 from marketplace.core.errors import ServiceError
-from marketplace.extensions import csrf, db
+from marketplace.extensions import csrf, db, limiter
 from marketplace.members.models import College
 from marketplace.members.services import require_active_member
 from marketplace.web import action_response, run_service
@@ -23,28 +22,19 @@ from marketplace.web import action_response, run_service
 bp = Blueprint("api", __name__)
 
 
+def bearer_token() -> str | None:
+    """The token of `Authorization: Bearer <token>`, stripped: spacing never makes a new token."""
+    header = request.headers.get("Authorization", "").strip()
+    if header[:7].lower() != "bearer ":
+        return None
+    return header[7:].strip() or None
+
+
 def _rate_key() -> str:
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "tok:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    token = bearer_token()
+    if token:
+        return "tok:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:32]
     return "ip:" + (get_remote_address() or "")
-
-
-limiter = Limiter(key_func=_rate_key, default_limits=[])
-
-
-@bp.record_once
-def _init_limiter(state) -> None:
-    app = state.app
-    # Shared between gunicorn workers when Redis is configured; per process otherwise.
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    # Explicit: Flask-Limiter otherwise inherits "enabled" from the last app it was bound to.
-    app.config.setdefault("RATELIMIT_ENABLED", True)
-    # A moving window: a burst across a minute boundary cannot double the allowance.
-    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
-    app.config.setdefault("API_RATE_LIMIT", "300/minute")
-    limiter.init_app(app)
 
 
 def _limit() -> str:
@@ -56,14 +46,16 @@ def token_api(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        raw = header[7:].strip() if header.lower().startswith("bearer ") else None
-        g.api_user = services.authenticate_token(raw)
+        try:
+            g.api_user = services.authenticate_token(bearer_token(), request.remote_addr or "")
+        except ServiceError:
+            db.session.commit()  # the refused attempt stays recorded (auth_failures)
+            raise
         response = view(*args, **kwargs)
         db.session.commit()
         return response
 
-    limited = limiter.limit(_limit)(wrapper)
+    limited = limiter.limit(_limit, key_func=_rate_key)(wrapper)
     csrf.exempt(limited)
     return limited
 
@@ -149,7 +141,7 @@ def _page_json(items, total, page, per_page, key):
 
 @bp.route("/api/openapi.json")
 def openapi():
-    return jsonify(openapi_document(request.host_url.rstrip("/")))
+    return jsonify(openapi_document(current_app.config["PUBLIC_URL"].rstrip("/")))
 
 
 @bp.route("/api/v1/products", methods=["GET"])

@@ -27,7 +27,7 @@ from marketplace.billing.models import (PERIOD_TRANSITIONS, RULE_TRANSITIONS, Ad
                                         VoteChoice)
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.models import OutboundEmail
-from marketplace.core.services import public_url
+from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_active_member, require_admin
@@ -627,7 +627,7 @@ def _queue_statement_emails(period: BillingPeriod, fees: dict) -> None:
             body=_("The coop keeps no margin: its members share exactly what running it cost in %(p)s.\n\n"
                    "Your fee: %(amount)s.\nHow it was computed: %(how)s\n\nYour statement (web page and PDF) is "
                    "under \"My fees\" on the coop's site: %(url)s", p=label,
-                   amount=format_money(fee.total_cents), how=fee.explanation, url=public_url("/billing"))))
+                   amount=format_money(fee.total_cents), how=fee.explanation, url=public_url("billing.my_fees"))))
     if rows:
         db.session.execute(insert(OutboundEmail), rows)
 

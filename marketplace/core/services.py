@@ -40,15 +40,6 @@ def _default(key: str) -> str:
     return str(TRANSLATED_DEFAULTS[key]) if key in TRANSLATED_DEFAULTS else DEFAULT_SETTINGS.get(key, "")
 
 
-def public_url(path: str) -> str:
-    """An absolute address for e-mails: the request's host, else PUBLIC_URL (tasks have no request)."""
-    from flask import has_request_context, request
-
-    if has_request_context():
-        return request.url_root.rstrip("/") + path
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
-
-
 def get_setting(key: str) -> str:
     row = db.session.get(Setting, key)
     if row is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 
 from flask_login import UserMixin
 
@@ -35,6 +36,10 @@ MEMBERSHIP_TRANSITIONS: dict[MembershipStatus, set[MembershipStatus]] = {
 }
 
 
+def new_session_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     id = db.Column(db.Integer, primary_key=True)
@@ -50,6 +55,9 @@ class User(UserMixin, db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     login_disabled = db.Column(db.Boolean, nullable=False, default=False)
     erased_at = db.Column(db.DateTime)
+    # Part of every session and remember-me cookie: changing it logs the member out everywhere.
+    session_secret = db.Column(db.String(64), nullable=False, default=new_session_secret)
+    email_confirmed_at = db.Column(db.DateTime)
 
     membership = db.relationship("Membership", back_populates="user", uselist=False,
                                  foreign_keys="Membership.user_id")
@@ -57,6 +65,9 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login: an erased or disabled account cannot log in
         return not self.login_disabled and self.erased_at is None
+
+    def get_id(self) -> str:  # Flask-Login stores this in the session and the remember-me cookie
+        return f"{self.id}:{self.session_secret}"
 
     @property
     def is_active_member(self) -> bool:
@@ -95,3 +106,21 @@ class Membership(db.Model):
     @property
     def shares_total_cents(self) -> int:
         return self.shares_count * self.share_nominal_cents
+
+
+class AttemptKind(str, enum.Enum):
+    LOGIN = "login"
+    PASSWORD_RESET = "password_reset"
+    API_TOKEN = "api_token"
+
+
+class AuthFailure(db.Model):
+    """A refused log-in, API token or throttled password-reset request: what, whose, from where."""
+
+    __tablename__ = "auth_failures"
+    id = db.Column(db.Integer, primary_key=True)
+    kind = db.Column(enum_type(AttemptKind), nullable=False)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), index=True)  # None: no such account
+    client_address = db.Column(db.String(64), nullable=False, default="")
+    throttled = db.Column(db.Boolean, nullable=False, default=False)  # refused by the limit, not checked
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)

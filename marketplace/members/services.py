@@ -1,46 +1,41 @@
 """Sign-up, log-in and the member register's rules."""
 from __future__ import annotations
 
-from argon2 import PasswordHasher, profiles
+import hmac
+
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from marketplace.core.models import OutboundEmail
 from marketplace.core.services import get_int_setting, queue_email
+from marketplace.core.urls import public_url
 from marketplace.extensions import db
-from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, College, Membership, MembershipStatus, User)
+from marketplace.members import throttling
+from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
+                                        User, new_session_secret)
+from marketplace.members.passwords import hash_password, hasher, require_strong_password
 from marketplace.timeutil import utcnow
-
-_hashers: dict[bool, PasswordHasher] = {}
-
-
-def _hasher() -> PasswordHasher:
-    """Argon2 with its recommended costs; tests ask for the cheapest (PASSWORD_HASH_CHEAP)."""
-    from flask import current_app
-
-    cheap = bool(current_app.config.get("PASSWORD_HASH_CHEAP"))
-    if cheap not in _hashers:
-        _hashers[cheap] = PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
-    return _hashers[cheap]
-
-
-MIN_PASSWORD_LENGTH = 8
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(email: str, password: str, full_name: str) -> User:
+def _user_by_email(email: str) -> User | None:
+    return db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
+
+
+def register(email: str, password: str, full_name: str, *, confirmed: bool = False) -> User:
     """Create an account (not yet a member: membership is applied for separately)."""
     email = normalise_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(_("Choose a password of at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), "password")
-    if db.session.query(User.id).filter(func.lower(User.email) == email).first():
+    require_strong_password(password, email, full_name)
+    if _user_by_email(email) is not None:
         raise Conflict(_("An account already exists with this e-mail address."), "email")
-    user = User(email=email, password_hash=_hasher().hash(password), full_name=full_name.strip())
+    user = User(email=email, password_hash=hash_password(password), full_name=full_name.strip(),
+                email_confirmed_at=utcnow() if confirmed else None)
     db.session.add(user)
     try:
         db.session.flush()
@@ -52,23 +47,72 @@ def register(email: str, password: str, full_name: str) -> User:
 
 def authenticate(email: str, password: str) -> User | None:
     """The user if the password matches and the account may log in, else None."""
-    user = db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
+    user = _user_by_email(email)
     if user is None or not user.is_active:
-        _hasher().hash(password)  # same work either way: no timing hint that the e-mail exists
+        hasher().hash(password)  # same work either way: no timing hint that the e-mail exists
         return None
     try:
-        _hasher().verify(user.password_hash, password)
+        hasher().verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
-    if _hasher().check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher().hash(password)
+    if hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return user
 
 
+def log_in(email: str, password: str, client_address: str, *, confirming: bool = False) -> User:
+    """Check a log-in within the per-account and per-address limits; failures are counted and recorded."""
+    known = _user_by_email(email)
+    throttling.require_allowed(AttemptKind.LOGIN, normalise_email(email), client_address,
+                               known.id if known else None)
+    user = authenticate(email, password)
+    if user is None:
+        throttling.record_failure(AttemptKind.LOGIN, normalise_email(email), client_address,
+                                  known.id if known else None)
+        raise ServiceError(_("Wrong e-mail or password."), "password")
+    if confirming and user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    if user.email_confirmed_at is None:
+        raise NotAllowed(_("Confirm your e-mail address first with the link we sent you. No e-mail? "
+                           "\"Forgot your password?\" sends a new link that also confirms it."), "email")
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Log the member out everywhere: every session and remember-me cookie carries the old secret."""
+    user.session_secret = new_session_secret()
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The user a session or remember-me cookie names, if its secret is still theirs and they may log in."""
+    user_id, _sep, secret = session_id.partition(":")
+    if not user_id.isdigit() or len(user_id) > 10 or not secret:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or not user.session_secret:
+        return None
+    return user if hmac.compare_digest(user.session_secret.encode(), secret.encode()) else None
+
+
 def set_password(user: User, password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(_("Choose a password of at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), "password")
-    user.password_hash = _hasher().hash(password)
+    """A new password ends every other session of the member."""
+    require_strong_password(password, user.email, user.full_name)
+    user.password_hash = hash_password(password)
+    end_all_sessions(user)
+
+
+def change_password(user: User, current_password: str, new_password: str, client_address: str) -> None:
+    """Change one's password, proving the current one (counted like a log-in)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise NotAllowed(_("Please log in first."))
+    try:
+        log_in(user.email, current_password, client_address)
+    except throttling.TooManyAttempts as exc:
+        exc.field = "current_password"
+        raise
+    except ServiceError:
+        raise ServiceError(_("Your current password is not correct."), "current_password")
+    set_password(user, new_password)
 
 
 def apply_for_membership(user: User, college: College, motivation: str = "", shares_count: int = 1) -> Membership:
@@ -189,46 +233,94 @@ def change_membership_status(admin: User, membership_id: int, target: Membership
     if target in (MembershipStatus.SUSPENDED, MembershipStatus.LEFT) and not (reason or "").strip():
         raise ServiceError(_("Give a reason."), "reason")
     _change_status(membership, target, admin, (reason or "").strip())
+    if target in (MembershipStatus.SUSPENDED, MembershipStatus.LEFT):
+        end_all_sessions(membership.user)
     db.session.flush()
     return membership
 
 
-# ---------------------------------------------------------------- password reset
+# ---------------------------------------------------------------- links sent by e-mail
 
 RESET_MAX_AGE_S = 2 * 3600
+CONFIRM_MAX_AGE_S = 7 * 24 * 3600
 
 
-def _reset_serializer():
+def _serializer(purpose: str):
     from flask import current_app
     from itsdangerous import URLSafeTimedSerializer
 
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
 
 
-def request_password_reset(email: str, reset_url_for) -> None:
-    """E-mail a time-limited reset link; says nothing about whether the address has an account."""
-    user = db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
-    if user is None or not user.is_active:
-        return
+def _reset_link(user: User) -> str:
     # The token embeds a fragment of the current hash: once the password changes, it is void.
-    token = _reset_serializer().dumps({"user": user.id, "h": user.password_hash[-16:]})
-    queue_email(user.email, _("Reset your password"),
-                _("Someone asked to reset your password. If it was you, open this link within two hours:")
-                + "\n" + reset_url_for(token) + "\n" + _("Otherwise, ignore this e-mail."))
+    token = _serializer("password-reset").dumps({"user": user.id, "h": user.password_hash[-16:]})
+    return public_url("members.reset_password", token=token)
 
 
-def reset_password(token: str, new_password: str) -> User:
-    """Set a new password from a valid, unused reset link."""
+def _user_from_link(token: str, purpose: str, max_age_s: int) -> tuple[User, dict]:
     from itsdangerous import BadSignature, SignatureExpired
 
     try:
-        data = _reset_serializer().loads(token, max_age=RESET_MAX_AGE_S)
+        data = _serializer(purpose).loads(token, max_age=max_age_s)
     except SignatureExpired:
         raise ServiceError(_("This link has expired: ask for a new one."))
     except BadSignature:
         raise ServiceError(_("This link is not valid."))
-    user = db.session.get(User, data.get("user"))
-    if user is None or not user.is_active or user.password_hash[-16:] != data.get("h"):
+    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
+    if user is None or not user.is_active:
+        raise ServiceError(_("This link has already been used or is no longer valid."))
+    return user, data
+
+
+def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, OutboundEmail]:
+    """Open an account to be confirmed by e-mail; a taken address gets an e-mail to its owner instead.
+
+    The visitor sees the same answer either way: sign-up never tells whether an address has an account.
+    Returns the new account (None for a taken address) and the e-mail queued."""
+    require_strong_password(password, email, full_name)
+    existing = _user_by_email(email)
+    if existing is not None:
+        hash_password(password)  # the same work as a new account: no timing hint either
+        return None, queue_email(existing.email, _("Someone tried to open an account with your address"), _(
+            "Someone (maybe you) tried to open an account at the coop's shop with this e-mail address, which "
+            "already has one. If it was you, log in: %(login)s\nForgot your password? Choose a new one within "
+            "two hours with this link: %(reset)s\nIf it was not you, ignore this e-mail: nothing has changed.",
+            login=public_url("members.login"), reset=_reset_link(existing)))
+    user = register(email, password, full_name)
+    token = _serializer("confirm-email").dumps({"user": user.id, "email": user.email})
+    return user, queue_email(user.email, _("Confirm your e-mail address"), _(
+        "Welcome! To use your account at the coop's shop, confirm your e-mail address within seven days: open "
+        "this link and enter your password.\n%(link)s\nIf you did not open an account, ignore this e-mail.",
+        link=public_url("members.confirm_email", token=token)))
+
+
+def confirm_email(token: str, password: str, client_address: str) -> User:
+    """Confirm an address with the link sent to it and the account's password; returns the user to log in."""
+    user, data = _user_from_link(token, "confirm-email", CONFIRM_MAX_AGE_S)
+    if data.get("email") != user.email:
+        raise ServiceError(_("This link is not valid."))
+    return log_in(user.email, password, client_address, confirming=True)
+
+
+def request_password_reset(email: str, client_address: str) -> OutboundEmail | None:
+    """E-mail a time-limited reset link, within limits; says nothing about whether the address has an account."""
+    user = _user_by_email(email)
+    throttling.require_allowed(AttemptKind.PASSWORD_RESET, normalise_email(email), client_address,
+                               user.id if user else None)
+    throttling.use_attempt(AttemptKind.PASSWORD_RESET, normalise_email(email), client_address)
+    if user is None or not user.is_active:
+        return None
+    return queue_email(user.email, _("Reset your password"),
+                       _("Someone asked to reset your password. If it was you, open this link within two hours:")
+                       + "\n" + _reset_link(user) + "\n" + _("Otherwise, ignore this e-mail."))
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password from a valid, unused reset link (which also confirms the address)."""
+    user, data = _user_from_link(token, "password-reset", RESET_MAX_AGE_S)
+    if user.password_hash[-16:] != data.get("h"):
         raise ServiceError(_("This link has already been used or is no longer valid."))
     set_password(user, new_password)
+    user.email_confirmed_at = user.email_confirmed_at or utcnow()
     return user

@@ -1,19 +1,45 @@
 """Sign-up, log-in, membership application, account page."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from marketplace.core.errors import ServiceError
+from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
 from marketplace.members import services
-from marketplace.members.forms import (AccountForm, ApplyForm, ForgotPasswordForm, LoginForm, ResetPasswordForm,
-                                       SignupForm)
-from marketplace.members.models import College
-from marketplace.web import is_safe_next
+from marketplace.members.forms import (AccountForm, ApplyForm, ChangePasswordForm, ConfirmEmailForm,
+                                       ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm)
+from marketplace.members.models import College, User
+from marketplace.web import attach_error, is_safe_next
 
 bp = Blueprint("members", __name__)
+
+
+def _client_address() -> str:
+    return request.remote_addr or ""
+
+
+def _start_session(user: User, remember: bool = False) -> None:
+    """A fresh session at log-in: nothing set before it survives (no fixation), but the chosen language."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    login_user(user, remember=remember)
+
+
+def _refused(form, exc: ServiceError) -> int:
+    """A refused log-in-like attempt: keep the failure it recorded, show why next to the field."""
+    db.session.commit()
+    attach_error(form, exc)
+    return exc.status_code
+
+
+def _demo_mailbox() -> bool:
+    """The demo without a mail server shows a new account its confirmation e-mail on the page."""
+    return bool(current_app.config.get("DEMO")) and not current_app.config.get("MAIL_SERVER")
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -21,38 +47,68 @@ def signup():
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = services.register(form.email.data, form.password.data, form.full_name.data)
+            user, email = services.sign_up(form.email.data, form.password.data, form.full_name.data)
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()
-            getattr(form, exc.field or "email").errors.append(exc.message)
+            attach_error(form, exc)
         else:
-            login_user(user)
-            flash(_("Welcome! Now apply for membership to start ordering."), "success")
-            return redirect(url_for("members.apply"))
+            session.pop("demo_mail", None)
+            if user is not None and _demo_mailbox():
+                session["demo_mail"] = email.id
+            return redirect(url_for("members.signup_sent"))
     return render_template("members/signup.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/signup/sent")
+def signup_sent():
+    mail_id = session.get("demo_mail") if _demo_mailbox() else None
+    demo_email = db.session.get(OutboundEmail, mail_id) if isinstance(mail_id, int) else None
+    return render_template("members/signup_sent.html", demo=_demo_mailbox(), demo_email=demo_email)
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    form = ConfirmEmailForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = services.confirm_email(token, form.password.data, _client_address())
+        except ServiceError as exc:
+            status = _refused(form, exc)
+        else:
+            db.session.commit()
+            _start_session(user)
+            flash(_("Your e-mail address is confirmed. Now apply for membership to start ordering."), "success")
+            return redirect(url_for("members.apply"))
+    return render_template("members/confirm_email.html", form=form), 400 if form.errors and status == 200 else status
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
+    status = 200
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            db.session.rollback()
-            form.password.errors.append(_("Wrong e-mail or password."))
+        try:
+            user = services.log_in(form.email.data, form.password.data, _client_address())
+        except ServiceError as exc:
+            status = _refused(form, exc)
         else:
             db.session.commit()
-            login_user(user, remember=form.remember.data)
+            _start_session(user, remember=form.remember.data)
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("members.dashboard"))
-    return render_template("members/login.html", form=form), 400 if form.errors else 200
+    return render_template("members/login.html", form=form), 400 if form.errors and status == 200 else status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        # Logging out ends the member's sessions on every device, remember-me cookies included.
+        services.end_all_sessions(current_user)
+        db.session.commit()
     logout_user()
     return redirect(url_for("core.home"))
 
@@ -95,20 +151,43 @@ def account():
         db.session.commit()
         flash(_("Saved."), "success")
         return redirect(url_for("members.account"))
-    return render_template("members/account.html", form=form)
+    return render_template("members/account.html", form=form, password_form=ChangePasswordForm())
+
+
+@bp.route("/me/account/password", methods=["POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    status = 400
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_password(user, form.current_password.data, form.password.data, _client_address())
+        except ServiceError as exc:
+            status = _refused(form, exc)
+        else:
+            db.session.commit()
+            _start_session(user)  # this browser stays logged in; every other session has ended
+            flash(_("Your password is changed. You are logged out on your other devices."), "success")
+            return redirect(url_for("members.account"))
+    return render_template("members/account.html", form=AccountForm(obj=current_user), password_form=form), status
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
     form = ForgotPasswordForm()
+    status = 200
     if form.validate_on_submit():
-        services.request_password_reset(
-            form.email.data, lambda token: url_for("members.reset_password", token=token, _external=True))
-        db.session.commit()
-        flash(_("If an account exists for this address, we have sent it a link to choose a new password."),
-              "success")
-        return redirect(url_for("members.login"))
-    return render_template("members/forgot_password.html", form=form)
+        try:
+            services.request_password_reset(form.email.data, _client_address())
+        except ServiceError as exc:
+            status = _refused(form, exc)
+        else:
+            db.session.commit()
+            flash(_("If an account exists for this address, we have sent it a link to choose a new password."),
+                  "success")
+            return redirect(url_for("members.login"))
+    return render_template("members/forgot_password.html", form=form), status
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import stripe
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import queue_email
+from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member, require_admin
@@ -119,8 +120,8 @@ def start_onboarding(user: User) -> str:
     db.session.flush()
     link = client.v1.account_links.create(
         {"account": account.stripe_account_id, "type": "account_onboarding",
-         "return_url": url_for("payments.onboarding_return", _external=True),
-         "refresh_url": url_for("payments.onboarding_refresh", _external=True)},
+         "return_url": public_url("payments.onboarding_return"),
+         "refresh_url": public_url("payments.onboarding_refresh")},
         gateway.idem(f"account-link:{account.id}:{account.links_created}"))
     return link.url
 
@@ -259,9 +260,9 @@ def start_checkout(user: User, order_id: int) -> str:
         "client_reference_id": str(order.id),
         "customer_email": order.buyer.email,
         "metadata": {"order_id": str(order.id), "order_reference": order.reference},
-        "success_url": url_for("payments.checkout_return", order_id=order.id, _external=True)
+        "success_url": public_url("payments.checkout_return", order_id=order.id)
                        + "?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": url_for("payments.checkout_cancelled", order_id=order.id, _external=True),
+        "cancel_url": public_url("payments.checkout_cancelled", order_id=order.id),
         "payment_intent_data": {
             "capture_method": "manual", "transfer_group": order.reference,
             "description": _("Order %(ref)s — collected by %(coop)s on behalf of its producers",

@@ -114,7 +114,7 @@ def _open_work(user: User) -> str | None:
 
 def erase_account(user: User, password: str, confirmation: str) -> None:
     """Anonymise the member's personal fields, keep accounting records, disable the login."""
-    from marketplace.members.services import authenticate
+    from marketplace.members.services import authenticate, end_all_sessions
 
     if user is None or not getattr(user, "is_authenticated", False):
         raise NotAllowed(_("Please log in first."))
@@ -135,6 +135,7 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     user.password_hash = "!erased"  # not a hash: nothing verifies against it
     user.login_disabled = True
     user.erased_at = utcnow()
+    end_all_sessions(user)
     membership = user.membership
     if membership is not None:
         membership.motivation = ""

@@ -1,10 +1,13 @@
 """The shop's main journeys in Chromium: join, get approved, order from two producers; a producer's day."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
 from marketplace.catalog.models import Product
+from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus
 from marketplace.orders.models import Order
@@ -32,6 +35,12 @@ def test_buyer_joins_is_approved_orders_from_two_producers(app, market, live_ser
     buyer_page.goto(f"{live_server}/signup")
     buyer_page.fill("input[name=full_name]", "Marie Dupont")
     buyer_page.fill("input[name=email]", "marie@test.coop")
+    buyer_page.fill("input[name=password]", "a good long password")
+    buyer_page.click("main form button[type=submit]")
+    assert "Check your mailbox" in buyer_page.inner_text("main")
+    # The account is usable once the address is confirmed: follow the e-mailed link, enter the password.
+    mail = db.session.query(OutboundEmail).filter_by(recipient="marie@test.coop").one()
+    buyer_page.goto(re.search(r"http://\S+/confirm/\S+", mail.body).group(0))
     buyer_page.fill("input[name=password]", "a good long password")
     buyer_page.click("main form button[type=submit]")
     buyer_page.select_option("select[name=college]", "buyer")

@@ -18,7 +18,7 @@ def _entries(action: str) -> list[AuditEntry]:
 
 def test_membership_approval_is_recorded_with_the_admin_and_before_after(app):
     admin = get_admin()
-    user = register("applicant@test.coop", PASSWORD, "Ann Applicant")
+    user = register("applicant@test.coop", PASSWORD, "Ann Applicant", confirmed=True)
     membership = apply_for_membership(user, College.BUYER)
     db.session.commit()
     approve_membership(admin, membership.id)

@@ -29,7 +29,8 @@ def _resolve(target: str):
     return getattr(module, attribute)
 
 
-def test_gunicorn_and_celery_targets_exist(app):
+def test_gunicorn_and_celery_targets_exist(app, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "set-by-the-deployer-in-.env")  # as docker-compose requires
     services = _compose()["services"]
     gunicorn_target = re.search(r'gunicorn .*? ([\w.]+:\w+)"?$', services["web"]["command"]).group(1)
     wsgi_app = _resolve(gunicorn_target)

@@ -80,7 +80,7 @@ def test_password_reset_link_works_once(app, client):
     client.post("/password/forgot", data={"email": "nobody@test.coop"})  # same answer, no e-mail
     mail = db.session.query(OutboundEmail).filter(OutboundEmail.subject.contains("Reset")).one()
     assert mail.recipient == "h@test.coop"
-    path = re.search(r"http://localhost(/password/reset/\S+)", mail.body).group(1)
+    path = re.search(re.escape(app.config["PUBLIC_URL"]) + r"(/password/reset/\S+)", mail.body).group(1)
     assert client.post(path, data={"password": "brand new password"}).status_code == 302
     assert services.authenticate("h@test.coop", "brand new password") is not None
     again = client.post(path, data={"password": "another new password"})
