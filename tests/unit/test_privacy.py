@@ -88,3 +88,40 @@ def test_erasure_waits_for_orders_in_progress(coop, client):
 def test_the_data_page_needs_a_login(client, app):
     assert client.get("/me/data/").status_code == 302
     assert client.get("/me/data/export.zip").status_code == 302
+
+
+# ---------------------------------------------------------------- erasure finds every copy (issue 9, item 13)
+
+def test_erasure_leaves_none_of_the_members_identifiers_in_any_text_column(client):
+    from tests.privacy_fixtures import AFTER, BEFORE, KEPT, identifiers, leftovers, member_with_a_past, numbers
+
+    story = member_with_a_past(client)
+    values = identifiers()
+    before = leftovers(values)
+    # The search can fail: her names, addresses and texts are spread over e-mails, orders, dispatch, disputes
+    # and the audit log.
+    assert {f.split(".")[0] for f in before} >= {"users", "orders", "outbound_emails", "disputes", "dispute_events",
+                                                  "courier_run_stops", "order_events", "audit_log"}
+    assert "outbound_emails.body: " + BEFORE["full_name"] in before  # under the name she had then
+    books = numbers()
+
+    response = client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"})
+    assert response.status_code == 302
+
+    db.session.expire_all()
+    assert leftovers(values) == []
+    assert numbers() == books  # amounts, quantities, counts and links: the accountant still balances
+    assert all(leftovers([kept]) for kept in KEPT)  # the producers, products and the admin are untouched
+    order = db.session.get(Order, story["order_id"])
+    assert (order.delivery_address, order.delivery_postcode, order.note) == ("", "", "")
+    assert order.total_due_cents > 0 and order.status == "delivered"
+    from marketplace.dispatch.models import DeliveryJob, RunStop, StopKind
+
+    drops = db.session.query(RunStop).filter_by(order_id=order.id, kind=StopKind.DROPOFF).all()
+    assert len(drops) == 2 and all(s.latitude is None and s.longitude is None for s in drops)
+    job = db.session.query(DeliveryJob).filter_by(order_id=order.id).one()
+    assert job.latitude is None and job.longitude is None
+    # The erasure is logged, with the audit entries it had to redact, and nothing personal.
+    entry = db.session.query(AuditEntry).filter_by(action="privacy.account_erased").one()
+    assert entry.after["audit_entries_redacted"]
+    assert login(client, AFTER["email"]).status_code != 302
