@@ -44,9 +44,10 @@ def former_values(user: User) -> list[tuple[str, str]]:
     state = inspect(user)
     found = [(kind, _old(state, name)) for name, kind in REMEMBERED.items()]
     if any(_old(state, name) is not None for name in PLACE_FIELDS):
-        before = [_old(state, name) if _old(state, name) is not None else getattr(user, name) or ""
+        before = [(_old(state, name) if _old(state, name) is not None else getattr(user, name) or "").strip()
                   for name in PLACE_FIELDS]
-        found.append(("place", " ".join(v for v in before if v)))
+        if all(before):  # a postcode alone or a town alone locates nobody (and "Nantes" must not be erased)
+            found.append(("place", " ".join(before)))
     return [(kind, value.strip()) for kind, value in found if value and value.strip()]
 
 
@@ -57,12 +58,12 @@ def _remember_identifiers(session: Session, flush_context, instances) -> None:
                 session.add(FormerIdentifier(user_id=obj.id, kind=kind, value=value[:300]))
 
 
-def _keep_old_value(target, value, oldvalue, initiator):
-    return value
+def _keep_old_value(target, value, oldvalue, initiator) -> None:
+    """Nothing to do: listening with active_history is what makes SQLAlchemy load the old value."""
 
 
 if not event.contains(Session, "before_flush", _remember_identifiers):
     event.listen(Session, "before_flush", _remember_identifiers)
     # Load the old value even when the attribute was expired (e.g. after a commit) before being set.
     for _name in (*REMEMBERED, *PLACE_FIELDS):
-        event.listen(getattr(User, _name), "set", _keep_old_value, active_history=True, retval=True)
+        event.listen(getattr(User, _name), "set", _keep_old_value, active_history=True)

@@ -145,6 +145,8 @@ def redact_pending_audit(values: list[str]) -> None:
     """Elide the values from audit entries this transaction will append at commit (the row watch's before
     and after values, e.g. a membership's previous decision reason)."""
     regex = pattern(values)
+    if regex is None:
+        return
     for row in (db.session.info.get("audit_pending") or {}).values():  # see audit.handlers
         row["before"], row["after"] = redact(row["before"], regex), redact(row["after"], regex)
 

@@ -70,7 +70,7 @@ def collect_data(user: User) -> dict:
                 with_ids.setdefault(child_name, []).extend(r["id"] for r in new_rows)
                 pending.append(child_name)
     data["outbound_emails"] = [_row(tables["outbound_emails"], r) for r in db.session.execute(
-        select(tables["outbound_emails"]).where(tables["outbound_emails"].c.recipient == user.email)).mappings()]
+        select(tables["outbound_emails"]).where(emails_to(user))).mappings()]
     return data
 
 
@@ -195,7 +195,7 @@ def _stripe_references(user: User) -> tuple[list[str], list[str]]:
     return ids, accounts
 
 
-def _delete_emails_to(user: User) -> None:
+def emails_to(user: User):
     """Stored e-mails sent to the member, at their address of the time (a former address may be someone else's now)."""
     from sqlalchemy import and_, func, or_
 
@@ -206,7 +206,13 @@ def _delete_emails_to(user: User) -> None:
     for value, until in db.session.query(FormerIdentifier.value, FormerIdentifier.replaced_at).filter_by(
             user_id=user.id, kind="email"):
         conditions.append(and_(recipient == value.lower(), OutboundEmail.created_at <= until))
-    db.session.query(OutboundEmail).filter(or_(*conditions)).delete(synchronize_session=False)
+    return or_(*conditions)
+
+
+def _delete_emails_to(user: User) -> None:
+    from marketplace.core.models import OutboundEmail
+
+    db.session.query(OutboundEmail).filter(emails_to(user)).delete(synchronize_session=False)
 
 
 def _anonymise_user(user: User) -> None:

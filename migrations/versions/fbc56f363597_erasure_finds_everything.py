@@ -1,5 +1,7 @@
-"""Erasure finds everything: members' earlier identifiers, erasable drop-off coordinates,
-and the audit log's one redaction path.
+"""Erasure finds everything: earlier identifiers, erasable drop-offs, audit text redaction
+
+Members' earlier names, e-mail addresses, phones and addresses (member_former_identifiers); drop-off
+coordinates that an erasure can blank; the audit log's trigger accepts one announced redaction of texts.
 
 Revision ID: fbc56f363597
 Revises: c1372f83a79e

@@ -157,6 +157,8 @@ def test_erasure_follows_an_address_only_while_it_was_hers(coop, client):
     assert hers >= 2 and db.session.query(OutboundEmail).filter_by(recipient="marie@test.coop").count() > hers
 
     login(client, "marie.new@test.coop")
+    exported = _download(client)["tables"]["outbound_emails"]  # hers, under both addresses; not the newcomer's
+    assert len([e for e in exported if e["recipient"] == "marie@test.coop"]) == hers
     assert client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"}).status_code == 302
 
     db.session.expire_all()
