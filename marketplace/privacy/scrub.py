@@ -23,7 +23,7 @@ ELIDED = "[…]"
 # Shorter values are not searched for (a two-letter name would match inside ordinary words).
 MIN_IDENTIFIER = 4
 # A free text the member wrote (a dispute note) is searched for as a whole when it is this long.
-MIN_FREE_TEXT = 10
+MIN_FREE_TEXT = 8
 AUDIT_TABLE = "audit_log"
 # Columns that hold the identity of another member, place or thing: never rewritten by the sweep.
 REGISTER_COLUMNS = {
@@ -46,7 +46,8 @@ STRIPE_PERSONAL_KEYS = {"customer_email", "customer_details", "billing_details",
 
 
 def needles(identifiers: Iterable[str], free_texts: Iterable[str] = ()) -> list[str]:
-    """The strings to search for: each identifier as typed, in JSON-escaped form and (phones) as digits."""
+    """The strings to search for: each identifier as typed, in JSON-escaped form and (phones) as digits;
+    free texts as a whole."""
     found: set[str] = set()
     for value in identifiers:
         value = (value or "").strip()
@@ -91,10 +92,10 @@ def _matching(column, values: list[str]):
     return or_(*[target.icontains(v, autoescape=True) for v in values])
 
 
-def _rewrite(table, column, regex: re.Pattern, values: list[str]) -> list:
+def _rewrite(table, column, regex: re.Pattern, values: list[str], *where) -> list:
     """Rewrite one column where it holds a value; the primary keys of the rows changed."""
     keys = list(table.primary_key.columns)
-    rows = db.session.execute(select(*keys, column).where(_matching(column, values))).all()
+    rows = db.session.execute(select(*keys, column).where(_matching(column, values), *where)).all()
     changes = []
     for row in rows:
         new = redact(row[-1], regex)
@@ -122,6 +123,21 @@ def sweep(values: list[str]) -> int:
         for column in _text_columns(table):
             changed += len(_rewrite(table, column, regex, values))
     return changed
+
+
+def redact_emails_about(references: list[str], texts: list[str]) -> int:
+    """Elide the member's own free texts (a dispute note quoted to the producer) from the stored e-mails about
+    their orders. Only there: the same words in someone else's note are that person's."""
+    from marketplace.core.models import OutboundEmail
+
+    values = needles((), texts)
+    regex = pattern(values)
+    if regex is None or not references:
+        return 0
+    table = OutboundEmail.__table__
+    about = or_(*[table.c.subject.contains(r, autoescape=True) | table.c.body.contains(r, autoescape=True)
+                  for r in references])
+    return sum(len(_rewrite(table, column, regex, values, about)) for column in (table.c.subject, table.c.body))
 
 
 def redact_audit(values: list[str]) -> list[int]:

@@ -130,7 +130,7 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     if reason:
         raise Conflict(reason)
     # Everything that named the member is gathered before the rows that hold it are blanked.
-    identifiers, free_texts = identifiers_of(user), texts_written_by(user)
+    identifiers, free_texts, references = identifiers_of(user), texts_written_by(user), _order_references(user)
     object_ids, accounts = _stripe_references(user)
     _delete_emails_to(user)
     _anonymise_user(user)
@@ -138,10 +138,10 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     db.session.query(FormerIdentifier).filter_by(user_id=user.id).delete(synchronize_session=False)
     stripe_events = scrub.strip_stripe_payloads(object_ids, accounts, scrub.needles(identifiers))
     db.session.flush()
-    values = scrub.needles(identifiers, free_texts)
+    values = scrub.needles(identifiers)
     scrub.redact_pending_audit(values)
     redacted = scrub.redact_audit(values)
-    rewritten = scrub.sweep(values)
+    rewritten = scrub.sweep(values) + scrub.redact_emails_about(references, free_texts)
     db.session.expire_all()  # the sweep wrote through Core: reload what the session holds
     record(user.id, "privacy.account_erased", ("users", user.id), {"erased": False},
            {"erased": True, "audit_entries_redacted": redacted, "texts_rewritten": rewritten,
@@ -175,6 +175,12 @@ def texts_written_by(user: User) -> list[str]:
     if user.membership is not None:
         texts.append(user.membership.motivation)
     return [t for t in dict.fromkeys(texts) if t]
+
+
+def _order_references(user: User) -> list[str]:
+    from marketplace.orders.models import Order
+
+    return [ref for (ref,) in db.session.query(Order.reference).filter(Order.buyer_id == user.id)]
 
 
 def _place(postcode: str | None, town: str | None) -> str:

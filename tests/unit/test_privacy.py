@@ -139,10 +139,12 @@ def test_the_account_page_remembers_earlier_identifiers_and_the_export_lists_the
                        ("place", "44000 Nantes")}
 
 
-def test_erasure_follows_an_address_only_while_it_was_hers(coop, client):
+def test_erasure_takes_what_was_hers_and_spares_the_next_owner_a_housemate_and_a_namesake(coop, client):
     from marketplace.timeutil import utcnow
 
     marie = coop["buyer"]
+    # The same words in another buyer's note are theirs: only her own copies go.
+    coop["done_order"].note = coop["open_order"].note = "Please leave it by the garden door"
     marie.email = "marie.new@test.coop"  # whichever path changes it (no page does yet)
     db.session.commit()
     until = utcnow()
@@ -169,6 +171,7 @@ def test_erasure_follows_an_address_only_while_it_was_hers(coop, client):
     assert next_owner.email == "marie@test.coop"
     assert (housemate.address, housemate.postcode, housemate.town) == ("3 rue Kervégan", "44000", "Nantes")
     assert namesake.full_name == "Marie Curie"
+    assert db.session.get(Order, coop["open_order"].id).note == "Please leave it by the garden door"
 
 
 def test_erasure_strips_contact_details_from_stripe_webhook_payloads(coop, client):
