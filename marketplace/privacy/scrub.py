@@ -147,13 +147,15 @@ def redact_audit(values: list[str]) -> list[int]:
     regex = pattern(values)
     if regex is None:
         return []
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Transaction-local: the trigger lets this transaction, and only it, rewrite entry texts.
+    announce = db.session.get_bind().dialect.name == "postgresql"
+    if announce:  # transaction-local, and switched off again as soon as the texts are rewritten
         db.session.execute(select(db.func.set_config(REDACTION_SETTING, "on", True)))
     table = AuditEntry.__table__
     ids: set[int] = set()
     for column in (table.c.before_json, table.c.after_json, table.c.note):
         ids.update(key for (key,) in _rewrite(table, column, regex, values))
+    if announce:
+        db.session.execute(select(db.func.set_config(REDACTION_SETTING, "off", True)))
     return sorted(ids)
 
 
