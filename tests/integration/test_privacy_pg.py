@@ -18,6 +18,7 @@ from marketplace.members.models import MembershipStatus, User
 from tests.admin_fixtures import pg_coop  # noqa: F401
 from tests.billing_fixtures import add_cost, adopt_rule, last_month
 from tests.factories import PASSWORD, get_admin, login
+from tests.privacy_fixtures import identifiers, leftovers, member_with_a_past, numbers
 
 pytestmark = pytest.mark.integration
 
@@ -143,8 +144,6 @@ AUDIT_FRAME = "SELECT id, created_at, actor_id, action, subject_type, subject_id
 
 
 def test_erasure_on_postgres_leaves_no_identifier_anywhere_and_the_audit_frame_intact(pg_app, pg_client):
-    from tests.privacy_fixtures import identifiers, leftovers, member_with_a_past, numbers
-
     member_with_a_past(pg_client)
     values = identifiers()
     assert "audit_log.note: Marie Curie" in leftovers(values)
@@ -179,15 +178,14 @@ def test_the_audit_trigger_allows_only_an_announced_redaction_of_texts(pg_app):
                "SELECT set_config('marketplace.audit_redaction', 'on', true); UPDATE audit_log SET action = 'y'",
                "SELECT set_config('marketplace.audit_redaction', 'on', true); DELETE FROM audit_log"]
     for statement in refused:
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
-            with db.engine.begin() as conn:
-                for part in statement.split("; "):
-                    conn.execute(text(part))
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+            for part in statement.split("; "):
+                conn.execute(text(part))
     with db.engine.begin() as conn:
         conn.execute(text("SELECT set_config('marketplace.audit_redaction', 'on', true)"))
         conn.execute(text("UPDATE audit_log SET note = '[…]'"))
-    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):  # the setting ended with its transaction
-        with db.engine.begin() as conn:
-            conn.execute(text("UPDATE audit_log SET note = ''"))
+    # The setting ended with its transaction.
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET note = ''"))
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT action, note FROM audit_log")).all() == [("x", "[…]")]

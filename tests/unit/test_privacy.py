@@ -12,6 +12,7 @@ from marketplace.members.models import College, MembershipStatus, User
 from marketplace.orders.models import Order
 from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import PASSWORD, login, make_member
+from tests.privacy_fixtures import AFTER, BEFORE, KEPT, identifiers, leftovers, member_with_a_past, numbers
 
 
 def _download(client) -> dict:
@@ -93,8 +94,6 @@ def test_the_data_page_needs_a_login(client, app):
 # ---------------------------------------------------------------- erasure finds every copy (issue 9, item 13)
 
 def test_erasure_leaves_none_of_the_members_identifiers_in_any_text_column(client):
-    from tests.privacy_fixtures import AFTER, BEFORE, KEPT, identifiers, leftovers, member_with_a_past, numbers
-
     story = member_with_a_past(client)
     values = identifiers()
     before = leftovers(values)
