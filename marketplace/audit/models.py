@@ -3,6 +3,8 @@
 Rows are only ever inserted. The model layer refuses UPDATE and DELETE (mapper events and a
 session hook that rejects bulk statements); on PostgreSQL a trigger refuses them too, so not
 even a hand-written SQL statement can rewrite history. TRUNCATE (tests) is not affected.
+The erasure of a member is the one exception: it blanks their personal data in the texts of
+past entries, in the open, through REDACTION_SETTING (see below and privacy/scrub.py).
 """
 from __future__ import annotations
 
@@ -90,9 +92,19 @@ install_append_only_guard()
 
 # The same rule in the database, for PostgreSQL (create_all in tests; the Alembic migration must
 # carry these two statements with op.execute, autogenerate does not see them).
+# One exception, for the erasure of a member (privacy domain): in a transaction that sets
+# REDACTION_SETTING, the personal texts of past entries (before, after, note) may be blanked;
+# who, what, when and on what never change, and nothing is ever deleted.
+REDACTION_SETTING = "marketplace.audit_redaction"
 PG_TRIGGER_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('marketplace.audit_redaction', true) = 'on'
+       AND NEW.id = OLD.id AND NEW.created_at = OLD.created_at
+       AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id AND NEW.action = OLD.action
+       AND NEW.subject_type = OLD.subject_type AND NEW.subject_id = OLD.subject_id THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'audit_log is append-only';
 END;
 $$ LANGUAGE plpgsql

@@ -223,8 +223,9 @@ class RunStop(db.Model):
     kind = db.Column(enum_type(StopKind), nullable=False)
     order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), nullable=False, index=True)
     producer_id = db.Column(db.Integer, db.ForeignKey("producers.id"))
-    latitude = db.Column(db.Float, nullable=False)
-    longitude = db.Column(db.Float, nullable=False)
+    # NULL only for a finished drop-off whose buyer erased their account.
+    latitude = db.Column(db.Float)
+    longitude = db.Column(db.Float)
     eta = db.Column(db.DateTime, nullable=False)
     status = db.Column(enum_type(StopStatus), nullable=False, default=StopStatus.PENDING)
     done_at = db.Column(db.DateTime)

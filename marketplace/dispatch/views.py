@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from marketplace.core.errors import ServiceError
 from marketplace.dispatch import services
+from marketplace.dispatch.contacts import contacts
 from marketplace.dispatch.forms import AvailabilityForm, CodeForm, CourierProfileForm, FailureForm, RulesForm
 from marketplace.distributions.models import DeliveryZone
 from marketplace.extensions import db
@@ -46,8 +47,9 @@ def courier_home():
 @login_required
 def courier_run(run_id: int):
     run = services.courier_run(current_user, run_id)
-    return render_template("dispatch/run.html", run=run, pay=services.offered_pay_cents,
-                           rule=services.pay_rule_text(), code_form=CodeForm(), failure_form=FailureForm())
+    return render_template("dispatch/run.html", run=run, contacts=contacts(current_user, run),
+                           pay=services.offered_pay_cents, rule=services.pay_rule_text(), code_form=CodeForm(),
+                           failure_form=FailureForm())
 
 
 @bp.route("/courier/runs/<int:run_id>/accept", methods=["POST"])

@@ -12,6 +12,8 @@ from marketplace.audit.services import _plain, record
 from marketplace.core.errors import Conflict, NotAllowed, ServiceError
 from marketplace.extensions import db
 from marketplace.members.models import MEMBERSHIP_TRANSITIONS, MembershipStatus, User
+from marketplace.privacy import scrub
+from marketplace.privacy.models import FormerIdentifier
 from marketplace.timeutil import utcnow
 
 # Never exported: secrets are not "data about you", and a leaked ZIP must not unlock anything.
@@ -68,7 +70,7 @@ def collect_data(user: User) -> dict:
                 with_ids.setdefault(child_name, []).extend(r["id"] for r in new_rows)
                 pending.append(child_name)
     data["outbound_emails"] = [_row(tables["outbound_emails"], r) for r in db.session.execute(
-        select(tables["outbound_emails"]).where(tables["outbound_emails"].c.recipient == user.email)).mappings()]
+        select(tables["outbound_emails"]).where(emails_to(user))).mappings()]
     return data
 
 
@@ -113,7 +115,7 @@ def _open_work(user: User) -> str | None:
 
 
 def erase_account(user: User, password: str, confirmation: str) -> None:
-    """Anonymise the member's personal fields, keep accounting records, disable the login."""
+    """Remove the member from everything that names them; accounting amounts stay, the login is disabled."""
     from marketplace.members.services import authenticate, end_all_sessions
 
     if user is None or not getattr(user, "is_authenticated", False):
@@ -127,7 +129,99 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     reason = _open_work(user)
     if reason:
         raise Conflict(reason)
-    old_email, old_name, old_phone, old_address = user.email, user.full_name, user.phone, user.address
+    # Everything that named the member is gathered before the rows that hold it are blanked.
+    identifiers, free_texts, references = identifiers_of(user), texts_written_by(user), _order_references(user)
+    object_ids, accounts = _stripe_references(user)
+    _delete_emails_to(user)
+    _anonymise_user(user)
+    _anonymise_related(user)
+    db.session.query(FormerIdentifier).filter_by(user_id=user.id).delete(synchronize_session=False)
+    stripe_events = scrub.strip_stripe_payloads(object_ids, accounts, scrub.needles(identifiers))
+    db.session.flush()
+    values = scrub.needles(identifiers)
+    scrub.redact_pending_audit(values)
+    redacted = scrub.redact_audit(values)
+    rewritten = scrub.sweep(values) + scrub.redact_emails_about(references, free_texts)
+    db.session.expire_all()  # the sweep wrote through Core: reload what the session holds
+    record(user.id, "privacy.account_erased", ("users", user.id), {"erased": False},
+           {"erased": True, "audit_entries_redacted": redacted, "texts_rewritten": rewritten,
+            "stripe_events_stripped": stripe_events})
+    db.session.flush()
+
+
+def identifiers_of(user: User) -> list[str]:
+    """Every value that names or locates the member, now and before: names, e-mails, phones, addresses."""
+    from marketplace.orders.models import Order
+
+    values = [user.email, user.full_name, user.phone, user.address, _place(user.postcode, user.town)]
+    values += [value for (value,) in db.session.query(FormerIdentifier.value).filter_by(user_id=user.id)]
+    for address, postcode, town in db.session.query(Order.delivery_address, Order.delivery_postcode,
+                                                    Order.delivery_town).filter(Order.buyer_id == user.id):
+        values += [address, _place(postcode, town)]
+    profile = getattr(user, "producer_profile", None)
+    if profile is not None:
+        values += [profile.pickup_address, _place(profile.postcode, profile.town)]
+    return [v.strip() for v in dict.fromkeys(values) if v and v.strip()]
+
+
+def texts_written_by(user: User) -> list[str]:
+    """The free texts the member wrote (dispute notes, order notes, membership motivation)."""
+    from marketplace.disputes.models import Dispute, DisputeEvent
+    from marketplace.orders.models import Order
+
+    texts = [note for (note,) in db.session.query(Dispute.note).filter(Dispute.buyer_id == user.id)]
+    texts += [text for (text,) in db.session.query(DisputeEvent.text).filter(DisputeEvent.actor_id == user.id)]
+    texts += [note for (note,) in db.session.query(Order.note).filter(Order.buyer_id == user.id)]
+    if user.membership is not None:
+        texts.append(user.membership.motivation)
+    return [t for t in dict.fromkeys(texts) if t]
+
+
+def _order_references(user: User) -> list[str]:
+    from marketplace.orders.models import Order
+
+    return [ref for (ref,) in db.session.query(Order.reference).filter(Order.buyer_id == user.id)]
+
+
+def _place(postcode: str | None, town: str | None) -> str:
+    """'44000 Nantes': a postcode alone or a town alone locates nobody."""
+    return f"{postcode.strip()} {town.strip()}" if (postcode or "").strip() and (town or "").strip() else ""
+
+
+def _stripe_references(user: User) -> tuple[list[str], list[str]]:
+    """Stripe ids of the member's card payments and of their connected account."""
+    try:
+        from marketplace.orders.models import Order
+        from marketplace.payments.models import CardPayment, PaymentAccount
+    except ImportError:  # payments is optional
+        return [], []
+    ids = [i for row in db.session.query(CardPayment.session_id, CardPayment.payment_intent_id, CardPayment.charge_id)
+           .join(Order, Order.id == CardPayment.order_id).filter(Order.buyer_id == user.id) for i in row if i]
+    accounts = [a for (a,) in db.session.query(PaymentAccount.stripe_account_id).filter_by(user_id=user.id)]
+    return ids, accounts
+
+
+def emails_to(user: User):
+    """Stored e-mails sent to the member, at their address of the time (a former address may be someone else's now)."""
+    from sqlalchemy import and_, func, or_
+
+    from marketplace.core.models import OutboundEmail
+
+    recipient = func.lower(OutboundEmail.recipient)
+    conditions = [recipient == user.email.lower()]
+    for value, until in db.session.query(FormerIdentifier.value, FormerIdentifier.replaced_at).filter_by(
+            user_id=user.id, kind="email"):
+        conditions.append(and_(recipient == value.lower(), OutboundEmail.created_at <= until))
+    return or_(*conditions)
+
+
+def _delete_emails_to(user: User) -> None:
+    from marketplace.core.models import OutboundEmail
+
+    db.session.query(OutboundEmail).filter(emails_to(user)).delete(synchronize_session=False)
+
+
+def _anonymise_user(user: User) -> None:
     user.email = f"erased-{user.id}@invalid"
     user.full_name = _("Erased member")
     user.phone = user.address = user.postcode = user.town = ""
@@ -146,48 +240,26 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
             membership.status = target
             membership.decided_at = utcnow()
             membership.decision_reason = _("Account erased at the member's request.")
-    _anonymise_related(user, old_email)
-    _scrub_sent_emails(user, [old_email, old_name, old_phone, old_address])
-    record(user.id, "privacy.account_erased", user, {"erased": False}, {"erased": True})
-    db.session.flush()
 
 
-def _scrub_sent_emails(user: User, personal: list[str]) -> None:
-    """Remove the member's name and contact details from stored copies of e-mails sent to anyone."""
-    from sqlalchemy import func
-
-    from marketplace.core.models import OutboundEmail
-
-    # Longest first, so that a name is not half-replaced by a shorter value it contains.
-    for value in sorted({v.strip() for v in personal if v and len(v.strip()) >= 3}, key=len, reverse=True):
-        db.session.query(OutboundEmail).filter(
-            OutboundEmail.body.contains(value) | OutboundEmail.subject.contains(value)).update(
-            {OutboundEmail.body: func.replace(OutboundEmail.body, value, user.full_name),
-             OutboundEmail.subject: func.replace(OutboundEmail.subject, value, user.full_name)},
-            synchronize_session=False)
-
-
-def _anonymise_related(user: User, old_email: str) -> None:
+def _anonymise_related(user: User) -> None:
+    from marketplace.api.models import ApiToken
+    from marketplace.audit.models import AuditReader
     from marketplace.catalog.models import ProducerProfile, Product, ProductStatus
-    from marketplace.core.models import OutboundEmail
-    from marketplace.orders.models import Cart, Order
+    from marketplace.orders.models import Cart
 
     profile = db.session.query(ProducerProfile).filter_by(user_id=user.id).first()
     if profile is not None:
         profile.name = _("Former producer #%(n)d", n=profile.id)
-        profile.description = profile.pickup_address = ""
+        profile.description = profile.pickup_address = profile.postcode = profile.town = ""
         profile.latitude = profile.longitude = None
         db.session.query(Product).filter_by(producer_id=profile.id).update(
             {Product.status: ProductStatus.ARCHIVED}, synchronize_session=False)
-    for order in db.session.query(Order).filter_by(buyer_id=user.id):
-        # Amounts, lines and payments stay (accounting); where it went and notes do not.
-        order.delivery_address = ""
-        order.note = ""
+    _anonymise_orders(user)
+    _anonymise_disputes(user)
     cart = db.session.query(Cart).filter_by(user_id=user.id).first()
     if cart is not None:
         db.session.delete(cart)
-    db.session.query(OutboundEmail).filter(OutboundEmail.recipient == old_email).update(
-        {OutboundEmail.recipient: user.email}, synchronize_session=False)
     try:
         from marketplace.dispatch.models import CourierProfile
 
@@ -196,9 +268,41 @@ def _anonymise_related(user: User, old_email: str) -> None:
             courier.home_latitude = courier.home_longitude = None
     except ImportError:
         pass
-    from marketplace.api.models import ApiToken
-    from marketplace.audit.models import AuditReader
-
     db.session.query(ApiToken).filter(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).update(
         {ApiToken.revoked_at: utcnow()}, synchronize_session=False)
     db.session.query(AuditReader).filter_by(user_id=user.id).delete(synchronize_session=False)
+
+
+def _anonymise_orders(user: User) -> None:
+    """Amounts, lines and payments stay (accounting); where the goods went, and what was said about it, go."""
+    from marketplace.orders.models import Order, OrderEvent
+
+    orders = db.session.query(Order).filter_by(buyer_id=user.id).all()
+    for order in orders:
+        order.delivery_address = order.delivery_postcode = order.delivery_town = ""
+        order.delivery_code = order.note = ""
+    order_ids = [o.id for o in orders]
+    if not order_ids:
+        return
+    # A courier's account of a failed delivery is about the buyer's home, named or not.
+    db.session.query(OrderEvent).filter(OrderEvent.order_id.in_(order_ids), OrderEvent.kind == "delivery_failed").update(
+        {OrderEvent.detail: ""}, synchronize_session=False)
+    try:
+        from marketplace.dispatch.models import DeliveryJob, RunStop, StopKind
+    except ImportError:  # dispatch is optional
+        return
+    db.session.query(DeliveryJob).filter(DeliveryJob.order_id.in_(order_ids)).update(
+        {DeliveryJob.latitude: None, DeliveryJob.longitude: None, DeliveryJob.coordinates_source: "",
+         DeliveryJob.reason: ""}, synchronize_session=False)
+    db.session.query(RunStop).filter(RunStop.order_id.in_(order_ids), RunStop.kind == StopKind.DROPOFF).update(
+        {RunStop.latitude: None, RunStop.longitude: None, RunStop.failure_reason: ""}, synchronize_session=False)
+
+
+def _anonymise_disputes(user: User) -> None:
+    """What the member wrote in their disputes goes; the outcome and the amounts stay."""
+    from marketplace.disputes.models import Dispute, DisputeEvent
+
+    db.session.query(Dispute).filter(Dispute.buyer_id == user.id).update(
+        {Dispute.note: ""}, synchronize_session=False)
+    db.session.query(DisputeEvent).filter(DisputeEvent.actor_id == user.id).update(
+        {DisputeEvent.text: ""}, synchronize_session=False)

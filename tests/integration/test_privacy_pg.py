@@ -18,6 +18,7 @@ from marketplace.members.models import MembershipStatus, User
 from tests.admin_fixtures import pg_coop  # noqa: F401
 from tests.billing_fixtures import add_cost, adopt_rule, last_month
 from tests.factories import PASSWORD, get_admin, login
+from tests.privacy_fixtures import identifiers, leftovers, member_with_a_past, numbers
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,11 @@ def _rows(table: str, exclude: tuple[str, ...] = ()) -> list[dict]:
 
 def _books(buyer_id: int) -> dict:
     """The accounting rows that must survive an erasure unchanged (addresses and notes may go)."""
-    return {"orders": _rows("orders", exclude=("delivery_address", "note")),
+    return {"orders": _rows("orders", exclude=("delivery_address", "delivery_postcode", "delivery_town",
+                                               "delivery_code", "note", "updated_at")),
             "order_parts": _rows("order_parts"), "order_lines": _rows("order_lines"),
             "billing_statements": _rows("billing_statements"), "billing_dues": _rows("billing_dues"),
-            "disputes": _rows("disputes"), "memberships": db.session.execute(text(
+            "disputes": _rows("disputes", exclude=("note",)), "memberships": db.session.execute(text(
                 "SELECT id, member_number, college, shares_count, share_nominal_cents FROM memberships "
                 "WHERE user_id = :u"), {"u": buyer_id}).mappings().all()}
 
@@ -134,3 +136,56 @@ def test_erasure_leaves_no_name_in_emails_sent_to_others(pg_app, pg_client, book
     assert pg_client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"}).status_code == 302
     db.session.expire_all()
     assert _personal_leftovers() == []
+
+
+# ---------------------------------------------------------------- erasure finds every copy (issue 9, item 13)
+
+AUDIT_FRAME = "SELECT id, created_at, actor_id, action, subject_type, subject_id FROM audit_log ORDER BY id"
+
+
+def test_erasure_on_postgres_leaves_no_identifier_anywhere_and_the_audit_frame_intact(pg_app, pg_client):
+    member_with_a_past(pg_client)
+    values = identifiers()
+    assert "audit_log.note: Marie Curie" in leftovers(values)
+    books, frame, texts = numbers(), _frame(), _audit()
+
+    response = pg_client.post("/me/data/erase", data={"password": PASSWORD, "confirmation": "ERASE"})
+    assert response.status_code == 302
+
+    db.session.expire_all()
+    assert leftovers(values) == []  # every text column of every table, the audit log included
+    assert numbers() == books
+    # The audit log: no entry removed or moved, who/what/when/on-what untouched; the texts changed only
+    # in the entries the erasure says it redacted.
+    assert _frame()[:len(frame)] == frame
+    [erased] = db.session.execute(text("SELECT after_json FROM audit_log WHERE action = 'privacy.account_erased'"))
+    redacted = json.loads(erased[0])["audit_entries_redacted"]
+    changed = [before[0] for before, after in zip(texts, _audit()) if before != after]
+    assert redacted and changed == redacted
+
+
+def _frame() -> list[tuple]:
+    return [tuple(r) for r in db.session.execute(text(AUDIT_FRAME))]
+
+
+def test_the_audit_trigger_allows_only_an_announced_redaction_of_texts(pg_app):
+    import sqlalchemy.exc
+
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_log (created_at, action, subject_type, subject_id, before_json,"
+                          " after_json, note) VALUES (now(), 'x', 't', '1', '{}', '{}', 'Marie Curie')"))
+    refused = ["UPDATE audit_log SET note = ''",  # not announced
+               "SELECT set_config('marketplace.audit_redaction', 'on', true); UPDATE audit_log SET action = 'y'",
+               "SELECT set_config('marketplace.audit_redaction', 'on', true); DELETE FROM audit_log"]
+    for statement in refused:
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+            for part in statement.split("; "):
+                conn.execute(text(part))
+    with db.engine.begin() as conn:
+        conn.execute(text("SELECT set_config('marketplace.audit_redaction', 'on', true)"))
+        conn.execute(text("UPDATE audit_log SET note = '[…]'"))
+    # The setting ended with its transaction.
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET note = ''"))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT action, note FROM audit_log")).all() == [("x", "[…]")]
