@@ -116,7 +116,7 @@ def _open_work(user: User) -> str | None:
 
 def erase_account(user: User, password: str, confirmation: str) -> None:
     """Remove the member from everything that names them; accounting amounts stay, the login is disabled."""
-    from marketplace.members.services import authenticate, end_all_sessions
+    from marketplace.members.services import authenticate
 
     if user is None or not getattr(user, "is_authenticated", False):
         raise NotAllowed(_("Please log in first."))
@@ -222,6 +222,8 @@ def _delete_emails_to(user: User) -> None:
 
 
 def _anonymise_user(user: User) -> None:
+    from marketplace.members.services import end_all_sessions
+
     user.email = f"erased-{user.id}@invalid"
     user.full_name = _("Erased member")
     user.phone = user.address = user.postcode = user.town = ""
