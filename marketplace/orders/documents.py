@@ -1,8 +1,6 @@
 """Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from fpdf import FPDF
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound
+from marketplace.csvexport import csv_text
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.money import cents_to_decimal
@@ -31,12 +30,7 @@ class Document:
     widths: list[float] = field(default_factory=list)
 
     def to_csv(self) -> bytes:
-        # UTF-8 with BOM and ';': opens as columns in a French Excel.
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(self.headers)
-        writer.writerows(self.rows)
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        return csv_text(self.headers, self.rows).encode("utf-8")
 
     def to_pdf(self) -> bytes:
         pdf = FPDF(orientation="L" if len(self.headers) > 4 else "P", format="A4")
