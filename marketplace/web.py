@@ -6,7 +6,7 @@ from datetime import date
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(format_money=format_money, format_datetime=format_datetime,
                                  format_date=format_date, cents_to_input=cents_to_input)
     app.jinja_env.filters["known_word"] = known_word
+    app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
     from marketplace import headers
 
     headers.init_app(app)
@@ -205,6 +206,18 @@ def _json_depth(value) -> int:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return deepest
+
+
+def enum_words() -> frozenset[str]:
+    """Every value of every enum column (statuses, units...): the app's own words, translated when shown."""
+    words = current_app.extensions.get("enum_words")
+    if words is None:
+        from sqlalchemy import Enum
+
+        words = frozenset(value for table in db.metadata.tables.values() for column in table.columns
+                          if isinstance(column.type, Enum) for value in column.type.enums)
+        current_app.extensions["enum_words"] = words
+    return words
 
 
 def known_word(value: str | None, words: Iterable[str]) -> str:

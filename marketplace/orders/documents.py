@@ -16,6 +16,7 @@ from marketplace.extensions import db
 from marketplace.money import cents_to_decimal
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
+from marketplace.web import enum_words, known_word
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -99,8 +100,9 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         weight = ""
         if line.is_weight_priced:
             weight = f"{line.weighed_grams} g" if line.weighed_grams else f"~{line.estimated_weight_total_g} g"
-        rows.append([line.product_name, str(line.quantity), _(line.unit), weight, order.buyer.full_name,
-                     order.reference, _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
+        unit = known_word(line.unit, enum_words())
+        rows.append([line.product_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
+                     _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
     return Document(
         title=_("Packing list — %(producer)s", producer=producer.name if producer else ""),
         subtitle=_when(distribution),
