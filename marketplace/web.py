@@ -161,7 +161,7 @@ def request_int(name: str, default: int | None = None, *, minimum: int = 0, maxi
         return default
     digits = raw[1:] if raw[0] in "+-" else raw
     # isascii: str.isdigit() also accepts '²' and other scripts' digits, which int() refuses or reads.
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 50:
         raise ServiceError(_("%(name)s must be a whole number.", name=name), name)
     value = int(raw)
     if not minimum <= value <= maximum:
@@ -187,14 +187,17 @@ def request_date(name: str, default: date | None = None) -> date | None:
 
 def json_object(raw: bytes) -> dict:
     """A request body that must be one JSON object of bounded nesting; a clear 400 otherwise."""
+    too_deep = _("The JSON document is nested too deeply (%(n)d levels at most).", n=MAX_JSON_DEPTH)
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError):  # bad JSON or bad UTF-8 (both ValueError), or absurd nesting
+    except ValueError:  # not JSON, not UTF-8, or a number of thousands of digits
         body = None
+    except RecursionError:
+        raise ServiceError(too_deep) from None
     if not isinstance(body, dict):
         raise ServiceError(_("Send a JSON object (Content-Type: application/json)."))
     if _json_depth(body) > MAX_JSON_DEPTH:
-        raise ServiceError(_("The JSON document is nested too deeply (%(n)d levels at most).", n=MAX_JSON_DEPTH))
+        raise ServiceError(too_deep)
     return body
 
 
