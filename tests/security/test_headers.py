@@ -102,3 +102,51 @@ def test_every_cookie_set_by_any_route_is_httponly_secure_and_samesite_lax(app, 
     result = _crawl(app, client, crawl)
     assert "session" in result["cookie_names"]
     assert not result["cookies"], "\n".join(f"{k}: {v}" for k, v in sorted(result["cookies"].items()))
+
+
+def test_secrets_and_personal_data_are_never_stored_by_a_cache(app, client):
+    from marketplace.extensions import db
+    from tests.factories import get_admin, login, make_producer
+
+    farm = make_producer("farm@test.coop", "Farm")
+    db.session.commit()
+    https = HttpsClient(client)
+    assert "no-store" not in (https.get("/products").headers.get("Cache-Control") or "")  # the same for everybody
+    login(https, farm)
+    token_page = https.post("/account/api-tokens", data={"name": "tractor"})
+    assert 'data-testid="new-token"' in token_page.get_data(as_text=True)
+    export = https.get("/me/data/export.zip")
+    assert export.headers["Content-Type"] == "application/zip"
+    for response in (token_page, export, https.get("/me"), https.get("/me/account")):
+        assert response.headers["Cache-Control"] == "no-store"
+    https.post("/logout")
+    login(https, get_admin())
+    assert https.get("/admin/members").headers["Cache-Control"] == "no-store"
+
+
+class TestPlainHttp:
+    @pytest.fixture
+    def app_config(self):
+        return {"PUBLIC_URL": "http://127.0.0.1:5000"}
+
+    def test_no_hsts_when_the_shop_is_not_served_over_https(self, client):
+        response = client.get("/products")
+        assert "Strict-Transport-Security" not in response.headers
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_coops_colours_come_from_a_stylesheet_and_forms_may_go_to_stripe_only(app, client):
+    from marketplace.core.services import set_setting
+    from marketplace.extensions import db
+
+    set_setting("colour_primary", "#123456")
+    set_setting("colour_accent", "red;}body{display:none")  # not #RRGGBB (set around the admin form)
+    db.session.commit()
+    page = client.get("/").get_data(as_text=True)
+    theme = client.get("/theme.css?v=whatever")
+    assert theme.headers["Content-Type"].startswith("text/css")
+    assert theme.get_data(as_text=True) == ":root { --primary: #123456; --accent: #e8a33d; }\n"
+    assert "/theme.css?v=" in page and "<style" not in page
+    csp = _csp(client.get("/"))
+    assert csp["form-action"] == "'self' https://checkout.stripe.com https://connect.stripe.com"
+    assert csp["base-uri"] == "'none'" and csp["img-src"] == "'self' https:"

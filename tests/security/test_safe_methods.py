@@ -119,3 +119,17 @@ def test_the_language_switch_is_a_post_that_returns_only_to_this_site(app, clien
     assert client.get("/lang/en?next=/products").status_code == 405
     for target in ("https://evil.example/", "//evil.example", "/\tevil", "/\t/evil.example"):
         assert client.post("/lang/en", data={"next": target}).headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("headers,data,location", [
+    ({"Referer": "https://evil.example/phish"}, {}, "/admin/dispatch"),
+    ({}, {"next": "https://evil.example/phish"}, "/admin/dispatch"),
+    ({"Referer": "https://evil.example/phish"}, {"next": "/admin/dispatch?day=2026-03-02"}, "/admin/dispatch?day=2026-03-02"),
+])
+def test_board_actions_go_back_by_the_safe_next_rule_never_the_referer(app, client, headers, data, location):
+    from tests.factories import get_admin
+
+    login(client, get_admin())
+    for url in ("/admin/dispatch/runs/999/reassign", "/admin/dispatch/stops/999/reset-code"):
+        response = client.post(url, data={"courier_id": "1", **data}, headers=headers)
+        assert response.status_code == 404 and response.headers["Location"] == location
