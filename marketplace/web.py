@@ -1,9 +1,12 @@
 """Request-level wiring: log-in loader, one commit per request, errors as clear messages."""
 from __future__ import annotations
 
+import json
+from datetime import date
+from typing import Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -49,6 +52,11 @@ def init_app(app: Flask) -> None:
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(format_money=format_money, format_datetime=format_datetime,
                                  format_date=format_date, cents_to_input=cents_to_input)
+    app.jinja_env.filters["known_word"] = known_word
+    app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
+    from marketplace import headers
+
+    headers.init_app(app)
 
     @app.teardown_request
     def rollback_unfinished(exc):
@@ -98,6 +106,9 @@ def is_safe_next(target: str | None) -> bool:
     """Only same-site relative paths may be used as a post-login redirect."""
     if not target:
         return False
+    # Browsers drop tabs and newlines from a URL, so "/\t/evil.example" would become "//evil.example".
+    if any(ch.isspace() or not ch.isprintable() for ch in target):
+        return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
         and "\\" not in target
@@ -143,3 +154,89 @@ def attach_error(form, exc: ServiceError) -> None:
         field.errors.append(exc.message)
     else:
         flash(exc.message, "error")
+
+
+# ---------------------------------------------------------------- bounded input from requests
+
+MAX_ID = 2**31 - 1  # the range of our primary keys (see DatabaseIdConverter)
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2199, 12, 31)
+MAX_JSON_DEPTH = 64
+
+
+def request_int(name: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_ID,
+                form: bool = False) -> int | None:
+    """A whole number from the query string (or the form), within bounds; blank gives `default`, junk a 400."""
+    raw = ((request.form if form else request.args).get(name) or "").strip()
+    if not raw:
+        return default
+    digits = raw[1:] if raw[0] in "+-" else raw
+    # isascii: str.isdigit() also accepts '²' and other scripts' digits, which int() refuses or reads.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 50:
+        raise ServiceError(_("%(name)s must be a whole number.", name=name), name)
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise ServiceError(_("%(name)s must be between %(min)d and %(max)d.", name=name, min=minimum, max=maximum),
+                           name)
+    return value
+
+
+def request_date(name: str, default: date | None = None) -> date | None:
+    """A YYYY-MM-DD date from the query string, within the years any report or plan can mean; junk a 400."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        value = None
+    if value is None or not MIN_DATE <= value <= MAX_DATE:
+        raise ServiceError(_("%(name)s must be a date written YYYY-MM-DD between %(min)s and %(max)s.", name=name,
+                             min=MIN_DATE.isoformat(), max=MAX_DATE.isoformat()), name)
+    return value
+
+
+def json_object(raw: bytes) -> dict:
+    """A request body that must be one JSON object of bounded nesting; a clear 400 otherwise."""
+    too_deep = _("The JSON document is nested too deeply (%(n)d levels at most).", n=MAX_JSON_DEPTH)
+    try:
+        body = json.loads(raw)
+    except ValueError:  # not JSON, not UTF-8, or a number of thousands of digits
+        body = None
+    except RecursionError:
+        raise ServiceError(too_deep) from None
+    if not isinstance(body, dict):
+        raise ServiceError(_("Send a JSON object (Content-Type: application/json)."))
+    if _json_depth(body) > MAX_JSON_DEPTH:
+        raise ServiceError(too_deep)
+    return body
+
+
+def _json_depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_JSON_DEPTH:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def enum_words() -> frozenset[str]:
+    """Every value of every enum column (statuses, units...): the app's own words, translated when shown."""
+    words = current_app.extensions.get("enum_words")
+    if words is None:
+        from sqlalchemy import Enum
+
+        words = frozenset(value for table in db.metadata.tables.values() for column in table.columns
+                          if isinstance(column.type, Enum) for value in column.type.enums)
+        current_app.extensions["enum_words"] = words
+    return words
+
+
+def known_word(value: str | None, words: Iterable[str]) -> str:
+    """Translate `value` only if it is one of the app's own `words`; a member's text is shown as typed.
+
+    Stored text never goes through `_()`: in a template its result is marked safe and %-formatted."""
+    if not value:
+        return ""
+    return _(value) if value in words else value

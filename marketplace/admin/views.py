@@ -1,8 +1,6 @@
 """The admin console: members, distributions, pickup places, zones, orders, settings."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import to_utc
@@ -23,7 +21,7 @@ from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
-from marketplace.web import action_response, attach_error, run_service
+from marketplace.web import action_response, attach_error, request_date, request_int, run_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -197,18 +195,9 @@ def zones():
 
 @bp.route("/orders")
 def orders():
-    day = None
-    try:
-        day = date.fromisoformat(request.args["day"]) if request.args.get("day") else None
-    except ValueError:
-        flash(_("Dates are written YYYY-MM-DD."), "error")
-    producer_id = request.args.get("producer", "")
-    place_id = request.args.get("place", "")
     status = request.args.get("status", "")
-    rows = services.search_orders(current_user, day=day,
-                                  producer_id=int(producer_id) if producer_id.isdigit() else None,
-                                  status=status or None,
-                                  pickup_place_id=int(place_id) if place_id.isdigit() else None)
+    rows = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
+                                  status=status or None, pickup_place_id=request_int("place"))
     return render_template("admin/orders.html", orders=rows, args=request.args,
                            producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
                            places=db.session.query(PickupPlace).order_by(PickupPlace.name).all())

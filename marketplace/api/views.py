@@ -17,7 +17,7 @@ from marketplace.core.errors import ServiceError
 from marketplace.extensions import csrf, db, limiter
 from marketplace.members.models import College
 from marketplace.members.services import require_active_member
-from marketplace.web import action_response, run_service
+from marketplace.web import action_response, json_object, request_int, run_service
 
 bp = Blueprint("api", __name__)
 
@@ -60,21 +60,10 @@ def token_api(view):
     return limited
 
 
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    raw = raw.strip()
-    if not raw.lstrip("-").isdigit() or len(raw) > 9:
-        raise ServiceError(_("%(name)s must be a whole number.", name=name), name)
-    return int(raw)
-
-
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    if not request.is_json:
         raise ServiceError(_("Send a JSON object (Content-Type: application/json)."))
-    return body
+    return json_object(request.get_data())
 
 
 # field -> (accepted types, nullable)
@@ -105,6 +94,8 @@ def _product_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
             raise ServiceError(_("%(name)s has the wrong type.", name=name), name)
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2_000_000_000:
             raise ServiceError(_("%(name)s is out of range.", name=name), name)
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL refuses it in text
+            raise ServiceError(_("%(name)s contains a NUL character.", name=name), name)
         values[name] = value
     if "unit" in values:
         try:
@@ -147,7 +138,7 @@ def openapi():
 @bp.route("/api/v1/products", methods=["GET"])
 @token_api
 def products():
-    page, per_page = _int_arg("page", 1), _int_arg("per_page", 50)
+    page, per_page = request_int("page", 1), request_int("per_page", 50)
     rows, total = services.list_products(g.api_user, page, per_page)
     return _page_json([product_json(p) for p in rows], total, page, per_page, "products")
 
@@ -194,7 +185,7 @@ def set_stock(product_id: int):
 def order_parts():
     from marketplace.orders.states import PartStatus
 
-    page, per_page = _int_arg("page", 1), _int_arg("per_page", 50)
+    page, per_page = request_int("page", 1), request_int("per_page", 50)
     status = request.args.get("status") or None
     if status is not None and status not in {s.value for s in PartStatus}:
         raise ServiceError(_("Unknown status."), "status")

@@ -7,25 +7,22 @@ from flask_login import current_user, login_required
 
 from marketplace.audit import services
 from marketplace.audit.forms import ReaderForm
-from marketplace.reports.exports import csv_response
-from marketplace.web import action_response, attach_error, run_service
+from marketplace.csvexport import csv_response
+from marketplace.web import action_response, attach_error, request_int, run_service
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 def _filters() -> dict:
-    actor = request.args.get("actor", "")
-    return {"action": request.args.get("action", "")[:80],
-            "actor_id": int(actor) if actor.isdigit() and len(actor) < 10 else None,
+    return {"action": request.args.get("action", "")[:80], "actor_id": request_int("actor"),
             "subject_type": request.args.get("subject", "")[:60]}
 
 
 @bp.route("/")
 @login_required
 def index():
-    page = request.args.get("page", "1")
     result = services.read_log(current_user, **_filters(), subject_id=request.args.get("id", "")[:64],
-                               page=int(page) if page.isdigit() and len(page) < 7 else 1)
+                               page=request_int("page", 1, minimum=1, maximum=999_999))
     return render_template("audit/index.html", result=result, args=request.args)
 
 

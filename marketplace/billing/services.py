@@ -33,11 +33,12 @@ from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import MAX_CENTS, format_money
 from marketplace.timeutil import utcnow
+from marketplace.uploads import detect_type
 
 COLLEGE_ORDER = ("producer", "courier", "buyer", "supporter")
 MAX_FLAT_CENTS = 100_000       # 1,000 EUR per member and period: far above any sane flat part
 MAX_WEIGHT = 1_000_000
-RECEIPT_TYPES = {b"%PDF": "pdf", b"\x89PNG": "png", b"\xff\xd8\xff": "jpg"}
+RECEIPT_TYPES = ("pdf", "png", "jpg")
 
 
 class PeriodAlreadyClosed(Conflict):
@@ -208,8 +209,9 @@ def store_receipt(data: bytes) -> str:
     if len(data) > limit:
         raise ServiceError(_("The receipt is too large (%(mb)d MB at most).", mb=limit // (1024 * 1024)),
                            "receipt")
-    extension = next((ext for magic, ext in RECEIPT_TYPES.items() if data.startswith(magic)), None)
-    if extension is None:
+    detected = detect_type(data[:16])
+    extension = detected[1] if detected else None
+    if extension not in RECEIPT_TYPES:
         raise ServiceError(_("Upload the receipt as a PDF, PNG or JPEG file."), "receipt")
     name = f"{uuid.uuid4().hex}.{extension}"
     (_receipts_folder() / name).write_bytes(data)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -15,6 +15,7 @@ from marketplace.billing.pdf import category_label, college_label, statement_pdf
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 from marketplace.members.services import require_admin
+from marketplace.uploads import send_upload
 from marketplace.web import action_response, attach_error, run_service
 
 bp = Blueprint("billing", __name__)
@@ -123,7 +124,8 @@ def delete_cost(cost_id: int):
 @login_required
 def receipt(cost_id: int):
     path, name = services.receipt_file(current_user, cost_id)
-    return send_file(path, download_name=name, as_attachment=False)
+    # Never shown inline: a receipt is whatever an admin uploaded, and its name was theirs to choose.
+    return send_upload(path.parent, path.name, download_name=name, reencoded=False)
 
 
 @bp.route("/admin/billing/close", methods=["POST"])

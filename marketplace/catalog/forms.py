@@ -5,7 +5,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField, Valid
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.catalog.models import Unit
-from marketplace.catalog.services import VAT_RATES_BP
+from marketplace.catalog.services import DESCRIPTION_MAX, NAME_MAX, VAT_RATES_BP
 from marketplace.money import MoneyError, parse_cents
 
 
@@ -56,8 +56,8 @@ class WholeNumberField(StringField):
 
 
 class ProductForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=4000)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=NAME_MAX)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=DESCRIPTION_MAX)])
     category_id = SelectField(_l("Category"), coerce=int, validators=[DataRequired()])
     unit = SelectField(_l("Unit"), choices=unit_choices)
     price = MoneyField(_l("Price per unit (EUR, VAT included)"), validators=[DataRequired()])

@@ -23,6 +23,12 @@ MAX_STOCK = 1_000_000
 MAX_PIECE_WEIGHT_G = 100_000
 PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 PHOTO_MAX_SIDE = 1200
+# A photo's pixels are counted from its header before anything is decoded: a small file can claim a
+# huge image (13000 x 13000 would take ~600 MB once decoded). Pillow's own guard, lowered to match,
+# is the second line: it refuses twice this and warns above it.
+MAX_PHOTO_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PHOTO_PIXELS
+NAME_MAX, DESCRIPTION_MAX = 120, 4000
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,11 @@ def update_profile(user: User, *, name: str, description: str, town: str, postco
 
 
 def _validate(data: ProductInput) -> None:
-    if not data.name.strip() or len(data.name) > 120:
+    if not data.name.strip() or len(data.name) > NAME_MAX:
         raise ServiceError(_("Enter a product name (120 characters at most)."), "name")
+    if len(data.description) > DESCRIPTION_MAX:
+        raise ServiceError(_("The description is too long (%(n)d characters at most).", n=DESCRIPTION_MAX),
+                           "description")
     if db.session.get(Category, data.category_id) is None:
         raise ServiceError(_("Choose a category."), "category_id")
     if not isinstance(data.price_cents, int) or not 0 < data.price_cents <= MAX_CENTS:
@@ -156,13 +165,17 @@ def store_photo(data: bytes) -> str:
                              mb=current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024)), "photo")
     try:
         with Image.open(io.BytesIO(data)) as probe:
+            if probe.size[0] * probe.size[1] > MAX_PHOTO_PIXELS:
+                raise _too_many_pixels()
             probe.verify()
         image = Image.open(io.BytesIO(data))
         fmt = image.format
         if fmt not in PHOTO_FORMATS:
             raise ServiceError(_("Upload a JPEG, PNG or WebP photo."), "photo")
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own guard, for sizes far beyond ours
+        raise _too_many_pixels() from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
         raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."), "photo")
     # Re-encoding drops metadata (GPS position of the farm...) and anything hidden in the file.
     image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
@@ -174,6 +187,11 @@ def store_photo(data: bytes) -> str:
     name = f"{uuid.uuid4().hex}.{extension}"
     image.save(Path(current_app.config["UPLOAD_FOLDER"]) / name, format=fmt)
     return name
+
+
+def _too_many_pixels() -> ServiceError:
+    return ServiceError(_("This photo has too many pixels (%(mp)d megapixels at most): send a smaller one.",
+                          mp=MAX_PHOTO_PIXELS // 1_000_000), "photo")
 
 
 def set_product_photo(user: User, product_id: int, data: bytes) -> Product:

@@ -12,14 +12,9 @@ from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 from marketplace.money import cents_to_input
-from marketplace.web import attach_error
+from marketplace.web import attach_error, request_int
 
 bp = Blueprint("catalog", __name__)
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
 
 
 @bp.route("/products")
@@ -29,11 +24,11 @@ def browse():
     cached = page_cache.cached_page()
     if cached is not None:
         return cached
-    page = _int_arg("page") or 1
+    page = request_int("page", 1, minimum=1, maximum=100_000)
     text = request.args.get("q", "")
     category = request.args.get("category", "")
-    producer_id = _int_arg("producer")
-    distribution_id = _int_arg("distribution")
+    producer_id = request_int("producer")
+    distribution_id = request_int("distribution")
     query = services.browse_query(text, category, producer_id, distribution_id)
     pagination = db.paginate(query, page=page, per_page=_per_page(), error_out=False)
     return page_cache.store(render_template(

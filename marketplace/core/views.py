@@ -1,8 +1,13 @@
-"""Home page, language switch, uploaded photos, privacy page."""
+"""Home page, language switch, uploaded photos, the coop's colours, privacy page."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, session, url_for
+import re
+from pathlib import Path
 
+from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+
+from marketplace.extensions import csrf
+from marketplace.uploads import send_upload
 from marketplace.web import is_safe_next
 
 bp = Blueprint("core", __name__)
@@ -19,17 +24,37 @@ def home():
                            upcoming=upcoming_distributions(), producers=producers)
 
 
-@bp.route("/lang/<code>", methods=["POST", "GET"])
+@bp.route("/lang/<code>", methods=["POST"])
+@csrf.exempt
 def set_language(code: str):
+    # A POST (no state change on GET). No CSRF token: the buttons are on every page, and a token
+    # would put a session on every anonymous visitor (and defeat the catalogue's page cache); a
+    # forged request can only change the display language of the visitor's own session.
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    target = request.args.get("next") or request.form.get("next")
-    return redirect(target if is_safe_next(target) else url_for("core.home"))
+    target = request.form.get("next")
+    return redirect(target if is_safe_next(target) else url_for("core.home"), code=303)
 
 
 @bp.route("/uploads/<path:filename>")
 def uploaded_file(filename: str):
-    return send_from_directory(current_app.config["UPLOAD_FOLDER"], filename, max_age=86400)
+    return send_upload(Path(current_app.config["UPLOAD_FOLDER"]), filename, max_age=86400)
+
+
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@bp.route("/theme.css")
+def theme_css():
+    """The coop's colours as a stylesheet: the Content-Security-Policy allows no inline style."""
+    from marketplace.core.services import DEFAULT_SETTINGS, get_setting
+
+    colours = {key: get_setting(key) for key in ("colour_primary", "colour_accent")}
+    colours = {key: value if _COLOUR.match(value) else DEFAULT_SETTINGS[key] for key, value in colours.items()}
+    css = f":root {{ --primary: {colours['colour_primary']}; --accent: {colours['colour_accent']}; }}\n"
+    response = Response(css, mimetype="text/css")
+    response.cache_control.public, response.cache_control.max_age = True, 3600  # the URL changes with the colours
+    return response
 
 
 @bp.route("/privacy")

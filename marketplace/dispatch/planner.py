@@ -72,6 +72,7 @@ __all__ = [
     "REASON_STOP_LIMIT",
     "REASON_REPAIR",
     "REASON_NO_ZONE",
+    "PLANNER_REASONS",
     "can_serve",
 ]
 
@@ -85,6 +86,10 @@ REASON_NO_FIT = "no courier could fit it in their window/capacity"
 REASON_STOP_LIMIT = "no courier could fit all its pickups within their max_stops"
 REASON_REPAIR = "could not be kept in a feasible run"
 REASON_NO_ZONE = "no available courier covers its delivery zone"
+# Every reason above: the board translates these, and shows any other text (a courier's) as typed.
+PLANNER_REASONS = frozenset({REASON_TOO_HEAVY, REASON_TOO_MANY_PARCELS, REASON_NO_SINGLE_VEHICLE, REASON_TOO_MANY_STOPS,
+                             REASON_OUTSIDE_SHIFTS, REASON_NO_COURIER, REASON_NO_FIT, REASON_STOP_LIMIT, REASON_REPAIR,
+                             REASON_NO_ZONE})
 
 DEFAULT_EXPLORATION: int | None = None  # None: chosen from the problem size, see _auto_exploration
 

@@ -1,7 +1,7 @@
 """The courier's pages (mobile-first) and the dispatcher's board: parse, call a service, render."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -12,12 +12,13 @@ from marketplace.core.errors import ServiceError
 from marketplace.dispatch import services
 from marketplace.dispatch.contacts import contacts
 from marketplace.dispatch.forms import AvailabilityForm, CodeForm, CourierProfileForm, FailureForm, RulesForm
+from marketplace.dispatch.planner import PLANNER_REASONS
 from marketplace.distributions.models import DeliveryZone
 from marketplace.extensions import db
 from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, cents_to_input, parse_cents
 from marketplace.timeutil import utcnow
-from marketplace.web import attach_error, run_service
+from marketplace.web import attach_error, back_url, request_date, run_service
 
 bp = Blueprint("dispatch", __name__)
 
@@ -158,14 +159,10 @@ def delete_availability(slot_id: int):
 @login_required
 def board():
     require_admin(current_user)
-    raw = request.args.get("day", "")
-    try:
-        day = date.fromisoformat(raw) if raw else utcnow().date()
-    except ValueError:
-        day = utcnow().date()
+    day = request_date("day") or utcnow().date()
     data = services.board(current_user, day)
     return render_template("dispatch/board.html", board=data, pay=services.offered_pay_cents,
-                           rule=services.pay_rule_text())
+                           rule=services.pay_rule_text(), planner_reasons=PLANNER_REASONS)
 
 
 @bp.route("/admin/dispatch/runs/<int:run_id>/reassign", methods=["POST"])
@@ -173,7 +170,7 @@ def board():
 def reassign(run_id: int):
     _r, error = run_service(services.reassign_run, current_user, run_id, _form_id("courier_id"),
                             success=_("Offered to the chosen courier."))
-    return redirect(request.referrer or url_for("dispatch.board")), _status(error)
+    return redirect(back_url("dispatch.board")), _status(error)
 
 
 @bp.route("/admin/dispatch/runs/<int:run_id>/split", methods=["POST"])
@@ -181,7 +178,7 @@ def reassign(run_id: int):
 def split(run_id: int):
     order_ids = [int(v) for v in request.form.getlist("order_ids") if v.isdigit() and len(v) < 10]
     _r, error = run_service(services.split_run, current_user, run_id, order_ids, success=_("Run split."))
-    return redirect(request.referrer or url_for("dispatch.board")), _status(error)
+    return redirect(back_url("dispatch.board")), _status(error)
 
 
 @bp.route("/admin/dispatch/replan", methods=["POST"])
@@ -191,7 +188,7 @@ def replan():
     if not key.replace(":", "").replace("slot", "").replace("distribution", "").isdigit():
         abort(400, _("Invalid request."))
     _r, error = run_service(services.replan, current_user, key, success=_("Planned again."))
-    return redirect(request.referrer or url_for("dispatch.board")), _status(error)
+    return redirect(back_url("dispatch.board")), _status(error)
 
 
 @bp.route("/admin/dispatch/jobs/<int:job_id>/coordinates", methods=["POST"])
@@ -206,14 +203,14 @@ def job_coordinates(job_id: int):
         return redirect(url_for("dispatch.board")), 400
     _r, error = run_service(services.set_job_coordinates, current_user, job_id, lat, lon,
                             success=_("Coordinates saved."))
-    return redirect(request.referrer or url_for("dispatch.board")), _status(error)
+    return redirect(back_url("dispatch.board")), _status(error)
 
 
 @bp.route("/admin/dispatch/stops/<int:stop_id>/reset-code", methods=["POST"])
 @login_required
 def reset_code(stop_id: int):
     _r, error = run_service(services.reset_code_attempts, current_user, stop_id, success=_("The courier can try again."))
-    return redirect(request.referrer or url_for("dispatch.board")), _status(error)
+    return redirect(back_url("dispatch.board")), _status(error)
 
 
 @bp.route("/admin/dispatch/rules", methods=["GET", "POST"])

@@ -1,8 +1,6 @@
 """Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,11 +10,13 @@ from fpdf import FPDF
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound
+from marketplace.csvexport import csv_text
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.money import cents_to_decimal
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
+from marketplace.web import enum_words, known_word
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -31,12 +31,7 @@ class Document:
     widths: list[float] = field(default_factory=list)
 
     def to_csv(self) -> bytes:
-        # UTF-8 with BOM and ';': opens as columns in a French Excel.
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(self.headers)
-        writer.writerows(self.rows)
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        return csv_text(self.headers, self.rows).encode("utf-8")
 
     def to_pdf(self) -> bytes:
         pdf = FPDF(orientation="L" if len(self.headers) > 4 else "P", format="A4")
@@ -105,8 +100,9 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         weight = ""
         if line.is_weight_priced:
             weight = f"{line.weighed_grams} g" if line.weighed_grams else f"~{line.estimated_weight_total_g} g"
-        rows.append([line.product_name, str(line.quantity), _(line.unit), weight, order.buyer.full_name,
-                     order.reference, _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
+        unit = known_word(line.unit, enum_words())
+        rows.append([line.product_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
+                     _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
     return Document(
         title=_("Packing list — %(producer)s", producer=producer.name if producer else ""),
         subtitle=_when(distribution),

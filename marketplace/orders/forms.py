@@ -1,7 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, NumberRange, Optional
+
+from marketplace.web import MAX_ID
 
 
 class CheckoutForm(FlaskForm):
@@ -13,5 +15,6 @@ class CheckoutForm(FlaskForm):
     delivery_address = StringField(_l("Delivery address"), validators=[Optional(), Length(max=300)])
     delivery_postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
     delivery_town = StringField(_l("Town"), validators=[Optional(), Length(max=120)])
-    delivery_slot_id = SelectField(_l("Delivery time"), coerce=int, validate_choice=False, default=0)
+    delivery_slot_id = SelectField(_l("Delivery time"), coerce=int, validate_choice=False, default=0,
+                                   validators=[NumberRange(0, MAX_ID, message=_l("Choose one of the delivery times."))])
     note = TextAreaField(_l("Note for the producers"), validators=[Optional(), Length(max=1000)])

@@ -109,7 +109,8 @@ def checkout():
         else:
             if order.payment_method == PaymentMethod.CARD:
                 # Hosted card page (payments domain); the order is paid only on a verified webhook.
-                return redirect(url_for("payments.start_checkout", order_id=order.id))
+                # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
+                return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
             flash(_("Thank you! Your order is placed."), "success")
             return redirect(url_for("orders.order_page", order_id=order.id))
     else:

@@ -15,16 +15,17 @@ from marketplace.orders.models import Order, OrderLine
 from marketplace.payments import services
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
-from marketplace.web import action_response, run_service
+from marketplace.web import action_response, json_object, run_service
 
 bp = Blueprint("payments", __name__)
 
 
 # ---------------------------------------------------------------- buyer: hosted checkout
 
-@bp.route("/payments/orders/<int:order_id>/pay")
+@bp.route("/payments/orders/<int:order_id>/pay", methods=["POST"])
 @login_required
 def start_checkout(order_id: int):
+    # POST: it creates the Checkout Session. Checkout hands over here with a 307, which repeats its POST.
     try:
         url = services.start_checkout(current_user, order_id)
         db.session.commit()
@@ -71,8 +72,13 @@ def receipt(order_id: int, part_id: int):
 @bp.route("/stripe/webhook", methods=["POST"])
 @csrf.exempt
 def webhook():
+    payload = request.get_data()
     try:
-        services.receive_webhook(request.get_data(), request.headers.get("Stripe-Signature", ""))
+        json_object(payload)  # one JSON object of sane depth, or a 400 before anything else reads it
+    except ServiceError as exc:
+        return {"error": exc.message}, 400
+    try:
+        services.receive_webhook(payload, request.headers.get("Stripe-Signature", ""))
     except (ValueError, stripe.SignatureVerificationError):
         db.session.rollback()
         return {"error": "invalid payload or signature"}, 400
@@ -107,8 +113,8 @@ def onboarding_return():
 @bp.route("/payments/account/refresh")
 @login_required
 def onboarding_refresh():
-    # Stripe sends the member here when a link expired: start again with a fresh one.
-    return _to_onboarding()
+    # Stripe sends the member here (a GET) when a link expired: a fresh link is only made on their POST.
+    return render_template("payments/onboarding_refresh.html")
 
 
 def _to_onboarding():

@@ -9,9 +9,9 @@ from marketplace.core.errors import ServiceError
 from marketplace.core.services import get_setting
 from marketplace.members.services import require_admin
 from marketplace.reports import console, services
-from marketplace.reports.exports import cents_cell, csv_response
+from marketplace.csvexport import cents_cell, csv_response
 from marketplace.reports.forms import FeeRuleForm, HideProductForm, SharesForm
-from marketplace.web import action_response, attach_error, run_service
+from marketplace.web import action_response, attach_error, request_date, run_service
 
 bp = Blueprint("reports", __name__)
 
@@ -23,6 +23,8 @@ def only_admins():
 
 
 def _period():
+    for name in ("from", "to"):
+        request_date(name)  # a malformed or out-of-range date is a clear 400, not a silent default or an overflow
     return services.parse_period(request.args.get("from"), request.args.get("to"))
 
 

@@ -126,5 +126,22 @@ def test_french_ui_renders(app, market, live_server, browser):
     nav = page.inner_text("header")
     assert "Produits" in nav and "Se connecter" in nav
     assert "2,80\u00a0€" in page.inner_text("main")  # money formatted the French way
-    page.click("a[lang=en]")
+    page.click("button[lang=en]")  # a form posting the choice (no state change on GET)
     assert "Products" in page.inner_text("header")
+    assert page.url.startswith(f"{live_server}/products")
+
+
+def test_the_strict_csp_still_lets_the_coops_own_styles_apply(app, market, live_server, browser):
+    from marketplace.core.services import set_setting
+
+    set_setting("colour_primary", "#123456")
+    db.session.commit()
+    page = browser.new_page()
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(f"{live_server}/products")
+    header = page.locator("header.site-header")
+    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(18, 52, 86)"  # theme.css
+    assert header.evaluate("e => getComputedStyle(e).display") == "flex"  # style.css
+    assert not refused

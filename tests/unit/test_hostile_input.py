@@ -8,7 +8,9 @@ from marketplace.catalog.models import Product, ProductStatus
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders.models import CartItem, Order
+from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import PASSWORD, category, login, make_distribution, make_member, make_producer, make_product
+from tests.payments_fixtures import fake_stripe, stripe_config  # noqa: F401
 
 
 @pytest.fixture
@@ -193,3 +195,121 @@ def test_checkout_of_empty_cart_is_a_message_not_an_error(client, shop):
     assert response.status_code == 200
     assert b"cart is empty" in response.data
     assert db.session.query(Order).count() == 0
+
+
+# ---------------------------------------------------------------- issue 9, item 11: bounded numbers, dates, JSON
+
+HUGE = "99999999999999999999"
+
+
+@pytest.fixture
+def admin_client(client, coop):
+    login(client, coop["admin"])
+    return client
+
+
+@pytest.mark.parametrize("url,field", [
+    (f"/products?page={HUGE}", "page"), ("/products?page=²", "page"), (f"/products?producer={HUGE}", "producer"),
+    ("/products?distribution=٣", "distribution"),
+])
+def test_huge_or_foreign_numbers_in_the_catalogue_query_are_a_clear_400(client, shop, url, field):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert f"{field} must be".encode() in response.data
+
+
+@pytest.mark.parametrize("url,message", [
+    (f"/admin/orders?producer={HUGE}", b"producer must be between"),
+    (f"/admin/orders?place={HUGE}", b"place must be between"),
+    ("/admin/orders?day=9999-12-31", b"day must be a date"),
+    ("/audit/?actor=%C2%B2", b"actor must be a whole number"),
+    ("/audit/?page=%C2%B2", b"page must be a whole number"),
+    (f"/audit/export.csv?actor={HUGE}", b"actor must be between"),
+    ("/reports/sales?to=9999-12-31", b"to must be a date"),
+    ("/reports/sales.csv?from=0001-01-01", b"from must be a date"),
+    ("/reports/costs?from=2026-02-30", b"from must be a date"),
+    ("/reports/couriers.csv?to=20260101", b"to must be a date"),
+    ("/admin/dispatch?day=9999-12-31", b"day must be a date"),
+    ("/admin/dispatch?day=0001-01-01", b"day must be a date"),
+])
+def test_out_of_range_ids_and_dates_in_admin_urls_are_a_clear_400(admin_client, url, message):
+    response = admin_client.get(url)
+    assert response.status_code == 400
+    assert message in response.data
+
+
+def test_a_huge_delivery_slot_id_at_checkout_is_a_clear_400(client, shop):
+    from marketplace.orders import services as orders
+    from tests.dispatch_fixtures import delivery_day
+
+    orders.choose_distribution(shop["buyer"], delivery_day([shop["ferme"]]).id)
+    orders.add_to_cart(shop["buyer"], shop["carrots"].id, 1)
+    db.session.commit()
+    login(client, shop["buyer"])
+    response = client.post("/checkout", data={"fulfilment": "delivery", "payment_method": "pay_at_pickup",
+                                              "delivery_address": "1 rue", "delivery_postcode": "44000",
+                                              "delivery_town": "Nantes", "delivery_slot_id": HUGE})
+    assert response.status_code == 400
+    assert b"Choose one of the delivery times" in response.data
+    assert db.session.query(Order).count() == 0
+
+
+def _api(client, coop, method, path, body=None, data=None):
+    from marketplace.api import services as api
+
+    _row, token = api.create_token(coop["ferme"], "tests")
+    db.session.commit()
+    kwargs = {"data": data} if data is not None else {"json": body}
+    return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"},
+                       content_type="application/json", **kwargs)
+
+
+def _nested(depth: int) -> str:
+    return '{"name": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("data,message", [
+    (_nested(100_000), "nested too deeply"), (_nested(65), "nested too deeply"), ("[1, 2]", "Send a JSON object"),
+    ('"stock"', "Send a JSON object"), ("12", "Send a JSON object"), (b"\xff\xfe{", "Send a JSON object"),
+    ('{"name": ' + "9" * 5000 + "}", "Send a JSON object"),
+])
+def test_hostile_json_on_the_api_is_a_clear_400(client, coop, data, message):
+    before = db.session.query(Product).count()
+    response = _api(client, coop, "POST", "/api/v1/products", data=data)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert db.session.query(Product).count() == before
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("description", "x" * 4001, "description is too long"), ("name", "x" * 121, "120 characters at most"),
+    ("name", "Carrots\x00", "NUL character"),
+])
+def test_the_web_forms_text_limits_apply_to_the_api(client, coop, field, value, message):
+    response = _api(client, coop, "PATCH", f"/api/v1/products/{coop['carrots'].id}", body={field: value})
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    db.session.expire_all()
+    assert db.session.get(Product, coop["carrots"].id).name == "Carrots"
+
+
+def test_a_huge_page_number_on_the_api_is_a_clear_400(client, coop):
+    response = _api(client, coop, "GET", f"/api/v1/products?page={HUGE}")
+    assert response.status_code == 400 and "page must be" in response.get_json()["error"]
+
+
+class TestWebhookInput:
+    @pytest.fixture
+    def app_config(self, fake_stripe):
+        return stripe_config(fake_stripe)
+
+    @pytest.mark.parametrize("payload", [_nested(100_000), _nested(65), "[1]", "null", '"evt"'])
+    def test_hostile_json_on_the_webhook_is_a_400_even_when_signed(self, client, fake_stripe, payload):
+        from marketplace.payments.models import StripeEvent
+
+        for signature in (fake_stripe.sign(payload), "t=1,v1=forged"):
+            response = client.post("/stripe/webhook", data=payload, content_type="application/json",
+                                   headers={"Stripe-Signature": signature})
+            assert response.status_code == 400
+            assert "JSON" in response.get_json()["error"]
+        assert db.session.query(StripeEvent).count() == 0

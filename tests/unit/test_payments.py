@@ -81,8 +81,11 @@ def test_card_checkout_holds_weight_priced_lines_with_the_published_margin(app, 
     login(client, buyer)
     response = client.post("/checkout", data={"fulfilment": "pickup", "payment_method": "card"})
     [order] = db.session.query(orders.Order).all()
-    assert response.status_code == 302 and response.headers["Location"].endswith(f"/payments/orders/{order.id}/pay")
-    to_stripe = client.get(f"/payments/orders/{order.id}/pay")
+    # 307: the browser repeats the POST there; making a Checkout Session is never a GET.
+    assert response.status_code == 307 and response.headers["Location"].endswith(f"/payments/orders/{order.id}/pay")
+    assert client.get(f"/payments/orders/{order.id}/pay").status_code == 405
+    assert order.card_payment is None
+    to_stripe = client.post(f"/payments/orders/{order.id}/pay")
     assert to_stripe.status_code == 303 and to_stripe.headers["Location"].startswith(fake_stripe.url)
     session = fake_stripe.objects[order.card_payment.session_id]
     # 2 × ~1000 g at 6.00/kg = 12.00 estimated; held at +20 % = 14.40.

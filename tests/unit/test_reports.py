@@ -10,7 +10,7 @@ from marketplace.core.services import get_setting
 from marketplace.extensions import db
 from marketplace.members.models import Membership
 from marketplace.reports import services
-from marketplace.reports.exports import cents_cell, csv_text
+from marketplace.csvexport import cents_cell, csv_text
 from marketplace.timeutil import utcnow
 from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import login

@@ -1,9 +1,11 @@
-"""CSV files that French Excel opens correctly: UTF-8 with a BOM, semicolons, decimal commas."""
+"""The one CSV writer of every export: what French Excel opens correctly (UTF-8 with a BOM, semicolons,
+decimal commas), with every cell that a spreadsheet would run as a formula neutralised."""
 from __future__ import annotations
 
 import csv
 import enum
 import io
+import re
 from datetime import date, datetime
 from typing import Iterable
 
@@ -19,7 +21,13 @@ def cents_cell(cents: int | None) -> str:
     return f"{sign}{cents // 100},{cents % 100:02d}"
 
 
-def _cell(value) -> str:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:[.,][0-9]+)?\Z")
+
+
+def csv_cell(value) -> str:
+    """One cell as text; one starting with = + - @ tab or CR (CSV injection) gets a leading quote, except a
+    plain negative number."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -29,26 +37,23 @@ def _cell(value) -> str:
     if isinstance(value, enum.Enum):
         value = value.value
     text = str(value)
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _looks_numeric(text):
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.match(text):
         text = "'" + text
     return text
 
 
-def _looks_numeric(text: str) -> bool:
-    return text.lstrip("-").replace(",", "", 1).replace(".", "", 1).isdigit()
-
-
-def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
+def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
+    """The whole file: header, rows, BOM first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow([str(h) for h in header])
+    writer.writerow([csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return "\ufeff" + buffer.getvalue()
 
 
-def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
+def csv_response(filename: str, header: Iterable, rows: Iterable[Iterable]) -> Response:
+    """A CSV download."""
     return Response(csv_text(header, rows).encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Content-Type": "text/csv; charset=utf-8"})

@@ -1,0 +1,62 @@
+"""Security headers on every response: CSP, framing, sniffing, referrer, HSTS, and no-store on private pages.
+
+One small after_request hook rather than Flask-Talisman: Talisman decides HSTS from a client-sent
+X-Forwarded-Proto instead of the configured PUBLIC_URL, rewrites the session cookie settings
+(which follow PUBLIC_URL here), redirects to https by default and has no Cache-Control rule; what
+is left is a handful of constant headers.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request, session
+from flask_login import current_user
+
+# Files whose cache lifetime their view chooses: the same for every visitor.
+PUBLIC_FILES = {"static", "core.uploaded_file", "core.theme_css"}
+# Stripe's hosted pages: a form posted here may be redirected there (checkout, onboarding).
+STRIPE_HOSTED_PAGES = ("https://checkout.stripe.com", "https://connect.stripe.com")
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def content_security_policy() -> str:
+    """The app ships no script and no inline style: everything but its own CSS and images is refused."""
+    base = current_app.config.get("STRIPE_API_BASE") or ""
+    stripe = [f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"] if base else list(STRIPE_HOSTED_PAGES)
+    return "; ".join([
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self' https:",  # the coop's logo may be an https:// address
+        "form-action 'self' " + " ".join(stripe),
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ])
+
+
+def is_private(response) -> bool:
+    """Whether the response belongs to one visitor (a member's page, a session, an API token): not to be stored."""
+    if request.endpoint in PUBLIC_FILES:
+        return False
+    names = (current_app.config.get("SESSION_COOKIE_NAME", "session"),
+             current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if session.modified or any(name in request.cookies for name in names) or g.get("api_user") is not None:
+        return True
+    return current_user.is_authenticated
+
+
+def set_security_headers(response):
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy()
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"  # reset tokens live in URLs; same-origin keeps CSRF's check
+    if current_app.config.get("PUBLIC_URL", "").startswith("https://"):
+        headers["Strict-Transport-Security"] = HSTS
+    if is_private(response):
+        headers["Cache-Control"] = "no-store"
+        headers.pop("Expires", None)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(set_security_headers)
