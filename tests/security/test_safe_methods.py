@@ -3,7 +3,7 @@ and changes nothing in the session (issue 9, item 12)."""
 from __future__ import annotations
 
 import pytest
-from flask import session
+from flask import request_finished, request_started, session
 from sqlalchemy import event
 
 from marketplace.extensions import db
@@ -51,18 +51,16 @@ def test_no_get_route_writes_to_the_database_or_the_session(app, client):
         if statement.lstrip().upper().startswith(WRITES):
             writes.append(_table(statement))
 
-    @app.before_request
-    def start():
+    # Signals, not before/after_request hooks: the app is shared by the session's tests and already serving.
+    def start(sender, **extra):
         writes.clear()
         session_changes.clear()
         session_changes.update({"before": dict(session)})
 
-    @app.after_request
-    def compare(response):
+    def compare(sender, response, **extra):
         before, after = session_changes["before"], dict(session)
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} - HARMLESS_SESSION_KEYS
         session_changes["changed"] = changed
-        return response
 
     problems = {}
 
@@ -76,7 +74,8 @@ def test_no_get_route_writes_to_the_database_or_the_session(app, client):
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        seen = observe(app, client, inspect)
+        with request_started.connected_to(start, app), request_finished.connected_to(compare, app):
+            seen = observe(app, client, inspect)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert len(seen) > 100
