@@ -29,9 +29,11 @@ def celery_init_app(app: Flask) -> Celery:
 def beat_schedule() -> dict:
     # Periodic work: every rule lives in a service; these only trigger it.
     from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
+    from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
 
     return {
         **billing_beat,
+        **invoicing_beat,
         "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": 30.0},
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": 15.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},

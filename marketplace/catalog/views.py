@@ -10,6 +10,7 @@ from marketplace.catalog import services
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.errors import ServiceError
+from marketplace.core.legal import IDENTITY_FIELDS
 from marketplace.extensions import db
 from marketplace.money import cents_to_input
 from marketplace.web import attach_error
@@ -164,9 +165,8 @@ def edit_profile():
                                     pickup_address=form.pickup_address.data or "",
                                     min_order_cents=form.min_order.cents or 0,
                                     latitude=profile.latitude, longitude=profile.longitude)
-            services.update_seller_identity(current_user, **{name: getattr(form, name).data or "" for name in (
-                "legal_name", "legal_form", "legal_address", "legal_postcode", "legal_town", "siret", "vat_number",
-                "vat_regime")})
+            services.update_seller_identity(current_user, **{name: getattr(form, name).data or ""
+                                                             for name in IDENTITY_FIELDS})
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()

@@ -23,6 +23,11 @@ class VatRegime(str, enum.Enum):
     FRANCHISE = "franchise"   # franchise en base: "TVA non applicable, art. 293 B du CGI"
 
 
+# The form fields (and apply_identity's arguments) that make a seller identity.
+IDENTITY_FIELDS = ("legal_name", "legal_form", "legal_address", "legal_postcode", "legal_town", "siret",
+                   "vat_number", "vat_regime")
+
+
 class LegalIdentityMixin:
     """Who sells, as an invoice must name them (legal name, address, SIRET, VAT number or franchise)."""
 
