@@ -139,9 +139,9 @@ def _issue_credit_note(draft: InvoiceDraft) -> Invoice | None:
 
 
 def issue_draft(draft: InvoiceDraft) -> Invoice | None:
-    """Issue a pending draft if its seller can be invoiced for; otherwise record why it waits."""
+    """Issue a pending draft if its seller can be invoiced for (returns the new invoice); else record why it waits."""
     if draft.status != DraftStatus.PENDING:
-        return draft.invoice
+        return None
     try:
         with db.session.begin_nested():
             invoice = _issue_credit_note(draft) if draft.kind == InvoiceKind.CREDIT_NOTE else _issue_invoice(draft)
