@@ -15,8 +15,8 @@ from marketplace.orders import services as orders
 from marketplace.payments import services as payments
 from marketplace.payments.models import CardPayment
 from tests.factories import get_admin, make_member, make_product
-from tests.invoicing_fixtures import (FARM_SIRET, FARM_VAT, accept_mandate, collected_order, invoicing_producer,
-                                      placed_order, prepare, shop)
+from tests.invoicing_fixtures import (FARM_SIRET, FARM_VAT, collected_order, invoicing_producer, placed_order, prepare,
+                                      shop)
 from tests.payments_fixtures import connect_ready_account, fake_stripe, stripe_config  # noqa: F401
 
 
@@ -244,4 +244,3 @@ def test_a_buyer_business_identity_is_checked(app):
         save_buyer_identity(buyer, business_name="X", siren="350000022", vat_number="FR11123456782")
     with pytest.raises(ServiceError, match="name of the business"):
         save_buyer_identity(buyer, business_name="", siren="350000022", vat_number="")
-    accept_mandate  # noqa: B018 (imported for the fixtures module's side effects only)
