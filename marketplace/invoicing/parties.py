@@ -118,10 +118,15 @@ def save_buyer_identity(user: User, *, business_name: str, siren: str, vat_numbe
     return row
 
 
+def own_courier_profile(user: User) -> CourierProfile | None:
+    """The acting courier's profile (None until they describe their vehicle); only couriers have one."""
+    require_active_member(user, College.COURIER)
+    return courier_identity(user.id)
+
+
 def save_courier_identity(user: User, *, self_employed: bool, **identity: str) -> CourierProfile:
     """A courier says whether they ride as a self-employed business, with that business's identity."""
-    require_active_member(user, College.COURIER)
-    profile = courier_identity(user.id)
+    profile = own_courier_profile(user)
     if profile is None:
         raise NotAllowed(_("Fill in your courier profile (vehicle, capacity) first."))
     apply_identity(profile, **identity)

@@ -123,7 +123,7 @@ def business():
 @bp.route("/invoices/courier", methods=["GET", "POST"])
 @login_required
 def courier_identity():
-    profile = parties.courier_identity(current_user.id)
+    profile = parties.own_courier_profile(current_user)
     form = CourierIdentityForm(obj=profile)
     if request.method == "GET" and profile is not None:
         form.self_employed.data = profile.business_status.value == "self_employed"
