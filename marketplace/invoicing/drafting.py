@@ -16,7 +16,7 @@ from marketplace.core.services import get_int_setting, get_setting
 from marketplace.dispatch.models import CourierPayable, Run, RunStop, StopKind, StopStatus
 from marketplace.extensions import db
 from marketplace.invoicing.models import InvoiceDraft, InvoiceKind, IssuerKind
-from marketplace.invoicing.parties import buyer_party, is_self_employed_courier
+from marketplace.invoicing.parties import buyer_party, is_self_employed_courier, member_party
 from marketplace.members.models import User
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import Fulfilment, LineStatus, PartStatus, PaymentMethod
@@ -134,7 +134,7 @@ def draft_statement(statement: Statement, period: BillingPeriod) -> InvoiceDraft
             "quantity_milli": 1000, "unit_code": "C62", "ttc_cents": int(statement.total_cents),
             "vat_rate_bp": get_int_setting("services_vat_rate_bp"), "order_line_id": None}
     member = db.session.get(User, statement.user_id)
-    payload = {"buyer": buyer_party(member).as_dict() | {"user_id": statement.user_id}, "lines": [line],
+    payload = {"buyer": member_party(member).as_dict() | {"user_id": statement.user_id}, "lines": [line],
                "sale_date": date.fromordinal(period.ends_on.toordinal() - 1).isoformat(),  # the period's last day
                "payment_note": "Payable à réception. Les sommes dues peuvent être retenues sur vos versements de "
                                "la plateforme (voir « Mes cotisations »).",

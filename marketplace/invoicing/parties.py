@@ -86,6 +86,14 @@ def buyer_party(user: User | None, address: str = "", postcode: str = "", town: 
                  vat_number=business.vat_number if business else "")
 
 
+def member_party(user: User) -> Party:
+    """A member billed by the coop (fees): their business when they sell as one, else as a buyer."""
+    for identity in (getattr(user, "producer_profile", None), courier_identity(user.id)):
+        if identity is not None and identity.legal_name and identity.siret:
+            return seller_party(identity)
+    return buyer_party(user)
+
+
 def producer_identity(producer_id: int) -> ProducerProfile | None:
     return db.session.get(ProducerProfile, producer_id)
 

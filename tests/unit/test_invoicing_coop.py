@@ -20,16 +20,19 @@ from marketplace.members.models import College
 from tests.billing_fixtures import LineSpec, add_cost, adopt_rule, last_month, make_sale, past_distribution
 from tests.dispatch_fixtures import delivery_scene
 from tests.factories import get_admin, make_member, make_producer
-from tests.invoicing_fixtures import COOP_SIRET, FARM2_SIRET, accept_mandate, coop_can_invoice
+from tests.invoicing_fixtures import (COOP_SIRET, FARM2_SIRET, FARM_SIRET, FARM_VAT, accept_mandate, coop_can_invoice,
+                                      seller_identity)
 
 
 def _invoices(**filters) -> list[Invoice]:
     return db.session.query(Invoice).filter_by(**filters).order_by(Invoice.id).all()
 
 
-def _close_last_month():
+def _close_last_month(producer_identity: bool = False):
     month = last_month()
     producer = make_producer("farm@test.coop", "Ferme du Test")
+    if producer_identity:
+        seller_identity(producer)
     buyer = make_member("buyer@test.coop", College.BUYER, name="Paul Buyer", address="9 quai", postcode="44000",
                         town="Nantes")
     make_member("friend@test.coop", College.SUPPORTER)
@@ -43,7 +46,7 @@ def _close_last_month():
 
 def test_a_fee_statement_becomes_an_invoice_in_the_coops_series(app):
     coop_can_invoice()
-    period, producer, buyer = _close_last_month()
+    period, producer, buyer = _close_last_month(producer_identity=True)
     statements = {s.user_id: s for s in db.session.query(Statement).filter(Statement.total_cents > 0)}
     invoices = _invoices(issuer_kind=IssuerKind.COOP)
     assert len(invoices) == len(statements) >= 2
@@ -56,7 +59,11 @@ def test_a_fee_statement_becomes_an_invoice_in_the_coops_series(app):
         assert invoice.seller_siret == COOP_SIRET and invoice.issuer_name == "" and invoice.mandate_id is None
         assert invoice.sale_date == period.ends_on - timedelta(days=1)
     paul = next(i for i in invoices if i.buyer_user_id == buyer.id)
-    assert (paul.buyer_name, paul.buyer_address) == ("Paul Buyer", "9 quai")
+    assert (paul.buyer_name, paul.buyer_address, paul.buyer_siren) == ("Paul Buyer", "9 quai", "")
+    # A producer's fee is billed to their business, with its SIREN and VAT number.
+    farm = next(i for i in invoices if i.buyer_user_id == producer.id)
+    assert (farm.buyer_name, farm.buyer_siren, farm.buyer_vat_number) == ("EARL Ferme du Test", FARM_SIRET[:9],
+                                                                          FARM_VAT)
     assert sum(i.total_ttc_cents for i in invoices) == sum(s.total_cents for s in statements.values())
 
 
