@@ -37,14 +37,24 @@ def _draft_credit(source_key: str, original: InvoiceDraft | str, reason: str, pa
                       order_id=order.id if order is not None else None, part_id=part.id if part is not None else None)
 
 
-def draft_line_rejection(line: OrderLine) -> InvoiceDraft | None:
+def _draft_delivery_credit(order: Order) -> list[InvoiceDraft]:
+    """No part of the order is left: the delivery fee is not due any more, credit it if it was invoiced."""
+    delivery = find_draft(f"delivery:{order.id}")
+    if delivery is None or any(p.status != PartStatus.CANCELLED for p in order.parts):
+        return []
+    return [_draft_credit(f"credit:delivery:{order.id}", delivery,
+                          f"Commande {order.reference} annulée : livraison non due", {"all_remaining": True})]
+
+
+def draft_line_rejection(line: OrderLine) -> list[InvoiceDraft]:
     """A line rejected after its part was invoiced: credit what it cost. Before that, the invoice leaves it out."""
     original = find_draft(f"part:{line.part_id}")
     if original is None or not line.credited_cents:
-        return None
-    return _draft_credit(f"credit:line:{line.id}", original,
-                         f"Produit non fourni : {line.product_name} — {line.rejection_reason}",
-                         {"credits": [{"order_line_id": line.id, "ttc_cents": line.credited_cents}]}, line.part)
+        return []
+    credit = _draft_credit(f"credit:line:{line.id}", original,
+                           f"Produit non fourni : {line.product_name} — {line.rejection_reason}",
+                           {"credits": [{"order_line_id": line.id, "ttc_cents": line.credited_cents}]}, line.part)
+    return [credit, *_draft_delivery_credit(line.part.order)]
 
 
 def draft_part_cancellation(part: OrderPart, reason: str) -> list[InvoiceDraft]:
@@ -54,12 +64,7 @@ def draft_part_cancellation(part: OrderPart, reason: str) -> list[InvoiceDraft]:
     if original is not None:
         drafts.append(_draft_credit(f"credit:part:{part.id}", original, f"Annulation : {reason}",
                                     {"all_remaining": True}, part))
-    order = part.order
-    delivery = find_draft(f"delivery:{order.id}")
-    if delivery is not None and all(p.status == PartStatus.CANCELLED for p in order.parts):
-        drafts.append(_draft_credit(f"credit:delivery:{order.id}", delivery,
-                                    f"Commande {order.reference} annulée : livraison non due", {"all_remaining": True}))
-    return drafts
+    return drafts + _draft_delivery_credit(part.order)
 
 
 def draft_card_refund(credit: Credit) -> InvoiceDraft | None:

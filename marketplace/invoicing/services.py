@@ -33,8 +33,8 @@ def invoice_delivery(order: Order, courier_id: int | None) -> list[Invoice]:
 
 
 def credit_rejected_line(line: OrderLine) -> list[Invoice]:
-    """A line rejected after its part was invoiced: a credit note."""
-    return _issue_all([credit_notes.draft_line_rejection(line)])
+    """A line rejected after its part was invoiced: a credit note (and the delivery's, if nothing is left)."""
+    return _issue_all(credit_notes.draft_line_rejection(line))
 
 
 def credit_cancelled_part(part: OrderPart, reason: str) -> list[Invoice]:

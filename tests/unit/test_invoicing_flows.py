@@ -165,9 +165,9 @@ def test_a_dispute_credit_on_a_pay_at_pickup_order_issues_a_credit_note(app):
 
 # ---------------------------------------------------------------- card orders (fake Stripe, tasks driven by hand)
 
-def _card_order_settled(fake, farm, buyer, items):
+def _card_order_settled(fake, farm, buyer, items, delivery=False):
     connect_ready_account(fake, farm)
-    order = placed_order(buyer, items, card=True)
+    order = placed_order(buyer, items, card=True, delivery=delivery)
     db.session.commit()
     with current_app.test_request_context():
         payments.start_checkout(buyer, order.id)
@@ -244,3 +244,17 @@ def test_a_buyer_business_identity_is_checked(app):
         save_buyer_identity(buyer, business_name="X", siren="350000022", vat_number="FR11123456782")
     with pytest.raises(ServiceError, match="name of the business"):
         save_buyer_identity(buyer, business_name="", siren="350000022", vat_number="")
+
+
+def test_when_every_line_is_rejected_after_invoicing_the_delivery_is_credited_too(app, fake_stripe):
+    farm, tomatoes, eggs, buyer = shop()
+    order = _card_order_settled(fake_stripe, farm, buyer, [(eggs, 2)], delivery=True)
+    goods, delivery = _invoices()
+    assert (goods.issuer_kind.value, delivery.issuer_kind.value) == ("producer", "coop")
+    assert delivery.total_ttc_cents == order.delivery_fee_cents == 450 and delivery.number_text == "C-000001"
+    assert goods.total_ttc_cents + delivery.total_ttc_cents == order.card_payment.captured_cents
+    orders.reject_line(farm, order.parts[0].lines[0].id, "Fox in the henhouse")
+    credits = _invoices(kind=InvoiceKind.CREDIT_NOTE)
+    assert sorted((c.credited_invoice_id, c.total_ttc_cents) for c in credits) == sorted(
+        [(goods.id, 700), (delivery.id, 450)])
+    assert next(c for c in credits if c.credited_invoice_id == delivery.id).number_text == "C-000002"
