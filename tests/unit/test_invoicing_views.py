@@ -128,3 +128,15 @@ def test_a_pending_invoice_is_announced_on_the_order_page(app, client):
     login(client, buyer)
     page = client.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Some invoices are not issued yet" in page
+
+
+def test_a_new_product_gets_the_coops_default_vat_rate(app, client):
+    from marketplace.core.services import set_setting
+    from tests.factories import make_producer
+
+    farm = make_producer("farm@test.coop")
+    set_setting("default_vat_rate_bp", "2000")
+    db.session.commit()
+    login(client, farm)
+    page = client.get("/producer/products/new").get_data(as_text=True)
+    assert '<option selected value="2000">' in page or '<option value="2000" selected>' in page
