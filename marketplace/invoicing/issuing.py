@@ -134,8 +134,9 @@ def _issue_credit_note(draft: InvoiceDraft) -> Invoice | None:
     buyer = Party(name=original.buyer_name, address=original.buyer_address, postcode=original.buyer_postcode,
                   town=original.buyer_town, siren=original.buyer_siren, vat_number=original.buyer_vat_number)
     return _new_invoice(draft, seller, buyer, original.buyer_user_id, lines, sale_date=local_date(draft.created_at),
-                        mandate_id=original.mandate_id, self_billed=original.self_billed, credited_invoice_id=original.id,
-                        reason=draft.payload.get("reason", ""), payment_note=draft.payload.get("payment_note", ""))
+                        mandate_id=original.mandate_id, self_billed=original.self_billed,
+                        credited_invoice_id=original.id, reason=draft.payload.get("reason", ""),
+                        payment_note=draft.payload.get("payment_note", ""))
 
 
 def issue_draft(draft: InvoiceDraft) -> Invoice | None:

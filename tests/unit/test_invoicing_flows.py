@@ -1,4 +1,4 @@
-"""Sales invoices: issued when the amount is final, in the producer's name, numbered per producer; credit notes after."""
+"""Sales invoices: issued once the amount is final, in the producer's name, numbered per producer; then credit notes."""
 from __future__ import annotations
 
 import pytest
