@@ -11,7 +11,7 @@ from marketplace.disputes.models import Dispute, DisputeStatus
 from marketplace.extensions import db
 from marketplace.invoicing.drafting import find_draft, save_draft
 from marketplace.invoicing.models import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, IssuerKind
-from marketplace.orders.models import OrderLine, OrderPart
+from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import PartStatus, PaymentMethod
 from marketplace.payments.models import Credit
 

@@ -64,7 +64,8 @@ def _header(pdf: _InvoicePDF, invoice: Invoice) -> None:
     pdf.cell(0, 9, f"{document_title(invoice)} N° {invoice.number_text}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, size=9)
     dates = [f"Date d'émission : {local_date(invoice.issued_at):%d/%m/%Y}",
-             f"Date de la vente ou de la prestation : {invoice.sale_date:%d/%m/%Y}"]
+             f"Date de la vente ou de la prestation{' corrigée' if invoice.is_credit_note else ''} : "
+             f"{invoice.sale_date:%d/%m/%Y}"]
     if invoice.order is not None:
         dates.append(f"Commande : {invoice.order.reference}")
     pdf.multi_cell(0, 5, "\n".join(dates), new_x="LMARGIN", new_y="NEXT")

@@ -16,7 +16,6 @@ from marketplace.core.services import queue_email
 from marketplace.extensions import db
 from marketplace.invoicing import amounts
 from marketplace.invoicing.credit_notes import credit_lines
-from marketplace.invoicing.drafting import local_date
 from marketplace.invoicing.mandate import accept_mandate, mandate_in_force, party_of
 from marketplace.invoicing.models import (BillingMandate, BlockedReason, DraftStatus, Invoice, InvoiceDraft,
                                           InvoiceKind, InvoiceLine, InvoiceVatTotal, IssuerKind, MandateParty)
@@ -133,7 +132,7 @@ def _issue_credit_note(draft: InvoiceDraft) -> Invoice | None:
                    registration=original.seller_registration, vat_franchise=original.seller_vat_franchise)
     buyer = Party(name=original.buyer_name, address=original.buyer_address, postcode=original.buyer_postcode,
                   town=original.buyer_town, siren=original.buyer_siren, vat_number=original.buyer_vat_number)
-    return _new_invoice(draft, seller, buyer, original.buyer_user_id, lines, sale_date=local_date(draft.created_at),
+    return _new_invoice(draft, seller, buyer, original.buyer_user_id, lines, sale_date=original.sale_date,
                         mandate_id=original.mandate_id, self_billed=original.self_billed,
                         credited_invoice_id=original.id, reason=draft.payload.get("reason", ""),
                         payment_note=draft.payload.get("payment_note", ""))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marketplace.invoicing.amounts import FRANCHISE_MENTION
 from marketplace.invoicing.drafting import local_date
-from marketplace.invoicing.models import Invoice
+from marketplace.invoicing.models import Invoice, IssuerKind
 
 LATE_PAYMENT_PENALTIES = ("En cas de retard de paiement, pénalités exigibles au taux d'intérêt appliqué par la "
                           "Banque centrale européenne à son opération de refinancement la plus récente, majoré de "
@@ -40,6 +40,9 @@ def legal_notes(invoice: Invoice) -> list[tuple[str, str]]:
         original = invoice.credited_invoice
         notes.append(("AAI", f"Avoir se rapportant à la facture n° {original.number_text} du "
                              f"{local_date(original.issued_at):%d/%m/%Y}. Motif : {invoice.reason}"))
+    notes.append(("AAI", "Nature de l'opération : "
+                         + ("livraison de biens." if invoice.issuer_kind == IssuerKind.PRODUCER
+                            else "prestation de services.")))
     if invoice.seller_vat_franchise:
         notes.append(("REG", FRANCHISE_MENTION))
     if invoice.is_b2b:
