@@ -22,11 +22,12 @@ def document_title(invoice: Invoice) -> str:
 def mandate_mention(invoice: Invoice) -> str:
     """Who issued the document when it is not the seller (billing mandate or self-billing)."""
     accepted = f" accepté le {local_date(invoice.mandate.accepted_at):%d/%m/%Y}" if invoice.mandate else ""
+    document = "Avoir émis" if invoice.is_credit_note else "Facture émise"
     if invoice.self_billed:
-        return (f"Autofacturation : facture établie par {invoice.buyer_name}, client, au nom et pour le compte "
+        return (f"Autofacturation : {document.lower()} par {invoice.buyer_name}, client, au nom et pour le compte "
                 f"de {invoice.seller_name}, en vertu d'un mandat d'autofacturation (art. 289-I-2 du CGI){accepted}.")
     if invoice.on_behalf:
-        return (f"Facture émise par {invoice.issuer_name} au nom et pour le compte de {invoice.seller_name}, "
+        return (f"{document} par {invoice.issuer_name} au nom et pour le compte de {invoice.seller_name}, "
                 f"en vertu d'un mandat de facturation (art. 289-I-2 du CGI){accepted}.")
     return ""
 
