@@ -46,6 +46,11 @@ def save_draft(source_key: str, kind: InvoiceKind, issuer_kind: IssuerKind, payl
     return draft
 
 
+def drafted_keys(order_id: int) -> set[str]:
+    """The sources of an order already drafted (one query: a settlement run again costs nothing more)."""
+    return {key for (key,) in db.session.query(InvoiceDraft.source_key).filter(InvoiceDraft.order_id == order_id)}
+
+
 def find_draft(source_key: str) -> InvoiceDraft | None:
     return db.session.query(InvoiceDraft).filter_by(source_key=source_key).one_or_none()
 

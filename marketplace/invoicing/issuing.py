@@ -105,9 +105,8 @@ def _new_invoice(draft: InvoiceDraft, seller: Party, buyer: Party, buyer_user_id
     return invoice
 
 
-def _issue_invoice(draft: InvoiceDraft) -> Invoice:
+def _issue_invoice(draft: InvoiceDraft, seller: Seller) -> Invoice:
     payload = draft.payload
-    seller = _seller(draft)
     if payload.get("self_billed"):
         buyer, buyer_user_id = coop_party(), None
     else:
@@ -119,10 +118,15 @@ def _issue_invoice(draft: InvoiceDraft) -> Invoice:
                         self_billed=bool(payload.get("self_billed")), payment_note=payload.get("payment_note", ""))
 
 
-def _issue_credit_note(draft: InvoiceDraft) -> Invoice | None:
+def _original(draft: InvoiceDraft) -> Invoice:
+    """The issued invoice a credit note corrects, or why the credit note must wait."""
     original = db.session.query(Invoice).filter_by(source_key=draft.original_key).one_or_none()
     if original is None:
         raise Blocked(BlockedReason.ORIGINAL_PENDING, draft.original_key or "")
+    return original
+
+
+def _issue_credit_note(draft: InvoiceDraft, original: Invoice) -> Invoice | None:
     lines = credit_lines(draft.payload, original)
     if not lines:
         return None
@@ -142,12 +146,14 @@ def issue_draft(draft: InvoiceDraft) -> Invoice | None:
     """Issue a pending draft if its seller can be invoiced for (returns the new invoice); else record why it waits."""
     if draft.status != DraftStatus.PENDING:
         return None
-    try:
-        with db.session.begin_nested():
-            invoice = _issue_credit_note(draft) if draft.kind == InvoiceKind.CREDIT_NOTE else _issue_invoice(draft)
+    try:  # checked before writing anything: a waiting draft leaves the transaction untouched
+        basis = _original(draft) if draft.kind == InvoiceKind.CREDIT_NOTE else _seller(draft)
     except Blocked as blocked:
         _mark_blocked(draft, blocked.reason, blocked.detail)
         return None
+    with db.session.begin_nested():  # an unexpected error takes back the number and every row
+        invoice = (_issue_credit_note(draft, basis) if draft.kind == InvoiceKind.CREDIT_NOTE
+                   else _issue_invoice(draft, basis))
     if invoice is None:
         draft.status, draft.blocked_reason, draft.blocked_detail = DraftStatus.VOID, BlockedReason.NONE, ""
         return None

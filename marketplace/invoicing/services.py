@@ -20,8 +20,10 @@ def _issue_all(drafts: list[InvoiceDraft | None]) -> list[Invoice]:
 
 def invoice_order(order: Order, courier_id: int | None = None) -> list[Invoice]:
     """An order paid at its final amount: one invoice per producer part, and the delivery fee's."""
-    drafts = [drafting.draft_part(part) for part in order.parts]
-    drafts.append(drafting.draft_delivery(order, courier_id))
+    known = drafting.drafted_keys(order.id)
+    drafts = [drafting.draft_part(part) for part in order.parts if f"part:{part.id}" not in known]
+    if f"delivery:{order.id}" not in known:
+        drafts.append(drafting.draft_delivery(order, courier_id))
     return _issue_all(drafts)
 
 
