@@ -258,3 +258,19 @@ def test_when_every_line_is_rejected_after_invoicing_the_delivery_is_credited_to
     assert sorted((c.credited_invoice_id, c.total_ttc_cents) for c in credits) == sorted(
         [(goods.id, 700), (delivery.id, 450)])
     assert next(c for c in credits if c.credited_invoice_id == delivery.id).number_text == "C-000002"
+
+
+def test_erasing_a_buyer_forgets_their_business_details_but_issued_invoices_stay_as_issued(app):
+    from marketplace.invoicing.models import BuyerIdentity
+    from marketplace.invoicing.parties import save_buyer_identity
+    from marketplace.privacy.services import erase_account
+    from tests.factories import PASSWORD
+    from tests.invoicing_fixtures import BUYER_SIREN
+
+    farm, tomatoes, eggs, buyer = shop()
+    save_buyer_identity(buyer, business_name="Marie Buyer EI", siren=BUYER_SIREN, vat_number="")
+    collected_order(buyer, [(eggs, 1)])
+    erase_account(buyer, PASSWORD, "ERASE")
+    assert db.session.get(BuyerIdentity, buyer.id) is None
+    [invoice] = _invoices()
+    assert (invoice.buyer_name, invoice.buyer_siren) == ("Marie Buyer EI", BUYER_SIREN)
