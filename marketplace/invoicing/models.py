@@ -106,7 +106,9 @@ class InvoiceDraft(db.Model):
 
     @property
     def total_ttc_cents(self) -> int:
-        return sum(line["ttc_cents"] for line in self.payload["lines"])
+        """What the draft asks for (a credit note crediting 'all that remains' says 0 until issued)."""
+        payload = self.payload
+        return sum(item["ttc_cents"] for item in payload.get("lines", payload.get("credits", [])))
 
 
 class Invoice(db.Model):
