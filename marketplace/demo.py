@@ -174,9 +174,38 @@ def seed_demo(now: datetime | None = None) -> dict | None:
         ends_at=saturday + timedelta(hours=2), opens_at=now - timedelta(days=1),
         cutoff_at=saturday - timedelta(hours=40), producer_ids=tuple(producer_ids[1:]), home_delivery=False))
     _seed_couriers(admin, couriers, halles.id)
+    _seed_invoicing()
     _seed_last_month(admin, now)
     db.session.commit()
     return {"password": DEMO_PASSWORD, "accounts": accounts}
+
+
+# Made-up identifiers with valid check keys. The third producer has not accepted the billing mandate
+# yet: the admin's invoicing page shows their sales waiting.
+DEMO_SELLERS = {
+    "ferme.du.marais@demo.coop": ("EARL Ferme du Marais", "EARL au capital de 7 500 €", "84512345400017",
+                                  "FR88845123454", "subject"),
+    "chevrerie.des.landes@demo.coop": ("Yann Le Goff", "EI", "85298765000011", "", "franchise"),
+}
+
+
+def _seed_invoicing() -> None:
+    from marketplace.catalog.services import update_seller_identity
+    from marketplace.core.services import set_setting
+    from marketplace.invoicing.mandate import MandateParty, accept_mandate, current_version
+
+    set_setting("coop_siret", "90112233300015")
+    set_setting("coop_vat_number", "FR00901122333")
+    set_setting("coop_registration", "RCS Nantes 901 122 333")
+    for spec in PRODUCERS:
+        if spec["email"] not in DEMO_SELLERS:
+            continue
+        name, form, siret, vat, regime = DEMO_SELLERS[spec["email"]]
+        user = db.session.query(User).filter_by(email=spec["email"]).one()
+        update_seller_identity(user, legal_name=name, legal_form=form, legal_address=spec["address"],
+                               legal_postcode=spec["postcode"], legal_town=spec["town"], siret=siret, vat_number=vat,
+                               vat_regime=regime)
+        accept_mandate(user, current_version(MandateParty.PRODUCER), "127.0.0.1")
 
 
 def _next_local(now: datetime, weekday: int, hour: int, minute: int = 0) -> datetime:

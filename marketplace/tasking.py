@@ -29,9 +29,11 @@ def celery_init_app(app: Flask) -> Celery:
 def beat_schedule() -> dict:
     # Periodic work: every rule lives in a service; these only trigger it.
     from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
+    from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
 
     return {
         **billing_beat,
+        **invoicing_beat,
         "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": 30.0},
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": 15.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
@@ -61,6 +63,8 @@ def enqueue_after_commit(task_name: str, args: list, dedup_key: str | None = Non
 
 
 def _after_commit(session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released: the outer transaction (and its outbox rows) is not committed yet
     messages = session.info.pop("outbox_to_publish", [])
     if not messages:
         return
@@ -74,7 +78,10 @@ def _after_commit(session) -> None:
     publish_outbox(app, ids)
 
 
-def _after_rollback(session) -> None:
+def _after_rollback(session, transaction) -> None:
+    # A rolled-back SAVEPOINT leaves the outer transaction, and the tasks it enqueued, alive.
+    if transaction.nested:
+        return
     session.info.pop("outbox_to_publish", None)
 
 
@@ -83,7 +90,7 @@ def install_session_hooks() -> None:
 
     if not event.contains(Session, "after_commit", _after_commit):
         event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_soft_rollback", lambda s, t: _after_rollback(s))
+        event.listen(Session, "after_soft_rollback", _after_rollback)
 
 
 def publish_outbox(app: Flask, ids: list[int] | None = None) -> int:

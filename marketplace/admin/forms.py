@@ -4,7 +4,7 @@ from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField,
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from marketplace.catalog.forms import MoneyField
+from marketplace.catalog.forms import MoneyField, vat_choices
 
 
 class RejectForm(FlaskForm):
@@ -54,3 +54,14 @@ class SettingsForm(FlaskForm):
     welcome_text = TextAreaField(_l("Welcome text"), validators=[Optional(), Length(max=4000)])
     share_nominal = MoneyField(_l("Nominal value of one share (EUR)"), validators=[DataRequired()])
     weight_margin_percent = IntegerField(_l("Weighing margin (%)"), validators=[DataRequired(), NumberRange(1, 50)])
+    coop_siret = StringField(_l("SIRET number"), validators=[Optional(), Length(max=20)])
+    coop_registration = StringField(_l("Registration (e.g. RCS Nantes 123 456 789)"),
+                                    validators=[Optional(), Length(max=200)])
+    coop_vat_regime = SelectField(_l("VAT"), choices=lambda: [
+        ("subject", _l("The coop charges VAT")),
+        ("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))])
+    coop_vat_number = StringField(_l("Intra-EU VAT number"), validators=[Optional(), Length(max=20)])
+    services_vat_rate_bp = SelectField(_l("VAT rate on the coop's fees and on delivery"), choices=vat_choices)
+    default_vat_rate_bp = SelectField(_l("VAT rate preselected for a new product"), choices=vat_choices)
+    delivery_seller = SelectField(_l("Who sells home delivery (and invoices it)"), choices=lambda: [
+        ("coop", _l("The coop")), ("courier", _l("The courier, when self-employed, under their billing mandate"))])

@@ -7,6 +7,7 @@ from flask_babel import to_utc
 from flask_login import current_user, login_required
 
 from marketplace.admin import services
+from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectForm, SettingsForm, ZoneForm
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import ServiceError
@@ -219,7 +220,7 @@ def settings():
     if form.validate_on_submit():
         values = {key: (getattr(form, key).data or "") for key in
                   ("coop_name", "coop_legal_form", "coop_address", "coop_tagline", "coop_logo_url",
-                   "colour_primary", "colour_accent", "welcome_text")}
+                   "colour_primary", "colour_accent", "welcome_text", *INVOICING_SETTINGS)}
         values["share_nominal_cents"] = str(form.share_nominal.cents)
         values["weight_margin_percent"] = str(form.weight_margin_percent.data)
         _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)

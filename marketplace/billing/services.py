@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import BigInteger, and_, case, cast, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace.billing import signals
 from marketplace.billing.allocation import FeeRule, MemberActivity, allocate_fees
 from marketplace.billing.models import (PERIOD_TRANSITIONS, RULE_TRANSITIONS, AdoptedVia, BillingPeriod,
                                         BillingSettings, CostCategory, CostEntry, DuesEntry, DuesKind,
@@ -610,6 +611,7 @@ def close_period(period_id: int, actor: User | None = None, today: date | None =
     period.member_count = len(activities)
     period.summary = allocation.summary
     db.session.flush()
+    signals.statements_issued.send(period)
     return period
 
 

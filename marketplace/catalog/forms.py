@@ -6,6 +6,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.catalog.models import Unit
 from marketplace.catalog.services import DESCRIPTION_MAX, NAME_MAX, VAT_RATES_BP
+from marketplace.core.services import get_setting
 from marketplace.money import MoneyError, parse_cents
 
 
@@ -16,6 +17,11 @@ def unit_choices():
 
 def vat_choices():
     return [(str(bp), f"{bp / 100:g} %") for bp in VAT_RATES_BP]
+
+
+def vat_regime_choices():
+    return [("", _l("Not stated yet")), ("subject", _l("I charge VAT")),
+            ("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))]
 
 
 class MoneyField(StringField):
@@ -61,7 +67,7 @@ class ProductForm(FlaskForm):
     category_id = SelectField(_l("Category"), coerce=int, validators=[DataRequired()])
     unit = SelectField(_l("Unit"), choices=unit_choices)
     price = MoneyField(_l("Price per unit (EUR, VAT included)"), validators=[DataRequired()])
-    vat_rate_bp = SelectField(_l("VAT rate"), choices=vat_choices, default="550")
+    vat_rate_bp = SelectField(_l("VAT rate"), choices=vat_choices, default=lambda: get_setting("default_vat_rate_bp"))
     stock = WholeNumberField(_l("Stock (blank = unlimited)"), validators=[Optional()])
     is_weight_priced = BooleanField(_l("Priced by weight (price per kg, ordered by the piece)"))
     estimated_weight_g = WholeNumberField(_l("Estimated weight of one piece (g)"), maximum=100_000,
@@ -78,3 +84,13 @@ class ProfileForm(FlaskForm):
     pickup_address = StringField(_l("Pickup address (for couriers)"), validators=[Optional(), Length(max=300)])
     min_order = MoneyField(_l("Minimum order total per distribution (EUR, blank = none)"), allow_zero=True,
                            validators=[Optional()])
+    # The seller identity printed on invoices issued in the producer's name (billing mandate).
+    legal_name = StringField(_l("Legal name (as registered)"), validators=[Optional(), Length(max=200)])
+    legal_form = StringField(_l("Legal form and capital (e.g. EI, EARL au capital de 7 500 €)"),
+                             validators=[Optional(), Length(max=200)])
+    legal_address = StringField(_l("Registered address"), validators=[Optional(), Length(max=300)])
+    legal_postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
+    legal_town = StringField(_l("Town"), validators=[Optional(), Length(max=120)])
+    siret = StringField(_l("SIRET number"), validators=[Optional(), Length(max=20)])
+    vat_regime = SelectField(_l("VAT"), choices=vat_regime_choices, validators=[Optional()])
+    vat_number = StringField(_l("Intra-EU VAT number"), validators=[Optional(), Length(max=20)])

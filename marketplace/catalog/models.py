@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 
+from marketplace.core.legal import LegalIdentityMixin
 from marketplace.core.types import enum_type
 from marketplace.extensions import db
 from marketplace.money import weighed_amount_cents
@@ -22,7 +23,9 @@ class ProductStatus(str, enum.Enum):
     ARCHIVED = "archived"
 
 
-class ProducerProfile(db.Model):
+class ProducerProfile(LegalIdentityMixin, db.Model):
+    """A producer's public profile; LegalIdentityMixin holds the seller identity printed on invoices."""
+
     __tablename__ = "producers"
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, unique=True)

@@ -13,6 +13,7 @@ from sqlalchemy import or_
 
 from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit
 from marketplace.core.errors import NotFound, ServiceError
+from marketplace.core.legal import apply_identity
 from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member
@@ -80,6 +81,13 @@ def update_profile(user: User, *, name: str, description: str, town: str, postco
     profile.pickup_address = pickup_address.strip()
     profile.min_order_cents = min_order_cents
     profile.latitude, profile.longitude = latitude, longitude
+    return profile
+
+
+def update_seller_identity(user: User, **identity: str) -> ProducerProfile:
+    """The producer's legal identity, printed on the invoices the coop issues in their name."""
+    profile = producer_of(user)
+    apply_identity(profile, **identity)
     return profile
 
 

@@ -10,6 +10,7 @@ from marketplace.catalog import services
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.errors import ServiceError
+from marketplace.core.legal import IDENTITY_FIELDS
 from marketplace.extensions import db
 from marketplace.money import cents_to_input
 from marketplace.web import attach_error, request_int
@@ -151,6 +152,7 @@ def edit_profile():
     form = ProfileForm(obj=profile)
     if request.method == "GET":
         form.min_order.data = cents_to_input(profile.min_order_cents) if profile.min_order_cents else ""
+        form.vat_regime.data = profile.vat_regime.value if profile.vat_regime else ""
     if form.validate_on_submit():
         try:
             services.update_profile(current_user, name=form.name.data, description=form.description.data or "",
@@ -158,11 +160,13 @@ def edit_profile():
                                     pickup_address=form.pickup_address.data or "",
                                     min_order_cents=form.min_order.cents or 0,
                                     latitude=profile.latitude, longitude=profile.longitude)
+            services.update_seller_identity(current_user, **{name: getattr(form, name).data or ""
+                                                             for name in IDENTITY_FIELDS})
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()
-            flash(exc.message, "error")
+            attach_error(form, exc)
         else:
             flash(_("Profile saved."), "success")
             return redirect(url_for("catalog.producer", producer_id=profile.id))
-    return render_template("catalog/profile_form.html", form=form, producer=profile)
+    return render_template("catalog/profile_form.html", form=form, producer=profile), 400 if form.errors else 200

@@ -25,6 +25,14 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "shares_minimum": "1",
     "weight_margin_percent": "20",
     "delivery_fee_rule_text": "The delivery fee covers the courier's pay at cost: one flat fee per zone, the same for everyone.",
+    # The coop's identity on its own invoices and on those it issues under billing mandates.
+    "coop_siret": "",
+    "coop_vat_number": "",
+    "coop_vat_regime": "subject",       # or "franchise" (TVA non applicable, art. 293 B du CGI)
+    "coop_registration": "",            # e.g. "RCS Nantes 123 456 789"
+    "services_vat_rate_bp": "2000",     # VAT on the coop's fees and on delivery it sells
+    "delivery_seller": "coop",          # who sells home delivery: "coop", or "courier" (under their mandate)
+    "default_vat_rate_bp": "550",       # preselected VAT rate for a new product
 }
 
 

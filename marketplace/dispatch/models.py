@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 
+from marketplace.core.legal import LegalIdentityMixin
 from marketplace.core.types import enum_type
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
@@ -116,8 +117,13 @@ class PostcodeCentroid(db.Model):
     town = db.Column(db.String(120), nullable=False, default="")
 
 
-class CourierProfile(db.Model):
-    """What a courier member rides and carries."""
+class CourierStatus(str, enum.Enum):
+    MEMBER = "member"                # rides as a member: no invoice for the pay
+    SELF_EMPLOYED = "self_employed"  # a business: self-billed invoices under their mandate
+
+
+class CourierProfile(LegalIdentityMixin, db.Model):
+    """What a courier member rides and carries (and, if self-employed, their seller identity)."""
 
     __tablename__ = "courier_profiles"
     id = db.Column(db.Integer, primary_key=True)
@@ -129,6 +135,7 @@ class CourierProfile(db.Model):
     # Where runs start and end; NULL: the centroid of the courier's postcode.
     home_latitude = db.Column(db.Float)
     home_longitude = db.Column(db.Float)
+    business_status = db.Column(enum_type(CourierStatus), nullable=False, default=CourierStatus.MEMBER)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, update
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import queue_email
-from marketplace.dispatch import planner
+from marketplace.dispatch import planner, signals
 from marketplace.dispatch.geo import Coordinates, HaversineMatrix, haversine_m, load_postcode_centroids
 from marketplace.dispatch.models import (LIVE_RUN, RUN_TRANSITIONS, UNSTARTED_RUN, AvailabilitySlot,
                                          CourierPayable, CourierProfile, DeliveryJob, DispatchRules, RULE_DEFAULTS, JobStatus,
@@ -826,6 +826,7 @@ def record_payable(run: Run) -> CourierPayable:
                              amount_cents=run_pay_cents(run.distance_m, visited, rules), rule=pay_rule_text(rules))
     db.session.add(payable)
     db.session.flush()
+    signals.courier_payable_recorded.send(payable)
     celery_app = current_app.extensions.get("celery")
     if celery_app is not None and "payments.pay_courier" in celery_app.tasks:
         enqueue_after_commit("payments.pay_courier",

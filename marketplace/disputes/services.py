@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from marketplace.audit.services import record
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import queue_email
+from marketplace.disputes import signals
 from marketplace.disputes.models import (DISPUTE_TRANSITIONS, OPEN_STATES, Dispute, DisputeEvent, DisputeReason,
                                          DisputeStatus)
 from marketplace.extensions import db
@@ -176,6 +177,7 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     _tell(dispute, _("Decision on the problem with order %(ref)s", ref=order.reference),
           f"{dispute.line.product_name}: {decision} {note}", admins=False)
     db.session.flush()
+    signals.dispute_resolved.send(dispute)
     return dispute
 
 

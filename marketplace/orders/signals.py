@@ -19,7 +19,8 @@ order_changed = _signals.signal("order-changed")
 order_ready = _signals.signal("order-ready")
 # sender: the Order. Handed to a courier.
 order_out_for_delivery = _signals.signal("order-out-for-delivery")
-# sender: the Order. Collected at the pickup or delivered at home: every live part is done.
+# sender: the Order. Collected at the pickup or delivered at home: every live part is done (for a
+# pay-at-pickup order the buyer has now paid each live part's final amount: invoicing issues then).
 order_completed = _signals.signal("order-completed")
 # sender: the Order; kwargs: reason. A delivery failed and goes back to the dispatcher.
 delivery_failed = _signals.signal("delivery-failed")

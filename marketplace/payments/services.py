@@ -29,6 +29,7 @@ from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import format_money, weighed_amount_cents
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
+from marketplace.payments import signals
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, ConnectedAccount, Credit, CreditKind,
                                          CreditStatus, EventStatus, LedgerEntry, LedgerKind, Payout, PayoutKind,
@@ -560,6 +561,7 @@ def settle_order(order_id: int) -> list[int]:
         if payout is not None and payout.status == PayoutStatus.PENDING:
             payout_ids.append(payout.id)
             enqueue_after_commit("payments.execute_payout", [payout.id], dedup_key=f"payout:{payout.id}")
+    signals.order_settled.send(order)
     db.session.commit()
     return payout_ids
 
@@ -701,6 +703,7 @@ def resolve_dispute(admin: User, line_id: int, amount_cents: int, reason: str) -
     order.events.append(OrderEvent(kind="refund", part=line.part, actor_id=admin.id,
                                    detail=f"{line.product_name}: {format_money(amount_cents)} — {reason}"))
     db.session.flush()
+    signals.refund_decided.send(credit)
     enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")
     return credit
 

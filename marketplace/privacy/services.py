@@ -273,6 +273,9 @@ def _anonymise_related(user: User) -> None:
     db.session.query(ApiToken).filter(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).update(
         {ApiToken.revoked_at: utcnow()}, synchronize_session=False)
     db.session.query(AuditReader).filter_by(user_id=user.id).delete(synchronize_session=False)
+    from marketplace.invoicing.models import BuyerIdentity  # issued invoices keep their copy, as the law requires
+
+    db.session.query(BuyerIdentity).filter_by(user_id=user.id).delete(synchronize_session=False)
 
 
 def _anonymise_orders(user: User) -> None:

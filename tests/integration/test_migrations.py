@@ -25,10 +25,12 @@ def _app_on_empty_postgres(tmp_path):
     """The app on a PostgreSQL database created empty for this test."""
     import psycopg
 
-    url = require_postgres().rsplit("/", 1)[0] + "/coop_test_migrations"
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS coop_test_migrations WITH (FORCE)")
-        conn.execute("CREATE DATABASE coop_test_migrations")
+    base, name = require_postgres().rsplit("/", 1)
+    name = f"{name}_migrations"  # beside the test database: parallel runs on other databases do not collide
+    url = f"{base}/{name}"
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     return _app(tmp_path, url.replace("postgresql://", "postgresql+psycopg://", 1))
 
 
@@ -74,4 +76,46 @@ def test_postgresql_migration_makes_the_audit_log_append_only(tmp_path, monkeypa
         with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
             with db.engine.begin() as conn:
                 conn.execute(text("DELETE FROM audit_log"))
+        db.engine.dispose()
+
+
+_INVOICE_ROW = ("INSERT INTO invoices (kind, series_key, number, number_text, source_key, issued_at, sale_date, "
+                "issuer_kind, self_billed, reason, seller_name, seller_legal_form, seller_address, seller_postcode, "
+                "seller_town, seller_siret, seller_vat_number, seller_registration, seller_vat_franchise, issuer_name, "
+                "issuer_address, buyer_name, buyer_address, buyer_postcode, buyer_town, buyer_siren, buyer_vat_number, "
+                "total_ht_cents, total_vat_cents, total_ttc_cents, currency, payment_note) VALUES ('invoice', 'coop', "
+                "1, 'C-000001', 'statement:1', '2026-01-31 10:00:00', '2026-01-31', 'coop', false, '', 'Coop', '', "
+                "'', '', '', '', '', '', false, '', '', 'Buyer', '', '', '', '', '', 1000, 0, 1000, 'EUR', '')")
+
+
+def _assert_invoices_immutable(match: str) -> None:
+    import sqlalchemy.exc
+
+    with db.engine.begin() as conn:
+        conn.execute(text(_INVOICE_ROW))
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match=match):
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE invoices SET total_ttc_cents = 1, total_ht_cents = 1"))
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match=match):
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM invoices"))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT total_ttc_cents FROM invoices")).scalar() == 1000
+
+
+def test_sqlite_migration_makes_issued_invoices_immutable(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = _app(tmp_path, f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+    with app.app_context():
+        upgrade()
+        _assert_invoices_immutable("immutable")
+
+
+@pytest.mark.integration
+def test_postgresql_migration_makes_issued_invoices_immutable(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = _app_on_empty_postgres(tmp_path)
+    with app.app_context():
+        upgrade()
+        _assert_invoices_immutable("immutable")
         db.engine.dispose()

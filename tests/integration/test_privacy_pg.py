@@ -46,11 +46,16 @@ def _audit() -> list[tuple]:
     return [tuple(r) for r in db.session.execute(text("SELECT * FROM audit_log ORDER BY id"))]
 
 
+# Kept as issued whatever happens, as the law requires: the audit log, and invoices (with what is to be
+# invoiced), whose buyer's name and address must stay for ten years (C. com. L123-22; GDPR art. 17(3)(b)).
+KEPT_BY_LAW = {"audit_log", "invoices", "invoice_drafts"}
+
+
 def _personal_leftovers() -> list[str]:
-    """Every text column (audit log aside) still holding one of Marie's personal values."""
+    """Every text column (those kept by law aside) still holding one of Marie's personal values."""
     leftovers = []
     for table in db.metadata.sorted_tables:
-        if table.name == "audit_log":
+        if table.name in KEPT_BY_LAW:
             continue
         for column in table.columns:
             if isinstance(column.type, (String, Text)) and not isinstance(column.type, Enum) and not column.foreign_keys:

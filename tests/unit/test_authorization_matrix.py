@@ -104,6 +104,17 @@ EXPECTED: dict[str, dict] = {
     "disputes.resolve": R('login', 403, 403, 403, 403, 400),
     "disputes.show": R('login', 404, 'ok', 'ok', 404, 'ok'),
     "distributions.index": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "invoicing.admin_index": R('login', 403, 403, 403, 403, 'ok'),
+    "invoicing.business": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "invoicing.courier_identity": R('login', 403, 403, 403, 'ok', 403),
+    "invoicing.download": R('login', 404, 404, 404, 404, 404),
+    "invoicing.download_xml": R('login', 404, 404, 404, 404, 404),
+    "invoicing.issue_pending": R('login', 403, 403, 403, 403, 'ok'),
+    "invoicing.journal_csv": R('login', 403, 403, 403, 403, 'ok'),
+    "invoicing.mandate_page": R('login', 403, 403, 'ok', 'ok', 403),
+    "invoicing.my_invoices": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "invoicing.register_csv": R('login', 403, 403, 'ok', 'ok', 403),
+    "invoicing.revoke_mandate": R('login', 403, 403, 'ok', 'ok', 403),
     "members.account": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.apply": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.change_password": R('login', 400, 400, 400, 400, 400),
@@ -180,7 +191,7 @@ def _objects(coop) -> dict:
             "producer_id": coop["ferme"].producer_profile.id, "distribution_id": coop["distribution"].id,
             "membership_id": coop["pending"].membership.id, "dispute_id": dispute.id, "user_id": coop["buyer"].id,
             "code": "en", "filename": "missing.jpg", "fmt": "csv", "token_id": 1, "run_id": 1, "stop_id": 1,
-            "slot_id": 1, "job_id": 1, "period_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
+            "slot_id": 1, "job_id": 1, "period_id": 1, "invoice_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
             "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token"}
 
 

@@ -1,0 +1,1 @@
+"""Legal invoices: in the producer's name under a billing mandate, gapless numbering, credit notes, Factur-X."""
