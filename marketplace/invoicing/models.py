@@ -267,6 +267,8 @@ def _refuse(mapper, connection, target):
 for _model in IMMUTABLE_MODELS:
     event.listen(_model, "before_update", _refuse)
     event.listen(_model, "before_delete", _refuse)
+    # Kept as issued for ten years (C. com. L123-22; GDPR art. 17(3)(b)): erasure's sweep leaves them alone.
+    _model.__table__.info["kept_by_law"] = True
 
 # The same rule in the database. The migration runs these statements too (autogenerate does not see them).
 PG_FUNCTION = """

@@ -26,7 +26,7 @@ def invoices_of_order(order) -> dict:
 
 
 def _csv(text: str, name: str) -> Response:
-    return Response("\ufeff" + text, mimetype="text/csv",
+    return Response(text, mimetype="text/csv",  # csv_text starts with the BOM
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -112,13 +112,14 @@ def _rewrite(table, column, regex: re.Pattern, values: list[str], *where) -> lis
 
 
 def sweep(values: list[str]) -> int:
-    """Elide the values from every text column of the schema but the register columns and the audit log."""
+    """Elide the values from every text column but the register columns, the audit log and the tables the law
+    says to keep as issued (a table's `info["kept_by_law"]`)."""
     regex = pattern(values)
     if regex is None:
         return 0
     changed = 0
     for table in db.metadata.sorted_tables:
-        if table.name == AUDIT_TABLE:
+        if table.name == AUDIT_TABLE or table.info.get("kept_by_law"):
             continue
         for column in _text_columns(table):
             changed += len(_rewrite(table, column, regex, values))

@@ -14,7 +14,7 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from tests.admin_fixtures import build_coop
 from tests.billing_fixtures import last_month
-from tests.factories import login
+from tests.factories import get_admin, login
 from tests.security.test_templates import _failed_delivery
 
 HOSTILE = {
@@ -86,7 +86,8 @@ def test_every_csv_export_quotes_every_hostile_cell(app, client, hostile_coop):
         "orders.pickup_sheet": (f"/admin/distributions/{distribution}/pickup-sheet.csv", "buyer"),
     }
     producer_exports = {"orders.packing_list": (f"/producer/distributions/{distribution}/packing-list.csv", "product")}
-    assert _csv_routes(app) == set(admin_exports) | set(producer_exports)
+    invoicing_exports = {"invoicing.journal_csv", "invoicing.register_csv"}  # test_invoice_csv_exports_quote_…
+    assert _csv_routes(app) == set(admin_exports) | set(producer_exports) | invoicing_exports
     seen = {}
     login(client, coop["admin"])
     seen.update({endpoint: (_cells(client.get(url)), key) for endpoint, (url, key) in admin_exports.items()})
@@ -100,3 +101,19 @@ def test_every_csv_export_quotes_every_hostile_cell(app, client, hostile_coop):
         assert not raw, (endpoint, raw)
     assert "'" + HOSTILE["note"] in [c for row in seen["reports.costs_csv"][0] for c in row]
     assert "'" + HOSTILE["buyer"] in [c for row in seen["orders.packing_list"][0] for c in row]
+
+
+def test_invoice_csv_exports_quote_every_hostile_cell(app, client):
+    from tests.invoicing_fixtures import collected_order, shop
+
+    farm, tomatoes, eggs, buyer = shop()
+    buyer.full_name = HOSTILE["buyer"]
+    collected_order(buyer, [(eggs, 2)])
+    db.session.commit()
+    for user, url in ((get_admin(), "/admin/invoicing/journal.csv" + EVERYTHING.replace("from", "start")
+                       .replace("to=", "end=")), (farm, "/invoices/register.csv")):
+        login(client, user)
+        cells = [cell for row in _cells(client.get(url)) for cell in row]
+        client.post("/logout")
+        assert "'" + HOSTILE["buyer"] in cells, (url, cells)
+        assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS) and csv_cell(cell) != cell], url

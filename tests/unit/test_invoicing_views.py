@@ -117,7 +117,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(app):
     farm, tomatoes, eggs, buyer = shop()
     save_buyer_identity(buyer, business_name='=HYPERLINK("http://evil.example","x")', siren="", vat_number="")
     collected_order(buyer, [(eggs, 1)])
-    [row] = list(csv.DictReader(io.StringIO(register_csv(db.session.query(Invoice).all())), delimiter=";"))
+    [row] = _rows(register_csv(db.session.query(Invoice).all()))
     assert row["Client"] == '\'=HYPERLINK("http://evil.example","x")'
 
 
