@@ -14,6 +14,18 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+# Every task's hard time limit (the slow ones, planning and billing, fit in it), and the Redis
+# visibility timeout: more than twice the limit, so a message a busy worker prefetched is not handed
+# to a second worker while the first still runs it.
+TASK_TIME_LIMIT_S = 300
+VISIBILITY_TIMEOUT_S = 900
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -58,7 +70,31 @@ def build_config(instance_path: str) -> dict:
             "task_always_eager": _env_bool("CELERY_ALWAYS_EAGER", False),
             "broker_connection_retry_on_startup": True,
             "timezone": os.environ.get("COOP_TIMEZONE", "Europe/Paris"),
+            # Nobody reads task results: do not store them, nor wait on the result store to publish.
+            "task_ignore_result": True,
+            "result_backend_transport_options": {"retry_policy": {"max_retries": 1, "interval_start": 0,
+                                                                  "interval_step": 0.5, "interval_max": 0.5}},
+            "redis_socket_connect_timeout": 2,
+            "redis_socket_timeout": 5,
+            # A message taken by a worker that dies comes back after the visibility timeout (Redis
+            # transport). It must exceed every task's hard time limit and every retry countdown;
+            # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
+            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+            "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
+            "task_time_limit": TASK_TIME_LIMIT_S,
+            "worker_cancel_long_running_tasks_on_connection_loss": True,
+            "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",
         },
+        "OUTBOX_PUBLISH_TIMEOUT_S": _env_float("OUTBOX_PUBLISH_TIMEOUT_S", 2.0),
+        "OUTBOX_DRAIN_INTERVAL_S": _env_float("OUTBOX_DRAIN_INTERVAL_S", 10.0),
+        "OUTBOX_MAX_ATTEMPTS": _env_int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_RETRY_BASE_S": _env_int("OUTBOX_RETRY_BASE_S", 30),
+        "OUTBOX_RETRY_MAX_S": _env_int("OUTBOX_RETRY_MAX_S", 3600),
+        "OUTBOX_RETENTION_DAYS": _env_int("OUTBOX_RETENTION_DAYS", 14),
+        "SWEEP_INTERVAL_S": _env_float("SWEEP_INTERVAL_S", 60.0),
+        # A worker whose broker has not answered for this long exits; the restart policy starts it afresh.
+        "WORKER_BROKER_LOSS_EXIT_S": _env_float("WORKER_BROKER_LOSS_EXIT_S", 300.0),
+        "HEARTBEAT_STALE_S": _env_float("HEARTBEAT_STALE_S", 90.0),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),

@@ -14,7 +14,9 @@ def celery_config() -> dict:
     from tests.services import require_redis
 
     redis_url = require_redis()
-    return {"CELERY": {"task_always_eager": False, "broker_url": redis_url, "result_backend": redis_url}}
+    # These tests read task results (`.get()`); the shop itself stores none.
+    return {"CELERY": {"task_always_eager": False, "broker_url": redis_url, "result_backend": redis_url,
+                       "task_ignore_result": False}}
 
 
 def flush_broker(app) -> None:
