@@ -285,6 +285,24 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     return order
 
 
+def reserve_slot_place(distribution: Distribution, slot_id: int | None) -> DeliverySlot:
+    """Take a place in a delivery slot or refuse: a slot never holds more live orders than its capacity.
+
+    The slot's row lock makes concurrent checkouts count one after the other (as reserve_stock's
+    conditional UPDATE does for stock); a cancelled order no longer holds its place.
+    """
+    slot = (db.session.query(DeliverySlot).filter(DeliverySlot.id == slot_id).with_for_update().one_or_none()
+            if slot_id else None)
+    if slot is None or slot.distribution_id != distribution.id:
+        raise ServiceError(_("Choose a delivery time slot."), "delivery_slot_id")
+    taken = (db.session.query(Order.id)
+             .filter(Order.delivery_slot_id == slot.id, Order.parts.any(OrderPart.status != PartStatus.CANCELLED))
+             .count())
+    if taken >= slot.capacity:
+        raise Conflict(_("This delivery slot is full: choose another."), "delivery_slot_id")
+    return slot
+
+
 def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput) -> None:
     if not distribution.home_delivery:
         raise ServiceError(_("This distribution offers no home delivery."), "fulfilment")
@@ -294,13 +312,7 @@ def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInpu
     if zone is None:
         raise ServiceError(_("Sorry, the coop's couriers do not deliver to this postcode yet."), "delivery_postcode")
     if distribution.slots:
-        slot = db.session.get(DeliverySlot, data.delivery_slot_id) if data.delivery_slot_id else None
-        if slot is None or slot.distribution_id != distribution.id:
-            raise ServiceError(_("Choose a delivery time slot."), "delivery_slot_id")
-        taken = db.session.query(Order).filter(Order.delivery_slot_id == slot.id).count()
-        if taken >= slot.capacity:
-            raise Conflict(_("This delivery slot is full: choose another."), "delivery_slot_id")
-        order.delivery_slot_id = slot.id
+        order.delivery_slot_id = reserve_slot_place(distribution, data.delivery_slot_id).id
     order.delivery_address = data.delivery_address.strip()
     order.delivery_postcode = data.delivery_postcode.strip()
     order.delivery_town = data.delivery_town.strip()
