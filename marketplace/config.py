@@ -47,12 +47,7 @@ def build_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'marketplace.sqlite'}"
     redis_url = os.environ.get("REDIS_URL", "")
-    if redis_url:
-        broker_url = redis_url
-        result_backend = redis_url
-    else:
-        broker_url = f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
-        result_backend = f"db+sqlite:///{instance / 'celery-results.sqlite'}"
+    broker_url = redis_url or f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(database_url),
@@ -60,7 +55,9 @@ def build_config(instance_path: str) -> dict:
         "REDIS_URL": redis_url,
         "CELERY": {
             "broker_url": broker_url,
-            "result_backend": result_backend,
+            # No result store: nobody reads task results, and a result store that is down must not
+            # stall a publish (20 reconnections, ~19 s) nor kill a worker that cancels a task.
+            "result_backend": None,
             "task_serializer": "json",
             "result_serializer": "json",
             "accept_content": ["json"],
@@ -70,19 +67,13 @@ def build_config(instance_path: str) -> dict:
             "task_always_eager": _env_bool("CELERY_ALWAYS_EAGER", False),
             "broker_connection_retry_on_startup": True,
             "timezone": os.environ.get("COOP_TIMEZONE", "Europe/Paris"),
-            # Nobody reads task results: do not store them, nor wait on the result store to publish.
-            "task_ignore_result": True,
-            "result_backend_transport_options": {"retry_policy": {"max_retries": 1, "interval_start": 0,
-                                                                  "interval_step": 0.5, "interval_max": 0.5}},
-            "redis_socket_connect_timeout": 2,
-            "redis_socket_timeout": 5,
+            "task_ignore_result": True,  # and nobody waits on a result store to publish
             # A message taken by a worker that dies comes back after the visibility timeout (Redis
             # transport). It must exceed every task's hard time limit and every retry countdown;
             # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
             "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
             "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
             "task_time_limit": TASK_TIME_LIMIT_S,
-            "worker_cancel_long_running_tasks_on_connection_loss": True,
             "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",
         },
         "OUTBOX_PUBLISH_TIMEOUT_S": _env_float("OUTBOX_PUBLISH_TIMEOUT_S", 2.0),
