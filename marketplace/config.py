@@ -71,7 +71,7 @@ def build_config(instance_path: str) -> dict:
             # A message taken by a worker that dies comes back after the visibility timeout (Redis
             # transport). It must exceed every task's hard time limit and every retry countdown;
             # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
-            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S} if redis_url else {},
             "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
             "task_time_limit": TASK_TIME_LIMIT_S,
             "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",

@@ -98,10 +98,12 @@ def _task_args(celery_app, row: dict) -> list:
 
 def publish_connection(app: Flask):
     """A broker connection that gives up quickly: publishing never waits on a broker that is down."""
+    celery_app = app.extensions["celery"]
     timeout = app.config["OUTBOX_PUBLISH_TIMEOUT_S"]
-    return app.extensions["celery"].connection_for_write(
-        connect_timeout=timeout,
-        transport_options={"max_retries": 0, "socket_connect_timeout": timeout, "socket_timeout": timeout})
+    options = {"max_retries": 0}
+    if str(celery_app.conf.broker_url).startswith(("redis", "rediss")):
+        options.update(socket_connect_timeout=timeout, socket_timeout=timeout)
+    return celery_app.connection_for_write(connect_timeout=timeout, transport_options=options)
 
 
 def _mark(conn, row_id: int, token: str, **values) -> None:
