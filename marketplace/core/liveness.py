@@ -50,6 +50,8 @@ class Watchdog(threading.Thread):
         self.consumer_up = False
         self.last_ok = time.monotonic()
         self.stopping = threading.Event()
+        with celery_app.connection_for_write() as conn:  # never connected: only the transport's capabilities
+            self.can_broadcast = "fanout" in conn.transport.implements.exchange_type
 
     def run(self) -> None:
         while not self.stopping.wait(_interval_s()):
@@ -58,10 +60,9 @@ class Watchdog(threading.Thread):
     def broker_answers(self) -> bool:
         if not self.consumer_up:
             return False
+        if not self.can_broadcast:
+            return True  # the development SQLite broker has no broadcast: a started consumer will do
         try:
-            with self.celery_app.connection_for_write() as conn:
-                if "fanout" not in conn.transport.implements.exchange_type:
-                    return True  # the development SQLite broker has no broadcast: a started consumer will do
             return bool(self.celery_app.control.ping([self.hostname], timeout=3.0))
         except Exception:
             return False

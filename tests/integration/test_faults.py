@@ -298,7 +298,8 @@ def test_a_web_worker_killed_just_after_saving_has_already_told_the_user_it_work
     port = free_port()
     env = app_env(tmp_path, hole.url, OUTBOX_PUBLISH_TIMEOUT_S=10)
     web = Process("gunicorn", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                               "--timeout", "2", "tests.fault_wsgi:app"], env, tmp_path, "Booting worker")
+                               "--timeout", "2", "--no-control-socket", "tests.fault_wsgi:app"], env, tmp_path,
+                  "Booting worker")
     try:
         stack.up(web)
         url = f"http://127.0.0.1:{port}"
