@@ -12,7 +12,7 @@ from sqlalchemy import update
 from marketplace.catalog.models import ProducerProfile, Product, ProductStatus
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import get_int_setting, queue_email
-from marketplace.distributions.models import DeliverySlot, Distribution
+from marketplace.distributions.models import Distribution
 from marketplace.distributions.services import delivery_fee_cents, get_distribution, zone_for_postcode
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -20,6 +20,7 @@ from marketplace.members.services import require_active_member
 from marketplace.money import format_money
 from marketplace.orders import signals
 from marketplace.orders.models import Cart, CartItem, Order, OrderEvent, OrderLine, OrderPart
+from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import (BUYER_EDITABLE, Fulfilment, InvalidTransition, LineStatus, PartStatus,
                                        PaymentMethod, PaymentStatus, check_transition)
 from marketplace.timeutil import utcnow
@@ -283,24 +284,6 @@ def checkout(user: User, data: CheckoutInput) -> Order:
                   when=distribution.pickup_place.name, total=format_money(order.goods_estimated_cents
                                                                           + order.delivery_fee_cents)))
     return order
-
-
-def reserve_slot_place(distribution: Distribution, slot_id: int | None) -> DeliverySlot:
-    """Take a place in a delivery slot or refuse: a slot never holds more live orders than its capacity.
-
-    The slot's row lock makes concurrent checkouts count one after the other (as reserve_stock's
-    conditional UPDATE does for stock); a cancelled order no longer holds its place.
-    """
-    slot = (db.session.query(DeliverySlot).filter(DeliverySlot.id == slot_id).with_for_update().one_or_none()
-            if slot_id else None)
-    if slot is None or slot.distribution_id != distribution.id:
-        raise ServiceError(_("Choose a delivery time slot."), "delivery_slot_id")
-    taken = (db.session.query(Order.id)
-             .filter(Order.delivery_slot_id == slot.id, Order.parts.any(OrderPart.status != PartStatus.CANCELLED))
-             .count())
-    if taken >= slot.capacity:
-        raise Conflict(_("This delivery slot is full: choose another."), "delivery_slot_id")
-    return slot
 
 
 def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput) -> None:
