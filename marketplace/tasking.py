@@ -36,6 +36,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     install_worker_steps(celery_app)
     app.after_request(_publish_after_response)
+    app.teardown_request(_publish_leftovers)
     return celery_app
 
 
@@ -112,6 +113,13 @@ def _publish_after_response(response):
         app = current_app._get_current_object()
         response.call_on_close(lambda: publish_now(app, ids))
     return response
+
+
+def _publish_leftovers(_exc) -> None:
+    # Committed after the response hook ran, or in a request context that sends no response at all.
+    ids = g.pop("outbox_after_response", None)
+    if ids:
+        publish_now(current_app._get_current_object(), ids)
 
 
 def publish_now(app: Flask, ids: list[int]) -> None:
