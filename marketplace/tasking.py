@@ -69,10 +69,12 @@ class UnknownTask(ValueError):
 
 
 def enqueue_after_commit(task_name: str, args: list, dedup_key: str | None = None) -> None:
-    """Record a task in the outbox within the current transaction; publish it once committed.
+    """Record a task in the outbox within the current transaction; publish it once committed
+    (in a web request: once the response has gone out).
 
     If the broker is down at commit time the row stays unpublished and the beat task
     `core.drain_outbox` publishes it later, so no work is lost and no task sees a rolled-back row.
+    An unknown task name is refused here, not discarded later by the worker.
     """
     from marketplace.core.models import OutboxMessage
 
