@@ -19,6 +19,18 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+# Every task's hard time limit (the slow ones, planning and billing, fit in it), and the Redis
+# visibility timeout: more than twice the limit, so a message a busy worker prefetched is not handed
+# to a second worker while the first still runs it.
+TASK_TIME_LIMIT_S = 300
+VISIBILITY_TIMEOUT_S = 900
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -46,12 +58,7 @@ def build_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'marketplace.sqlite'}"
     redis_url = os.environ.get("REDIS_URL", "")
-    if redis_url:
-        broker_url = redis_url
-        result_backend = redis_url
-    else:
-        broker_url = f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
-        result_backend = f"db+sqlite:///{instance / 'celery-results.sqlite'}"
+    broker_url = redis_url or f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}"
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "DEMO": _env_bool("COOP_DEMO", False),
@@ -60,7 +67,9 @@ def build_config(instance_path: str) -> dict:
         "REDIS_URL": redis_url,
         "CELERY": {
             "broker_url": broker_url,
-            "result_backend": result_backend,
+            # No result store: nobody reads task results, and a result store that is down must not
+            # stall a publish (20 reconnections, ~19 s) nor kill a worker that cancels a task.
+            "result_backend": None,
             "task_serializer": "json",
             "result_serializer": "json",
             "accept_content": ["json"],
@@ -70,7 +79,25 @@ def build_config(instance_path: str) -> dict:
             "task_always_eager": _env_bool("CELERY_ALWAYS_EAGER", False),
             "broker_connection_retry_on_startup": True,
             "timezone": os.environ.get("COOP_TIMEZONE", "Europe/Paris"),
+            "task_ignore_result": True,  # and nobody waits on a result store to publish
+            # A message taken by a worker that dies comes back after the visibility timeout (Redis
+            # transport). It must exceed every task's hard time limit and every retry countdown;
+            # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
+            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S} if redis_url else {},
+            "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
+            "task_time_limit": TASK_TIME_LIMIT_S,
+            "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",
         },
+        "OUTBOX_PUBLISH_TIMEOUT_S": _env_float("OUTBOX_PUBLISH_TIMEOUT_S", 2.0),
+        "OUTBOX_DRAIN_INTERVAL_S": _env_float("OUTBOX_DRAIN_INTERVAL_S", 10.0),
+        "OUTBOX_MAX_ATTEMPTS": _env_int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_RETRY_BASE_S": _env_int("OUTBOX_RETRY_BASE_S", 30),
+        "OUTBOX_RETRY_MAX_S": _env_int("OUTBOX_RETRY_MAX_S", 3600),
+        "OUTBOX_RETENTION_DAYS": _env_int("OUTBOX_RETENTION_DAYS", 14),
+        "SWEEP_INTERVAL_S": _env_float("SWEEP_INTERVAL_S", 60.0),
+        # A worker whose broker has not answered for this long exits; the restart policy starts it afresh.
+        "WORKER_BROKER_LOSS_EXIT_S": _env_float("WORKER_BROKER_LOSS_EXIT_S", 300.0),
+        "HEARTBEAT_STALE_S": _env_float("HEARTBEAT_STALE_S", 90.0),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),

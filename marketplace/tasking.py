@@ -1,13 +1,21 @@
-"""Celery wiring (Flask's celery_init_app pattern) and enqueue-after-commit."""
+"""Celery wiring (Flask's celery_init_app pattern) and enqueue-after-commit through the outbox."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
 
 from marketplace.extensions import db
+
+log = logging.getLogger(__name__)
+# After a failed publish this process leaves publishing to the beat's drain for a while, so that
+# a broker outage costs one short timeout, not one per commit.
+BROKER_PAUSE_S = 5.0
+_broker_paused_until = 0.0
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -20,43 +28,66 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
-    celery_app.conf.beat_schedule = beat_schedule()
+    celery_app.conf.beat_schedule = beat_schedule(app.config)
+    celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+    from marketplace.core.liveness import install_worker_steps
+
+    install_worker_steps(celery_app)
+    app.after_request(_publish_after_response)
+    app.teardown_request(_publish_leftovers)
     return celery_app
 
 
-def beat_schedule() -> dict:
-    # Periodic work: every rule lives in a service; these only trigger it.
+def beat_schedule(config) -> dict:
+    """Periodic work: every rule lives in a service; these only trigger it.
+
+    Every entry is safe when two beats run (a scaled service, a restart overlap): the drain claims
+    rows, the business tasks claim or lock what they change. The sweeps also redo, within a minute,
+    the work of a message lost with a killed worker or an emptied Redis.
+    """
     from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
     from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
 
+    sweep = float(config["SWEEP_INTERVAL_S"])
     return {
         **billing_beat,
         **invoicing_beat,
-        "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": 30.0},
-        "drain-task-outbox": {"task": "core.drain_outbox", "schedule": 15.0},
+        "drain-task-outbox": {"task": "core.drain_outbox", "schedule": float(config["OUTBOX_DRAIN_INTERVAL_S"])},
+        "prune-old-records": {"task": "core.prune_records", "schedule": 3600.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
-        "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": 60.0},
-        "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 30.0},
+        "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": min(30.0, sweep)},
+        "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": sweep},
+        "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": min(30.0, sweep)},
+        "billing-close-due-periods-sweep": {"task": "billing.close_due_periods", "schedule": sweep},
         "payments-capture-expiring": {"task": "payments.capture_expiring_authorisations", "schedule": 3600.0},
         "payments-reconcile": {"task": "payments.reconcile", "schedule": 86400.0},
     }
 
 
+class UnknownTask(ValueError):
+    """A programming error: nobody would ever run this task."""
+
+
 def enqueue_after_commit(task_name: str, args: list, dedup_key: str | None = None) -> None:
-    """Record a task in the outbox within the current transaction; publish it once committed.
+    """Record a task in the outbox within the current transaction; publish it once committed
+    (in a web request: once the response has gone out).
 
     If the broker is down at commit time the row stays unpublished and the beat task
     `core.drain_outbox` publishes it later, so no work is lost and no task sees a rolled-back row.
+    An unknown task name is refused here, not discarded later by the worker.
     """
     from marketplace.core.models import OutboxMessage
 
+    if task_name not in current_app.extensions["celery"].tasks:
+        raise UnknownTask(f"no Celery task is registered as {task_name!r}")
+    payload = json.dumps(args)  # refuses what the worker could not decode, here rather than there
     if dedup_key is not None:
         existing = db.session.query(OutboxMessage.id).filter_by(dedup_key=dedup_key).first()
         if existing:
             return
-    message = OutboxMessage(task_name=task_name, args_json=json.dumps(args), dedup_key=dedup_key)
+    message = OutboxMessage(task_name=task_name, args_json=payload, dedup_key=dedup_key)
     db.session.add(message)
     pending = db.session.info.setdefault("outbox_to_publish", [])
     pending.append(message)
@@ -75,7 +106,42 @@ def _after_commit(session) -> None:
         return
     if app.extensions["celery"].conf.task_always_eager:
         return  # unit tests drive tasks explicitly; the outbox rows are there to inspect
-    publish_outbox(app, ids)
+    if has_request_context():
+        # Publish once the response has gone out: the member's answer never waits on the broker.
+        g.setdefault("outbox_after_response", []).extend(ids)
+    else:
+        publish_now(app, ids)
+
+
+def _publish_after_response(response):
+    ids = g.pop("outbox_after_response", None)
+    if ids:
+        app = current_app._get_current_object()
+        response.call_on_close(lambda: publish_now(app, ids))
+    return response
+
+
+def _publish_leftovers(_exc) -> None:
+    # Committed after the response hook ran, or in a request context that sends no response at all.
+    ids = g.pop("outbox_after_response", None)
+    if ids:
+        publish_now(current_app._get_current_object(), ids)
+
+
+def publish_now(app: Flask, ids: list[int]) -> None:
+    """Publish these rows at once if the broker answers quickly; otherwise the beat's drain will."""
+    global _broker_paused_until
+    if time.monotonic() < _broker_paused_until:
+        return
+    try:
+        with app.app_context():
+            result = publish_outbox(app, ids)
+    except Exception:  # the rows are committed: whatever happened here, the drain publishes them
+        log.exception("Publishing outbox rows %s after commit failed; the drain will retry", ids)
+        return
+    if result.broker_error:
+        _broker_paused_until = time.monotonic() + BROKER_PAUSE_S
+        log.warning("Broker unreachable (%s): %d outbox row(s) left for the drain", result.broker_error, len(ids))
 
 
 def _after_rollback(session, transaction) -> None:
@@ -93,30 +159,8 @@ def install_session_hooks() -> None:
         event.listen(Session, "after_soft_rollback", _after_rollback)
 
 
-def publish_outbox(app: Flask, ids: list[int] | None = None) -> int:
+def publish_outbox(app: Flask, ids: list[int] | None = None):
     """Send unpublished outbox rows to the broker; rows stay unpublished if it is unreachable."""
-    from marketplace.core.models import OutboxMessage
-    from marketplace.timeutil import utcnow
+    from marketplace.core import outbox
 
-    celery_app = app.extensions["celery"]
-    published = 0
-    # A separate session: we are inside after_commit of the caller's session.
-    with db.engine.connect() as conn:
-        query = db.select(OutboxMessage.__table__).where(OutboxMessage.__table__.c.published_at.is_(None))
-        if ids is not None:
-            query = query.where(OutboxMessage.__table__.c.id.in_(ids))
-        rows = conn.execute(query.order_by(OutboxMessage.__table__.c.id).limit(500)).mappings().all()
-        for row in rows:
-            try:
-                celery_app.send_task(row["task_name"], args=json.loads(row["args_json"]),
-                                     retry=False)
-            except Exception as exc:  # broker down: leave it for the beat drain
-                conn.execute(OutboxMessage.__table__.update().where(OutboxMessage.__table__.c.id == row["id"])
-                             .values(attempts=row["attempts"] + 1, last_error=str(exc)[:500]))
-                conn.commit()
-                break
-            conn.execute(OutboxMessage.__table__.update().where(OutboxMessage.__table__.c.id == row["id"])
-                         .values(published_at=utcnow(), attempts=row["attempts"] + 1))
-            conn.commit()
-            published += 1
-    return published
+    return outbox.drain(app, ids)

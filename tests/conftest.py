@@ -27,6 +27,8 @@ def _base_config(tmp_path, database_url: str, **extra) -> dict:
         "STRIPE_SECRET_KEY": "",
         "BABEL_DEFAULT_LOCALE": "en",
         "PASSWORD_HASH_CHEAP": True,
+        # Workers started inside the test process must never end it (marketplace.core.liveness).
+        "WORKER_BROKER_LOSS_EXIT_S": 0,
         "CELERY": {"task_always_eager": True, "broker_url": "memory://", "result_backend": "cache+memory://"},
     }
     config.update(extra)

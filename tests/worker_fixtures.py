@@ -14,7 +14,9 @@ def celery_config() -> dict:
     from tests.services import require_redis
 
     redis_url = require_redis()
-    return {"CELERY": {"task_always_eager": False, "broker_url": redis_url, "result_backend": redis_url}}
+    # These tests read task results (`.get()`); the shop itself stores none.
+    return {"CELERY": {"task_always_eager": False, "broker_url": redis_url, "result_backend": redis_url,
+                       "task_ignore_result": False}}
 
 
 def flush_broker(app) -> None:
@@ -29,7 +31,10 @@ def celery_worker(app, flush: bool = True, concurrency: int = 4):
     """A real Celery worker (threads) consuming the app's Redis broker (emptied first unless flush=False)."""
     from celery.contrib.testing.worker import start_worker
 
+    from marketplace import tasking
+
     celery_app = app.extensions["celery"]
+    tasking._broker_paused_until = 0.0  # a broker failure in an earlier test must not delay this one's publishing
     if flush:
         flush_broker(app)
     with start_worker(celery_app, pool="threads", concurrency=concurrency, perform_ping_check=False,

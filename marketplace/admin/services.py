@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 
+from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
-from marketplace.core.errors import ServiceError
+from marketplace.core import outbox
+from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
-from marketplace.core.services import set_setting
+from marketplace.core.models import OutboxMessage
+from marketplace.core.services import ServiceStatus, service_statuses, set_setting
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -67,3 +71,60 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
     if status:
         query = query.filter(Order.parts.any(OrderPart.status == status))
     return query.order_by(Order.created_at.desc()).limit(limit).all()
+
+
+# ---------------------------------------------------------------- background work (Celery, outbox)
+
+@dataclass(frozen=True)
+class BackgroundStatus:
+    workers: list[ServiceStatus]
+    beats: list[ServiceStatus]
+    outbox: outbox.OutboxHealth
+    oldest_pending: timedelta | None
+
+    @property
+    def healthy(self) -> bool:
+        """A worker and a beat alive, no dead letter, nothing waiting for more than two minutes."""
+        return (any(w.alive for w in self.workers) and any(b.alive for b in self.beats) and not self.outbox.dead
+                and (self.oldest_pending or timedelta(0)) < timedelta(minutes=2))
+
+
+def background_status(admin: User, now: datetime | None = None) -> BackgroundStatus:
+    """Are the worker and beat alive, and is the outbox being published? (the admin dashboard)"""
+    require_admin(admin)
+    statuses = service_statuses(now)
+    health = outbox.health()
+    age = health.oldest_age_s(now)
+    return BackgroundStatus(workers=statuses["worker"], beats=statuses["beat"], outbox=health,
+                            oldest_pending=None if age is None else timedelta(seconds=age))
+
+
+def _dead_letter(message_id: int) -> OutboxMessage:
+    message = outbox.get_dead_letter(message_id)
+    if message is None:
+        raise NotFound(_("No such set-aside task."))
+    return message
+
+
+def _snapshot(message: OutboxMessage) -> dict:
+    return {"task": message.task_name, "args": message.args_json, "attempts": message.attempts,
+            "last_error": message.last_error or ""}
+
+
+def replay_dead_letter(admin: User, message_id: int) -> OutboxMessage:
+    """Send a set-aside task again (e.g. after a fix was deployed): the next drain publishes it."""
+    require_admin(admin)
+    message = _dead_letter(message_id)
+    record(admin, "outbox.replay", message, before=_snapshot(message))
+    outbox.revive(message)
+    db.session.flush()
+    return message
+
+
+def drop_dead_letter(admin: User, message_id: int) -> None:
+    """Give up on a set-aside task for good; the audit log keeps what it was."""
+    require_admin(admin)
+    message = _dead_letter(message_id)
+    record(admin, "outbox.drop", message, before=_snapshot(message))
+    db.session.delete(message)
+    db.session.flush()

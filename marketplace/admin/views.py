@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import to_utc
+from flask_babel import format_timedelta, to_utc
 from flask_login import current_user, login_required
 
 from marketplace.admin import services
@@ -25,6 +25,7 @@ from marketplace.orders.models import Order
 from marketplace.web import action_response, attach_error, request_date, request_int, run_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.add_app_template_global(format_timedelta, "format_timedelta")
 
 
 @bp.before_request
@@ -36,8 +37,29 @@ def only_admins():
 @bp.route("/")
 def index():
     pending = db.session.query(Membership).filter_by(status=MembershipStatus.PENDING).count()
-    return render_template("admin/index.html", pending=pending,
+    return render_template("admin/index.html", pending=pending, background=services.background_status(current_user),
                            distributions=distribution_services.upcoming_distributions(limit=10))
+
+
+@bp.route("/background")
+def background():
+    from marketplace.core.outbox import dead_letters
+
+    return render_template("admin/background.html", background=services.background_status(current_user),
+                           dead_letters=dead_letters())
+
+
+@bp.route("/background/<int:message_id>/replay", methods=["POST"])
+def replay_task(message_id: int):
+    _r, error = run_service(services.replay_dead_letter, current_user, message_id,
+                            success=_("The task will be sent again within a minute."))
+    return action_response(error, url_for("admin.background"))
+
+
+@bp.route("/background/<int:message_id>/drop", methods=["POST"])
+def drop_task(message_id: int):
+    _r, error = run_service(services.drop_dead_letter, current_user, message_id, success=_("Task dropped."))
+    return action_response(error, url_for("admin.background"))
 
 
 # ---------------------------------------------------------------- members

@@ -11,7 +11,7 @@ from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 
 # Merged into marketplace.tasking.beat_schedule(): close last month's period on the 1st, at night
-# (crontab is read in the Celery timezone, the coop's).
+# (crontab is read in the Celery timezone, the coop's); a sweep there redoes a close lost with a worker.
 BEAT_SCHEDULE = {
     "close-billing-periods": {"task": "billing.close_due_periods",
                               "schedule": crontab(minute="15", hour="2", day_of_month="1")},
@@ -19,7 +19,7 @@ BEAT_SCHEDULE = {
 
 
 @shared_task(name="billing.close_due_periods", acks_late=True, autoretry_for=(OperationalError,),
-             retry_backoff=True, retry_backoff_max=600, max_retries=5)
+             retry_backoff=True, retry_backoff_max=600, max_retries=5, soft_time_limit=270, time_limit=300)
 def close_due_periods() -> list[int]:
     """Close every ended period in order; a period already closed (twice delivered) is skipped."""
     ids = services.due_period_ids()
@@ -40,7 +40,7 @@ def close_due_periods() -> list[int]:
 
 
 @shared_task(name="billing.close_period", acks_late=True, autoretry_for=(OperationalError,),
-             retry_backoff=True, retry_backoff_max=600, max_retries=5)
+             retry_backoff=True, retry_backoff_max=600, max_retries=5, soft_time_limit=270, time_limit=300)
 def close_period(period_id: int) -> bool:
     """Close one period; False if it was already closed."""
     try:

@@ -29,7 +29,10 @@ class OutboundEmail(db.Model):
 class OutboxMessage(db.Model):
     """Tasks to enqueue, written in the same transaction as the change that needs them.
 
-    A beat task drains rows not yet published, so a broker outage never loses work.
+    A beat task drains rows not yet published, so a broker outage never loses work. A drain
+    claims its rows (claim_token, lease until claimed_until) so that two drains never publish
+    the same row; a row that keeps failing waits next_attempt_at, then is set aside (dead_at)
+    for an admin to replay or drop.
     """
 
     __tablename__ = "task_outbox"
@@ -41,3 +44,16 @@ class OutboxMessage(db.Model):
     published_at = db.Column(db.DateTime, index=True)
     attempts = db.Column(db.Integer, nullable=False, default=0)
     last_error = db.Column(db.Text)
+    next_attempt_at = db.Column(db.DateTime)
+    claim_token = db.Column(db.String(32))
+    claimed_until = db.Column(db.DateTime)
+    dead_at = db.Column(db.DateTime, index=True)
+
+
+class ServiceHeartbeat(db.Model):
+    """When a Celery worker or beat last proved it was alive (the admin dashboard shows it)."""
+
+    __tablename__ = "service_heartbeats"
+    name = db.Column(db.String(200), primary_key=True)
+    role = db.Column(db.String(16), nullable=False)
+    seen_at = db.Column(db.DateTime, nullable=False)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from marketplace.core.models import OutboundEmail, Setting
+from marketplace.core.models import OutboundEmail, ServiceHeartbeat, Setting
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 
@@ -112,3 +114,42 @@ def send_pending_emails(limit: int = 100) -> int:
         sent += 1
     db.session.commit()
     return sent
+
+
+# ---------------------------------------------------------------- worker and beat liveness
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    role: str
+    seen_at: datetime
+    alive: bool
+
+
+def note_heartbeat(name: str, role: str, now: datetime | None = None) -> None:
+    """A worker or beat says it is alive (one row per process name, updated in place)."""
+    row = db.session.get(ServiceHeartbeat, name)
+    if row is None:
+        db.session.add(ServiceHeartbeat(name=name[:200], role=role, seen_at=now or utcnow()))
+    else:
+        row.seen_at = now or utcnow()
+    db.session.flush()
+
+
+def service_statuses(now: datetime | None = None) -> dict[str, list[ServiceStatus]]:
+    """Workers and beats seen in the last day, by role; alive if seen within HEARTBEAT_STALE_S."""
+    now = now or utcnow()
+    stale = timedelta(seconds=current_app.config["HEARTBEAT_STALE_S"])
+    rows = (db.session.query(ServiceHeartbeat).filter(ServiceHeartbeat.seen_at > now - timedelta(days=1))
+            .order_by(ServiceHeartbeat.seen_at.desc()).all())
+    statuses: dict[str, list[ServiceStatus]] = {"worker": [], "beat": []}
+    for row in rows:
+        statuses.setdefault(row.role, []).append(
+            ServiceStatus(row.name, row.role, row.seen_at, alive=row.seen_at > now - stale))
+    return statuses
+
+
+def prune_heartbeats(now: datetime | None = None) -> int:
+    """Forget processes not seen for a week (containers replaced by new ones)."""
+    cutoff = (now or utcnow()) - timedelta(days=7)
+    return db.session.query(ServiceHeartbeat).filter(ServiceHeartbeat.seen_at < cutoff).delete()

@@ -560,8 +560,7 @@ def _offer(run: Run, courier_id: int, now: datetime) -> RunOffer:
                   start=run.starts_at.strftime("%d/%m %H:%M"), end=run.ends_at.strftime("%H:%M"),
                   pay=format_money(offer.pay_cents), rule=pay_rule_text(rules),
                   expires=offer.expires_at.strftime("%H:%M")))
-    enqueue_after_commit("dispatch.expire_offer", [offer.id], dedup_key=f"offer-expiry:{offer.id}")
-    return offer
+    return offer  # its expiry is the beat sweep's (dispatch.expire_due_offers), not a long countdown
 
 
 def _run_zone_ids(run: Run) -> set[int]:
@@ -697,7 +696,7 @@ def expire_offer(offer_id: int, now: datetime | None = None) -> float | None:
 
 
 def expire_due_offers(now: datetime | None = None) -> int:
-    """Beat's safety net for offer timeouts whose countdown task was lost."""
+    """Beat (every 30 s): expire every offer whose time is up; offers have no countdown task."""
     now = now or utcnow()
     due = [o.id for o in db.session.query(RunOffer.id)
            .filter(RunOffer.status == OfferStatus.PENDING, RunOffer.expires_at <= now).order_by(RunOffer.id)]

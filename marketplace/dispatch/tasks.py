@@ -7,8 +7,9 @@ from sqlalchemy.exc import OperationalError
 from marketplace.dispatch import services
 from marketplace.extensions import db
 
+# Planning runs the VROOM solver: the longest tasks, still within the broker's visibility timeout.
 RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True,
-         "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8}
+         "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8, "soft_time_limit": 270, "time_limit": 300}
 
 
 def _commit_or_rollback(fn, *args):
@@ -41,15 +42,14 @@ def plan_due_slots() -> list[str]:
     return keys
 
 
-@shared_task(name="dispatch.expire_offer", bind=True, **RETRY)
-def expire_offer(self, offer_id: int) -> None:
-    remaining = _commit_or_rollback(services.expire_offer, offer_id)
-    if remaining is not None:
-        # Not due yet (published right after the commit): come back when it is (Celery countdown).
-        self.apply_async((offer_id,), countdown=max(1.0, remaining))
+@shared_task(name="dispatch.expire_offer", **RETRY)
+def expire_offer(offer_id: int) -> None:
+    """Expire one offer if it is due. One not due yet is left to the beat sweep below: a countdown
+    of hours would outlive the broker's visibility timeout and be delivered again and again."""
+    _commit_or_rollback(services.expire_offer, offer_id)
 
 
 @shared_task(name="dispatch.expire_due_offers", **RETRY)
 def expire_due_offers() -> int:
-    """Beat: the safety net for offer countdowns lost with a broker."""
+    """Beat: offers whose time is up go to the next courier (every 30 s)."""
     return _commit_or_rollback(services.expire_due_offers)

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from marketplace.catalog.models import ProducerProfile, Product, ProductStatus
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import get_int_setting, queue_email
-from marketplace.distributions.models import DeliverySlot, Distribution
+from marketplace.distributions.models import Distribution
 from marketplace.distributions.services import delivery_fee_cents, get_distribution, zone_for_postcode
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -20,6 +20,7 @@ from marketplace.members.services import require_active_member
 from marketplace.money import format_money
 from marketplace.orders import signals
 from marketplace.orders.models import Cart, CartItem, Order, OrderEvent, OrderLine, OrderPart
+from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import (BUYER_EDITABLE, Fulfilment, InvalidTransition, LineStatus, PartStatus,
                                        PaymentMethod, PaymentStatus, check_transition)
 from marketplace.timeutil import utcnow
@@ -294,13 +295,7 @@ def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInpu
     if zone is None:
         raise ServiceError(_("Sorry, the coop's couriers do not deliver to this postcode yet."), "delivery_postcode")
     if distribution.slots:
-        slot = db.session.get(DeliverySlot, data.delivery_slot_id) if data.delivery_slot_id else None
-        if slot is None or slot.distribution_id != distribution.id:
-            raise ServiceError(_("Choose a delivery time slot."), "delivery_slot_id")
-        taken = db.session.query(Order).filter(Order.delivery_slot_id == slot.id).count()
-        if taken >= slot.capacity:
-            raise Conflict(_("This delivery slot is full: choose another."), "delivery_slot_id")
-        order.delivery_slot_id = slot.id
+        order.delivery_slot_id = reserve_slot_place(distribution, data.delivery_slot_id).id
     order.delivery_address = data.delivery_address.strip()
     order.delivery_postcode = data.delivery_postcode.strip()
     order.delivery_town = data.delivery_town.strip()

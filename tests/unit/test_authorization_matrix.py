@@ -24,10 +24,12 @@ def R(anonymous, pending, buyer, producer, courier, admin) -> dict:
 # request reached the service (no form data sent) rather than being refused for the role.
 EXPECTED: dict[str, dict] = {
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
+    "admin.background": R('login', 403, 403, 403, 403, 'ok'),
     "admin.change_status": R('login', 403, 403, 403, 403, 400),
     "admin.close_distribution": R('login', 403, 403, 403, 403, 409),
     "admin.distribution": R('login', 403, 403, 403, 403, 'ok'),
     "admin.distributions": R('login', 403, 403, 403, 403, 'ok'),
+    "admin.drop_task": R('login', 403, 403, 403, 403, 404),
     "admin.emails": R('login', 403, 403, 403, 403, 'ok'),
     "admin.index": R('login', 403, 403, 403, 403, 'ok'),
     "admin.members": R('login', 403, 403, 403, 403, 'ok'),
@@ -35,6 +37,7 @@ EXPECTED: dict[str, dict] = {
     "admin.orders": R('login', 403, 403, 403, 403, 'ok'),
     "admin.places": R('login', 403, 403, 403, 403, 'ok'),
     "admin.reject": R('login', 403, 403, 403, 403, 400),
+    "admin.replay_task": R('login', 403, 403, 403, 403, 404),
     "admin.settings": R('login', 403, 403, 403, 403, 'ok'),
     "admin.zones": R('login', 403, 403, 403, 403, 400),
     "api.create_product": R(401, 401, 401, 401, 401, 401),
@@ -192,7 +195,7 @@ def _objects(coop) -> dict:
             "membership_id": coop["pending"].membership.id, "dispute_id": dispute.id, "user_id": coop["buyer"].id,
             "code": "en", "filename": "missing.jpg", "fmt": "csv", "token_id": 1, "run_id": 1, "stop_id": 1,
             "slot_id": 1, "job_id": 1, "period_id": 1, "invoice_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
-            "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token"}
+            "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1}
 
 
 def _outcome(response) -> object:
