@@ -96,6 +96,7 @@ def _reset_app_state(flask_app: Flask) -> None:
     for limiter in flask_app.extensions.get("limiter", ()):
         limiter.reset()
     flask_app.extensions.pop("catalog_page_cache", None)
+    flask_app.extensions["celery"].conf.update(flask_app.config["CELERY"])
     flask_app.extensions["celery"].set_current()
     flask_app.extensions["celery"].set_default()
 

@@ -79,9 +79,9 @@ def test_each_row_is_published_once_and_attempts_say_so(app, queue):
     assert all(r.published_at is not None and r.attempts == 1 and r.claim_token is None for r in rows)
 
 
-def test_a_broker_that_cannot_be_reached_costs_no_attempt(app, queue):
+def test_a_broker_that_cannot_be_reached_costs_no_attempt(app, queue, monkeypatch):
     _rows(n=2)
-    app.extensions["celery"].conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    monkeypatch.setitem(app.extensions["celery"].conf, "broker_url", "redis://127.0.0.1:1/0")  # nothing listens
     result = publish_outbox(app)
     assert result.published == 0 and result.broker_error
     rows = db.session.query(OutboxMessage).all()
