@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -155,13 +155,8 @@ def centroid(postcode: str) -> Coordinates | None:
     return None
 
 
-class Geocoder(Protocol):
-    """Optional adapter (config DISPATCH_GEOCODER = "module:callable"): an address to coordinates."""
-
-    def __call__(self, address: str, postcode: str, town: str) -> Coordinates | None: ...
-
-
-def _geocoder() -> Callable | None:
+def _geocoder() -> Callable[[str, str, str], Coordinates | None] | None:
+    """The optional geocoder (config DISPATCH_GEOCODER = "module:callable"): (address, postcode, town) to a point."""
     target = current_app.config.get("DISPATCH_GEOCODER")
     if not target:
         return None
