@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_
@@ -24,7 +25,7 @@ from marketplace.dispatch.services.availability import _eligible_couriers
 from marketplace.dispatch.services.coordinates import courier_home, locate_dropoff, locate_producer
 from marketplace.dispatch.services.offers import _offer
 from marketplace.dispatch.services.rules import get_rules
-from marketplace.distributions.models import DeliverySlot, Distribution
+from marketplace.distributions.models import DeliverySlot, Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus
@@ -130,6 +131,21 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
     """
     now = now or utcnow()
     kind, ident = _lock_plan_scope(plan_key)
+    jobs = _jobs_to_plan(kind, ident)
+    deliveries = _deliveries(jobs, now)
+    if not deliveries:
+        db.session.flush()
+        return []
+    couriers, slot_by_id = _available_couriers(deliveries, now)
+    hub, hub_for = _hub(jobs[0].order.distribution.pickup_place)
+    plan = planner.plan_runs(deliveries, couriers, hub=hub, hub_for=hub_for)
+    created = _record_plan(plan_key, plan, jobs, slot_by_id, now)
+    db.session.flush()
+    return created
+
+
+def _jobs_to_plan(kind: str, ident: int) -> list[DeliveryJob]:
+    """The delivery jobs of the scope's ready orders that are open or were left unassigned."""
     jobs: list[DeliveryJob] = []
     for order in _orders_in_scope(kind, ident):
         if not _order_is_ready(order):
@@ -137,34 +153,42 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
         job = _job_for(order)
         if job.status in (JobStatus.OPEN, JobStatus.UNASSIGNED):
             jobs.append(job)
-    if not jobs:
-        db.session.flush()
-        return []
+    return jobs
 
+
+def _deliveries(jobs: list[DeliveryJob], now: datetime) -> list[planner.Delivery]:
+    """The planner's view of each job; a job whose drop-off or producer cannot be located is left unassigned."""
     deliveries: list[planner.Delivery] = []
     for job in jobs:
-        order = job.order
-        drop = locate_dropoff(job)
-        if drop is None:
-            _unassign(job, _("no coordinates for this address: enter them on the dispatch board"))
-            continue
-        pickups = []
-        for part in _live_parts(order):
-            point = locate_producer(part.producer)
-            if point is None:
-                _unassign(job, _("producer %(name)s has no coordinates", name=part.producer.name))
-                break
-            pickups.append(planner.Pickup(point, part.producer_id))
-        else:
-            start, end = _window(order)
-            deliveries.append(planner.Delivery(
-                id=order.id, pickups=pickups, dropoff=drop, weight_g=order_weight_g(order),
-                parcels=len(pickups), window=(max(_epoch(start), _epoch(now)), max(_epoch(end), _epoch(now))),
-                skills=frozenset({order.delivery_zone_id}) if order.delivery_zone_id else frozenset()))
-    if not deliveries:
-        db.session.flush()
-        return []
+        delivery = _delivery(job, now)
+        if delivery is not None:
+            deliveries.append(delivery)
+    return deliveries
 
+
+def _delivery(job: DeliveryJob, now: datetime) -> planner.Delivery | None:
+    order = job.order
+    drop = locate_dropoff(job)
+    if drop is None:
+        _unassign(job, _("no coordinates for this address: enter them on the dispatch board"))
+        return None
+    pickups = []
+    for part in _live_parts(order):
+        point = locate_producer(part.producer)
+        if point is None:
+            _unassign(job, _("producer %(name)s has no coordinates", name=part.producer.name))
+            return None
+        pickups.append(planner.Pickup(point, part.producer_id))
+    start, end = _window(order)
+    return planner.Delivery(
+        id=order.id, pickups=pickups, dropoff=drop, weight_g=order_weight_g(order),
+        parcels=len(pickups), window=(max(_epoch(start), _epoch(now)), max(_epoch(end), _epoch(now))),
+        skills=frozenset({order.delivery_zone_id}) if order.delivery_zone_id else frozenset())
+
+
+def _available_couriers(deliveries: list[planner.Delivery], now: datetime
+                        ) -> tuple[list[planner.Courier], dict[int, AvailabilitySlot]]:
+    """One planner courier per availability slot overlapping the deliveries' windows, from when it is free."""
     earliest = min(d.window[0] for d in deliveries)
     latest = max(d.window[1] for d in deliveries)
     couriers: list[planner.Courier] = []
@@ -188,30 +212,29 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
                 capacity_g=profile.capacity_g, capacity_parcels=profile.capacity_parcels,
                 max_stops=profile.max_stops, speed_kmh=profile.speed_kmh,
                 skills=frozenset(z.id for z in profile.zones)))
+    return couriers, slot_by_id
 
+
+def _hub(place: PickupPlace) -> tuple[Coordinates | None, Literal["multi", "all"]]:
+    """Where goods are consolidated before the drop-offs, by the coop's rules, and for which deliveries."""
     rules = get_rules()
-    hub, hub_for = None, "multi"
-    place = jobs[0].order.distribution.pickup_place
     if rules.goods_at_pickup_place and place.latitude is not None and place.longitude is not None:
         # Every basket is collected at the distribution: one pickup there, then the drop-offs.
-        hub, hub_for = Coordinates(place.latitude, place.longitude), "all"
-    elif rules.hub_latitude is not None and rules.hub_longitude is not None:
-        hub = Coordinates(rules.hub_latitude, rules.hub_longitude)
-    plan = planner.plan_runs(deliveries, couriers, hub=hub, hub_for=hub_for)
+        return Coordinates(place.latitude, place.longitude), "all"
+    if rules.hub_latitude is not None and rules.hub_longitude is not None:
+        return Coordinates(rules.hub_latitude, rules.hub_longitude), "multi"
+    return None, "multi"
 
+
+def _record_plan(plan_key: str, plan: planner.Plan, jobs: list[DeliveryJob],
+                 slot_by_id: dict[int, AvailabilitySlot], now: datetime) -> list[int]:
+    """Store the planned runs and offer each to its courier; mark what the planner could not place."""
     job_by_order = {j.order_id: j for j in jobs}
     distribution_id = jobs[0].order.distribution_id
     created: list[int] = []
     for planned in plan.runs:
         slot = slot_by_id[planned.courier_id]
-        run = Run(plan_key=plan_key, distribution_id=distribution_id, availability_id=slot.id,
-                  starts_at=_from_epoch(planned.start_s), ends_at=_from_epoch(planned.end_s),
-                  distance_m=planned.distance_m, status=RunStatus.OFFERED, weight_g=0, parcels=0)
-        for position, stop in enumerate(planned.stops):
-            run.stops.append(RunStop(
-                position=position, kind=StopKind(stop.kind), order_id=stop.delivery_id,
-                producer_id=stop.producer if stop.kind == "pickup" and stop.producer != "hub" else None,
-                latitude=stop.location.lat, longitude=stop.location.lon, eta=_from_epoch(stop.arrival_s), status=StopStatus.PENDING))
+        run = _new_run(plan_key, distribution_id, slot, planned)
         for order_id in planned.delivery_ids:
             job = job_by_order[order_id]
             job.status, job.reason = JobStatus.PLANNED, ""
@@ -223,8 +246,20 @@ def plan_slot(plan_key: str, now: datetime | None = None) -> list[int]:
         created.append(run.id)
     for item in plan.unassigned:
         _unassign(job_by_order[item.delivery_id], item.reason)  # translated when shown
-    db.session.flush()
     return created
+
+
+def _new_run(plan_key: str, distribution_id: int, slot: AvailabilitySlot, planned: planner.PlannedRun) -> Run:
+    run = Run(plan_key=plan_key, distribution_id=distribution_id, availability_id=slot.id,
+              starts_at=_from_epoch(planned.start_s), ends_at=_from_epoch(planned.end_s),
+              distance_m=planned.distance_m, status=RunStatus.OFFERED, weight_g=0, parcels=0)
+    for position, stop in enumerate(planned.stops):
+        run.stops.append(RunStop(
+            position=position, kind=StopKind(stop.kind), order_id=stop.delivery_id,
+            producer_id=stop.producer if stop.kind == "pickup" and stop.producer != "hub" else None,
+            latitude=stop.location.lat, longitude=stop.location.lon, eta=_from_epoch(stop.arrival_s),
+            status=StopStatus.PENDING))
+    return run
 
 
 def _unassign(job: DeliveryJob, reason: str) -> None:
