@@ -55,15 +55,16 @@ def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
 def close_distribution(distribution_id: int, now: datetime | None = None) -> bool:
     """Run the cut-off once: close ordering, cancel parts under the producer's minimum, send harvest totals.
 
-    Returns False if it had already run (safe to call twice, from beat or by hand).
+    Returns False if it had already run (safe to call twice, from beat or by hand): then nothing
+    was changed. Flushes only: the caller commits.
     """
     now = now or utcnow()
+    # A conditional UPDATE claims the cut-off: a concurrent run waits on the row, then finds it closed.
     claimed = db.session.execute(
         update(Distribution).where(Distribution.id == distribution_id, Distribution.closed_at.is_(None),
                                    Distribution.cutoff_at <= now)
         .values(closed_at=now).execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
-        db.session.rollback()
         return False
     distribution = db.session.get(Distribution, distribution_id)
     db.session.refresh(distribution)
@@ -75,7 +76,7 @@ def close_distribution(distribution_id: int, now: datetime | None = None) -> boo
             _cancel_under_minimum(distribution, producer, total)
         else:
             _send_harvest_totals(distribution, producer)
-    db.session.commit()
+    db.session.flush()
     return True
 
 
@@ -108,5 +109,5 @@ def due_distribution_ids(now: datetime | None = None) -> list[int]:
 
 
 def close_due_distributions(now: datetime | None = None) -> list[int]:
-    """Close every distribution whose cut-off has passed (the beat task calls this)."""
+    """Close every distribution whose cut-off has passed (the beat task calls this, then commits)."""
     return [d for d in due_distribution_ids(now) if close_distribution(d, now)]
