@@ -30,7 +30,10 @@ def register_cli(app: Flask) -> None:
         """Run the cut-off of every distribution whose ordering window has closed."""
         from marketplace.orders.services import close_due_distributions
 
+        from marketplace.extensions import db
+
         closed = close_due_distributions()
+        db.session.commit()
         click.echo(f"Closed {len(closed)} distribution(s): {closed}")
 
     @app.cli.command("demo")

@@ -179,6 +179,7 @@ def close_distribution(distribution_id: int):
         return action_response(Conflict(_("Ordering is still open: the cut-off has not passed.")),
                                url_for("admin.distribution", distribution_id=distribution_id))
     done = order_services.close_distribution(distribution_id)
+    db.session.commit()
     flash(_("Cut-off processed.") if done else _("The cut-off had already been processed."), "success")
     return redirect(url_for("admin.distribution", distribution_id=distribution_id))
 

@@ -51,9 +51,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import pairwise
 from math import lcm
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 __all__ = [
     "COLLEGES",
@@ -261,13 +262,17 @@ def _percent(numerator: int, denominator: int) -> str:
     return f"{whole:,}.{part:02d} %"
 
 
-def allocate_fees(
-    total_cost_cents: int,
-    members: Sequence[MemberActivity],
-    rule: FeeRule,
-    carry_in_cents: int = 0,
-) -> Allocation:
-    """Share total_cost_cents + carry_in_cents among members by `rule` (see module docstring)."""
+class _Split(NamedTuple):
+    """One way of sharing the amount: flat and proportional parts, explanations, carry-out, summary."""
+
+    flats: Mapping[int, int]
+    props: Mapping[int, int]
+    texts: Mapping[int, str]
+    carry_out: int
+    summary: str
+
+
+def _check_arguments(total_cost_cents: int, rule: FeeRule, carry_in_cents: int) -> None:
     if not _is_int(total_cost_cents):
         raise TypeError(f"total_cost_cents must be an int (cents), got {total_cost_cents!r}")
     if total_cost_cents < 0:
@@ -277,130 +282,165 @@ def allocate_fees(
     if not isinstance(rule, FeeRule):
         raise TypeError(f"rule must be a FeeRule, got {type(rule).__name__}")
 
-    # Sort once by id: fixes the output order and makes the result independent of input order.
+
+def _ordered_members(members: Sequence[MemberActivity]) -> list[MemberActivity]:
+    """The members sorted by id (fixes the output order whatever the input order), each once."""
     ordered = sorted(members, key=lambda m: m.member_id)
-    for previous, current in zip(ordered, ordered[1:]):
+    for previous, current in pairwise(ordered):
         if previous.member_id == current.member_id:
             raise ValueError(f"member {current.member_id} appears more than once")
     for member in ordered:
         if not isinstance(member, MemberActivity):
             raise TypeError(f"members must be MemberActivity, got {type(member).__name__}")
+    return ordered
 
-    amount = total_cost_cents + carry_in_cents
-    flat_rule = rule.flat_cents
-    weight_rule = rule.weights
 
-    def build(flats: Mapping[int, int], props: Mapping[int, int], texts: Mapping[int, str],
-              carry_out: int, summary: str) -> Allocation:
-        fees = {
-            m.member_id: MemberFee(
-                member_id=m.member_id,
-                college=m.college,
-                flat_cents=flats.get(m.member_id, 0),
-                proportional_cents=props.get(m.member_id, 0),
-                explanation=texts[m.member_id],
-            )
-            for m in ordered
-        }
-        return Allocation(
-            total_cost_cents=total_cost_cents,
-            carry_in_cents=carry_in_cents,
-            fees=fees,
-            flat_total_cents=sum(flats.values()),
-            proportional_total_cents=sum(props.values()),
-            carry_out_cents=carry_out,
-            summary=summary,
+def _allocation(ordered: Sequence[MemberActivity], total_cost_cents: int, carry_in_cents: int,
+                split: _Split) -> Allocation:
+    fees = {
+        m.member_id: MemberFee(
+            member_id=m.member_id,
+            college=m.college,
+            flat_cents=split.flats.get(m.member_id, 0),
+            proportional_cents=split.props.get(m.member_id, 0),
+            explanation=split.texts[m.member_id],
         )
+        for m in ordered
+    }
+    return Allocation(
+        total_cost_cents=total_cost_cents,
+        carry_in_cents=carry_in_cents,
+        fees=fees,
+        flat_total_cents=sum(split.flats.values()),
+        proportional_total_cents=sum(split.props.values()),
+        carry_out_cents=split.carry_out,
+        summary=split.summary,
+    )
 
-    # Step 0: nothing to recover. A surplus is not refunded here; it is carried forward
-    # (negative carry-out) and lowers the next period's amount.
-    if amount <= 0 or not ordered:
-        if amount < 0:
-            text = f"nothing to pay: the surplus of {_money(-amount)} covers this period's cost"
-            summary = f"surplus of {_money(-amount)} carried to the next period"
-        elif amount == 0:
-            text = "nothing to pay: nothing to recover this period"
-            summary = "nothing to recover this period"
-        else:
-            text = ""  # unreachable per member: no members
-            summary = f"no active member: {_money(amount)} carried to the next period"
-        return build({}, {}, {m.member_id: text for m in ordered}, amount, summary)
 
-    # Step 1: flat parts.
-    flat_due = {m.member_id: flat_rule[m.college] for m in ordered}
+def _nothing_to_recover(ordered: Sequence[MemberActivity], amount: int) -> _Split:
+    """Step 0: a surplus is not refunded here; it is carried forward (negative carry-out)."""
+    if amount < 0:
+        text = f"nothing to pay: the surplus of {_money(-amount)} covers this period's cost"
+        summary = f"surplus of {_money(-amount)} carried to the next period"
+    elif amount == 0:
+        text = "nothing to pay: nothing to recover this period"
+        summary = "nothing to recover this period"
+    else:
+        text = ""  # unreachable per member: no members
+        summary = f"no active member: {_money(amount)} carried to the next period"
+    return _Split({}, {}, {m.member_id: text for m in ordered}, amount, summary)
+
+
+def _scaled_flat_parts(ordered: Sequence[MemberActivity], flat_due: Mapping[int, int], amount: int) -> _Split:
+    """Step 1, flat parts above the amount: scaled down to exactly `amount`, nobody pays more than the cost."""
     flat_sum = sum(flat_due.values())
-    if flat_sum > amount:
-        # Scale down so the flats together are exactly `amount`: nobody pays more than the cost.
-        flats = largest_remainder(amount, flat_due)
-        texts = {
-            m.member_id: (
-                f"flat {_money(flat_due[m.member_id])} ({m.college}) scaled down to "
-                f"{_money(flats[m.member_id])}, because the flat parts ({_money(flat_sum)} in total) "
-                f"exceed the {_money(amount)} to recover; no proportional part"
-            )
-            for m in ordered
-        }
-        summary = (
-            f"{_money(amount)} recovered from flat parts scaled down from {_money(flat_sum)}; "
-            "nothing carried to the next period"
+    flats = largest_remainder(amount, flat_due)
+    texts = {
+        m.member_id: (
+            f"flat {_money(flat_due[m.member_id])} ({m.college}) scaled down to "
+            f"{_money(flats[m.member_id])}, because the flat parts ({_money(flat_sum)} in total) "
+            f"exceed the {_money(amount)} to recover; no proportional part"
         )
-        return build(flats, {}, texts, 0, summary)
+        for m in ordered
+    }
+    summary = (
+        f"{_money(amount)} recovered from flat parts scaled down from {_money(flat_sum)}; "
+        "nothing carried to the next period"
+    )
+    return _Split(flats, {}, texts, 0, summary)
 
+
+def _flat_text(m: MemberActivity, flat_due: Mapping[int, int]) -> str:
+    return f"flat {_money(flat_due[m.member_id])} ({m.college})"
+
+
+def _flat_parts_only(ordered: Sequence[MemberActivity], flat_due: Mapping[int, int], amount: int) -> _Split:
+    """The flat parts add up to exactly the amount: no proportional part."""
+    texts = {m.member_id: f"{_flat_text(m, flat_due)}; the flat parts cover the whole cost, "
+             "no proportional part" for m in ordered}
+    return _Split(flat_due, {}, texts, 0, f"{_money(amount)} recovered from flat parts only")
+
+
+def _by_weighted_activity(ordered: Sequence[MemberActivity], flat_due: Mapping[int, int], amount: int,
+                          weighted: Mapping[int, int], rule: FeeRule) -> _Split:
+    """Step 2: the rest in proportion to weighted activity."""
+    flat_sum = sum(flat_due.values())
+    rest, weighted_sum = amount - flat_sum, sum(weighted.values())
+    props = largest_remainder(rest, weighted)
+    texts = {}
+    rest_text, weighted_sum_text = _money(rest), _money(weighted_sum)  # formatted once
+    for m in ordered:
+        mine = weighted[m.member_id]
+        if mine:
+            texts[m.member_id] = (
+                f"{_flat_text(m, flat_due)} + {_percent(mine, weighted_sum)} of the proportional part of "
+                f"{rest_text} (your weighted activity {rule.weights[m.college]} x "
+                f"{_money(m.activity_cents)} = {_money(mine)} / {weighted_sum_text}) "
+                f"= {_money(props[m.member_id])}"
+            )
+        else:
+            reason = ("no activity this period" if not m.activity_cents
+                      else f"the {m.college} college has weight 0")
+            texts[m.member_id] = f"{_flat_text(m, flat_due)}; no proportional part ({reason})"
+    summary = (f"{_money(amount)} recovered: {_money(flat_sum)} from flat parts and "
+               f"{_money(rest)} in proportion to weighted activity")
+    return _Split(flat_due, props, texts, 0, summary)
+
+
+def _by_flat_parts(ordered: Sequence[MemberActivity], flat_due: Mapping[int, int], amount: int) -> _Split:
+    """Step 3: nobody had weighted activity; the flat parts serve as weights for the rest."""
+    flat_sum = sum(flat_due.values())
     rest = amount - flat_sum
-    weighted = {m.member_id: weight_rule[m.college] * m.activity_cents for m in ordered}
-    weighted_sum = sum(weighted.values())
+    props = largest_remainder(rest, flat_due)
+    texts = {}
+    for m in ordered:
+        mine = flat_due[m.member_id]
+        if mine:
+            texts[m.member_id] = (
+                f"{_flat_text(m, flat_due)} + {_percent(mine, flat_sum)} of the remaining {_money(rest)}, "
+                f"shared in proportion to flat parts because nobody had weighted activity "
+                f"= {_money(props[m.member_id])}"
+            )
+        else:
+            texts[m.member_id] = (f"{_flat_text(m, flat_due)}; no proportional part "
+                                  "(no flat part, no weighted activity)")
+    summary = (f"{_money(amount)} recovered: {_money(flat_sum)} from flat parts and "
+               f"{_money(rest)} in proportion to flat parts (no weighted activity)")
+    return _Split(flat_due, props, texts, 0, summary)
 
-    def flat_text(m: MemberActivity) -> str:
-        return f"flat {_money(flat_due[m.member_id])} ({m.college})"
 
-    if rest == 0:
-        texts = {m.member_id: f"{flat_text(m)}; the flat parts cover the whole cost, "
-                 "no proportional part" for m in ordered}
-        return build(flat_due, {}, texts, 0,
-                     f"{_money(amount)} recovered from flat parts only")
-
-    if weighted_sum > 0:
-        # Step 2: the rest in proportion to weighted activity.
-        props = largest_remainder(rest, weighted)
-        texts = {}
-        rest_text, weighted_sum_text = _money(rest), _money(weighted_sum)  # formatted once
-        for m in ordered:
-            mine = weighted[m.member_id]
-            if mine:
-                texts[m.member_id] = (
-                    f"{flat_text(m)} + {_percent(mine, weighted_sum)} of the proportional part of "
-                    f"{rest_text} (your weighted activity {weight_rule[m.college]} x "
-                    f"{_money(m.activity_cents)} = {_money(mine)} / {weighted_sum_text}) "
-                    f"= {_money(props[m.member_id])}"
-                )
-            else:
-                reason = ("no activity this period" if not m.activity_cents
-                          else f"the {m.college} college has weight 0")
-                texts[m.member_id] = f"{flat_text(m)}; no proportional part ({reason})"
-        summary = (f"{_money(amount)} recovered: {_money(flat_sum)} from flat parts and "
-                   f"{_money(rest)} in proportion to weighted activity")
-        return build(flat_due, props, texts, 0, summary)
-
-    if flat_sum > 0:
-        # Step 3: nobody had weighted activity; fall back on the flat parts as weights.
-        props = largest_remainder(rest, flat_due)
-        texts = {}
-        for m in ordered:
-            mine = flat_due[m.member_id]
-            if mine:
-                texts[m.member_id] = (
-                    f"{flat_text(m)} + {_percent(mine, flat_sum)} of the remaining {_money(rest)}, "
-                    f"shared in proportion to flat parts because nobody had weighted activity "
-                    f"= {_money(props[m.member_id])}"
-                )
-            else:
-                texts[m.member_id] = f"{flat_text(m)}; no proportional part (no flat part, no weighted activity)"
-        summary = (f"{_money(amount)} recovered: {_money(flat_sum)} from flat parts and "
-                   f"{_money(rest)} in proportion to flat parts (no weighted activity)")
-        return build(flat_due, props, texts, 0, summary)
-
-    # No flat part and no weighted activity: nothing can be billed; carry it, never drop it.
+def _nothing_billable(ordered: Sequence[MemberActivity], flat_due: Mapping[int, int], rest: int) -> _Split:
+    """No flat part and no weighted activity: nothing can be billed; carry it, never drop it."""
     texts = {m.member_id: ("nothing to pay: no flat part and no weighted activity this period; "
                            f"{_money(rest)} carried to the next period") for m in ordered}
-    return build(flat_due, {}, texts, rest,
-                 f"nothing could be billed: {_money(rest)} carried to the next period")
+    return _Split(flat_due, {}, texts, rest, f"nothing could be billed: {_money(rest)} carried to the next period")
+
+
+def allocate_fees(
+    total_cost_cents: int,
+    members: Sequence[MemberActivity],
+    rule: FeeRule,
+    carry_in_cents: int = 0,
+) -> Allocation:
+    """Share total_cost_cents + carry_in_cents among members by `rule` (see module docstring)."""
+    _check_arguments(total_cost_cents, rule, carry_in_cents)
+    ordered = _ordered_members(members)
+    amount = total_cost_cents + carry_in_cents
+    if amount <= 0 or not ordered:
+        split = _nothing_to_recover(ordered, amount)
+    else:
+        flat_due = {m.member_id: rule.flat_cents[m.college] for m in ordered}
+        rest = amount - sum(flat_due.values())
+        weighted = {m.member_id: rule.weights[m.college] * m.activity_cents for m in ordered}
+        if rest < 0:
+            split = _scaled_flat_parts(ordered, flat_due, amount)
+        elif rest == 0:
+            split = _flat_parts_only(ordered, flat_due, amount)
+        elif any(weighted.values()):
+            split = _by_weighted_activity(ordered, flat_due, amount, weighted, rule)
+        elif any(flat_due.values()):
+            split = _by_flat_parts(ordered, flat_due, amount)
+        else:
+            split = _nothing_billable(ordered, flat_due, rest)
+    return _allocation(ordered, total_cost_cents, carry_in_cents, split)

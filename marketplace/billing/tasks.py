@@ -25,6 +25,8 @@ def close_due_periods() -> list[int]:
     ids = services.due_period_ids()
     db.session.commit()
     closed = []
+    # One transaction per period: a period that cannot be closed (no rule in force yet) must not
+    # take back the statements of an earlier period closed in the same run.
     for period_id in ids:
         try:
             services.close_period(period_id)

@@ -6,6 +6,8 @@ import pytest
 from marketplace.catalog.models import Product
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.models import OutboundEmail
+from marketplace.core.services import queue_email
+from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import College
 from marketplace.orders import services
@@ -13,7 +15,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.services import CheckoutInput, OutOfStock
 from marketplace.orders.states import Fulfilment, LineStatus, PartStatus, PaymentStatus
 from marketplace.timeutil import utcnow
-from tests.factories import make_distribution, make_member, make_producer, make_product
+from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
 
 
 @pytest.fixture
@@ -192,6 +194,7 @@ def test_cutoff_cancels_producer_under_minimum_and_leaves_others(shop):
     shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert services.close_due_distributions() == [shop["distribution"].id]
+    db.session.commit()  # what the beat task does after the service
     ferme_part = next(p for p in order.parts if p.producer.name == "Ferme du Marais")
     chevre_part = next(p for p in order.parts if p.producer.name == "Chèvrerie")
     assert ferme_part.status == PartStatus.CANCELLED
@@ -205,6 +208,65 @@ def test_cutoff_cancels_producer_under_minimum_and_leaves_others(shop):
     # Running it again does nothing.
     assert services.close_due_distributions() == []
     assert services.close_distribution(shop["distribution"].id) is False
+
+
+def test_cutoff_leaves_the_commit_to_its_caller(shop):
+    order = _checkout(shop, [(shop["carrots"], 2), (shop["cheese"], 2)])
+    distribution_id = shop["distribution"].id
+    shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert services.close_distribution(distribution_id) is True
+    db.session.rollback()  # the caller's boundary gives up: nothing of the cut-off stays
+    assert db.session.get(Distribution, distribution_id).closed_at is None
+    assert {p.status for p in db.session.get(Order, order.id).parts} == {PartStatus.PLACED}
+    assert db.session.get(Product, shop["carrots"].id).stock == 8
+    assert db.session.query(OutboundEmail).filter(OutboundEmail.subject.contains("Harvest")).count() == 0
+
+
+def test_cutoff_already_run_keeps_the_callers_pending_changes(shop):
+    distribution_id = shop["distribution"].id
+    shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert services.close_distribution(distribution_id) is True
+    db.session.commit()
+    queue_email("someone@test.coop", "Written by the caller", "Pending when the cut-off is asked again.")
+    assert services.close_distribution(distribution_id) is False
+    db.session.commit()
+    assert db.session.query(OutboundEmail).filter_by(subject="Written by the caller").count() == 1
+
+
+def test_cutoff_task_commits_what_the_service_decided(shop):
+    from marketplace.orders import tasks
+
+    _checkout(shop, [(shop["cheese"], 1)])
+    distribution_id = shop["distribution"].id
+    shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert tasks.close_due_distributions() == [distribution_id]
+    db.session.rollback()
+    assert db.session.get(Distribution, distribution_id).closed_at is not None
+    assert tasks.close_distribution(distribution_id) is False
+
+
+def test_close_due_command_commits_the_cutoff(shop, app):
+    distribution_id = shop["distribution"].id
+    shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["close-due"])
+    assert f"Closed 1 distribution(s): [{distribution_id}]" in result.output
+    db.session.rollback()
+    assert db.session.get(Distribution, distribution_id).closed_at is not None
+
+
+def test_admin_runs_the_cutoff_by_hand_and_it_is_kept(shop, client):
+    distribution_id = shop["distribution"].id
+    shop["distribution"].cutoff_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    login(client, get_admin())
+    response = client.post(f"/admin/distributions/{distribution_id}/close", follow_redirects=True)
+    assert "Cut-off processed." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.get(Distribution, distribution_id).closed_at is not None
 
 
 def test_harvest_totals_sum_over_buyers(shop):

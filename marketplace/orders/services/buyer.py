@@ -1,0 +1,69 @@
+"""The buyer's changes before the cut-off: quantities, removed lines, cancellation."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.orders import signals
+from marketplace.orders.models import Order
+from marketplace.orders.services.lifecycle import _cancel_part, _record, _set_part_status
+from marketplace.orders.services.stock import MAX_QUANTITY, release_stock, reserve_stock
+from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus
+
+
+def buyer_order(user: User, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.buyer_id != user.id:
+        raise NotFound(_("No such order."))
+    return order
+
+
+def _require_editable(order: Order) -> None:
+    if not order.distribution.is_open():
+        raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
+
+
+def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int) -> Order:
+    """The buyer changes a quantity before cut-off (0 removes the line); stock follows."""
+    order = buyer_order(user, order_id)
+    _require_editable(order)
+    line = next((candidate for p in order.parts for candidate in p.lines if candidate.id == line_id), None)
+    if line is None:
+        raise NotFound(_("No such order line."))
+    if line.part.status not in BUYER_EDITABLE or line.status != LineStatus.ACTIVE:
+        raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
+    if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
+        raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+    before_cents = order.goods_estimated_cents
+    delta = quantity - line.quantity
+    if delta > 0:
+        reserve_stock(line.product_id, delta)
+    elif delta < 0:
+        release_stock(line.product_id, -delta)
+    part = line.part
+    if quantity == 0:
+        part.lines.remove(line)
+        db.session.delete(line)
+        if not part.lines:
+            _set_part_status(part, PartStatus.CANCELLED, user, _("Emptied by the buyer."))
+    else:
+        line.quantity = quantity
+    _record(order, "changed", f"{line.product_name}: {quantity}", part=part, actor=user)
+    db.session.flush()
+    signals.order_changed.send(order, old_quantity_cents=before_cents)
+    return order
+
+
+def cancel_order(user: User, order_id: int) -> Order:
+    """The buyer cancels every part the producers have not accepted yet; stock is returned."""
+    order = buyer_order(user, order_id)
+    _require_editable(order)
+    cancellable = [p for p in order.parts if p.status in BUYER_EDITABLE]
+    if not cancellable:
+        raise Conflict(_("Nothing left to cancel: the producers have accepted this order."))
+    for part in cancellable:
+        _cancel_part(part, user, _("Cancelled by the buyer."))
+    db.session.flush()
+    return order

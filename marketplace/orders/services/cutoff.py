@@ -1,0 +1,113 @@
+"""The cut-off: ordering closes, parts under a producer's minimum are cancelled, harvest lists go out."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import update
+
+from marketplace.catalog.models import ProducerProfile
+from marketplace.core.services import queue_email
+from marketplace.distributions.models import Distribution
+from marketplace.extensions import db
+from marketplace.money import format_money
+from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.services.lifecycle import _cancel_part
+from marketplace.orders.states import LineStatus, PartStatus
+from marketplace.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class HarvestLine:
+    product_name: str
+    unit: str
+    quantity: int
+    estimated_weight_g: int
+
+
+def producer_totals(distribution_id: int) -> dict[int, int]:
+    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded."""
+    totals: dict[int, int] = defaultdict(int)
+    parts = (db.session.query(OrderPart).join(Order)
+             .filter(Order.distribution_id == distribution_id, OrderPart.status != PartStatus.CANCELLED).all())
+    for part in parts:
+        totals[part.producer_id] += part.estimated_cents
+    return dict(totals)
+
+
+def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
+    """What a producer must harvest and pack: quantities per product over all buyers."""
+    lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
+             .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
+                     OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
+             .order_by(OrderLine.product_name).all())
+    merged: dict[tuple[str, str], list[int]] = {}
+    for line in lines:
+        key = (line.product_name, line.unit)
+        acc = merged.setdefault(key, [0, 0])
+        acc[0] += line.quantity
+        acc[1] += line.estimated_weight_total_g
+    return [HarvestLine(name, unit, q, g) for (name, unit), (q, g) in merged.items()]
+
+
+def close_distribution(distribution_id: int, now: datetime | None = None) -> bool:
+    """Run the cut-off once: close ordering, cancel parts under the producer's minimum, send harvest totals.
+
+    Returns False if it had already run (safe to call twice, from beat or by hand): then nothing
+    was changed. Flushes only: the caller commits.
+    """
+    now = now or utcnow()
+    # A conditional UPDATE claims the cut-off: a concurrent run waits on the row, then finds it closed.
+    claimed = db.session.execute(
+        update(Distribution).where(Distribution.id == distribution_id, Distribution.closed_at.is_(None),
+                                   Distribution.cutoff_at <= now)
+        .values(closed_at=now).execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        return False
+    distribution = db.session.get(Distribution, distribution_id)
+    db.session.refresh(distribution)
+    totals = producer_totals(distribution_id)
+    producers = {p.id: p for p in db.session.query(ProducerProfile).filter(ProducerProfile.id.in_(totals)).all()}
+    for producer_id, total in sorted(totals.items()):
+        producer = producers[producer_id]
+        if producer.min_order_cents and total < producer.min_order_cents:
+            _cancel_under_minimum(distribution, producer, total)
+        else:
+            _send_harvest_totals(distribution, producer)
+    db.session.flush()
+    return True
+
+
+def _cancel_under_minimum(distribution: Distribution, producer: ProducerProfile, total: int) -> None:
+    reason = _("%(producer)s's minimum order for this distribution (%(min)s) was not reached (%(total)s).",
+               producer=producer.name, min=format_money(producer.min_order_cents), total=format_money(total))
+    parts = (db.session.query(OrderPart).join(Order)
+             .filter(Order.distribution_id == distribution.id, OrderPart.producer_id == producer.id,
+                     OrderPart.status != PartStatus.CANCELLED).all())
+    for part in parts:
+        _cancel_part(part, None, reason)
+        queue_email(part.order.buyer.email, _("Part of your order %(ref)s is cancelled", ref=part.order.reference),
+                    reason + " " + _("You will not pay for these products."))
+    queue_email(producer.user.email, _("No harvest for this distribution"), reason)
+
+
+def _send_harvest_totals(distribution: Distribution, producer: ProducerProfile) -> None:
+    lines = harvest_totals(distribution.id, producer.id)
+    body = "\n".join(f"- {line.product_name}: {line.quantity} × {line.unit}"
+                     + (f" (~{line.estimated_weight_g} g)" if line.estimated_weight_g else "") for line in lines)
+    queue_email(producer.user.email, _("Harvest list for %(place)s", place=distribution.pickup_place.name),
+                _("Ordering is closed. Please harvest and pack:") + "\n" + body)
+
+
+def due_distribution_ids(now: datetime | None = None) -> list[int]:
+    now = now or utcnow()
+    return [d for (d,) in db.session.query(Distribution.id)
+            .filter(Distribution.cutoff_at <= now, Distribution.closed_at.is_(None),
+                    Distribution.cancelled_at.is_(None)).order_by(Distribution.cutoff_at)]
+
+
+def close_due_distributions(now: datetime | None = None) -> list[int]:
+    """Close every distribution whose cut-off has passed (the beat task calls this, then commits)."""
+    return [d for d in due_distribution_ids(now) if close_distribution(d, now)]

@@ -1,0 +1,136 @@
+"""Checkout: the cart becomes one order with one part per producer (and a card order never paid is undone)."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.core.services import queue_email
+from marketplace.distributions.models import Distribution
+from marketplace.distributions.services import delivery_fee_cents, zone_for_postcode
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.members.services import require_active_member
+from marketplace.money import format_money
+from marketplace.orders import signals
+from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.slots import reserve_slot_place
+from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
+from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
+from marketplace.orders.services.stock import reserve_stock
+from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
+from marketplace.timeutil import utcnow
+
+
+def available_payment_methods() -> list[PaymentMethod]:
+    """Pay at pickup always; card only when the coop has configured Stripe."""
+    from flask import current_app
+
+    methods = [PaymentMethod.PAY_AT_PICKUP]
+    if current_app.config.get("STRIPE_SECRET_KEY"):
+        methods.append(PaymentMethod.CARD)
+    return methods
+
+
+@dataclass(frozen=True)
+class CheckoutInput:
+    fulfilment: Fulfilment = Fulfilment.PICKUP
+    payment_method: PaymentMethod = PaymentMethod.PAY_AT_PICKUP
+    delivery_address: str = ""
+    delivery_postcode: str = ""
+    delivery_town: str = ""
+    delivery_slot_id: int | None = None
+    note: str = ""
+
+
+def _new_reference() -> str:
+    """A short public order reference; 40 random bits make a clash negligible, and it is checked."""
+    while True:
+        reference = "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+        if not db.session.query(Order.id).filter_by(reference=reference).first():
+            return reference
+
+
+def checkout(user: User, data: CheckoutInput) -> Order:
+    """Turn the cart into one order with one part per producer, reserving stock atomically.
+
+    Everything happens in the caller's transaction: on any error the caller rolls back and
+    nothing (stock, order, cart) has changed.
+    """
+    require_active_member(user)
+    cart = get_cart(user)
+    if not cart.items:
+        raise ServiceError(_("Your cart is empty."))
+    distribution = _open_distribution(cart.distribution_id)
+    if data.payment_method not in available_payment_methods():
+        raise ServiceError(_("This payment method is not available."), "payment_method")
+
+    order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
+                  fulfilment=data.fulfilment, payment_method=data.payment_method,
+                  payment_status=PaymentStatus.DUE if data.payment_method == PaymentMethod.PAY_AT_PICKUP
+                  else PaymentStatus.AWAITING,
+                  delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
+    if data.fulfilment == Fulfilment.DELIVERY:
+        _apply_delivery(order, distribution, data)
+
+    participating = _taking_part(distribution.id, {item.product.producer_id for item in cart.items})
+    parts: dict[int, OrderPart] = {}
+    # Lock rows in a fixed order so two checkouts never deadlock on PostgreSQL.
+    for item in sorted(cart.items, key=lambda i: i.product_id):
+        product = item.product
+        if not product.is_available:
+            raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
+        if product.producer_id not in participating:
+            raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
+        reserve_stock(product.id, item.quantity)
+        part = parts.get(product.producer_id)
+        if part is None:
+            part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
+            order.parts.append(part)
+        part.lines.append(OrderLine(
+            product_id=product.id, product_name=product.name, unit=product.unit.value,
+            unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=item.quantity,
+            is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g))
+    db.session.add(order)
+    _record(order, "placed", actor=user)
+    cart.items.clear()
+    db.session.flush()
+    signals.order_placed.send(order)
+    queue_email(user.email, _("Order %(ref)s confirmed", ref=order.reference),
+                _("Thank you! Your order %(ref)s for %(when)s is placed. Estimated total: %(total)s. "
+                  "You can change it until the cut-off.", ref=order.reference,
+                  when=distribution.pickup_place.name, total=format_money(order.goods_estimated_cents
+                                                                          + order.delivery_fee_cents)))
+    return order
+
+
+def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput) -> None:
+    if not distribution.home_delivery:
+        raise ServiceError(_("This distribution offers no home delivery."), "fulfilment")
+    if not data.delivery_address.strip():
+        raise ServiceError(_("Enter the delivery address."), "delivery_address")
+    zone = zone_for_postcode(data.delivery_postcode)
+    if zone is None:
+        raise ServiceError(_("Sorry, the coop's couriers do not deliver to this postcode yet."), "delivery_postcode")
+    if distribution.slots:
+        order.delivery_slot_id = reserve_slot_place(distribution, data.delivery_slot_id).id
+    order.delivery_address = data.delivery_address.strip()
+    order.delivery_postcode = data.delivery_postcode.strip()
+    order.delivery_town = data.delivery_town.strip()
+    order.delivery_zone_id = zone.id
+    order.delivery_fee_cents = delivery_fee_cents(zone)
+
+
+def cancel_unpaid_order(order_id: int, reason: str) -> Order:
+    """A card checkout that was never paid (expired, abandoned): cancel it and return the stock."""
+    order = _get_order(order_id)
+    if order.payment_status != PaymentStatus.AWAITING:
+        return order
+    for part in order.parts:
+        if part.status in BUYER_EDITABLE:
+            _cancel_part(part, None, reason)
+    order.payment_status = PaymentStatus.CANCELLED
+    db.session.flush()
+    return order
