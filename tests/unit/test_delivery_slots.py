@@ -1,4 +1,5 @@
 """A delivery slot's capacity counts live orders: full is refused, a cancelled order frees its place."""
+from marketplace.core.errors import Conflict
 from marketplace.extensions import db
 from marketplace.orders import services
 from marketplace.orders.services import CheckoutInput
@@ -26,7 +27,7 @@ def test_a_full_slot_refuses_and_a_cancelled_order_gives_its_place_back(app):
     try:
         _checkout(second, carrots, slot.id)
         raise AssertionError("a full slot took a second order")
-    except services.Conflict as exc:
+    except Conflict as exc:
         db.session.rollback()
         assert "slot is full" in exc.message
     services.cancel_order(first, order.id)
