@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
 from flask import (Flask, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template,
@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response as BaseResponse
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, login_manager
@@ -118,7 +119,7 @@ def is_safe_next(target: str | None) -> bool:
 def next_or(default: str) -> str:
     """Where to go after a POST: a safe `next` field (the page the form was on), else `default`; never the Referer."""
     target = request.form.get("next") or request.args.get("next")
-    return target if is_safe_next(target) else default
+    return target if target and is_safe_next(target) else default
 
 
 def back_url(default_endpoint: str, **values) -> str:
@@ -175,7 +176,7 @@ def perform(service: Callable[..., T], /, *args, success: str | None = None, bac
     return _show_refusal(refusal, back, form)
 
 
-def act(service: Callable[..., Any], /, *args, back: str, success: str | None = None, **kwargs) -> Response:
+def act(service: Callable[..., Any], /, *args, back: str, success: str | None = None, **kwargs) -> BaseResponse:
     """An action button's POST: `perform` the service, then go back to a safe `next` field, else `back`."""
     perform(service, *args, success=success, back=back, **kwargs)
     return redirect(next_or(back))
@@ -248,6 +249,15 @@ MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2199, 12, 31)
 MAX_JSON_DEPTH = 64
 
 
+@overload
+def request_int(name: str, default: int, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: bool = ...) -> int: ...
+@overload
+def request_int(name: str, default: None = None, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: Literal[True]) -> int: ...
+@overload
+def request_int(name: str, default: None = None, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: bool = ...) -> int | None: ...
 def request_int(name: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_ID,
                 form: bool = False, required: bool = False) -> int | None:
     """A whole number from the query string (or the form), within bounds; blank gives `default` (or a 400 if
