@@ -183,7 +183,10 @@ def act(service: Callable[..., Any], /, *args, back: str, success: str | None = 
 
 
 def form_status(form: Any) -> int:
-    """The status of a page showing `form`: 200, 400 for input the form refused, or the service's refusal."""
+    """The status of a page showing `form` (None: none was posted): 200, 400 for input the form refused, or the
+    service's refusal."""
+    if form is None:
+        return 200
     refusal = getattr(form, "refusal", None)
     if refusal is not None:
         return refusal.status_code

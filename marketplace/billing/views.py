@@ -196,7 +196,7 @@ def admin_rules():
     rules = db.session.query(FeeRuleVersion).order_by(FeeRuleVersion.version.desc()).all()
     db.session.commit()  # the settings row may have been created with its defaults
     return render_template("billing/admin_rules.html", form=form, settings_form=settings_form, rules=rules,
-                           settings=settings_row, decision_form=DecisionForm()), form_status(posted) if posted else 200
+                           settings=settings_row, decision_form=DecisionForm()), form_status(posted)
 
 
 def _rule_input(form: RuleForm) -> services.RuleInput:

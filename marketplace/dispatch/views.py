@@ -113,7 +113,7 @@ def availability():
             return redirect(url_for("dispatch.availability"))
     slots = services.availability_of(current_user) if current_user.courier_profile else []
     return render_template("dispatch/availability.html", profile_form=profile_form, slot_form=slot_form,
-                           slots=slots), form_status(posted) if posted is not None else 200
+                           slots=slots), form_status(posted)
 
 
 def _profile_input(form: CourierProfileForm) -> services.CourierProfileInput:

@@ -35,10 +35,10 @@ def report(line_id: int):
 
 
 def _show(dispute, answer_form=None, resolve_form=None):
-    posted = answer_form or resolve_form
+    posted = answer_form if answer_form is not None else resolve_form
     return render_template("disputes/show.html", dispute=dispute, answer_form=answer_form or AnswerForm(),
                            resolve_form=resolve_form or ResolveForm(),
-                           max_cents=services.max_compensation_cents(dispute)), form_status(posted) if posted else 200
+                           max_cents=services.max_compensation_cents(dispute)), form_status(posted)
 
 
 @bp.route("/<int:dispute_id>")
