@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Iterable
+from typing import Any, Callable, Iterable, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (Flask, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template,
+                   request, url_for)
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response as BaseResponse
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, login_manager
@@ -96,10 +98,10 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(message: str, status: int):
+def error_response(message: str, status: int, back: str | None = None):
     if wants_json():
         return jsonify({"error": message}), status
-    return render_template("error.html", message=message, status=status), status
+    return render_template("error.html", message=message, status=status, back_url=back), status
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -114,35 +116,94 @@ def is_safe_next(target: str | None) -> bool:
         and "\\" not in target
 
 
+def next_or(default: str) -> str:
+    """Where to go after a POST: a safe `next` field (the page the form was on), else `default`; never the Referer."""
+    target = request.form.get("next") or request.args.get("next")
+    return target if target and is_safe_next(target) else default
+
+
 def back_url(default_endpoint: str, **values) -> str:
     """Where to go after an action: a safe `next` field, else the default page."""
-    target = request.form.get("next") or request.args.get("next")
-    return target if is_safe_next(target) else url_for(default_endpoint, **values)
+    return next_or(url_for(default_endpoint, **values))
 
 
-def action_response(error: ServiceError | None, back: str):
-    """After a POST action: redirect back on success; on refusal, a page with the reason and its 4xx."""
-    if error is None:
-        return redirect(back)
-    if wants_json():
-        return jsonify({"error": error.message}), error.status_code
-    return render_template("error.html", message=error.message, status=error.status_code,
-                           back_url=back), error.status_code
+# ---------------------------------------------------------------- the boundary of a POST
+
+T = TypeVar("T")
+AUTHORIZATION_STATUSES = frozenset({401, 403, 404})
 
 
-def run_service(fn, *args, success: str | None = None, flash_errors: bool = False, **kwargs):
-    """Call a service and commit; on a ServiceError roll back and return it (flashed if asked)."""
+class _Refused:
+    """What `perform` returns when the service refused a form's input: falsy; the form carries the reason."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "REFUSED"
+
+
+REFUSED: Any = _Refused()
+
+
+def perform(service: Callable[..., T], /, *args, success: str | None = None, back: str | None = None,
+            form: Any = None, commit_refusal: bool = False, **kwargs) -> T:
+    """The boundary of a POST (Indico's RH.process): call the service, commit once, then flash `success`.
+
+    A refusal (ServiceError) rolls the whole request back and is shown to whoever asked:
+    - a JSON caller gets {"error": reason} with the refusal's status;
+    - with a `form`, the reason goes next to its field (or is flashed) and REFUSED is returned: the view
+      shows the form again, with `form_status(form)`;
+    - an authorization refusal (401/403/404) is the error page with its status, as on any other page;
+    - otherwise (an action button) the reason is flashed on the page the user came from: a 303 to a safe
+      `next` field, else to `back` (with no `back`, the error page).
+    Every answer but REFUSED ends the view (raised, as abort() does). `commit_refusal` keeps what the
+    service recorded of a refused attempt (failed log-ins are counted) instead of rolling it back.
+    """
     try:
-        result = fn(*args, **kwargs)
+        result = service(*args, **kwargs)
         db.session.commit()
     except ServiceError as exc:
-        db.session.rollback()
-        if flash_errors:
-            flash(exc.message, "error")
-        return None, exc
-    if success:
-        flash(success, "success")
-    return result, None
+        if commit_refusal:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        refusal = exc
+    else:
+        if success:
+            flash(success, "success")
+        return result
+    return _show_refusal(refusal, back, form)
+
+
+def act(service: Callable[..., Any], /, *args, back: str, success: str | None = None, **kwargs) -> BaseResponse:
+    """An action button's POST: `perform` the service, then go back to a safe `next` field, else `back`."""
+    perform(service, *args, success=success, back=back, **kwargs)
+    return redirect(next_or(back))
+
+
+def form_status(form: Any) -> int:
+    """The status of a page showing `form` (None: none was posted): 200, 400 for input the form refused, or the
+    service's refusal."""
+    if form is None:
+        return 200
+    refusal = getattr(form, "refusal", None)
+    if refusal is not None:
+        return refusal.status_code
+    return 400 if form.errors else 200
+
+
+def _show_refusal(exc: ServiceError, back: str | None, form: Any) -> Any:
+    if wants_json():
+        abort(make_response(jsonify({"error": exc.message}), exc.status_code))
+    if form is not None:
+        attach_error(form, exc)
+        form.refusal = exc
+        return REFUSED
+    if exc.status_code in AUTHORIZATION_STATUSES or back is None:
+        abort(make_response(error_response(exc.message, exc.status_code, back=back and next_or(back))))
+    flash(exc.message, "error")
+    abort(redirect(next_or(back), 303))
 
 
 def attach_error(form, exc: ServiceError) -> None:
@@ -156,6 +217,34 @@ def attach_error(form, exc: ServiceError) -> None:
         flash(exc.message, "error")
 
 
+# The old way, still used by marketplace/payments/views.py and marketplace/admin/views.py until they move to
+# `perform`/`act`: remove both then.
+
+def action_response(error: ServiceError | None, back: str):
+    """Old way (use `act`): redirect back on success; on refusal, a page with the reason and its 4xx."""
+    if error is None:
+        return redirect(back)
+    if wants_json():
+        return jsonify({"error": error.message}), error.status_code
+    return render_template("error.html", message=error.message, status=error.status_code,
+                           back_url=back), error.status_code
+
+
+def run_service(fn, *args, success: str | None = None, flash_errors: bool = False, **kwargs):
+    """Old way (use `perform`): call a service and commit; on a ServiceError roll back and return it."""
+    try:
+        result = fn(*args, **kwargs)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        if flash_errors:
+            flash(exc.message, "error")
+        return None, exc
+    if success:
+        flash(success, "success")
+    return result, None
+
+
 # ---------------------------------------------------------------- bounded input from requests
 
 MAX_ID = 2**31 - 1  # the range of our primary keys (see DatabaseIdConverter)
@@ -163,13 +252,34 @@ MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2199, 12, 31)
 MAX_JSON_DEPTH = 64
 
 
+@overload
+def request_int(name: str, default: int, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: bool = ...) -> int: ...
+@overload
+def request_int(name: str, default: None = None, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: Literal[True]) -> int: ...
+@overload
+def request_int(name: str, default: None = None, *, minimum: int = ..., maximum: int = ..., form: bool = ...,
+                required: bool = ...) -> int | None: ...
 def request_int(name: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_ID,
-                form: bool = False) -> int | None:
-    """A whole number from the query string (or the form), within bounds; blank gives `default`, junk a 400."""
+                form: bool = False, required: bool = False) -> int | None:
+    """A whole number from the query string (or the form), within bounds; blank gives `default` (or a 400 if
+    `required`), junk a 400."""
     raw = ((request.form if form else request.args).get(name) or "").strip()
-    if not raw:
+    if not raw and not required:
         return default
-    digits = raw[1:] if raw[0] in "+-" else raw
+    return whole_number(raw, name, minimum, maximum)
+
+
+def request_ints(name: str, *, minimum: int = 0, maximum: int = MAX_ID, form: bool = False) -> list[int]:
+    """Every value of a repeated field (checkboxes) as whole numbers within bounds; blanks skipped, junk a 400."""
+    values = (request.form if form else request.args).getlist(name)
+    return [whole_number(raw.strip(), name, minimum, maximum) for raw in values if raw.strip()]
+
+
+def whole_number(raw: str, name: str, minimum: int = 0, maximum: int = MAX_ID) -> int:
+    """`raw` as a whole number within bounds, or a 400 that names the field."""
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
     # isascii: str.isdigit() also accepts '²' and other scripts' digits, which int() refuses or reads.
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 50:
         raise ServiceError(_("%(name)s must be a whole number.", name=name), name)

@@ -17,7 +17,7 @@ from marketplace.core.errors import ServiceError
 from marketplace.extensions import csrf, db, limiter
 from marketplace.members.models import College
 from marketplace.members.services import require_active_member
-from marketplace.web import action_response, json_object, request_int, run_service
+from marketplace.web import act, json_object, perform, request_int
 
 bp = Blueprint("api", __name__)
 
@@ -51,9 +51,7 @@ def token_api(view):
         except ServiceError:
             db.session.commit()  # the refused attempt stays recorded (auth_failures)
             raise
-        response = view(*args, **kwargs)
-        db.session.commit()
-        return response
+        return perform(view, *args, **kwargs)
 
     limited = limiter.limit(_limit, key_func=_rate_key)(wrapper)
     csrf.exempt(limited)
@@ -205,10 +203,8 @@ def tokens():
 @bp.route("/account/api-tokens", methods=["POST"])
 @login_required
 def new_token():
-    result, error = run_service(services.create_token, current_user, request.form.get("name", ""))
-    if error is not None:
-        return action_response(error, url_for("api.tokens"))
-    _token, clear = result
+    _token, clear = perform(services.create_token, current_user, request.form.get("name", ""),
+                            back=url_for("api.tokens"))
     # Shown once, on this response only; the database keeps its SHA-256 digest.
     return render_template("api/tokens.html", tokens=services.tokens_of(current_user), new_token=clear)
 
@@ -216,7 +212,6 @@ def new_token():
 @bp.route("/account/api-tokens/<int:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke(token_id: int):
-    _r, error = run_service(services.revoke_token, current_user, token_id, success=_("Token revoked."))
-    return action_response(error, url_for("api.tokens"))
+    return act(services.revoke_token, current_user, token_id, success=_("Token revoked."), back=url_for("api.tokens"))
 
 

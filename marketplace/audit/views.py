@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from marketplace.audit import services
 from marketplace.audit.forms import ReaderForm
 from marketplace.csvexport import csv_response
-from marketplace.web import action_response, attach_error, request_int, run_service
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -40,21 +40,14 @@ def export():
 @login_required
 def readers():
     form = ReaderForm()
-    status = 200
-    if form.validate_on_submit():
-        _r, error = run_service(services.grant_reader, current_user, form.email.data,
-                                success=_("This member can now read the audit log."))
-        if error is None:
-            return redirect(url_for("audit.readers"))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("audit/readers.html", form=form, readers=services.readers(current_user)), status
+    if form.validate_on_submit() and perform(services.grant_reader, current_user, form.email.data, form=form,
+                                             success=_("This member can now read the audit log.")) is not REFUSED:
+        return redirect(url_for("audit.readers"))
+    return render_template("audit/readers.html", form=form, readers=services.readers(current_user)), form_status(form)
 
 
 @bp.route("/readers/<int:user_id>/revoke", methods=["POST"])
 @login_required
 def revoke(user_id: int):
-    _r, error = run_service(services.revoke_reader, current_user, user_id, success=_("Access removed."))
-    return action_response(error, url_for("audit.readers"))
+    return act(services.revoke_reader, current_user, user_id, success=_("Access removed."),
+               back=url_for("audit.readers"))

@@ -16,7 +16,7 @@ from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 from marketplace.members.services import require_admin
 from marketplace.uploads import send_upload
-from marketplace.web import action_response, attach_error, run_service
+from marketplace.web import REFUSED, act, form_status, perform
 
 bp = Blueprint("billing", __name__)
 
@@ -66,11 +66,16 @@ def statement_pdf_view(statement_id: int):
 @login_required
 def vote(rule_id: int):
     form = VoteForm()
+    return act(lambda: services.cast_vote(current_user, rule_id, _valid(form, _("Vote for, against, or abstain."))
+                                          .choice.data),
+               success=_("Your vote is recorded."), back=url_for("billing.my_fees"))
+
+
+def _valid(form, refusal: str):
+    """A small form of a button (no page of its own): valid, or refused with one sentence saying what it needs."""
     if not form.validate_on_submit():
-        return action_response(ServiceError(_("Vote for, against, or abstain.")), url_for("billing.my_fees"))
-    _r, error = run_service(services.cast_vote, current_user, rule_id, form.choice.data,
-                            success=_("Your vote is recorded."))
-    return action_response(error, url_for("billing.my_fees"))
+        raise ServiceError(refusal)
+    return form
 
 
 # ---------------------------------------------------------------- admin
@@ -84,40 +89,30 @@ def _admin() -> None:
 def admin_index():
     _admin()
     form = CostForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            upload = form.receipt.data
-            data = services.CostInput(category=form.category.data, amount_cents=form.amount.cents,
-                                      vat_cents=form.vat.cents or 0, incurred_on=form.incurred_on.data,
-                                      supplier=form.supplier.data or "", note=form.note.data or "")
-            try:
-                entry = services.record_cost(current_user, data, receipt=upload.read() if upload else None,
-                                             receipt_name=getattr(upload, "filename", "") or "")
-                db.session.commit()
-            except ServiceError as exc:
-                db.session.rollback()
-                attach_error(form, exc)
-                status = exc.status_code
+    if form.validate_on_submit():
+        upload = form.receipt.data
+        data = services.CostInput(category=form.category.data, amount_cents=form.amount.cents,
+                                  vat_cents=form.vat.cents or 0, incurred_on=form.incurred_on.data,
+                                  supplier=form.supplier.data or "", note=form.note.data or "")
+        entry = perform(services.record_cost, current_user, data, receipt=upload.read() if upload else None,
+                        receipt_name=getattr(upload, "filename", "") or "", form=form)
+        if entry is not REFUSED:
+            if entry.is_adjustment:
+                flash(_("That month is closed: the cost was recorded in %(p)s as a visible adjustment.",
+                        p=services.period_label(entry.period)), "warning")
             else:
-                if entry.is_adjustment:
-                    flash(_("That month is closed: the cost was recorded in %(p)s as a visible adjustment.",
-                            p=services.period_label(entry.period)), "warning")
-                else:
-                    flash(_("Cost recorded."), "success")
-                return redirect(url_for("billing.admin_index"))
-        else:
-            status = 400
+                flash(_("Cost recorded."), "success")
+            return redirect(url_for("billing.admin_index"))
     periods = db.session.query(BillingPeriod).order_by(BillingPeriod.starts_on.desc()).limit(24).all()
     return render_template("billing/admin_index.html", form=form, periods=periods,
-                           closable=services.closable_months(), open_periods=services.open_periods()), status
+                           closable=services.closable_months(), open_periods=services.open_periods()), form_status(form)
 
 
 @bp.route("/admin/billing/costs/<int:cost_id>/delete", methods=["POST"])
 @login_required
 def delete_cost(cost_id: int):
-    _r, error = run_service(services.delete_cost, current_user, cost_id, success=_("Cost deleted."))
-    return action_response(error, url_for("billing.admin_index"))
+    return act(services.delete_cost, current_user, cost_id, success=_("Cost deleted."),
+               back=url_for("billing.admin_index"))
 
 
 @bp.route("/admin/billing/costs/<int:cost_id>/receipt")
@@ -132,17 +127,17 @@ def receipt(cost_id: int):
 @login_required
 def close():
     _admin()
-    raw = (request.form.get("month") or "").strip()
-    try:
-        month = date.fromisoformat(raw)
-    except ValueError:
-        return action_response(ServiceError(_("Choose the month to close.")), url_for("billing.admin_index"))
-    period, error = run_service(services.close_month, current_user, month)
-    if error:
-        return action_response(error, url_for("billing.admin_index"))
+    period = perform(lambda: services.close_month(current_user, _month()), back=url_for("billing.admin_index"))
     flash(_("%(p)s is closed: %(n)d statements sent.", p=services.period_label(period), n=period.member_count),
           "success")
     return redirect(url_for("billing.admin_period", period_id=period.id))
+
+
+def _month() -> date:
+    try:
+        return date.fromisoformat((request.form.get("month") or "").strip())
+    except ValueError:
+        raise ServiceError(_("Choose the month to close."), "month") from None
 
 
 @bp.route("/admin/billing/periods/<int:period_id>")
@@ -165,11 +160,10 @@ def mark_paid(statement_id: int):
     statement_row = db.session.get(Statement, statement_id)
     target = (url_for("billing.admin_period", period_id=statement_row.period_id) if statement_row
               else url_for("billing.admin_index"))
-    if not form.validate_on_submit():
-        return action_response(ServiceError(_("Choose how the fee was paid.")), target)
-    _r, error = run_service(services.record_payment, current_user, statement_id, form.method.data,
-                            form.reference.data or "", success=_("Payment recorded."))
-    return action_response(error, target)
+    return act(lambda: services.record_payment(current_user, statement_id,
+                                               _valid(form, _("Choose how the fee was paid.")).method.data,
+                                               form.reference.data or ""),
+               success=_("Payment recorded."), back=target)
 
 
 @bp.route("/admin/billing/rules", methods=["GET", "POST"])
@@ -179,66 +173,59 @@ def admin_rules():
     form = RuleForm(prefix="rule")
     settings_row = services.get_billing_settings()
     settings_form = BillingSettingsForm(prefix="settings", obj=None)
-    status = 200
+    posted = None
     if request.method == "GET":
         settings_form.quorum_percent.data = str(settings_row.quorum_percent)
         settings_form.majority_percent.data = str(settings_row.majority_percent)
         settings_form.allow_admin_decision.data = settings_row.allow_admin_decision
         form.effective_from.data = services.month_start(services.coop_today())
     elif "rule-effective_from" in request.form:
-        if form.validate_on_submit():
-            colleges = services.COLLEGE_ORDER
-            data = services.RuleInput(
-                flat_cents={c: getattr(form, f"flat_{c}").cents or 0 for c in colleges},
-                weights={c: getattr(form, f"weight_{c}").number or 0 for c in colleges},
-                effective_from=form.effective_from.data, rationale=form.rationale.data or "")
-            _r, error = run_service(services.propose_rule, current_user, data,
-                                    success=_("The rule is proposed: members can vote on it now."))
-            if not error:
-                return redirect(url_for("billing.admin_rules"))
-            attach_error(form, error)
-            status = error.status_code
-        else:
-            status = 400
+        posted = form
+        if form.validate_on_submit() and perform(
+                services.propose_rule, current_user, _rule_input(form), form=form,
+                success=_("The rule is proposed: members can vote on it now.")) is not REFUSED:
+            return redirect(url_for("billing.admin_rules"))
     else:
-        if settings_form.validate_on_submit():
-            _r, error = run_service(services.update_billing_settings, current_user,
-                                    quorum_percent=settings_form.quorum_percent.number,
-                                    majority_percent=settings_form.majority_percent.number,
-                                    allow_admin_decision=settings_form.allow_admin_decision.data,
-                                    success=_("Settings saved."))
-            if not error:
-                return redirect(url_for("billing.admin_rules"))
-            attach_error(settings_form, error)
-            status = error.status_code
-        else:
-            status = 400
+        posted = settings_form
+        if settings_form.validate_on_submit() and perform(
+                services.update_billing_settings, current_user, quorum_percent=settings_form.quorum_percent.number,
+                majority_percent=settings_form.majority_percent.number,
+                allow_admin_decision=settings_form.allow_admin_decision.data, form=settings_form,
+                success=_("Settings saved.")) is not REFUSED:
+            return redirect(url_for("billing.admin_rules"))
     rules = db.session.query(FeeRuleVersion).order_by(FeeRuleVersion.version.desc()).all()
     db.session.commit()  # the settings row may have been created with its defaults
     return render_template("billing/admin_rules.html", form=form, settings_form=settings_form, rules=rules,
-                           settings=settings_row, decision_form=DecisionForm()), status
+                           settings=settings_row, decision_form=DecisionForm()), form_status(posted)
+
+
+def _rule_input(form: RuleForm) -> services.RuleInput:
+    colleges = services.COLLEGE_ORDER
+    return services.RuleInput(flat_cents={c: getattr(form, f"flat_{c}").cents or 0 for c in colleges},
+                              weights={c: getattr(form, f"weight_{c}").number or 0 for c in colleges},
+                              effective_from=form.effective_from.data, rationale=form.rationale.data or "")
 
 
 @bp.route("/admin/billing/rules/<int:rule_id>/tally", methods=["POST"])
 @login_required
 def tally(rule_id: int):
-    rule, error = run_service(services.tally_vote, current_user, rule_id)
-    if rule is not None:
-        flash(_("Vote closed: the rule is %(s)s.", s=_(rule.status.value)), "success")
-    return action_response(error, url_for("billing.admin_rules"))
+    back = url_for("billing.admin_rules")
+    rule = perform(services.tally_vote, current_user, rule_id, back=back)
+    flash(_("Vote closed: the rule is %(s)s.", s=_(rule.status.value)), "success")
+    return redirect(back)
 
 
 @bp.route("/admin/billing/rules/<int:rule_id>/decide", methods=["POST"])
 @login_required
 def decide(rule_id: int):
     form = DecisionForm()
-    _r, error = run_service(services.adopt_by_decision, current_user, rule_id, form.ga_reference.data or "",
-                            success=_("The rule is adopted by the general assembly's decision."))
-    return action_response(error, url_for("billing.admin_rules"))
+    return act(services.adopt_by_decision, current_user, rule_id, form.ga_reference.data or "",
+               success=_("The rule is adopted by the general assembly's decision."),
+               back=url_for("billing.admin_rules"))
 
 
 @bp.route("/admin/billing/rules/<int:rule_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(rule_id: int):
-    _r, error = run_service(services.withdraw_rule, current_user, rule_id, success=_("Rule withdrawn."))
-    return action_response(error, url_for("billing.admin_rules"))
+    return act(services.withdraw_rule, current_user, rule_id, success=_("Rule withdrawn."),
+               back=url_for("billing.admin_rules"))

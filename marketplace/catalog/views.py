@@ -1,7 +1,7 @@
 """Public catalogue and the producer's own products."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -9,11 +9,10 @@ from marketplace.catalog import cache as page_cache
 from marketplace.catalog import services
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
-from marketplace.core.errors import ServiceError
 from marketplace.core.legal import IDENTITY_FIELDS
 from marketplace.extensions import db
 from marketplace.money import cents_to_input
-from marketplace.web import attach_error, request_int
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("catalog", __name__)
 
@@ -83,17 +82,13 @@ def _product_input(form: ProductForm) -> services.ProductInput:
 
 def _save_product(form: ProductForm, save, success: str) -> bool:
     """Create or update a product and its photo in one transaction; refusals go next to the fields."""
-    try:
+    def save_with_photo():
         item = save(_product_input(form))
         if form.photo.data:
             services.set_product_photo(current_user, item.id, form.photo.data.read())
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        attach_error(form, exc)
-        return False
-    flash(success, "success")
-    return True
+        return item
+
+    return perform(save_with_photo, success=success, form=form) is not REFUSED
 
 
 @bp.route("/producer/products")
@@ -113,7 +108,7 @@ def new_product():
     if form.validate_on_submit() and _save_product(
             form, lambda data: services.create_product(current_user, data), _("Product added.")):
         return redirect(url_for("catalog.my_products"))
-    return render_template("catalog/product_form.html", form=form, product=None), 400 if form.errors else 200
+    return render_template("catalog/product_form.html", form=form, product=None), form_status(form)
 
 
 @bp.route("/producer/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -132,17 +127,16 @@ def edit_product(product_id: int):
     if form.validate_on_submit() and _save_product(
             form, lambda data: services.update_product(current_user, product_id, data), _("Product saved.")):
         return redirect(url_for("catalog.my_products"))
-    return render_template("catalog/product_form.html", form=form, product=item), 400 if form.errors else 200
+    return render_template("catalog/product_form.html", form=form, product=item), form_status(form)
 
 
 @bp.route("/producer/products/<int:product_id>/archive", methods=["POST"])
 @login_required
 def archive_product(product_id: int):
     archived = request.form.get("archived", "1") == "1"
-    services.archive_product(current_user, product_id, archived)
-    db.session.commit()
-    flash(_("Product archived.") if archived else _("Product back on sale."), "success")
-    return redirect(url_for("catalog.my_products"))
+    return act(services.archive_product, current_user, product_id, archived,
+               success=_("Product archived.") if archived else _("Product back on sale."),
+               back=url_for("catalog.my_products"))
 
 
 @bp.route("/producer/profile", methods=["GET", "POST"])
@@ -153,20 +147,16 @@ def edit_profile():
     if request.method == "GET":
         form.min_order.data = cents_to_input(profile.min_order_cents) if profile.min_order_cents else ""
         form.vat_regime.data = profile.vat_regime.value if profile.vat_regime else ""
-    if form.validate_on_submit():
-        try:
-            services.update_profile(current_user, name=form.name.data, description=form.description.data or "",
-                                    town=form.town.data or "", postcode=form.postcode.data or "",
-                                    pickup_address=form.pickup_address.data or "",
-                                    min_order_cents=form.min_order.cents or 0,
-                                    latitude=profile.latitude, longitude=profile.longitude)
-            services.update_seller_identity(current_user, **{name: getattr(form, name).data or ""
-                                                             for name in IDENTITY_FIELDS})
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            flash(_("Profile saved."), "success")
-            return redirect(url_for("catalog.producer", producer_id=profile.id))
-    return render_template("catalog/profile_form.html", form=form, producer=profile), 400 if form.errors else 200
+    if form.validate_on_submit() and perform(_save_profile, form, profile, form=form,
+                                             success=_("Profile saved.")) is not REFUSED:
+        return redirect(url_for("catalog.producer", producer_id=profile.id))
+    return render_template("catalog/profile_form.html", form=form, producer=profile), form_status(form)
+
+
+def _save_profile(form: ProfileForm, profile: ProducerProfile) -> None:
+    """The shop profile and the seller's legal identity, in one transaction."""
+    services.update_profile(current_user, name=form.name.data, description=form.description.data or "",
+                            town=form.town.data or "", postcode=form.postcode.data or "",
+                            pickup_address=form.pickup_address.data or "", min_order_cents=form.min_order.cents or 0,
+                            latitude=profile.latitude, longitude=profile.longitude)
+    services.update_seller_identity(current_user, **{name: getattr(form, name).data or "" for name in IDENTITY_FIELDS})

@@ -10,7 +10,7 @@ from marketplace.disputes.forms import AnswerForm, OpenDisputeForm, ResolveForm
 from marketplace.disputes.models import DisputeReason, DisputeStatus
 from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, parse_cents
-from marketplace.web import attach_error, run_service
+from marketplace.web import REFUSED, form_status, perform
 
 bp = Blueprint("disputes", __name__, url_prefix="/disputes")
 
@@ -26,23 +26,19 @@ def index():
 def report(line_id: int):
     line = services.disputable_line(current_user, line_id)
     form = OpenDisputeForm()
-    status = 200
     if form.validate_on_submit():
-        dispute, error = run_service(services.open_dispute, current_user, line_id, DisputeReason(form.reason.data),
-                                     form.note.data, success=_("Reported: the producer and the admins are told."))
-        if error is None:
+        dispute = perform(services.open_dispute, current_user, line_id, DisputeReason(form.reason.data),
+                          form.note.data, form=form, success=_("Reported: the producer and the admins are told."))
+        if dispute is not REFUSED:
             return redirect(url_for("disputes.show", dispute_id=dispute.id))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("disputes/report.html", form=form, line=line), status
+    return render_template("disputes/report.html", form=form, line=line), form_status(form)
 
 
-def _show(dispute, answer_form=None, resolve_form=None, status=200):
+def _show(dispute, answer_form=None, resolve_form=None):
+    posted = answer_form if answer_form is not None else resolve_form
     return render_template("disputes/show.html", dispute=dispute, answer_form=answer_form or AnswerForm(),
                            resolve_form=resolve_form or ResolveForm(),
-                           max_cents=services.max_compensation_cents(dispute)), status
+                           max_cents=services.max_compensation_cents(dispute)), form_status(posted)
 
 
 @bp.route("/<int:dispute_id>")
@@ -56,14 +52,10 @@ def show(dispute_id: int):
 def answer(dispute_id: int):
     dispute = services.get_dispute(current_user, dispute_id)
     form = AnswerForm()
-    if not form.validate_on_submit():
-        return _show(dispute, answer_form=form, status=400)
-    _r, error = run_service(services.answer_dispute, current_user, dispute_id, form.answer.data,
-                            success=_("Answer sent."))
-    if error is not None:
-        attach_error(form, error)
-        return _show(services.get_dispute(current_user, dispute_id), answer_form=form, status=error.status_code)
-    return redirect(url_for("disputes.show", dispute_id=dispute_id))
+    if form.validate_on_submit() and perform(services.answer_dispute, current_user, dispute_id, form.answer.data,
+                                             form=form, success=_("Answer sent.")) is not REFUSED:
+        return redirect(url_for("disputes.show", dispute_id=dispute_id))
+    return _show(dispute, answer_form=form)  # after a refusal's rollback, `dispute` reloads as it is
 
 
 @bp.route("/<int:dispute_id>/resolve", methods=["POST"])
@@ -73,19 +65,17 @@ def resolve(dispute_id: int):
     dispute = services.get_dispute(current_user, dispute_id)
     form = ResolveForm()
     if not form.validate_on_submit():
-        return _show(dispute, resolve_form=form, status=400)
+        return _show(dispute, resolve_form=form)
     try:
         outcome = DisputeStatus(form.outcome.data)
         cents = 0 if outcome == DisputeStatus.REJECTED else parse_cents(form.amount.data)
     except MoneyError as exc:
         form.amount.errors = [_(str(exc))]
-        return _show(dispute, resolve_form=form, status=400)
-    _r, error = run_service(services.resolve_dispute, current_user, dispute_id, outcome, cents, form.note.data,
-                            success=_("Decision recorded; both parties are told."))
-    if error is not None:
-        attach_error(form, error)
-        return _show(services.get_dispute(current_user, dispute_id), resolve_form=form, status=error.status_code)
-    return redirect(url_for("disputes.show", dispute_id=dispute_id))
+        return _show(dispute, resolve_form=form)
+    if perform(services.resolve_dispute, current_user, dispute_id, outcome, cents, form.note.data, form=form,
+               success=_("Decision recorded; both parties are told.")) is not REFUSED:
+        return redirect(url_for("disputes.show", dispute_id=dispute_id))
+    return _show(dispute, resolve_form=form)
 
 
 @bp.route("/admin")

@@ -11,7 +11,7 @@ from marketplace.invoicing import documents, facturx, issuing, mandate, parties,
 from marketplace.invoicing.forms import BuyerIdentityForm, CourierIdentityForm, MandateForm
 from marketplace.invoicing.models import BuyerIdentity
 from marketplace.members.services import require_admin
-from marketplace.web import action_response, attach_error, run_service
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("invoicing", __name__)
 
@@ -80,44 +80,30 @@ def download_xml(invoice_id: int):
 def mandate_page():
     party = mandate.party_of(current_user)
     form = MandateForm(version=str(mandate.current_version(party)))
-    status = 200
-    if form.validate_on_submit():
-        version = int(form.version.data) if form.version.data.isdigit() else 0
-        issued, error = run_service(issuing.accept_mandate_and_catch_up, current_user, version,
-                                    request.remote_addr or "", success=_("Billing mandate accepted."))
-        if error is None:
-            return redirect(url_for("invoicing.my_invoices"))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
+    if form.validate_on_submit() and perform(
+            issuing.accept_mandate_and_catch_up, current_user, request_int("version", form=True, required=True),
+            request.remote_addr or "", form=form, success=_("Billing mandate accepted.")) is not REFUSED:
+        return redirect(url_for("invoicing.my_invoices"))
     return render_template("invoicing/mandate.html", form=form, text=mandate.mandate_text(party),
-                           in_force=mandate.mandate_in_force(party, current_user.id)), status
+                           in_force=mandate.mandate_in_force(party, current_user.id)), form_status(form)
 
 
 @bp.route("/invoices/mandate/revoke", methods=["POST"])
 @login_required
 def revoke_mandate():
-    _r, error = run_service(mandate.revoke_mandate, current_user, success=_("Billing mandate ended."))
-    return action_response(error, url_for("invoicing.mandate_page"))
+    return act(mandate.revoke_mandate, current_user, success=_("Billing mandate ended."),
+               back=url_for("invoicing.mandate_page"))
 
 
 @bp.route("/invoices/business", methods=["GET", "POST"])
 @login_required
 def business():
     form = BuyerIdentityForm(obj=db.session.get(BuyerIdentity, current_user.id))
-    status = 200
-    if form.validate_on_submit():
-        _r, error = run_service(parties.save_buyer_identity, current_user, business_name=form.business_name.data,
-                                siren=form.siren.data, vat_number=form.vat_number.data,
-                                success=_("Invoicing details saved."))
-        if error is None:
-            return redirect(url_for("invoicing.business"))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("invoicing/business.html", form=form), status
+    if form.validate_on_submit() and perform(
+            parties.save_buyer_identity, current_user, business_name=form.business_name.data, siren=form.siren.data,
+            vat_number=form.vat_number.data, form=form, success=_("Invoicing details saved.")) is not REFUSED:
+        return redirect(url_for("invoicing.business"))
+    return render_template("invoicing/business.html", form=form), form_status(form)
 
 
 @bp.route("/invoices/courier", methods=["GET", "POST"])
@@ -128,18 +114,12 @@ def courier_identity():
     if request.method == "GET" and profile is not None:
         form.self_employed.data = profile.business_status.value == "self_employed"
         form.vat_regime.data = profile.vat_regime.value if profile.vat_regime else ""
-    status = 200
-    if form.validate_on_submit():
-        fields = {name: getattr(form, name).data or "" for name in IDENTITY_FIELDS}
-        _r, error = run_service(parties.save_courier_identity, current_user, self_employed=form.self_employed.data,
-                                **fields, success=_("Invoicing details saved."))
-        if error is None:
-            return redirect(url_for("invoicing.courier_identity"))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("invoicing/courier.html", form=form, profile=profile), status
+    if form.validate_on_submit() and perform(
+            parties.save_courier_identity, current_user, self_employed=form.self_employed.data,
+            **{name: getattr(form, name).data or "" for name in IDENTITY_FIELDS}, form=form,
+            success=_("Invoicing details saved.")) is not REFUSED:
+        return redirect(url_for("invoicing.courier_identity"))
+    return render_template("invoicing/courier.html", form=form, profile=profile), form_status(form)
 
 
 # ---------------------------------------------------------------- admins
@@ -164,8 +144,8 @@ def journal_csv():
 @login_required
 def issue_pending():
     require_admin(current_user)
-    issued, error = run_service(issuing.issue_pending)
-    if error is None:
-        flash(_("%(n)d invoice(s) issued.", n=len(issued)), "success")
-    return action_response(error, url_for("invoicing.admin_index"))
+    back = url_for("invoicing.admin_index")
+    issued = perform(issuing.issue_pending, back=back)
+    flash(_("%(n)d invoice(s) issued.", n=len(issued)), "success")
+    return redirect(back)
 

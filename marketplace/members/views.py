@@ -5,14 +5,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from marketplace.core.errors import ServiceError
 from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
 from marketplace.members import services
 from marketplace.members.forms import (AccountForm, ApplyForm, ChangePasswordForm, ConfirmEmailForm,
                                        ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm)
 from marketplace.members.models import College, User
-from marketplace.web import attach_error, is_safe_next
+from marketplace.web import REFUSED, form_status, is_safe_next, perform
 
 bp = Blueprint("members", __name__)
 
@@ -30,13 +29,6 @@ def _start_session(user: User, remember: bool = False) -> None:
     login_user(user, remember=remember)
 
 
-def _refused(form, exc: ServiceError) -> int:
-    """A refused log-in-like attempt: keep the failure it recorded, show why next to the field."""
-    db.session.commit()
-    attach_error(form, exc)
-    return exc.status_code
-
-
 def _demo_mailbox() -> bool:
     """The demo without a mail server shows a new account its confirmation e-mail on the page."""
     return bool(current_app.config.get("DEMO")) and not current_app.config.get("MAIL_SERVER")
@@ -46,18 +38,14 @@ def _demo_mailbox() -> bool:
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user, email = services.sign_up(form.email.data, form.password.data, form.full_name.data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
+        signed_up = perform(services.sign_up, form.email.data, form.password.data, form.full_name.data, form=form)
+        if signed_up is not REFUSED:
+            user, email = signed_up
             session.pop("demo_mail", None)
             if user is not None and _demo_mailbox():
                 session["demo_mail"] = email.id
             return redirect(url_for("members.signup_sent"))
-    return render_template("members/signup.html", form=form), 400 if form.errors else 200
+    return render_template("members/signup.html", form=form), form_status(form)
 
 
 @bp.route("/signup/sent")
@@ -70,37 +58,29 @@ def signup_sent():
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm_email(token: str):
     form = ConfirmEmailForm()
-    status = 200
     if form.validate_on_submit():
-        try:
-            user = services.confirm_email(token, form.password.data, _client_address())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
+        user = perform(services.confirm_email, token, form.password.data, _client_address(), form=form,
+                       commit_refusal=True)
+        if user is not REFUSED:
             _start_session(user)
             flash(_("Your e-mail address is confirmed. Now apply for membership to start ordering."), "success")
             return redirect(url_for("members.apply"))
-    return render_template("members/confirm_email.html", form=form), 400 if form.errors and status == 200 else status
+    return render_template("members/confirm_email.html", form=form), form_status(form)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    status = 200
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        try:
-            user = services.log_in(form.email.data, form.password.data, _client_address())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
+        user = perform(services.log_in, form.email.data, form.password.data, _client_address(), form=form,
+                       commit_refusal=True)
+        if user is not REFUSED:
             _start_session(user, remember=form.remember.data)
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("members.dashboard"))
-    return render_template("members/login.html", form=form), 400 if form.errors and status == 200 else status
+    return render_template("members/login.html", form=form), form_status(form)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -117,17 +97,11 @@ def logout():
 @login_required
 def apply():
     form = ApplyForm()
-    if form.validate_on_submit():
-        try:
-            services.apply_for_membership(current_user, College(form.college.data), form.motivation.data or "",
-                                          form.shares_count.data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("Thank you! The coop's administrators will review your application."), "success")
-            return redirect(url_for("members.dashboard"))
+    if form.validate_on_submit() and perform(
+            services.apply_for_membership, current_user, College(form.college.data), form.motivation.data or "",
+            form.shares_count.data, form=form,
+            success=_("Thank you! The coop's administrators will review your application.")) is not REFUSED:
+        return redirect(url_for("members.dashboard"))
     return render_template("members/apply.html", form=form, membership=current_user.membership)
 
 
@@ -158,49 +132,33 @@ def account():
 @login_required
 def change_password():
     form = ChangePasswordForm()
-    status = 400
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        try:
-            services.change_password(user, form.current_password.data, form.password.data, _client_address())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            _start_session(user)  # this browser stays logged in; every other session has ended
-            flash(_("Your password is changed. You are logged out on your other devices."), "success")
-            return redirect(url_for("members.account"))
-    return render_template("members/account.html", form=AccountForm(obj=current_user), password_form=form), status
+    user = current_user._get_current_object()
+    if form.validate_on_submit() and perform(services.change_password, user, form.current_password.data,
+                                             form.password.data, _client_address(), form=form,
+                                             commit_refusal=True) is not REFUSED:
+        _start_session(user)  # this browser stays logged in; every other session has ended
+        flash(_("Your password is changed. You are logged out on your other devices."), "success")
+        return redirect(url_for("members.account"))
+    return render_template("members/account.html", form=AccountForm(obj=current_user),
+                           password_form=form), form_status(form)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
     form = ForgotPasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.request_password_reset(form.email.data, _client_address())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("If an account exists for this address, we have sent it a link to choose a new password."),
-                  "success")
-            return redirect(url_for("members.login"))
-    return render_template("members/forgot_password.html", form=form), status
+    if form.validate_on_submit() and perform(
+            services.request_password_reset, form.email.data, _client_address(), form=form, commit_refusal=True,
+            success=_("If an account exists for this address, we have sent it a link to choose a new password."),
+    ) is not REFUSED:
+        return redirect(url_for("members.login"))
+    return render_template("members/forgot_password.html", form=form), form_status(form)
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.reset_password(token, form.password.data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            form.password.errors.append(exc.message)
-        else:
-            flash(_("Your password has been changed: you can log in."), "success")
-            return redirect(url_for("members.login"))
-    return render_template("members/reset_password.html", form=form), 400 if form.errors else 200
+    if form.validate_on_submit() and perform(services.reset_password, token, form.password.data, form=form,
+                                             success=_("Your password has been changed: you can log in.")
+                                             ) is not REFUSED:
+        return redirect(url_for("members.login"))
+    return render_template("members/reset_password.html", form=form), form_status(form)

@@ -12,16 +12,19 @@ from marketplace.orders import documents, services
 from marketplace.orders.forms import CheckoutForm
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import action_response, attach_error, back_url, run_service
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("orders", __name__)
 
 
-def _form_int(name: str) -> int:
-    raw = (request.form.get(name) or "").strip()
-    if not raw.isdigit() or len(raw) > 9:
-        raise ServiceError(_("Invalid request: %(name)s must be a whole number.", name=name), name)
-    return int(raw)
+def _form_id(name: str) -> int:
+    return request_int(name, form=True, required=True)
+
+
+def _quantity_or_zero() -> int:
+    """A new quantity typed in the cart or an order: 0 removes the line."""
+    raw = (request.form.get("quantity") or "").strip()
+    return 0 if raw == "0" else services.parse_quantity(raw)
 
 
 # ---------------------------------------------------------------- cart
@@ -41,38 +44,23 @@ def cart():
 @bp.route("/cart/add", methods=["POST"])
 @login_required
 def add_to_cart():
-    try:
-        product_id = _form_int("product_id")
-        quantity = services.parse_quantity(request.form.get("quantity", "1"))
-    except ServiceError as exc:
-        return action_response(exc, back_url("catalog.browse"))
-    _result, error = run_service(services.add_to_cart, current_user, product_id, quantity,
-                                 success=_("Added to your cart."))
-    return action_response(error, back_url("orders.cart"))
+    return act(lambda: services.add_to_cart(current_user, _form_id("product_id"),
+                                            services.parse_quantity(request.form.get("quantity", "1"))),
+               success=_("Added to your cart."), back=url_for("orders.cart"))
 
 
 @bp.route("/cart/update", methods=["POST"])
 @login_required
 def update_cart():
-    try:
-        product_id = _form_int("product_id")
-        raw = (request.form.get("quantity") or "").strip()
-        quantity = 0 if raw == "0" else services.parse_quantity(raw)
-    except ServiceError as exc:
-        return action_response(exc, url_for("orders.cart"))
-    _result, error = run_service(services.set_cart_quantity, current_user, product_id, quantity)
-    return action_response(error, url_for("orders.cart"))
+    return act(lambda: services.set_cart_quantity(current_user, _form_id("product_id"), _quantity_or_zero()),
+               back=url_for("orders.cart"))
 
 
 @bp.route("/cart/distribution", methods=["POST"])
 @login_required
 def choose_distribution():
-    try:
-        distribution_id = _form_int("distribution_id")
-    except ServiceError as exc:
-        return action_response(exc, url_for("orders.cart"))
-    _result, error = run_service(services.choose_distribution, current_user, distribution_id)
-    return action_response(error, back_url("orders.cart"))
+    return act(lambda: services.choose_distribution(current_user, _form_id("distribution_id")),
+               back=url_for("orders.cart"))
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -99,27 +87,19 @@ def checkout():
             delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
             delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
             note=form.note.data or "")
-        try:
-            order = services.checkout(current_user, data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-            status = exc.status_code
-        else:
+        order = perform(services.checkout, current_user, data, form=form)
+        if order is not REFUSED:
             if order.payment_method == PaymentMethod.CARD:
                 # Hosted card page (payments domain); the order is paid only on a verified webhook.
                 # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
                 return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
             flash(_("Thank you! Your order is placed."), "success")
             return redirect(url_for("orders.order_page", order_id=order.id))
-    else:
-        status = 400 if form.errors else 200
     from marketplace.distributions.models import DeliveryZone
 
     zones = db.session.query(DeliveryZone).filter_by(active=True).order_by(DeliveryZone.name).all()
     return render_template("orders/checkout.html", form=form, summary=services.summarise_cart(cart),
-                           distribution=distribution, zones=zones), status
+                           distribution=distribution, zones=zones), form_status(form)
 
 
 # ---------------------------------------------------------------- buyer's orders
@@ -143,21 +123,15 @@ def order_page(order_id: int):
 @bp.route("/orders/<int:order_id>/lines/<int:line_id>", methods=["POST"])
 @login_required
 def change_line(order_id: int, line_id: int):
-    raw = (request.form.get("quantity") or "").strip()
-    try:
-        quantity = 0 if raw == "0" else services.parse_quantity(raw)
-    except ServiceError as exc:
-        return action_response(exc, url_for("orders.order_page", order_id=order_id))
-    _result, error = run_service(services.change_line_quantity, current_user, order_id, line_id, quantity,
-                           success=_("Order updated."))
-    return action_response(error, url_for("orders.order_page", order_id=order_id))
+    return act(lambda: services.change_line_quantity(current_user, order_id, line_id, _quantity_or_zero()),
+               success=_("Order updated."), back=url_for("orders.order_page", order_id=order_id))
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
 @login_required
 def cancel(order_id: int):
-    _result, error = run_service(services.cancel_order, current_user, order_id, success=_("Order cancelled."))
-    return action_response(error, url_for("orders.order_page", order_id=order_id))
+    return act(services.cancel_order, current_user, order_id, success=_("Order cancelled."),
+               back=url_for("orders.order_page", order_id=order_id))
 
 
 # ---------------------------------------------------------------- producer's order desk
@@ -187,35 +161,36 @@ def producer_orders():
 @bp.route("/producer/parts/<int:part_id>/accept", methods=["POST"])
 @login_required
 def accept_part(part_id: int):
-    _result, error = run_service(services.accept_part, current_user, part_id, success=_("Order accepted."))
-    return action_response(error, url_for("orders.producer_orders"))
+    return act(services.accept_part, current_user, part_id, success=_("Order accepted."),
+               back=url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/parts/<int:part_id>/ready", methods=["POST"])
 @login_required
 def mark_ready(part_id: int):
-    _result, error = run_service(services.mark_ready, current_user, part_id, success=_("Marked ready."))
-    return action_response(error, url_for("orders.producer_orders"))
+    return act(services.mark_ready, current_user, part_id, success=_("Marked ready."),
+               back=url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/lines/<int:line_id>/reject", methods=["POST"])
 @login_required
 def reject_line(line_id: int):
-    _result, error = run_service(services.reject_line, current_user, line_id, request.form.get("reason", ""),
-                           success=_("Line rejected; the buyer is told."))
-    return action_response(error, url_for("orders.producer_orders"))
+    return act(services.reject_line, current_user, line_id, request.form.get("reason", ""),
+               success=_("Line rejected; the buyer is told."), back=url_for("orders.producer_orders"))
 
 
 @bp.route("/producer/lines/<int:line_id>/weight", methods=["POST"])
 @login_required
 def record_weight(line_id: int):
+    return act(lambda: services.record_weight(current_user, line_id, _grams()), success=_("Weight recorded."),
+               back=url_for("orders.producer_orders"))
+
+
+def _grams() -> int:
     try:
-        grams = _form_int("grams")
+        return _form_id("grams")
     except ServiceError:
-        return action_response(ServiceError(_("Enter the weight in whole grams."), "grams"),
-                               url_for("orders.producer_orders"))
-    _result, error = run_service(services.record_weight, current_user, line_id, grams, success=_("Weight recorded."))
-    return action_response(error, url_for("orders.producer_orders"))
+        raise ServiceError(_("Enter the weight in whole grams."), "grams") from None
 
 
 @bp.route("/producer/distributions/<int:distribution_id>/packing-list.<fmt>")
@@ -239,8 +214,8 @@ def pickup_sheet(distribution_id: int, fmt: str):
 @bp.route("/admin/orders/<int:order_id>/collected", methods=["POST"])
 @login_required
 def mark_collected(order_id: int):
-    _result, error = run_service(services.mark_collected, current_user, order_id, success=_("Marked as collected."))
-    return action_response(error, back_url("orders.order_page", order_id=order_id))
+    return act(services.mark_collected, current_user, order_id, success=_("Marked as collected."),
+               back=url_for("orders.order_page", order_id=order_id))
 
 
 def _document(doc: "documents.Document", fmt: str) -> Response:

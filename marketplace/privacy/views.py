@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, logout_user
 from marketplace.extensions import db
 from marketplace.privacy import services
 from marketplace.privacy.forms import EraseForm
-from marketplace.web import attach_error, run_service
+from marketplace.web import REFUSED, form_status, perform
 
 bp = Blueprint("privacy", __name__, url_prefix="/me/data")
 
@@ -32,15 +32,9 @@ def export():
 @login_required
 def erase():
     form = EraseForm()
-    if form.validate_on_submit():
-        _r, error = run_service(services.erase_account, current_user, form.password.data, form.confirmation.data)
-        if error is None:
-            logout_user()
-            flash(_("Your account is erased. Your orders are kept anonymously, as accounting law requires."),
-                  "success")
-            return redirect(url_for("core.home"))
-        attach_error(form, error)
-        status = error.status_code
-    else:
-        status = 400
-    return render_template("privacy/data.html", form=form), status
+    if form.validate_on_submit() and perform(services.erase_account, current_user, form.password.data,
+                                             form.confirmation.data, form=form) is not REFUSED:
+        logout_user()
+        flash(_("Your account is erased. Your orders are kept anonymously, as accounting law requires."), "success")
+        return redirect(url_for("core.home"))
+    return render_template("privacy/data.html", form=form), form_status(form)

@@ -11,7 +11,7 @@ from marketplace.members.services import require_admin
 from marketplace.reports import console, services
 from marketplace.csvexport import cents_cell, csv_response
 from marketplace.reports.forms import FeeRuleForm, HideProductForm, SharesForm
-from marketplace.web import action_response, attach_error, request_date, run_service
+from marketplace.web import REFUSED, act, form_status, perform, request_date
 
 bp = Blueprint("reports", __name__)
 
@@ -133,15 +133,14 @@ def products():
 def hide_product(product_id: int):
     form = HideProductForm()
     reason = form.reason.data if form.validate_on_submit() else ""
-    _r, error = run_service(console.hide_product, current_user, product_id, reason or "",
-                            success=_("Product hidden; the producer is told why."))
-    return action_response(error, url_for("reports.products"))
+    return act(console.hide_product, current_user, product_id, reason or "",
+               success=_("Product hidden; the producer is told why."), back=url_for("reports.products"))
 
 
 @bp.route("/admin/products/<int:product_id>/unhide", methods=["POST"])
 def unhide_product(product_id: int):
-    _r, error = run_service(console.unhide_product, current_user, product_id, success=_("Product back in the shop."))
-    return action_response(error, url_for("reports.products"))
+    return act(console.unhide_product, current_user, product_id, success=_("Product back in the shop."),
+               back=url_for("reports.products"))
 
 
 @bp.route("/admin/orders/<int:order_id>")
@@ -157,26 +156,22 @@ def order(order_id: int):
 @bp.route("/admin/members/<int:membership_id>/shares", methods=["POST"])
 def shares(membership_id: int):
     form = SharesForm()
+    return act(lambda: console.change_shares(current_user, membership_id, *_shares_and_reason(form)),
+               success=_("Shares updated in the register."), back=url_for("reports.members"))
+
+
+def _shares_and_reason(form: SharesForm) -> tuple[int, str]:
     if not form.validate_on_submit():
-        return action_response(ServiceError(_("Give a number of shares between 1 and 1000 and a reason.")),
-                               url_for("reports.members"))
-    _r, error = run_service(console.change_shares, current_user, membership_id, form.shares_count.data,
-                            form.reason.data, success=_("Shares updated in the register."))
-    return action_response(error, url_for("reports.members"))
+        raise ServiceError(_("Give a number of shares between 1 and 1000 and a reason."))
+    return form.shares_count.data, form.reason.data
 
 
 @bp.route("/admin/delivery-fee-rule", methods=["GET", "POST"])
 def fee_rule():
     form = FeeRuleForm(data={"text": get_setting("delivery_fee_rule_text")})
-    status = 200
-    if form.validate_on_submit():
-        _r, error = run_service(console.set_delivery_fee_rule, current_user, form.text.data, success=_("Saved."))
-        if error is None:
-            return redirect(url_for("reports.fee_rule"))
-        attach_error(form, error)
-        status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("reports/fee_rule.html", form=form), status
+    if form.validate_on_submit() and perform(console.set_delivery_fee_rule, current_user, form.text.data, form=form,
+                                             success=_("Saved.")) is not REFUSED:
+        return redirect(url_for("reports.fee_rule"))
+    return render_template("reports/fee_rule.html", form=form), form_status(form)
 
 

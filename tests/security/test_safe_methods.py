@@ -129,6 +129,10 @@ def test_board_actions_go_back_by_the_safe_next_rule_never_the_referer(app, clie
     from tests.factories import get_admin
 
     login(client, get_admin())
-    for url in ("/admin/dispatch/runs/999/reassign", "/admin/dispatch/stops/999/reset-code"):
-        response = client.post(url, data={"courier_id": "1", **data}, headers=headers)
-        assert response.status_code == 404 and response.headers["Location"] == location
+    # A refusal goes back there, its reason flashed...
+    response = client.post("/admin/dispatch/runs/999/reassign", data={"courier_id": "x", **data}, headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == location
+    # ...and a 404 is an error page whose "Back" link follows the same rule.
+    response = client.post("/admin/dispatch/stops/999/reset-code", data=data, headers=headers)
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert f'<a href="{location}" class="button">' in response.get_data(as_text=True)

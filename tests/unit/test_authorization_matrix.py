@@ -2,11 +2,15 @@
 
 A route missing from EXPECTED fails the test: whoever adds a route states who may use it.
 Codes: 'ok' = 2xx or a redirect that is not to the login page; 'login' = redirect to the login
-page; 403/404/400/405/401/409 = that status. GET is used when the route has it, else POST with no data.
+page; 'refused' = a 303 back to a page with the reason flashed as an error: an action button whose
+service (or input) said no, answered by the POST boundary (web.perform), where it used to be a
+400/409 page; 403/404/400/405/401/409 = that status (authorization refusals stay 403/404 pages).
+GET is used when the route has it, else POST with no data.
 """
 from __future__ import annotations
 
 import pytest
+from flask import message_flashed
 
 from marketplace.extensions import db
 from tests.admin_fixtures import build_coop
@@ -20,8 +24,9 @@ def R(anonymous, pending, buyer, producer, courier, admin) -> dict:
 
 # Columns: anonymous, pending, buyer, producer, courier, admin. Roles run in this order and routes
 # in endpoint order, so an earlier POST may change what a later request finds (e.g. the producer
-# archives Carrots before asking for its page: 404). 400/409 for an allowed role means the
-# request reached the service (no form data sent) rather than being refused for the role.
+# archives Carrots before asking for its page: 404). 'refused' (or 400/409) for an allowed role means
+# the request reached the service or its input check (no form data sent) rather than being refused
+# for the role. Admin-only actions check the role before the input (dispatch.reassign, dispatch.replan).
 EXPECTED: dict[str, dict] = {
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
     "admin.background": R('login', 403, 403, 403, 403, 'ok'),
@@ -41,7 +46,7 @@ EXPECTED: dict[str, dict] = {
     "admin.settings": R('login', 403, 403, 403, 403, 'ok'),
     "admin.zones": R('login', 403, 403, 403, 403, 400),
     "api.create_product": R(401, 401, 401, 401, 401, 401),
-    "api.new_token": R('login', 403, 403, 400, 403, 403),
+    "api.new_token": R('login', 403, 403, 'refused', 403, 403),
     "api.openapi": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "api.order_parts": R(401, 401, 401, 401, 401, 401),
     "api.product": R(401, 401, 401, 401, 401, 401),
@@ -57,17 +62,17 @@ EXPECTED: dict[str, dict] = {
     "billing.admin_index": R('login', 403, 403, 403, 403, 'ok'),
     "billing.admin_period": R('login', 403, 403, 403, 403, 404),
     "billing.admin_rules": R('login', 403, 403, 403, 403, 'ok'),
-    "billing.close": R('login', 403, 403, 403, 403, 400),
+    "billing.close": R('login', 403, 403, 403, 403, 'refused'),
     "billing.decide": R('login', 403, 403, 403, 403, 403),
     "billing.delete_cost": R('login', 403, 403, 403, 403, 404),
-    "billing.mark_paid": R('login', 403, 403, 403, 403, 400),
+    "billing.mark_paid": R('login', 403, 403, 403, 403, 'refused'),
     "billing.my_fees": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "billing.receipt": R('login', 403, 403, 403, 403, 404),
     "billing.statement": R('login', 404, 404, 404, 404, 404),
     "billing.statement_pdf_view": R('login', 404, 404, 404, 404, 404),
     "billing.tally": R('login', 403, 403, 403, 403, 404),
     "billing.transparency": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
-    "billing.vote": R('login', 400, 400, 400, 400, 400),
+    "billing.vote": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "billing.withdraw": R('login', 403, 403, 403, 403, 404),
     "catalog.archive_product": R('login', 403, 403, 'ok', 403, 403),
     "catalog.browse": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
@@ -91,12 +96,12 @@ EXPECTED: dict[str, dict] = {
     "dispatch.decline": R('login', 403, 403, 403, 404, 403),
     "dispatch.delete_availability": R('login', 403, 403, 403, 404, 403),
     "dispatch.delivered": R('login', 403, 403, 403, 404, 403),
-    "dispatch.failed": R('login', 400, 400, 400, 400, 400),
-    "dispatch.import_postcodes": R('login', 403, 403, 403, 403, 400),
-    "dispatch.job_coordinates": R('login', 403, 403, 403, 403, 400),
+    "dispatch.failed": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "dispatch.import_postcodes": R('login', 403, 403, 403, 403, 'refused'),
+    "dispatch.job_coordinates": R('login', 403, 403, 403, 403, 404),
     "dispatch.picked_up": R('login', 403, 403, 403, 404, 403),
-    "dispatch.reassign": R('login', 400, 400, 400, 400, 400),
-    "dispatch.replan": R('login', 400, 400, 400, 400, 400),
+    "dispatch.reassign": R('login', 403, 403, 403, 403, 'refused'),
+    "dispatch.replan": R('login', 403, 403, 403, 403, 'refused'),
     "dispatch.reset_code": R('login', 403, 403, 403, 403, 404),
     "dispatch.rules": R('login', 403, 403, 403, 403, 'ok'),
     "dispatch.split": R('login', 403, 403, 403, 403, 404),
@@ -129,23 +134,23 @@ EXPECTED: dict[str, dict] = {
     "members.reset_password": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.signup": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.signup_sent": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
-    "orders.accept_part": R('login', 403, 403, 409, 403, 403),
-    "orders.add_to_cart": R('login', 400, 400, 400, 400, 400),
-    "orders.cancel": R('login', 404, 409, 404, 404, 404),
+    "orders.accept_part": R('login', 403, 403, 'refused', 403, 403),
+    "orders.add_to_cart": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "orders.cancel": R('login', 404, 'refused', 404, 404, 404),
     "orders.cart": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
-    "orders.change_line": R('login', 400, 400, 400, 400, 400),
+    "orders.change_line": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "orders.checkout": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
-    "orders.choose_distribution": R('login', 400, 400, 400, 400, 400),
-    "orders.mark_collected": R('login', 403, 403, 403, 403, 409),
-    "orders.mark_ready": R('login', 403, 403, 409, 403, 403),
+    "orders.choose_distribution": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "orders.mark_collected": R('login', 403, 403, 403, 403, 'refused'),
+    "orders.mark_ready": R('login', 403, 403, 'refused', 403, 403),
     "orders.my_orders": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "orders.order_page": R('login', 404, 'ok', 404, 404, 'ok'),
     "orders.packing_list": R('login', 403, 403, 'ok', 403, 403),
     "orders.pickup_sheet": R('login', 403, 403, 403, 403, 'ok'),
     "orders.producer_orders": R('login', 403, 403, 'ok', 403, 403),
-    "orders.record_weight": R('login', 400, 400, 400, 400, 400),
-    "orders.reject_line": R('login', 403, 403, 400, 403, 403),
-    "orders.update_cart": R('login', 400, 400, 400, 400, 400),
+    "orders.record_weight": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "orders.reject_line": R('login', 403, 403, 'refused', 403, 403),
+    "orders.update_cart": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "payments.account": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.admin": R('login', 403, 403, 403, 403, 'ok'),
     "payments.checkout_cancelled": R('login', 404, 'ok', 404, 404, 404),
@@ -165,7 +170,7 @@ EXPECTED: dict[str, dict] = {
     "reports.couriers": R('login', 403, 403, 403, 403, 'ok'),
     "reports.couriers_csv": R('login', 403, 403, 403, 403, 'ok'),
     "reports.fee_rule": R('login', 403, 403, 403, 403, 'ok'),
-    "reports.hide_product": R('login', 403, 403, 403, 403, 400),
+    "reports.hide_product": R('login', 403, 403, 403, 403, 'refused'),
     "reports.index": R('login', 403, 403, 403, 403, 'ok'),
     "reports.members": R('login', 403, 403, 403, 403, 'ok'),
     "reports.members_csv": R('login', 403, 403, 403, 403, 'ok'),
@@ -175,8 +180,8 @@ EXPECTED: dict[str, dict] = {
     "reports.products": R('login', 403, 403, 403, 403, 'ok'),
     "reports.sales": R('login', 403, 403, 403, 403, 'ok'),
     "reports.sales_csv": R('login', 403, 403, 403, 403, 'ok'),
-    "reports.shares": R('login', 403, 403, 403, 403, 400),
-    "reports.unhide_product": R('login', 403, 403, 403, 403, 409),
+    "reports.shares": R('login', 403, 403, 403, 403, 'refused'),
+    "reports.unhide_product": R('login', 403, 403, 403, 403, 'refused'),
 }
 
 
@@ -198,7 +203,9 @@ def _objects(coop) -> dict:
             "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1}
 
 
-def _outcome(response) -> object:
+def _outcome(response, flashed_errors: list[str]) -> object:
+    if response.status_code == 303 and flashed_errors:
+        return "refused"
     if response.status_code in (301, 302, 303, 307, 308):
         return "login" if "/login" in response.headers.get("Location", "") else "ok"
     if 200 <= response.status_code < 300:
@@ -233,24 +240,32 @@ def observe(app, client, inspect=None):
     users = {"pending": coop["pending"], "buyer": coop["buyer"], "producer": coop["ferme"],
              "courier": coop["courier"], "admin": coop["admin"]}
     seen: dict[str, dict] = {}
-    for role in ROLES:
-        client.post("/logout")
-        if role != "anonymous":
-            assert login(client, users[role]).status_code == 302
-        for rule, method in _routes(app):
-            url = _build_url(app, rule, ids)
-            try:
-                response = client.open(url, method=method)
-            except Exception as exc:  # e.g. Stripe not configured in unit tests: reached the service
-                outcome = f"raised {type(exc).__name__}"
-            else:
-                outcome = _outcome(response)
-                if inspect is not None:
-                    inspect(role, rule, method, response)
-            db.session.rollback()
-            seen.setdefault(rule.endpoint, {})[role] = outcome
-            if rule.endpoint == "members.logout" and role != "anonymous":
-                login(client, users[role])
+    errors: list[str] = []  # the error messages flashed by the current request
+
+    def record_error(sender, message, category, **extra):
+        if category == "error":
+            errors.append(message)
+
+    with message_flashed.connected_to(record_error, app):
+        for role in ROLES:
+            client.post("/logout")
+            if role != "anonymous":
+                assert login(client, users[role]).status_code == 302
+            for rule, method in _routes(app):
+                url = _build_url(app, rule, ids)
+                errors.clear()
+                try:
+                    response = client.open(url, method=method)
+                except Exception as exc:  # e.g. Stripe not configured in unit tests: reached the service
+                    outcome = f"raised {type(exc).__name__}"
+                else:
+                    outcome = _outcome(response, errors)
+                    if inspect is not None:
+                        inspect(role, rule, method, response)
+                db.session.rollback()
+                seen.setdefault(rule.endpoint, {})[role] = outcome
+                if rule.endpoint == "members.logout" and role != "anonymous":
+                    login(client, users[role])
     return seen
 
 

@@ -10,6 +10,7 @@ from marketplace.extensions import db
 from marketplace.members.models import College
 from tests.billing_fixtures import LineSpec, add_cost, adopt_rule, last_month, make_sale, past_distribution
 from tests.factories import PASSWORD, get_admin, login, make_member, make_producer
+from tests.refusals import refused
 
 
 @pytest.fixture
@@ -45,8 +46,10 @@ def test_admin_records_a_cost_and_closes(setup, client) -> None:
     period = db.session.query(BillingPeriod).filter_by(starts_on=month).one()
     assert period.status == PeriodStatus.CLOSED and period.billed_cents == 4_250
     assert client.get(f"/admin/billing/periods/{period.id}").status_code == 200
-    again = client.post("/admin/billing/close", data={"month": month.isoformat()})
-    assert again.status_code == 409 and b"already closed" in again.data
+    back, errors = refused(client, "/admin/billing/close", {"month": month.isoformat()})
+    assert back == "/admin/billing" and len(errors) == 1 and "already closed" in errors[0]
+    back, errors = refused(client, "/admin/billing/close", {"month": "last month"})
+    assert back == "/admin/billing" and errors == ["Choose the month to close."]
 
 
 @pytest.mark.parametrize("amount", ["-5", "abc", "1e3", "12.345", "0", ""])
@@ -131,7 +134,8 @@ def test_member_votes_from_their_page(setup, client) -> None:
     client.post("/logout")
     login(client, producer)
     assert client.post(f"/billing/rules/{rule.id}/vote", data={"choice": "for"}).status_code == 302
-    assert client.post(f"/billing/rules/{rule.id}/vote", data={"choice": "bogus"}).status_code == 400
+    back, errors = refused(client, f"/billing/rules/{rule.id}/vote", {"choice": "bogus"})
+    assert back == "/billing" and errors == ["Vote for, against, or abstain."]
     assert b"You voted" in client.get("/billing").data
     client.post("/logout")
     login(client, admin)

@@ -1,4 +1,5 @@
-"""Bad input gets a clear message and a 4xx, never a 500, and changes nothing."""
+"""Bad input gets a clear message (a 4xx, or an action's reason flashed on its page), never a 500, and changes
+nothing."""
 import io
 
 import pytest
@@ -11,6 +12,7 @@ from marketplace.orders.models import CartItem, Order
 from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import PASSWORD, category, login, make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import fake_stripe, stripe_config  # noqa: F401
+from tests.refusals import refused
 
 
 @pytest.fixture
@@ -32,10 +34,10 @@ def _cart_count():
 @pytest.mark.parametrize("quantity", ["-1", "0", "1.5", "1e3", "1000", "99999999999999999999", "abc", ""])
 def test_bad_quantities_are_refused(client, shop, quantity):
     login(client, shop["buyer"])
-    response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": quantity},
-                           )
-    assert response.status_code == 400
-    assert b"whole number" in response.data
+    back, errors = refused(client, "/cart/add", {"product_id": shop["carrots"].id, "quantity": quantity,
+                                                 "next": "/products?q=carrots"})
+    assert back == "/products?q=carrots"  # the catalogue page the buyer was on
+    assert errors == ["Enter a whole number of units (1 to 999)."]
     assert _cart_count() == 0
 
 
@@ -58,9 +60,8 @@ def test_archived_product_cannot_be_ordered(client, shop):
 
 def test_quantity_above_stock_says_how_many_are_left(client, shop):
     login(client, shop["buyer"])
-    response = client.post("/cart/add", data={"product_id": shop["carrots"].id, "quantity": 11},
-                           )
-    assert b"only 10 left" in response.data
+    back, errors = refused(client, "/cart/add", {"product_id": shop["carrots"].id, "quantity": 11})
+    assert back == "/cart" and len(errors) == 1 and "only 10 left" in errors[0]
     assert _cart_count() == 0
 
 

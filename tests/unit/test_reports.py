@@ -14,6 +14,7 @@ from marketplace.csvexport import cents_cell, csv_text
 from marketplace.timeutil import utcnow
 from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import login
+from tests.refusals import refused
 
 
 def _csv(response) -> list[list[str]]:
@@ -97,7 +98,11 @@ def test_hiding_a_product_takes_it_off_the_shop_and_tells_the_producer(coop, cli
     carrots_id = coop["carrots"].id
     login(client, coop["admin"])
     assert b"Carrots" in client.get("/admin/products?q=carr").data
-    assert client.post(f"/admin/products/{carrots_id}/hide", data={"reason": ""}).status_code == 400
+    back, errors = refused(client, f"/admin/products/{carrots_id}/hide",
+                           {"reason": "", "next": "/admin/products?q=carr"})
+    assert back == "/admin/products?q=carr"
+    assert errors == ["Tell the producer which part of the charter the product breaks."]
+    assert db.session.get(Product, carrots_id).hidden_reason in (None, "")
     response = client.post(f"/admin/products/{carrots_id}/hide", data={"reason": "Grown with glyphosate"})
     assert response.status_code == 302
     db.session.expire_all()
@@ -121,7 +126,10 @@ def test_order_detail_shares_and_fee_rule(coop, client):
     assert db.session.get(Membership, membership_id).shares_count == 3
     entry = db.session.query(AuditEntry).filter_by(action="membership.shares_changed").one()
     assert entry.before == {"shares_count": 1} and entry.after == {"shares_count": 3}
-    assert client.post(f"/admin/members/{membership_id}/shares", data={"shares_count": "0", "reason": "x"}).status_code == 400
+    back, errors = refused(client, f"/admin/members/{membership_id}/shares", {"shares_count": "0", "reason": "x"})
+    assert back == "/reports/members" and errors == ["Give a number of shares between 1 and 1000 and a reason."]
+    db.session.expire_all()
+    assert db.session.get(Membership, membership_id).shares_count == 3
     assert client.post("/admin/delivery-fee-rule", data={"text": "4.50 € per delivery, at cost."}).status_code == 302
     assert get_setting("delivery_fee_rule_text") == "4.50 € per delivery, at cost."
     assert db.session.query(AuditEntry).filter_by(subject_type="settings", subject_id="delivery_fee_rule_text").count() == 1
