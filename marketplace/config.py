@@ -125,6 +125,10 @@ def build_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         # Rate limits share Redis between gunicorn workers when it is configured; per process otherwise.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # A Redis that does not answer must not hold a log-in: short timeouts, then this process's own counts.
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if redis_url else {},
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         # Explicit: Flask-Limiter otherwise inherits "enabled" from the last app it was bound to.
         "RATELIMIT_ENABLED": True,

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from flask import current_app
 from flask_babel import gettext as _
 from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, limiter
@@ -46,21 +48,52 @@ def _buckets(kind: AttemptKind, account: str | None, address: str) -> Iterator[t
         yield parse(current_app.config[per_address]), ("auth", kind.value, "address", address)
 
 
+# While the shared storage (Redis) does not answer, each process counts on its own for this long.
+STORAGE_PAUSE_S = 30.0
+_fallback: dict[str, object] = {}
+
+
 def _strategy():
-    return limiter.limiter if limiter.enabled and limiter.initialized else None
+    if not (limiter.enabled and limiter.initialized):
+        return None
+    if time.monotonic() < _fallback.get("until", 0.0):
+        return _memory_strategy()
+    return limiter.limiter
+
+
+def _memory_strategy():
+    if "strategy" not in _fallback:
+        _fallback["strategy"] = MovingWindowRateLimiter(MemoryStorage())
+    return _fallback["strategy"]
+
+
+def _counted(operation):
+    """Run `operation(strategy)` on the shared storage; if it fails, on this process's memory for a while."""
+    strategy = _strategy()
+    if strategy is None:
+        return None
+    try:
+        return operation(strategy)
+    except Exception:  # Redis down or hanging: a log-in must still answer, limited per process
+        current_app.logger.warning("log-in limits: shared storage unreachable, counting in memory for %ss",
+                                   STORAGE_PAUSE_S)
+        _fallback["until"] = time.monotonic() + STORAGE_PAUSE_S
+        return operation(_memory_strategy())
 
 
 def seconds_until_allowed(kind: AttemptKind, account: str | None, address: str) -> int:
     """0 if another attempt may be made now, else how many seconds until one may."""
-    strategy = _strategy()
-    if strategy is None:
-        return 0
-    wait = 0
-    for item, key in _buckets(kind, account, address):
-        if not strategy.test(item, *key):
-            reset_at = strategy.get_window_stats(item, *key).reset_time
-            wait = max(wait, math.ceil(reset_at - time.time()), 1)
-    return wait
+    buckets = list(_buckets(kind, account, address))
+
+    def wait_on(strategy) -> int:
+        wait = 0
+        for item, key in buckets:
+            if not strategy.test(item, *key):
+                reset_at = strategy.get_window_stats(item, *key).reset_time
+                wait = max(wait, math.ceil(reset_at - time.time()), 1)
+        return wait
+
+    return _counted(wait_on) or 0
 
 
 def _refusal(kind: AttemptKind, wait_s: int) -> TooManyAttempts:
@@ -87,10 +120,13 @@ def require_allowed(kind: AttemptKind, account: str | None, address: str, user_i
 
 def use_attempt(kind: AttemptKind, account: str | None, address: str) -> None:
     """Count one attempt against the account's and the address's allowance."""
-    strategy = _strategy()
-    if strategy is not None:
-        for item, key in _buckets(kind, account, address):
+    buckets = list(_buckets(kind, account, address))
+
+    def hit(strategy) -> None:
+        for item, key in buckets:
             strategy.hit(item, *key)
+
+    _counted(hit)
 
 
 def record_failure(kind: AttemptKind, account: str | None, address: str, user_id: int | None) -> None:
