@@ -29,16 +29,16 @@ def celery_init_app(app: Flask) -> Celery:
 def beat_schedule() -> dict:
     # Periodic work: every rule lives in a service; these only trigger it.
     from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
+    from marketplace.payments.tasks import BEAT_SCHEDULE as payments_beat
 
     return {
         **billing_beat,
+        **payments_beat,
         "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": 30.0},
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": 15.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
         "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": 60.0},
         "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": 30.0},
-        "payments-capture-expiring": {"task": "payments.capture_expiring_authorisations", "schedule": 3600.0},
-        "payments-reconcile": {"task": "payments.reconcile", "schedule": 86400.0},
     }
 
 

@@ -25,6 +25,10 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "shares_minimum": "1",
     "weight_margin_percent": "20",
     "delivery_fee_rule_text": "The delivery fee covers the courier's pay at cost: one flat fee per zone, the same for everyone.",
+    # Published rules for card payments (payments domain): who bears a lost chargeback
+    # ("coop_absorbs" or "reverse_producers"), and the most of a payout withheld for fees due.
+    "lost_chargeback_rule": "coop_absorbs",
+    "withholding_cap_percent": "50",
 }
 
 

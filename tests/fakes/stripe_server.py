@@ -72,6 +72,7 @@ class RequestRecord:
     stripe_account: Optional[str]
     status: int = 0
     replayed: bool = False
+    stripe_version: Optional[str] = None
 
 
 @dataclass
@@ -307,7 +308,8 @@ class FakeStripeServer(PaymentsMixin, MoneyMixin):
             return self._json(exc.status, exc.body())
         idem = request.headers.get("Idempotency-Key")
         account = request.headers.get("Stripe-Account")
-        record = RequestRecord(method, path, params, idem, account)
+        record = RequestRecord(method, path, params, idem, account,
+                               stripe_version=request.headers.get("Stripe-Version"))
         with self._lock:
             self.requests.append(record)
             auth_error = self._check_auth(request.headers.get("Authorization", ""))
