@@ -19,7 +19,7 @@ from marketplace.orders.states import PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import platform_problems, sync_platform_fees
 from marketplace.payments.common import attr, raise_alert
-from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditStatus,
+from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
                                          LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.services import _disputed_cents, _live_parts, is_final
 
@@ -38,6 +38,10 @@ class OrderBalance:
     stripe_problems: list[str]
     chargebacks: int = 0   # taken by the bank, net of what was reinstated
     coop_cost: int = 0     # losses the coop bore (lost chargebacks, reversals it took on)
+    # Refunded to the buyer (or taken by a chargeback) and still to take back from a producer: the refund
+    # is not final yet, or Stripe refused the reversal. The coop fronts it meanwhile.
+    reversals_due: int = 0
+    in_dispute: int = 0    # taken by a chargeback still open: the bank has not decided yet
 
     @property
     def difference(self) -> int:
@@ -46,7 +50,7 @@ class OrderBalance:
 
     @property
     def ok(self) -> bool:
-        if self.stripe_problems or self.difference < 0:
+        if self.stripe_problems or self.difference < -(self.reversals_due + self.in_dispute):
             return False
         return self.difference == 0 or not self.settled
 
@@ -78,10 +82,24 @@ def order_balance(order: Order, check_stripe: bool = False) -> OrderBalance:
         order.id, order.reference, get(LedgerKind.CHARGE), transferred,
         get(LedgerKind.REFUND) - get(LedgerKind.REFUND_FAILED),
         get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order), [],
-        chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST))
+        chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST),
+        reversals_due=_reversals_due(order.id),
+        in_dispute=sum(c.amount_cents for c in db.session.query(Chargeback).filter_by(order_id=order.id)
+                       if c.closed_at is None))
     if check_stripe and order.card_payment and order.card_payment.charge_id:
         balance.stripe_problems = _stripe_problems(order, balance)
     return balance
+
+
+def _reversals_due(order_id: int) -> int:
+    """What pending credits of the order will still take back from producers' transfers."""
+    due = 0
+    for credit in db.session.query(Credit).filter(Credit.order_id == order_id, Credit.status == CreditStatus.PENDING,
+                                                  Credit.kind.in_([CreditKind.DISPUTE, CreditKind.CHARGEBACK]),
+                                                  Credit.stripe_reversal_id.is_(None)):
+        if credit.kind == CreditKind.CHARGEBACK or credit.stripe_refund_id or credit.refund_status:
+            due += credit.amount_cents - credit.withholding_released_cents
+    return due
 
 
 def _refunded_through_stripe(order_id: int) -> int:

@@ -544,9 +544,17 @@ def settle_order(order_id: int) -> list[int]:
     return payout_ids
 
 
+def _line_refunds(*criteria) -> int:
+    """Refunds decided on lines still due (an admin's refund of part of a line). A rejected line (or a
+    cancelled part) is already out of the amount due: its refund must not be subtracted again."""
+    return int(db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0))
+               .join(OrderLine, OrderLine.id == Credit.line_id).join(OrderPart, OrderPart.id == OrderLine.part_id)
+               .filter(Credit.kind == CreditKind.DISPUTE, OrderLine.status == LineStatus.ACTIVE,
+                       OrderPart.status != PartStatus.CANCELLED, *criteria).scalar())
+
+
 def _disputed_cents(part_id: int) -> int:
-    return db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0)).filter(
-        Credit.part_id == part_id, Credit.kind == CreditKind.DISPUTE).scalar()
+    return _line_refunds(Credit.part_id == part_id)
 
 
 def plan_part_payout(part: OrderPart) -> Payout | None:
@@ -600,10 +608,8 @@ def rebalance_order(order_id: int) -> Credit | None:
 
 def amount_due_cents(order: Order) -> int:
     """What the buyer owes for the order now: final amounts (or the hold until final), less line refunds."""
-    disputed = db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0)).filter(
-        Credit.order_id == order.id, Credit.kind == CreditKind.DISPUTE).scalar()
     due = order.total_due_cents if is_final(order) or not _live_parts(order) else hold_cents(order)
-    return max(due - int(disputed), 0)
+    return max(due - _line_refunds(Credit.order_id == order.id), 0)
 
 
 def enqueue_now_or_outbox(task_name: str, args: list) -> None:
@@ -673,7 +679,9 @@ def part_receipt(user: User, order_id: int, part_id: int) -> OrderPart:
 
 
 def part_refunded_cents(part_id: int) -> int:
-    return _disputed_cents(part_id)
+    """Everything refunded on a producer's part (its receipt shows it)."""
+    return int(db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0)).filter(
+        Credit.part_id == part_id, Credit.kind == CreditKind.DISPUTE).scalar())
 
 
 def processing_fees_between(start: datetime, end: datetime) -> list[tuple[date, int, str]]:

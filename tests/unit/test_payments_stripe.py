@@ -21,7 +21,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import balances, payouts, reconciliation, refunds, services, sync
 from marketplace.payments.common import from_timestamp
-from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind,
+from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
 from tests.factories import get_admin, login
 from tests.fakes.stripe_common import DAY, DISPUTE_FEE, payout_fee, stripe_fee
@@ -345,6 +345,24 @@ def test_a_reversal_refused_because_the_producer_was_paid_out_is_retried_then_ra
     assert _ledger(LedgerKind.COOP_COST, order_id) == [350]
     [balance] = reconciliation.reconcile(check_stripe=True)
     assert balance.ok and balance.settled
+
+
+def test_a_line_rejected_after_its_payout_is_refunded_once(flow):
+    """Found by the state machine: the rejected line was out of the amount due and subtracted again."""
+    _coop, order_id = _paid_order(flow)
+    eggs = next(l for p in db.session.get(Order, order_id).parts for l in p.lines if l.product_name == "Eggs 0")
+    services.resolve_dispute(get_admin(), eggs.id, 100, "One egg cracked")  # a partial refund first
+    db.session.commit()
+    flow.settle()
+    orders.reject_line(eggs.part.producer.user, eggs.id, "The whole box was cracked")  # still packed: allowed
+    db.session.commit()
+    flow.settle()
+    assert services.rebalance_order(order_id) is None
+    flow.settle()
+    assert _ledger(LedgerKind.REFUND, order_id) == [100, 250]  # the line's 3.50, refunded once in all
+    assert _ledger(LedgerKind.REVERSAL, order_id) == [100, 250]
+    [balance] = reconciliation.reconcile(check_stripe=True)
+    assert balance.ok and balance.settled and balance.difference == 0
 
 
 # ---------------------------------------------------------------- lost webhooks
