@@ -2,7 +2,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField, SelectMultipleField, SelectField,
                      StringField, TextAreaField)
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from marketplace.catalog.forms import MoneyField
 
@@ -54,8 +54,10 @@ class SettingsForm(FlaskForm):
     welcome_text = TextAreaField(_l("Welcome text"), validators=[Optional(), Length(max=4000)])
     share_nominal = MoneyField(_l("Nominal value of one share (EUR)"), validators=[DataRequired()])
     weight_margin_percent = IntegerField(_l("Weighing margin (%)"), validators=[DataRequired(), NumberRange(1, 50)])
-    lost_chargeback_rule = SelectField(_l("Who bears a lost chargeback (published)"), choices=[
-        ("coop_absorbs", _l("The coop, as a running cost")),
-        ("reverse_producers", _l("The order's producers, in proportion to what each was paid"))])
+    lost_chargeback_rule = SelectField(_l("Who bears a lost chargeback (published)"), validate_choice=False,
+                                       validators=[Optional(), AnyOf(["coop_absorbs", "reverse_producers"])],
+                                       choices=[("coop_absorbs", _l("The coop, as a running cost")),
+                                                ("reverse_producers",
+                                                 _l("The order's producers, in proportion to what each was paid"))])
     withholding_cap_percent = IntegerField(_l("Most of a payment withheld for fees due (%, published)"),
-                                           validators=[InputRequired(), NumberRange(0, 100)])
+                                           validators=[Optional(), NumberRange(0, 100)])

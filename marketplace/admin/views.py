@@ -234,8 +234,10 @@ def settings():
                    "colour_primary", "colour_accent", "welcome_text")}
         values["share_nominal_cents"] = str(form.share_nominal.cents)
         values["weight_margin_percent"] = str(form.weight_margin_percent.data)
-        values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
-        values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
+        if form.lost_chargeback_rule.data:
+            values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
+        if form.withholding_cap_percent.data is not None:
+            values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
         _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)
         if not error:
             return redirect(url_for("admin.settings"))

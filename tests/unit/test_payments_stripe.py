@@ -314,6 +314,8 @@ def test_a_failed_refund_is_raised_with_a_next_step_and_closed_by_the_admin(flow
     [alert] = _alerts("could not be refunded")
     assert "bank transfer" in alert.body
     login(client, get_admin())
+    page = client.get("/payments/admin/attention").get_data(as_text=True)
+    assert "Refund failed" in page and "Given back another way" in page
     assert client.post(f"/payments/admin/credits/{credit.id}/refunded-outside",
                        data={"note": "Bank transfer 2026-11-30"}).status_code == 302
     flow.settle()  # then taken back from the producer, as for any refund
@@ -450,6 +452,8 @@ def test_withholding_is_capped_and_a_refunded_withheld_line_reduces_it(flow, cli
     login(client, coop["farms"][0])
     page = client.get("/payments/account").get_data(as_text=True)
     assert "at most 25 %" in page and "3.50" in page
+    published = client.get("/transparency").get_data(as_text=True)  # the rule is public
+    assert "at most 25 % of each payment" in published and "borne by the coop" in published
     _admin_refund(order_id, "Eggs 0", 1400)
     flow.settle()
     assert [r["amount"] for r in flow.fake.objects_of("transfer_reversal")] == [1050]
@@ -484,3 +488,19 @@ def test_a_producer_opens_their_stripe_dashboard_with_a_login_link(flow, client)
     login(client, farm)
     response = client.post("/payments/account/dashboard")
     assert response.status_code == 303 and response.headers["Location"].startswith(flow.fake.url + "/_fake/express/")
+
+
+def test_the_admin_publishes_the_chargeback_rule_and_the_withholding_cap(app, client):
+    from marketplace.core.services import get_setting
+
+    login(client, get_admin())
+    form = {"coop_name": "La Coop", "colour_primary": "#112233", "colour_accent": "#445566", "share_nominal": "20.00",
+            "weight_margin_percent": "20", "lost_chargeback_rule": "reverse_producers",
+            "withholding_cap_percent": "30"}
+    assert client.post("/admin/settings", data=form).status_code == 302
+    assert (get_setting("lost_chargeback_rule"), get_setting("withholding_cap_percent")) == ("reverse_producers", "30")
+    assert client.post("/admin/settings", data={**form, "withholding_cap_percent": "150"}).status_code == 400
+    assert client.post("/admin/settings", data={**form, "lost_chargeback_rule": "buyer_pays"}).status_code == 400
+    assert get_setting("withholding_cap_percent") == "30"
+    page = client.get("/transparency").get_data(as_text=True)
+    assert "is taken back from the order" in page and "at most 30 %" in page
