@@ -7,7 +7,6 @@ from sqlalchemy.exc import OperationalError
 
 from marketplace.extensions import db
 from marketplace.payments import payouts, reconciliation, refunds, services, sync, webhooks
-from marketplace.payments.balances import sync_platform_fees
 from marketplace.payments.stripe_gateway import TRANSIENT_ERRORS
 
 RETRY = dict(acks_late=True, autoretry_for=TRANSIENT_ERRORS + (OperationalError,), retry_backoff=True,
@@ -98,11 +97,6 @@ def retry_refused_reversals() -> list[int]:
 @shared_task(name="payments.sync_pending_refunds", **RETRY)
 def sync_pending_refunds() -> list[int]:
     return _done(refunds.sync_pending_refunds())
-
-
-@shared_task(name="payments.sync_platform_fees", **RETRY)
-def sync_fees() -> int:
-    return _done(sync_platform_fees())
 
 
 @shared_task(name="payments.reconcile", **RETRY)

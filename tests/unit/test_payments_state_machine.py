@@ -12,7 +12,8 @@ duplicated, reordered or lost, and the worker running tasks (again). After every
 Whenever the shop has caught up (every webhook delivered, every task run, the beat run: the
 ``catch_up`` step, and at the end), the ledger equals Stripe's objects to the cent for every
 order and for the platform balance, and reconciliation against Stripe reports no mismatch.
-``MONEY_FLOW_EXAMPLES`` runs more examples (CI keeps it small: the machine is shared).
+``MONEY_FLOW_EXAMPLES`` runs more examples (CI keeps it small: the machine is shared), and
+``MONEY_FLOW_RANDOM=1`` explores other random sequences than the fixed (derandomized) ones.
 """
 from __future__ import annotations
 
@@ -398,5 +399,6 @@ def test_the_money_flow_holds_whatever_happens(app, fake_stripe, monkeypatch):
 
     Machine.flow = flow
     run_state_machine_as_test(Machine, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=50, deadline=None, derandomize=True,
+        max_examples=EXAMPLES, stateful_step_count=50, deadline=None,
+        derandomize=not os.environ.get("MONEY_FLOW_RANDOM"),
         suppress_health_check=list(HealthCheck)))
