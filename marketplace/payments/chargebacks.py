@@ -105,7 +105,11 @@ def _closed(chargeback: Chargeback) -> None:
         enqueue_after_commit("payments.rebalance_order", [chargeback.order_id])
         return
     for credit in waiting:  # the bank gave the buyer this money back: no refund on top
-        credit.status, credit.refund_status, credit.error = CreditStatus.DONE, "chargeback", ""
+        credit.refund_status, credit.error = "chargeback", ""
+        if credit.kind == CreditKind.DISPUTE:  # a line refund the admin decided: the producer still gives it back
+            enqueue_after_commit("payments.execute_credit", [credit.id])
+        else:
+            credit.status = CreditStatus.DONE
     apply_lost_rule(chargeback, max(0, chargeback.amount_cents - _surplus_cents(chargeback.order)))
 
 

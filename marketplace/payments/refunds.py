@@ -29,8 +29,9 @@ from marketplace.tasking import enqueue_after_commit
 
 # A card refund normally settles within days; one still pending after this is raised to the admins.
 REFUND_PENDING_ALERT = timedelta(days=10)
-# The buyer has the money back: on the card (Stripe says so), or given back another way by an admin.
-REFUNDED = ("succeeded", "outside_stripe")
+# The buyer has the money back: on the card (Stripe says so), by their bank (a lost chargeback), or
+# given back another way by an admin.
+REFUNDED = ("succeeded", "chargeback", "outside_stripe")
 
 
 def _locked(credit_id: int) -> Credit | None:
@@ -43,7 +44,7 @@ def execute_credit(credit_id: int) -> Credit | None:
     if credit is None or credit.status != CreditStatus.PENDING:
         db.session.commit()
         return credit
-    if credit.kind != CreditKind.CHARGEBACK:
+    if credit.kind != CreditKind.CHARGEBACK and credit.refund_status not in REFUNDED:
         if credit.stripe_refund_id is None:
             if has_chargeback(credit.order_id):
                 credit.error = _("Waits for the chargeback on this payment to close.")
@@ -169,7 +170,7 @@ def _finish(credit_id: int) -> Credit:
     credit = _locked(credit_id)
     credit.status, credit.error = CreditStatus.DONE, ""
     order = credit.order
-    if credit.kind != CreditKind.CHARGEBACK:
+    if credit.kind != CreditKind.CHARGEBACK and credit.refund_status != "chargeback":
         queue_email(order.buyer.email, _("Refund for order %(ref)s", ref=order.reference),
                     _("%(amount)s has been refunded to your card: %(reason)s",
                       amount=format_money(credit.amount_cents), reason=credit.reason))

@@ -226,7 +226,7 @@ class MoneyMixin:
         if not charge["captured"]:
             raise StripeError(f"Charge {ch_id} has not been captured; cancel its PaymentIntent to "
                               "release the authorization.", param="charge")
-        if any(d["status"] in OPEN_DISPUTE for d in self._disputes_of(ch_id)):
+        if any(d["status"] != "won" for d in self._disputes_of(ch_id)):  # open, or lost: charged back
             raise StripeError(f"Charge {ch_id} has been charged back; cannot issue a refund.", param="charge",
                               code="charge_disputed")
         return charge

@@ -580,6 +580,7 @@ def test_a_dispute_takes_the_amount_and_a_fee_then_a_win_returns_the_amount_only
     assert receiver.types()[-2:] == ["charge.dispute.closed", "charge.dispute.funds_reinstated"]
     assert client.v1.disputes.retrieve(dispute["id"]).status == "won"
     assert server.balance()[0] == before - DISPUTE_FEE  # the fee stays with Stripe
+    assert client.v1.refunds.create({"charge": charge_id, "amount": 100}).status == "succeeded"  # won: refundable
 
 
 def test_accepting_a_dispute_loses_it(client: stripe.StripeClient, server: FakeStripeServer,
@@ -592,8 +593,10 @@ def test_accepting_a_dispute_loses_it(client: stripe.StripeClient, server: FakeS
     assert closed.status == "lost" and receiver.types()[-1] == "charge.dispute.closed"
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.disputes.close(dispute["id"])
-    # Lost is final: the rest of the charge can be refunded again.
-    assert client.v1.refunds.create({"charge": charge_id, "amount": 1500}).status == "succeeded"
+    # Charged back: the charge cannot be refunded any more (the bank settled it).
+    with pytest.raises(stripe.InvalidRequestError) as refund:
+        client.v1.refunds.create({"charge": charge_id, "amount": 1500})
+    assert refund.value.code == "charge_disputed"
 
 
 # --------------------------------------------------------------------------- refunds

@@ -5,7 +5,8 @@ clock jumps (early capture near capture_before, lapsed holds, expired sessions, 
 delivery and courier pay, admin refunds, chargebacks opened/won/lost, webhooks delivered,
 duplicated, reordered or lost, and the worker running tasks (again). After every step:
 
-* every ledger row matches the Stripe object it names, to the cent;
+* every ledger row matches the Stripe object it names, to the cent, and every capture, transfer,
+  reversal and refund the shop made at Stripe is in the ledger;
 * no order's ledger shows more paid out than came in, and reconciliation of the ledger finds no mismatch;
 * no payout waits, and no refund or reversal failed, without an open alert for the admins.
 
@@ -353,6 +354,22 @@ class MoneyFlowMachine(RuleBasedStateMachine):
                 assert entry.amount_cents == obj["amount"]
             else:
                 assert entry.amount_cents == obj["amount"], entry.kind
+
+    @invariant()
+    def the_shops_own_movements_are_in_the_ledger_at_once(self) -> None:
+        """Captures, transfers, reversals and refunds the shop makes are ledgered in the same task, to the cent
+        (what Stripe or the bank do by themselves, such as chargebacks and Connect fees, may wait for a sync)."""
+        if not hasattr(self, "coop"):
+            return
+        fake = self.flow.fake
+        captured = sum(c["amount_captured"] for c in fake.objects_of("charge"))
+        assert _ledger_amount(LedgerKind.CHARGE) == captured
+        assert _ledger_amount(LedgerKind.TRANSFER) + _ledger_amount(LedgerKind.COURIER_TRANSFER) == \
+            sum(t["amount"] for t in fake.objects_of("transfer"))
+        assert _ledger_amount(LedgerKind.REVERSAL) == sum(r["amount"] for r in fake.objects_of("transfer_reversal"))
+        made = sum(r["amount"] for r in fake.objects_of("refund") if r["balance_transaction"])
+        assert int(db.session.query(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).filter(
+            LedgerEntry.kind == LedgerKind.REFUND, LedgerEntry.stripe_id.is_not(None)).scalar()) == made
 
     @invariant()
     def no_order_pays_out_more_than_came_in(self) -> None:

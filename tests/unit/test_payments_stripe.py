@@ -166,6 +166,27 @@ def test_a_lost_chargeback_is_borne_exactly_as_the_published_rule_says(flow, rul
     assert reconciliation.reconcile_platform() == []
 
 
+def test_a_line_refund_held_by_a_chargeback_is_still_taken_back_from_its_producer_when_lost(flow):
+    """Found by the state machine: the bank refunded the line, so no refund on top, but the producer was
+    left with it while the coop bore the whole chargeback."""
+    _coop, order_id = _paid_order(flow)
+    dispute = _dispute(flow, order_id)
+    eggs = next(l for p in db.session.get(Order, order_id).parts for l in p.lines if l.product_name == "Eggs 1")
+    orders.reject_line(eggs.part.producer.user, eggs.id, "Found broken while packing")  # paid, still packed
+    db.session.commit()
+    flow.settle()
+    credit = db.session.query(Credit).filter_by(line_id=eggs.id).one()
+    assert credit.status == CreditStatus.PENDING and "chargeback" in credit.error  # Stripe refuses refunds now
+    flow.fake.close_dispute(dispute["id"], won=False)
+    flow.settle()
+    credit = db.session.get(Credit, credit.id)
+    assert (credit.status, credit.refund_status, credit.stripe_refund_id) == (CreditStatus.DONE, "chargeback", None)
+    assert [r["amount"] for r in flow.fake.objects_of("transfer_reversal")] == [350]
+    assert _ledger(LedgerKind.COOP_COST, order_id) == [dispute["amount"] - 350]
+    [balance] = reconciliation.reconcile(check_stripe=True)
+    assert balance.ok and balance.settled and balance.difference == 0
+
+
 def test_a_won_chargeback_gives_the_amount_back_but_its_fee_stays_a_cost(flow):
     _coop, order_id = _paid_order(flow)
     dispute = _dispute(flow, order_id)
