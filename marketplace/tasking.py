@@ -49,11 +49,13 @@ def beat_schedule(config) -> dict:
     """
     from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
     from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
+    from marketplace.payments.tasks import BEAT_SCHEDULE as payments_beat
 
     sweep = float(config["SWEEP_INTERVAL_S"])
     return {
         **billing_beat,
         **invoicing_beat,
+        **payments_beat,
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": float(config["OUTBOX_DRAIN_INTERVAL_S"])},
         "prune-old-records": {"task": "core.prune_records", "schedule": 3600.0},
         "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
@@ -61,8 +63,6 @@ def beat_schedule(config) -> dict:
         "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": sweep},
         "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": min(30.0, sweep)},
         "billing-close-due-periods-sweep": {"task": "billing.close_due_periods", "schedule": sweep},
-        "payments-capture-expiring": {"task": "payments.capture_expiring_authorisations", "schedule": 3600.0},
-        "payments-reconcile": {"task": "payments.reconcile", "schedule": 86400.0},
     }
 
 

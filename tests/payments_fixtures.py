@@ -11,18 +11,31 @@ from tests.worker_fixtures import celery_config, celery_worker, flush_broker, wa
 from tests.fakes.stripe_server import FakeStripeServer, start_fake_stripe
 
 WEBHOOK_SECRET = "whsec_payments_test"
+CONNECT_WEBHOOK_SECRET = "whsec_payments_connect_test"
 STRIPE_KEY = "sk_test_payments"
 
 
 @pytest.fixture
 def fake_stripe():
-    server = start_fake_stripe(webhook_secret=WEBHOOK_SECRET)
+    server = start_fake_stripe(webhook_secret=WEBHOOK_SECRET, connect_webhook_secret=CONNECT_WEBHOOK_SECRET)
     yield server
     server.stop()
 
 
 def stripe_config(fake: FakeStripeServer) -> dict:
-    return {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": fake.url}
+    return {"STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET, "STRIPE_API_BASE": fake.url}
+
+
+def point_webhooks(fake: FakeStripeServer, app_url: str) -> None:
+    """Stripe's two endpoints for the shop at app_url: the platform's and the Connect one."""
+    fake.webhook_url = app_url + "/stripe/webhook"
+    fake.connect_webhook_url = app_url + "/stripe/connect-webhook"
+
+
+def refunds_made(fake: FakeStripeServer) -> list[dict]:
+    """Refunds of captured money (not the remainder a partial capture released, which moves no money)."""
+    return [r for r in fake.objects_of("refund") if r["balance_transaction"] is not None]
 
 
 def connect_ready_account(fake: FakeStripeServer, user) -> ConnectedAccount:

@@ -2,7 +2,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField, SelectMultipleField, SelectField,
                      StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from marketplace.catalog.forms import MoneyField, vat_choices
 
@@ -65,3 +65,10 @@ class SettingsForm(FlaskForm):
     default_vat_rate_bp = SelectField(_l("VAT rate preselected for a new product"), choices=vat_choices)
     delivery_seller = SelectField(_l("Who sells home delivery (and invoices it)"), choices=lambda: [
         ("coop", _l("The coop")), ("courier", _l("The courier, when self-employed, under their billing mandate"))])
+    lost_chargeback_rule = SelectField(_l("Who bears a lost chargeback (published)"), validate_choice=False,
+                                       validators=[Optional(), AnyOf(["coop_absorbs", "reverse_producers"])],
+                                       choices=[("coop_absorbs", _l("The coop, as a running cost")),
+                                                ("reverse_producers",
+                                                 _l("The order's producers, in proportion to what each was paid"))])
+    withholding_cap_percent = IntegerField(_l("Most of a payment withheld for fees due (%, published)"),
+                                           validators=[Optional(), NumberRange(0, 100)])

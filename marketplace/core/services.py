@@ -35,6 +35,10 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "services_vat_rate_bp": "2000",     # VAT on the coop's fees and on delivery it sells
     "delivery_seller": "coop",          # who sells home delivery: "coop", or "courier" (under their mandate)
     "default_vat_rate_bp": "550",       # preselected VAT rate for a new product
+    # Published rules for card payments (payments domain): who bears a lost chargeback
+    # ("coop_absorbs" or "reverse_producers"), and the most of a payout withheld for fees due.
+    "lost_chargeback_rule": "coop_absorbs",
+    "withholding_cap_percent": "50",
 }
 
 

@@ -49,21 +49,27 @@ def release_or_refund_cancelled_part(part, **_kwargs) -> None:
 
 @signals.line_rejected.connect
 def refund_rejected_line(line, **_kwargs) -> None:
+    from sqlalchemy import func
+
     from marketplace.extensions import db
-    from marketplace.payments.models import Credit, CreditKind, Payout, PayoutStatus
+    from marketplace.payments.models import Credit, CreditKind, Payout
 
     order = line.part.order
     if _card_payment(order) is None:
         return
     payout = db.session.query(Payout).filter_by(part_id=line.part_id).first()
-    if payout is not None and payout.status == PayoutStatus.PAID and line.credited_cents > 0:
-        # The producer was already paid for it: refund the buyer and reverse the same amount.
+    already = db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0)).filter(
+        Credit.line_id == line.id).scalar()
+    amount = line.credited_cents - int(already)
+    if payout is not None and amount > 0:
+        # The producer's payout already counts this line (paid, or on its way): refund the buyer and take
+        # the same amount back from the producer (less what an earlier refund of the line gave back).
         credit = Credit(kind=CreditKind.DISPUTE, order_id=order.id, part_id=line.part_id, line_id=line.id,
-                        amount_cents=line.credited_cents, reason=line.rejection_reason)
+                        amount_cents=amount, reason=line.rejection_reason)
         db.session.add(credit)
         db.session.flush()
         enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")
-    else:
+    elif payout is None:
         # Not captured yet: simply not charged. Captured early: the excess is refunded.
         enqueue_after_commit("payments.rebalance_order", [order.id])
 

@@ -19,6 +19,7 @@ class CardPaymentStatus(str, enum.Enum):
     CAPTURED = "captured"
     RELEASED = "released"      # authorisation cancelled: nothing was charged
     EXPIRED = "expired"        # session expired unpaid
+    LAPSED = "lapsed"          # the card network dropped the hold before capture: collect another way
 
 
 class PayoutKind(str, enum.Enum):
@@ -29,17 +30,20 @@ class PayoutKind(str, enum.Enum):
 class PayoutStatus(str, enum.Enum):
     PENDING = "pending"
     PAID = "paid"
-    BLOCKED = "blocked"    # the member's Stripe account cannot receive transfers yet
+    BLOCKED = "blocked"    # the member's Stripe account cannot receive transfers yet, or Stripe refused it
+    WAITING = "waiting"    # the coop's Stripe balance cannot cover it yet: retried when funds are available
 
 
 class CreditKind(str, enum.Enum):
     DISPUTE = "dispute"    # admin decision after payment: refund + reversal from the producer
     REBALANCE = "rebalance"  # captured more than now due (cancelled part, rejected line, excess hold)
+    CHARGEBACK = "chargeback"  # a lost chargeback taken back from a producer: no refund, the bank took it
 
 
 class CreditStatus(str, enum.Enum):
-    PENDING = "pending"
+    PENDING = "pending"    # the refund (or reversal) is not final at Stripe yet
     DONE = "done"
+    FAILED = "failed"      # the refund failed at Stripe: an admin must give the money back another way
 
 
 class LedgerKind(str, enum.Enum):
@@ -50,6 +54,11 @@ class LedgerKind(str, enum.Enum):
     REVERSAL = "reversal"          # taken back from a producer's transfer
     REFUND = "refund"              # back to the buyer's card
     WITHHOLDING = "withholding"    # member's at-cost fees kept from a transfer
+    WITHHOLDING_RELEASED = "withholding_released"  # a withholding given back (its line was refunded)
+    REFUND_FAILED = "refund_failed"  # a refund the card network returned to the coop's balance
+    DISPUTE = "dispute"            # taken from the coop's balance by a chargeback
+    DISPUTE_REINSTATED = "dispute_reinstated"  # given back when the coop won the chargeback
+    COOP_COST = "coop_cost"        # a loss the coop bears as a running cost (a lost chargeback)
 
 
 class EventStatus(str, enum.Enum):
@@ -105,6 +114,13 @@ class CardPayment(db.Model):
     authorised_at = db.Column(db.DateTime)
     captured_at = db.Column(db.DateTime)
     captured_early = db.Column(db.Boolean, nullable=False, default=False)
+    # Decided and stored before the first call, so every retry sends the very same request.
+    checkout_params = db.Column(db.Text, nullable=False, default="")
+    checkout_attempt = db.Column(db.Integer, nullable=False, default=0)
+    capture_cents = db.Column(db.Integer)
+    capture_attempt = db.Column(db.Integer, nullable=False, default=0)
+    capture_before = db.Column(db.DateTime)  # when the card network drops the hold (from the charge)
+    synced_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (db.CheckConstraint("requested_cents >= 0 AND authorised_cents >= 0 AND captured_cents >= 0",
@@ -128,7 +144,9 @@ class Payout(db.Model):
     status = db.Column(enum_type(PayoutStatus), nullable=False, default=PayoutStatus.PENDING)
     stripe_transfer_id = db.Column(db.String(120), unique=True)
     reversed_cents = db.Column(db.Integer, nullable=False, default=0)
+    withholding_released_cents = db.Column(db.Integer, nullable=False, default=0)
     error = db.Column(db.Text, nullable=False, default="")
+    attempts = db.Column(db.Integer, nullable=False, default=0)  # Stripe refusals so far: a new key each
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     paid_at = db.Column(db.DateTime)
 
@@ -142,6 +160,11 @@ class Payout(db.Model):
     @property
     def net_cents(self) -> int:
         return self.gross_cents - self.withheld_cents
+
+    @property
+    def idempotency_key(self) -> str:
+        """The reference; after a refusal by Stripe (saved under the old key) a new key per attempt."""
+        return self.reference if not self.attempts else f"{self.reference}:attempt-{self.attempts}"
 
 
 class Credit(db.Model):
@@ -158,7 +181,15 @@ class Credit(db.Model):
     reason = db.Column(db.Text, nullable=False, default="")
     status = db.Column(enum_type(CreditStatus), nullable=False, default=CreditStatus.PENDING)
     stripe_refund_id = db.Column(db.String(120), unique=True)
+    refund_status = db.Column(db.String(32), nullable=False, default="")  # Stripe's: pending, succeeded...
+    refund_attempts = db.Column(db.Integer, nullable=False, default=0)  # Stripe refusals: a new key each
     stripe_reversal_id = db.Column(db.String(120), unique=True)
+    # Decided before the reversal's first call (its idempotency key must always carry the same amount).
+    reversal_cents = db.Column(db.Integer)
+    reversal_attempts = db.Column(db.Integer, nullable=False, default=0)
+    withholding_released_cents = db.Column(db.Integer, nullable=False, default=0)
+    chargeback_id = db.Column(db.Integer, db.ForeignKey("payment_chargebacks.id"))
+    error = db.Column(db.Text, nullable=False, default="")
     actor_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
@@ -166,6 +197,56 @@ class Credit(db.Model):
 
     order = db.relationship("Order")
     part = db.relationship("OrderPart")
+
+    @property
+    def refund_key(self) -> str:
+        return f"refund:{self.id}" + (f":attempt-{self.refund_attempts}" if self.refund_attempts else "")
+
+    @property
+    def reversal_key(self) -> str:
+        return f"reversal:{self.id}" + (f":attempt-{self.reversal_attempts}" if self.reversal_attempts else "")
+
+
+class Chargeback(db.Model):
+    """A Stripe dispute (chargeback) on an order's charge, as last reported by Stripe, and our rule's outcome."""
+
+    __tablename__ = "payment_chargebacks"
+    id = db.Column(db.Integer, primary_key=True)
+    stripe_dispute_id = db.Column(db.String(120), nullable=False, unique=True)
+    order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), index=True)
+    charge_id = db.Column(db.String(120), nullable=False, default="")
+    amount_cents = db.Column(db.Integer, nullable=False, default=0)
+    fee_cents = db.Column(db.Integer, nullable=False, default=0)
+    reason = db.Column(db.String(64), nullable=False, default="")
+    status = db.Column(db.String(32), nullable=False, default="")  # Stripe's: needs_response, won, lost...
+    due_by = db.Column(db.DateTime)
+    rule = db.Column(db.String(32), nullable=False, default="")  # the published rule applied when lost
+    recovered_cents = db.Column(db.Integer, nullable=False, default=0)  # taken back from producers
+    absorbed_cents = db.Column(db.Integer, nullable=False, default=0)   # borne by the coop
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    closed_at = db.Column(db.DateTime)
+
+    order = db.relationship("Order")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in ("won", "lost", "prevented")
+
+
+class PaymentAlert(db.Model):
+    """Something about money an admin must look at, with the next step; open until resolved."""
+
+    __tablename__ = "payment_alerts"
+    id = db.Column(db.Integer, primary_key=True)
+    key = db.Column(db.String(200), unique=True)  # one open alert per situation
+    subject = db.Column(db.String(300), nullable=False)
+    body = db.Column(db.Text, nullable=False, default="")
+    order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    resolved_at = db.Column(db.DateTime, index=True)
+    resolved_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+
+    order = db.relationship("Order")
 
 
 class LedgerEntry(db.Model):

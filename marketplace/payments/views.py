@@ -12,7 +12,7 @@ from marketplace.extensions import csrf, db
 from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, parse_cents
 from marketplace.orders.models import Order, OrderLine
-from marketplace.payments import services
+from marketplace.payments import reconciliation, services, sync, webhooks
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
 from marketplace.web import action_response, json_object, run_service
@@ -39,10 +39,9 @@ def start_checkout(order_id: int):
 @bp.route("/payments/orders/<int:order_id>/return")
 @login_required
 def checkout_return(order_id: int):
-    # Coming back from Stripe proves nothing: the status shown is the one verified webhooks set.
-    order = db.session.get(Order, order_id)
-    if order is None or order.buyer_id != current_user.id:
-        abort(404, _("No such order."))
+    # Coming back from Stripe proves nothing by itself: the payment is read back from Stripe.
+    order = sync.sync_on_return(current_user, order_id)
+    db.session.commit()
     return render_template("payments/return.html", order=order)
 
 
@@ -72,13 +71,19 @@ def receipt(order_id: int, part_id: int):
 @bp.route("/stripe/webhook", methods=["POST"])
 @csrf.exempt
 def webhook():
-    payload = request.get_data()
+    return _receive(connect=False)
+
+
+@bp.route("/stripe/connect-webhook", methods=["POST"])
+@csrf.exempt
+def connect_webhook():
+    # Events about members' Stripe accounts: Stripe sends them to their own endpoint and secret.
+    return _receive(connect=True)
+
+
+def _receive(connect: bool):
     try:
-        json_object(payload)  # one JSON object of sane depth, or a 400 before anything else reads it
-    except ServiceError as exc:
-        return {"error": exc.message}, 400
-    try:
-        services.receive_webhook(payload, request.headers.get("Stripe-Signature", ""))
+        webhooks.receive_webhook(request.get_data(), request.headers.get("Stripe-Signature", ""), connect=connect)
     except (ValueError, stripe.SignatureVerificationError):
         db.session.rollback()
         return {"error": "invalid payload or signature"}, 400
@@ -134,7 +139,7 @@ def admin():
     entries = db.session.query(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(300).all()
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
-    balances = services.reconcile(check_stripe=False)
+    balances = reconciliation.reconcile(check_stripe=False)
     return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=balances)
 
 
@@ -171,15 +176,23 @@ def dispute_refund(line_id: int):
 @click.option("--no-stripe", is_flag=True, help="Check the ledger only, without asking Stripe.")
 def reconcile_command(no_stripe: bool) -> None:
     """For each card order: charged = transferred + refunded + withheld, to the cent. Exit 1 on a mismatch."""
-    balances = services.reconcile(check_stripe=not no_stripe)
+    balances = reconciliation.reconcile(check_stripe=not no_stripe)
     wrong = [b for b in balances if not b.ok]
     for b in balances:
         state = "OK" if b.ok else "MISMATCH"
         if b.ok and not b.settled and b.difference:
             state = "PENDING"
-        click.echo(f"{state:<9} {b.reference}: charged {b.charged} = transferred {b.transferred} + refunded "
-                   f"{b.refunded} + withheld {b.withheld} (difference {b.difference}) {'; '.join(b.stripe_problems)}")
-    services.reconcile_and_alert(check_stripe=not no_stripe) if wrong else None
-    click.echo(f"{len(balances)} order(s) checked, {len(wrong)} mismatch(es).")
-    if wrong:
+        click.echo(f"{state:<9} {b.reference}: charged {b.charged} - refunded {b.refunded} - chargebacks "
+                   f"{b.chargebacks} + borne by the coop {b.coop_cost} = transferred {b.transferred} + withheld "
+                   f"{b.withheld} (difference {b.difference}) {'; '.join(b.stripe_problems)}")
+    platform = [] if no_stripe else reconciliation.reconcile_platform()
+    for problem in platform:
+        click.echo(f"MISMATCH  platform balance: {problem}")
+    if wrong or platform:
+        reconciliation.reconcile_and_alert(check_stripe=not no_stripe)
+    click.echo(f"{len(balances)} order(s) checked, {len(wrong) + len(platform)} mismatch(es).")
+    if wrong or platform:
         raise SystemExit(1)
+
+
+from marketplace.payments import admin_views  # noqa: E402,F401  (more routes on this blueprint)

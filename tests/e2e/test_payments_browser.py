@@ -10,7 +10,7 @@ from marketplace.payments.models import Payout, PayoutStatus
 from tests.e2e.pages import log_in
 from tests.factories import make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import (celery_config, celery_worker, connect_ready_account, fake_stripe,  # noqa: F401
-                                     live_server, stripe_config, wait_for)
+                                     live_server, point_webhooks, refunds_made, stripe_config, wait_for)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -30,7 +30,7 @@ def test_buyer_pays_by_card_on_the_hosted_page_and_sees_the_order_paid(pg_app, f
     orders.add_to_cart(buyer, eggs.id, 2)
     db.session.commit()
     with live_server(pg_app) as url, celery_worker(pg_app):
-        fake_stripe.webhook_url = url + "/stripe/webhook"
+        point_webhooks(fake_stripe, url)
         page = browser.new_page(locale="en-GB")
         log_in(page, url, "buyer@test.coop")
         page.goto(url + "/checkout")
@@ -59,7 +59,7 @@ def test_a_producer_onboards_with_stripe_and_sees_payouts_enabled(pg_app, fake_s
     make_producer("farm@test.coop", "Green Farm")
     db.session.commit()
     with live_server(pg_app) as url, celery_worker(pg_app):
-        fake_stripe.webhook_url = url + "/stripe/webhook"
+        point_webhooks(fake_stripe, url)
         page = browser.new_page(locale="en-GB")
         log_in(page, url, "farm@test.coop")
         page.goto(url + "/payments/account")

@@ -1,7 +1,7 @@
 """Card holds about to expire: captured early at their maximum, the surplus refunded once weighed.
 
 PostgreSQL, a real Celery worker on Redis, the fake Stripe and a live app server for its webhooks.
-The passage of time is simulated by moving `CardPayment.authorised_at` back in the database.
+The passage of time is simulated by moving `CardPayment.authorised_at` and `capture_before` back in the database.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from marketplace.core.models import OutboxMessage
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.states import Fulfilment, PaymentMethod, PaymentStatus
-from marketplace.payments import services
+from marketplace.payments import payouts, reconciliation, services
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Credit, CreditKind, CreditStatus,
                                          LedgerEntry, LedgerKind, Payout, PayoutStatus)
 from tests.factories import make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import (celery_config, celery_worker, connect_ready_account, fake_stripe,  # noqa: F401
-                                     live_server, stripe_config, wait_for)
+                                     live_server, point_webhooks, refunds_made, stripe_config, wait_for)
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def app_config(fake_stripe):
 @pytest.fixture
 def stack(pg_app, fake_stripe):
     with live_server(pg_app) as url:
-        fake_stripe.webhook_url = url + "/stripe/webhook"
+        point_webhooks(fake_stripe, url)
         yield url
 
 
@@ -78,9 +78,10 @@ def _authorise(fake, order_id) -> CardPayment:
 
 
 def _age_hold(order_id, age: timedelta) -> None:
-    """The simulated passage of time: the card was authorised `age` ago."""
+    """The simulated passage of time: the card was authorised `age` ago (Stripe's capture_before is as near)."""
     db.session.execute(update(CardPayment).where(CardPayment.order_id == order_id)
-                       .values(authorised_at=CardPayment.authorised_at - age))
+                       .values(authorised_at=CardPayment.authorised_at - age,
+                               capture_before=CardPayment.capture_before - age))
     db.session.commit()
 
 
@@ -136,9 +137,9 @@ def test_a_hold_near_expiry_is_captured_at_its_maximum_then_the_surplus_refunded
         assert payment.captured_early and payment.captured_cents == HELD_MAX
         assert fake_stripe.objects[payment.charge_id]["amount_captured"] == HELD_MAX
         assert _ledger(order_id, LedgerKind.CHARGE) == [HELD_MAX]
-        assert not _of(fake_stripe, "refund") and not _of(fake_stripe, "transfer")
+        assert not refunds_made(fake_stripe) and not _of(fake_stripe, "transfer")
         assert db.session.query(Credit).count() == 0 and db.session.query(Payout).count() == 0
-        balance = services.order_balance(db.session.get(orders.Order, order_id))
+        balance = reconciliation.order_balance(db.session.get(orders.Order, order_id))
         assert not balance.settled and balance.ok
 
         # A third run (the next hour's beat) finds nothing left to capture.
@@ -159,7 +160,7 @@ def test_a_hold_near_expiry_is_captured_at_its_maximum_then_the_surplus_refunded
         order = db.session.get(orders.Order, order_id)
         assert order.goods_final_cents == order.total_due_cents == FINAL_GOODS
         # One refund of the surplus to the buyer.
-        refunds = _of(fake_stripe, "refund")
+        refunds = refunds_made(fake_stripe)
         assert [(r["amount"], r["payment_intent"]) for r in refunds] == \
             [(HELD_MAX - FINAL_GOODS, payment.payment_intent_id)]
         [credit] = db.session.query(Credit).filter_by(order_id=order_id).all()
@@ -174,8 +175,8 @@ def test_a_hold_near_expiry_is_captured_at_its_maximum_then_the_surplus_refunded
         [payout] = db.session.query(Payout).filter_by(order_id=order_id).all()
         assert (payout.status, payout.net_cents, payout.part_id) == (PayoutStatus.PAID, FINAL_GOODS, part.id)
         assert _ledger(order_id, LedgerKind.TRANSFER) == [FINAL_GOODS]
-        # `flask payments reconcile` (services.reconcile, checked against Stripe) finds it balanced.
-        [balance] = services.reconcile(check_stripe=True)
+        # `flask payments reconcile` (reconciliation.reconcile, checked against Stripe) finds it balanced.
+        [balance] = reconciliation.reconcile(check_stripe=True)
         assert balance.order_id == order_id
         assert balance.settled and balance.ok and balance.difference == 0, balance
         assert (balance.charged, balance.refunded, balance.transferred) == \

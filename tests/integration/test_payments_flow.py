@@ -8,13 +8,13 @@ from marketplace.extensions import db
 from marketplace.members.models import College
 from marketplace.orders import services as orders
 from marketplace.orders.states import Fulfilment, PaymentMethod, PaymentStatus
-from marketplace.payments import services
+from marketplace.payments import payouts, reconciliation, services
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Credit, CreditStatus, LedgerEntry,
                                          LedgerKind, Payout, PayoutStatus, StripeEvent)
 from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import (celery_config, celery_worker, connect_ready_account, fake_stripe,  # noqa: F401
                                      flush_broker,
-                                     live_server, stripe_config, wait_for)
+                                     live_server, point_webhooks, refunds_made, stripe_config, wait_for)
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def app_config(fake_stripe):
 @pytest.fixture
 def stack(pg_app, fake_stripe):
     with live_server(pg_app) as url:
-        fake_stripe.webhook_url = url + "/stripe/webhook"
+        point_webhooks(fake_stripe, url)
         yield url
 
 
@@ -83,6 +83,14 @@ def _paid_payouts(order_id):
     return db.session.query(Payout).filter_by(order_id=order_id, status=PayoutStatus.PAID).all()
 
 
+def _pay_prepare_and_transfer(fake, order_id, farms):
+    """With a worker running: the buyer pays, the three farms pack, each is transferred its part."""
+    _pay(fake, order_id)
+    wait_for(lambda: db.session.get(orders.Order, order_id).payment_status == PaymentStatus.AUTHORISED)
+    _prepare_all(order_id, farms)
+    wait_for(lambda: len(_paid_payouts(order_id)) == 3, what="three transfers")
+
+
 def test_three_producer_basket_captures_the_final_amount_transfers_each_part_and_reconciles(pg_app, stack, fake_stripe):
     order_id, farms, buyer = _three_producer_order(fake_stripe, stack)
     courier = make_member("courier@test.coop", College.COURIER)
@@ -123,7 +131,7 @@ def test_three_producer_basket_captures_the_final_amount_transfers_each_part_and
         courier_transfer = db.session.query(LedgerEntry).filter_by(kind=LedgerKind.COURIER_TRANSFER).one()
         assert courier_transfer.amount_cents == 450
 
-        [balance] = services.reconcile(check_stripe=True)
+        [balance] = reconciliation.reconcile(check_stripe=True)
         assert balance.settled and balance.ok and balance.difference == 0, balance
         assert balance.charged == balance.transferred == final_goods + 450
         # A replayed webhook changes nothing.
@@ -140,21 +148,18 @@ def test_three_producer_basket_captures_the_final_amount_transfers_each_part_and
 def test_a_dispute_refunds_the_buyer_and_reverses_the_same_amount_from_the_producer(pg_app, stack, fake_stripe):
     order_id, farms, buyer = _three_producer_order(fake_stripe, stack, delivery=False)
     with celery_worker(pg_app):
-        _pay(fake_stripe, order_id)
-        wait_for(lambda: db.session.get(orders.Order, order_id).payment_status == PaymentStatus.AUTHORISED)
-        _prepare_all(order_id, farms)
-        wait_for(lambda: len(_paid_payouts(order_id)) == 3, what="three transfers")
+        _pay_prepare_and_transfer(fake_stripe, order_id, farms)
         order = db.session.get(orders.Order, order_id)
         eggs = next(l for p in order.parts for l in p.lines if l.product_name == "Eggs")
         services.resolve_dispute(get_admin(), eggs.id, 350, "One box of eggs was broken.")
         db.session.commit()
         wait_for(lambda: db.session.query(Credit).filter_by(status=CreditStatus.DONE).count() == 1, what="refund")
-        refunds = [o for o in fake_stripe.objects.values() if o.get("object") == "refund"]
+        refunds = refunds_made(fake_stripe)
         reversals = [o for o in fake_stripe.objects.values() if o.get("object") == "transfer_reversal"]
         assert [r["amount"] for r in refunds] == [350] and [r["amount"] for r in reversals] == [350]
         eggs_payout = db.session.query(Payout).filter_by(part_id=eggs.part_id).one()
         assert reversals[0]["transfer"] == eggs_payout.stripe_transfer_id
-        [balance] = services.reconcile(check_stripe=True)
+        [balance] = reconciliation.reconcile(check_stripe=True)
         assert balance.ok and balance.settled and balance.refunded == 350
 
 
@@ -171,8 +176,8 @@ def test_a_line_rejected_before_capture_is_released_not_refunded(pg_app, stack, 
         wait_for(lambda: len(_paid_payouts(order_id)) == 2, what="two transfers")
         payment = db.session.query(CardPayment).filter_by(order_id=order_id).one()
         assert fake_stripe.objects[payment.charge_id]["amount_captured"] == 1080 + 700
-        assert not [o for o in fake_stripe.objects.values() if o.get("object") == "refund"]
-        [balance] = services.reconcile(check_stripe=True)
+        assert not refunds_made(fake_stripe)
+        [balance] = reconciliation.reconcile(check_stripe=True)
         assert balance.ok and balance.settled
 
 
@@ -187,18 +192,18 @@ def test_a_transfer_task_killed_after_stripe_answered_pays_once_when_retried(pg_
     services.sync_payment(order_id)
     payout_ids = services.settle_order(order_id)
     assert len(payout_ids) == 3
-    real_ledger = services._ledger
+    real_ledger = payouts.write_ledger
 
     def die_after_stripe(kind, *args, **kwargs):
         if kind == LedgerKind.TRANSFER:
             raise SystemExit("worker killed")
         return real_ledger(kind, *args, **kwargs)
 
-    monkeypatch.setattr(services, "_ledger", die_after_stripe)
+    monkeypatch.setattr(payouts, "write_ledger", die_after_stripe)
     with pytest.raises(SystemExit):
-        services.execute_payout(payout_ids[0])
+        payouts.execute_payout(payout_ids[0])
     db.session.rollback()
-    monkeypatch.setattr(services, "_ledger", real_ledger)
+    monkeypatch.setattr(payouts, "write_ledger", real_ledger)
     assert db.session.get(Payout, payout_ids[0]).status == PayoutStatus.PENDING
     assert len([o for o in fake_stripe.objects.values() if o.get("object") == "transfer"]) == 1
 
@@ -210,5 +215,66 @@ def test_a_transfer_task_killed_after_stripe_answered_pays_once_when_retried(pg_
     assert db.session.query(LedgerEntry).filter_by(order_id=order_id, kind=LedgerKind.TRANSFER).count() == 3
     assert any(r.replayed and r.idempotency_key == f"transfer:{db.session.get(Payout, payout_ids[0]).part_id}"
                for r in fake_stripe.requests)
-    [balance] = services.reconcile(check_stripe=True)
+    [balance] = reconciliation.reconcile(check_stripe=True)
     assert balance.ok and balance.settled
+
+
+def test_a_lost_chargeback_is_taken_back_from_the_producers_by_the_published_rule(pg_app, stack, fake_stripe):
+    from marketplace.core.services import set_setting
+    from marketplace.payments.models import Chargeback, CreditKind, PaymentAlert
+
+    set_setting("lost_chargeback_rule", "reverse_producers")
+    db.session.commit()
+    order_id, farms, buyer = _three_producer_order(fake_stripe, stack, delivery=False)
+    with celery_worker(pg_app):
+        _pay_prepare_and_transfer(fake_stripe, order_id, farms)
+        payment = db.session.query(CardPayment).filter_by(order_id=order_id).one()
+        dispute = fake_stripe.open_dispute(payment.charge_id)
+        wait_for(lambda: db.session.query(Chargeback).filter_by(status="needs_response").count() == 1,
+                 what="the chargeback recorded")
+        alert = db.session.query(PaymentAlert).filter(PaymentAlert.key == f"chargeback:{dispute['id']}").one()
+        assert alert.order_id == order_id and "answer before" in alert.subject
+        assert db.session.query(LedgerEntry).filter_by(kind=LedgerKind.DISPUTE, order_id=order_id).one() \
+            .amount_cents == dispute["amount"] == 1080 + 700 + 400
+
+        fake_stripe.close_dispute(dispute["id"], won=False)
+        wait_for(lambda: db.session.query(Credit).filter_by(kind=CreditKind.CHARGEBACK,
+                                                            status=CreditStatus.DONE).count() == 3,
+                 what="the three producers' reversals")
+        reversals = sorted(r["amount"] for r in fake_stripe.objects_of("transfer_reversal"))
+        assert reversals == [400, 700, 1080]  # each farm gives back what it was paid for the order
+        chargeback = db.session.query(Chargeback).one()
+        assert (chargeback.status, chargeback.recovered_cents, chargeback.absorbed_cents) == ("lost", 2180, 0)
+        [balance] = reconciliation.reconcile(check_stripe=True)
+        assert balance.ok and balance.settled and balance.difference == 0
+        assert reconciliation.reconcile_platform() == []
+
+
+def test_a_hold_that_lapses_after_goods_were_collected_raises_an_alert_not_a_cancellation(pg_app, stack,
+                                                                                         fake_stripe):
+    from marketplace.payments.models import PaymentAlert
+
+    order_id, farms, buyer = _three_producer_order(fake_stripe, stack, delivery=False)
+    with celery_worker(pg_app):
+        _pay(fake_stripe, order_id)
+        wait_for(lambda: db.session.get(orders.Order, order_id).payment_status == PaymentStatus.AUTHORISED)
+        order = db.session.get(orders.Order, order_id)
+        for part in order.parts:
+            orders.accept_part(part.producer.user, part.id)
+        db.session.commit()
+        bakery = next(p for p in order.parts if p.producer.name == "Bakery")
+        orders.mark_ready(bakery.producer.user, bakery.id)
+        db.session.commit()
+        orders.mark_collected(get_admin(), order_id)  # the bread is with the buyer; the rest is not packed
+        db.session.commit()
+        fake_stripe.advance(7 * 24 * 3600)  # nobody captured in time: the card network drops the hold
+        wait_for(lambda: db.session.query(CardPayment).filter_by(order_id=order_id).one().status
+                 == CardPaymentStatus.LAPSED, what="the lapsed hold")
+        order = db.session.get(orders.Order, order_id)
+        assert order.payment_status == PaymentStatus.DUE
+        assert all(p.status.value != "cancelled" for p in order.parts)
+        alert = db.session.query(PaymentAlert).filter_by(key=f"lapsed:{order_id}").one()
+        assert alert.resolved_at is None and "handed over" in alert.body
+        assert fake_stripe.objects[db.session.query(CardPayment).filter_by(order_id=order_id).one()
+                                   .payment_intent_id]["cancellation_reason"] == "automatic"
+        assert not db.session.query(LedgerEntry).filter_by(order_id=order_id, kind=LedgerKind.CHARGE).count()

@@ -151,16 +151,24 @@ EXPECTED: dict[str, dict] = {
     "orders.record_weight": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "orders.reject_line": R('login', 403, 403, 'refused', 403, 403),
     "orders.update_cart": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "payments.absorb_reversal": R('login', 403, 403, 403, 403, 404),
     "payments.account": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.admin": R('login', 403, 403, 403, 403, 'ok'),
+    "payments.attention": R('login', 403, 403, 403, 403, 'ok'),
+    "payments.chargeback_list": R('login', 403, 403, 403, 403, 'ok'),
     "payments.checkout_cancelled": R('login', 404, 'ok', 404, 404, 404),
     "payments.checkout_return": R('login', 404, 'ok', 404, 404, 404),
     "payments.connect": R('login', 403, 403, 503, 503, 403),
+    "payments.connect_webhook": R(400, 400, 400, 400, 400, 400),
     "payments.dispute_refund": R('login', 403, 403, 403, 403, 'ok'),
     "payments.onboarding_refresh": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.onboarding_return": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.receipt": R('login', 404, 'ok', 'ok', 404, 'ok'),
+    "payments.refunded_outside": R('login', 403, 403, 403, 403, 404),
+    "payments.resolve_alert": R('login', 403, 403, 403, 403, 404),
+    "payments.retry_payout": R('login', 403, 403, 403, 403, 404),
     "payments.start_checkout": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "payments.stripe_dashboard": R('login', 403, 403, 409, 409, 403),
     "payments.webhook": R(400, 400, 400, 400, 400, 400),
     "privacy.erase": R('login', 400, 400, 400, 400, 400),
     "privacy.export": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
@@ -200,7 +208,8 @@ def _objects(coop) -> dict:
             "membership_id": coop["pending"].membership.id, "dispute_id": dispute.id, "user_id": coop["buyer"].id,
             "code": "en", "filename": "missing.jpg", "fmt": "csv", "token_id": 1, "run_id": 1, "stop_id": 1,
             "slot_id": 1, "job_id": 1, "period_id": 1, "invoice_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
-            "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1}
+            "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1,
+            "alert_id": 1, "payout_id": 1, "credit_id": 1}
 
 
 def _outcome(response, flashed_errors: list[str]) -> object:

@@ -14,7 +14,7 @@ from marketplace.extensions import db
 from marketplace.members.models import College
 from marketplace.orders import services as orders
 from marketplace.orders.states import PaymentMethod, PaymentStatus
-from marketplace.payments import services
+from marketplace.payments import payouts, services, webhooks, withholding
 from marketplace.payments.models import EventStatus, LedgerEntry, LedgerKind, Payout, StripeEvent
 from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import connect_ready_account, fake_stripe, stripe_config  # noqa: F401
@@ -91,7 +91,7 @@ def test_card_checkout_holds_weight_priced_lines_with_the_published_margin(app, 
     # 2 × ~1000 g at 6.00/kg = 12.00 estimated; held at +20 % = 14.40.
     assert session["amount_total"] == 1440 == order.card_payment.requested_cents
     create = [r for r in fake_stripe.requests if r.path == "/v1/checkout/sessions"]
-    assert create[0].idempotency_key == f"checkout:{order.id}"
+    assert create[0].idempotency_key == f"checkout:{order.id}:1"
     assert create[0].params["payment_intent_data"]["capture_method"] == "manual"
     assert create[0].params["payment_intent_data"]["transfer_group"] == order.reference
     # Coming back to the success URL does not make the order paid.
@@ -141,7 +141,7 @@ def test_an_event_for_an_unknown_order_is_recorded_and_flagged(app, client, fake
                                                     "metadata": {"order_id": "999"}})
     assert _post_event(client, fake_stripe, payload).status_code == 200
     row = db.session.query(StripeEvent).one()
-    assert services.handle_event(row.id) == EventStatus.UNMATCHED
+    assert webhooks.handle_event(row.id) == EventStatus.UNMATCHED
     db.session.expire_all()
     assert row.status == EventStatus.UNMATCHED and "No order" in row.note
     assert db.session.query(OutboundEmail).filter(OutboundEmail.recipient == "admin@test.coop",
@@ -155,18 +155,19 @@ def test_members_fees_due_are_withheld_from_a_transfer_and_recorded(app, fake_st
     fake_billing = types.ModuleType("marketplace.billing.services")
     fake_billing.fees_due_cents = lambda user_id: 300 if user_id == farm.id else 0
     monkeypatch.setitem(sys.modules, "marketplace.billing.services", fake_billing)
-    assert services.withholding_for(farm.id, 1000) == 300
-    assert services.withholding_for(farm.id, 200) == 200
-    assert services.withholding_for(farm.id + 1000, 1000) == 0
+    assert withholding.withholding_for(farm.id, 1000) == 300
+    # Never more than the published share of a payment (50 % by default).
+    assert withholding.withholding_for(farm.id, 200) == 100
+    assert withholding.withholding_for(farm.id + 1000, 1000) == 0
     monkeypatch.delitem(sys.modules, "marketplace.billing.services")
-    monkeypatch.setattr(services, "_billing", lambda: None)
-    assert services.withholding_for(farm.id, 1000) == 0
+    monkeypatch.setattr(withholding, "_billing", lambda: None)
+    assert withholding.withholding_for(farm.id, 1000) == 0
 
 
 def test_courier_pay_is_refused_when_not_positive(app):
     courier = make_member("courier@test.coop", College.COURIER)
     with pytest.raises(ServiceError):
-        services.pay_courier(courier.id, 0, "courier-run:1", [])
+        payouts.pay_courier(courier.id, 0, "courier-run:1", [])
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -17,7 +17,8 @@ from marketplace.billing.services.activity import (buyer_purchases_by_member, co
                                                    delivery_fees_total, line_amount_sql, producer_sales_by_member)
 from marketplace.billing.services.closing import (PeriodActivity, PeriodAlreadyClosed, close_month, close_period)
 from marketplace.billing.services.collection import (fees_due_cents, paid_by_member, record_fee_withheld,
-                                                     record_payment, record_withholding)
+                                                     record_payment, record_withholding, release_fee_withheld,
+                                                     release_withholding)
 from marketplace.billing.services.common import COLLEGE_ORDER
 from marketplace.billing.services.costs import (RECEIPT_TYPES, CostInput, costs_by_category, delete_cost, receipt_file,
                                                 record_cost, store_receipt, sync_processing_fees)
@@ -40,6 +41,6 @@ __all__ = [
     "get_period", "get_rule", "get_statement", "line_amount_sql", "month_start", "my_statements", "next_month",
     "open_periods", "paid_by_member", "period_label", "previous_month", "producer_sales_by_member",
     "propose_rule", "receipt_file", "record_cost", "record_fee_withheld", "record_payment", "record_withholding",
-    "rule_in_force", "store_receipt", "sync_processing_fees", "tally_vote", "to_fee_rule", "transparency_report",
+    "release_fee_withheld", "release_withholding", "rule_in_force", "store_receipt", "sync_processing_fees", "tally_vote", "to_fee_rule", "transparency_report",
     "update_billing_settings", "utc_bounds", "withdraw_rule",
 ]

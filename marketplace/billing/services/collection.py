@@ -106,5 +106,30 @@ def record_payment(admin: User, statement_id: int, method: PaymentMethod | str, 
     return _settle(statement.user_id, due, method, reference, admin, only_period=statement.period_id)
 
 
-# The payments domain calls it under this name when it withholds fees from a transfer.
+def release_withholding(user_id: int, cents: int, reference: str) -> int:
+    """Payments gave back fees withheld from a transfer (its line was refunded): they are due again.
+
+    The withholding recorded under `reference` is reduced (latest period first); returns the cents released.
+    """
+    _lock_member(user_id)
+    remaining = cents
+    rows = (db.session.query(DuesEntry).join(BillingPeriod, BillingPeriod.id == DuesEntry.period_id)
+            .filter(DuesEntry.user_id == user_id, DuesEntry.kind == DuesKind.PAYMENT,
+                    DuesEntry.method == PaymentMethod.WITHHOLDING, DuesEntry.reference == reference)
+            .order_by(BillingPeriod.starts_on.desc()).all())
+    for row in rows:
+        part = min(row.amount_cents, remaining)
+        if part == row.amount_cents:
+            db.session.delete(row)
+        else:
+            row.amount_cents -= part
+        remaining -= part
+        if remaining == 0:
+            break
+    db.session.flush()
+    return cents - remaining
+
+
+# The payments domain calls them under these names when it withholds fees from a transfer, or gives them back.
 record_fee_withheld = record_withholding
+release_fee_withheld = release_withholding

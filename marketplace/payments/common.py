@@ -1,0 +1,134 @@
+"""What every payments module shares: the clock, reading Stripe objects, the ledger and admin alerts."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import stripe
+from flask_babel import gettext as _
+
+from marketplace import timeutil
+from marketplace.core.errors import NotFound
+from marketplace.core.services import queue_email
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.members.services import require_admin
+from marketplace.payments.models import LedgerEntry, LedgerKind, PaymentAlert
+
+
+def now() -> datetime:
+    """The time payments reason with (naive UTC), read at each call so tests can move it."""
+    return timeutil.utcnow()
+
+
+def from_timestamp(value: int | None) -> datetime | None:
+    """A Stripe Unix timestamp as our naive UTC datetime."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), timezone.utc).replace(tzinfo=None)
+
+
+def to_timestamp(value: datetime) -> int:
+    return int(value.replace(tzinfo=timezone.utc).timestamp())
+
+
+def attr(obj, name: str, default=None):
+    """Read a field of a Stripe object (or a plain dict from a webhook payload)."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        return default
+
+
+def id_of(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return attr(value, "id")
+
+
+def refused_by_stripe(exc: stripe.StripeError) -> bool:
+    """A definitive answer (4xx, not a conflict or rate limit): Stripe saved it under the idempotency key,
+    so the same key would replay it for 24 hours; a new attempt needs a new key."""
+    status = getattr(exc, "http_status", None) or 0
+    return isinstance(exc, stripe.InvalidRequestError) and 400 <= status < 500 and status not in (409, 429)
+
+
+def call_stripe(call):
+    """Commit first (the row whose id makes the idempotency key, and what it decided), then call Stripe.
+
+    Returns (result, None), or (None, the refusal) when Stripe refused the request definitively;
+    anything else (network, rate limit, 5xx) is raised for the task to retry under the same key.
+    """
+    db.session.commit()
+    try:
+        return call(), None
+    except stripe.InvalidRequestError as exc:
+        if not refused_by_stripe(exc):
+            raise
+        return None, exc
+
+
+def write_ledger(kind: LedgerKind, amount: int, *, order_id: int | None = None, part_id: int | None = None,
+                 user_id: int | None = None, stripe_id: str | None = None, reference: str | None = None,
+                 note: str = "") -> LedgerEntry | None:
+    """Write a ledger row once (keyed by the Stripe id or our reference)."""
+    if amount <= 0:
+        return None
+    query = db.session.query(LedgerEntry)
+    existing = (query.filter_by(stripe_id=stripe_id).first() if stripe_id
+                else query.filter_by(reference=reference).first())
+    if existing is not None:
+        return existing
+    entry = LedgerEntry(kind=kind, amount_cents=amount, order_id=order_id, part_id=part_id, user_id=user_id,
+                        stripe_id=stripe_id, reference=reference, note=note)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def admins() -> list[User]:
+    return db.session.query(User).filter_by(is_admin=True).all()
+
+
+def raise_alert(subject: str, body: str, *, key: str | None = None, order_id: int | None = None) -> PaymentAlert:
+    """Record an alert for the admins (once per key while open) and e-mail them about it."""
+    alert = db.session.query(PaymentAlert).filter_by(key=key).first() if key else None
+    if alert is not None and alert.resolved_at is None:
+        return alert
+    if alert is None:
+        alert = PaymentAlert(key=key)
+        db.session.add(alert)
+    alert.subject, alert.body, alert.order_id = subject[:300], body, order_id
+    alert.created_at, alert.resolved_at, alert.resolved_by_id = now(), None, None
+    for admin in admins():
+        queue_email(admin.email, subject, body)
+    db.session.flush()
+    return alert
+
+
+def settle_alert(key: str) -> None:
+    """The situation an alert described is over (e.g. a payout went through): close it."""
+    alert = db.session.query(PaymentAlert).filter_by(key=key, resolved_at=None).first()
+    if alert is not None:
+        alert.resolved_at = now()
+
+
+def open_alerts(admin: User) -> list[PaymentAlert]:
+    require_admin(admin)
+    return (db.session.query(PaymentAlert).filter(PaymentAlert.resolved_at.is_(None))
+            .order_by(PaymentAlert.created_at.desc()).all())
+
+
+def resolve_alert(admin: User, alert_id: int) -> PaymentAlert:
+    """An admin has dealt with an alert (its next step is done)."""
+    require_admin(admin)
+    alert = db.session.get(PaymentAlert, alert_id)
+    if alert is None:
+        raise NotFound(_("No such alert."))
+    if alert.resolved_at is None:
+        alert.resolved_at, alert.resolved_by_id = now(), admin.id
+    db.session.flush()
+    return alert

@@ -1,0 +1,175 @@
+"""Every euro reconciles: each card order's ledger balances, matches Stripe, and so does the platform balance.
+
+For an order: charged − refunded − taken by a chargeback + borne by the coop
+= transferred (net of reversals) + withheld for fees (net of what was given back),
+to the cent once it is settled. Stripe's figures are compared like with like: after a partial
+capture Stripe counts the released remainder in ``amount_refunded``, which is no refund of money.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func
+
+from marketplace.extensions import db
+from marketplace.money import format_money
+from marketplace.orders.models import Order
+from marketplace.orders.states import PaymentStatus
+from marketplace.payments import stripe_gateway as gateway
+from marketplace.payments.balances import platform_problems, sync_platform_fees
+from marketplace.payments.common import attr, raise_alert
+from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
+                                         LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
+from marketplace.payments.services import _disputed_cents, _live_parts, is_final
+
+PAGE = 100  # Stripe's largest page
+
+
+@dataclass
+class OrderBalance:
+    order_id: int
+    reference: str
+    charged: int
+    transferred: int
+    refunded: int
+    withheld: int
+    settled: bool
+    stripe_problems: list[str]
+    chargebacks: int = 0   # taken by the bank, net of what was reinstated
+    coop_cost: int = 0     # losses the coop bore (lost chargebacks, reversals it took on)
+    # Refunded to the buyer (or taken by a chargeback) and still to take back from a producer: the refund
+    # is not final yet, or Stripe refused the reversal. The coop fronts it meanwhile.
+    reversals_due: int = 0
+    in_dispute: int = 0    # taken by a chargeback still open: the bank has not decided yet
+
+    @property
+    def difference(self) -> int:
+        return (self.charged - self.refunded - self.chargebacks + self.coop_cost
+                - self.transferred - self.withheld)
+
+    @property
+    def ok(self) -> bool:
+        if self.stripe_problems or self.difference < -(self.reversals_due + self.in_dispute):
+            return False
+        return self.difference == 0 or not self.settled
+
+
+def _sums(order_id: int) -> dict[LedgerKind, int]:
+    rows = (db.session.query(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
+            .filter(LedgerEntry.order_id == order_id).group_by(LedgerEntry.kind).all())
+    return {kind: int(total or 0) for kind, total in rows}
+
+
+def _settled(order: Order) -> bool:
+    payouts = db.session.query(Payout).filter_by(order_id=order.id).all()
+    parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
+                     for part in _live_parts(order) if part.final_cents - _disputed_cents(part.id) > 0)
+    courier_done = (not order.delivery_fee_cents or not order.goods_final_cents
+                    or any(p.kind == PayoutKind.COURIER and p.status == PayoutStatus.PAID for p in payouts))
+    credits_done = not db.session.query(Credit.id).filter_by(order_id=order.id, status=CreditStatus.PENDING).first()
+    open_chargeback = any(c.closed_at is None for c in db.session.query(Chargeback).filter_by(order_id=order.id))
+    return (order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED) and is_final(order)
+            and parts_paid and courier_done and credits_done and not open_chargeback)
+
+
+def order_balance(order: Order, check_stripe: bool = False) -> OrderBalance:
+    """The order's balance from the ledger (and, if asked, Stripe's objects compared with it)."""
+    s = _sums(order.id)
+    get = lambda kind: s.get(kind, 0)  # noqa: E731
+    transferred = get(LedgerKind.TRANSFER) + get(LedgerKind.COURIER_TRANSFER) - get(LedgerKind.REVERSAL)
+    balance = OrderBalance(
+        order.id, order.reference, get(LedgerKind.CHARGE), transferred,
+        get(LedgerKind.REFUND) - get(LedgerKind.REFUND_FAILED),
+        get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order), [],
+        chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST),
+        reversals_due=_reversals_due(order.id),
+        in_dispute=sum(c.amount_cents for c in db.session.query(Chargeback).filter_by(order_id=order.id)
+                       if c.closed_at is None))
+    if check_stripe and order.card_payment and order.card_payment.charge_id:
+        balance.stripe_problems = _stripe_problems(order, balance)
+    return balance
+
+
+def _reversals_due(order_id: int) -> int:
+    """What pending credits of the order will still take back from producers' transfers."""
+    due = 0
+    for credit in db.session.query(Credit).filter(Credit.order_id == order_id, Credit.status == CreditStatus.PENDING,
+                                                  Credit.kind.in_([CreditKind.DISPUTE, CreditKind.CHARGEBACK]),
+                                                  Credit.stripe_reversal_id.is_(None)):
+        if credit.kind == CreditKind.CHARGEBACK or credit.stripe_refund_id or credit.refund_status:
+            due += credit.amount_cents - credit.withholding_released_cents
+    return due
+
+
+def _refunded_through_stripe(order_id: int) -> int:
+    """Refunds made on the card (not those given back another way), net of failed ones."""
+    made = db.session.query(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).filter(
+        LedgerEntry.order_id == order_id, LedgerEntry.kind == LedgerKind.REFUND,
+        LedgerEntry.stripe_id.is_not(None)).scalar()
+    failed = db.session.query(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).filter(
+        LedgerEntry.order_id == order_id, LedgerEntry.kind == LedgerKind.REFUND_FAILED).scalar()
+    return int(made) - int(failed)
+
+
+def transfers_of(reference: str) -> list:
+    """Every transfer of an order's transfer group, page after page."""
+    client = gateway.client()
+    params: dict = {"transfer_group": reference, "limit": PAGE}
+    rows: list = []
+    while True:
+        page = client.v1.transfers.list(params)
+        rows += page.data
+        if not page.has_more or not page.data:
+            return rows
+        params = {**params, "starting_after": page.data[-1].id}
+
+
+def _stripe_problems(order: Order, balance: OrderBalance) -> list[str]:
+    charge = gateway.client().v1.charges.retrieve(order.card_payment.charge_id)
+    captured = attr(charge, "amount_captured") or 0
+    # amount_refunded counts the remainder a partial capture released: not money given back.
+    refunded = (attr(charge, "amount_refunded") or 0) - ((attr(charge, "amount") or 0) - captured)
+    problems = []
+    if captured != balance.charged:
+        problems.append(f"charge {charge.id}: Stripe {captured} vs ledger {balance.charged}")
+    if refunded != _refunded_through_stripe(order.id):
+        problems.append(f"refunds: Stripe {refunded} vs ledger {_refunded_through_stripe(order.id)}")
+    # Courier transfers carry the order's transfer_group too, so they are in both sums.
+    stripe_net = sum(t.amount - t.amount_reversed for t in transfers_of(order.reference))
+    if stripe_net != balance.transferred:
+        problems.append(f"transfers: Stripe {stripe_net} vs ledger {balance.transferred}")
+    return problems
+
+
+def reconcile(check_stripe: bool = True) -> list[OrderBalance]:
+    """The balance of every card order that has money on it."""
+    order_ids = [oid for (oid,) in db.session.query(CardPayment.order_id)
+                 .filter(CardPayment.status == CardPaymentStatus.CAPTURED).order_by(CardPayment.order_id)]
+    check = check_stripe and gateway.is_configured()
+    return [order_balance(db.session.get(Order, oid), check_stripe=check) for oid in order_ids]
+
+
+def reconcile_platform() -> list[str]:
+    """Record Stripe's fees as coop costs, then list the platform's movements the ledger does not match."""
+    if not gateway.is_configured():
+        return []
+    sync_platform_fees()
+    return platform_problems()
+
+
+def describe(b: OrderBalance) -> str:
+    return (f"{b.reference}: charged {format_money(b.charged)}, transferred {format_money(b.transferred)}, "
+            f"refunded {format_money(b.refunded)}, withheld {format_money(b.withheld)}, chargebacks "
+            f"{format_money(b.chargebacks)}, borne by the coop {format_money(b.coop_cost)}, difference "
+            f"{format_money(b.difference)} {'; '.join(b.stripe_problems)}")
+
+
+def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], list[str]]:
+    """Run the reconciliation; alert the admins about every order, and every Stripe movement, that does not balance."""
+    wrong = [b for b in reconcile(check_stripe) if not b.ok]
+    platform = reconcile_platform() if check_stripe else []
+    if wrong or platform:
+        raise_alert(_("Payments do not reconcile"), "\n".join([describe(b) for b in wrong] + platform))
+    db.session.commit()
+    return wrong, platform
