@@ -82,8 +82,13 @@ def connect_webhook():
 
 
 def _receive(connect: bool):
+    payload = request.get_data()
     try:
-        webhooks.receive_webhook(request.get_data(), request.headers.get("Stripe-Signature", ""), connect=connect)
+        json_object(payload)  # one JSON object of sane depth, or a 400 before anything else reads it
+    except ServiceError as exc:
+        return {"error": exc.message}, 400
+    try:
+        webhooks.receive_webhook(payload, request.headers.get("Stripe-Signature", ""), connect=connect)
     except (ValueError, stripe.SignatureVerificationError):
         db.session.rollback()
         return {"error": "invalid payload or signature"}, 400
