@@ -618,6 +618,7 @@ def _post(url: str, payload: str, signature: str) -> tuple[Optional[int], Option
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"})
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
+            resp.read()  # as Stripe does: the whole answer is read before the connection closes
             return resp.status, None
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")[:500]

@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from marketplace.catalog.models import Product
+from marketplace.core.errors import Conflict
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import services
@@ -112,7 +113,7 @@ def test_thirty_buyers_racing_for_a_delivery_slot_of_four_get_exactly_four_place
     db.session.remove()
 
     outcomes = _race(pg_app, buyer_ids, lambda user: services.checkout(user, _home_delivery(slot_id)),
-                     services.Conflict, "booked")
+                     Conflict, "booked")
 
     assert len(outcomes) == BUYERS
     booked = [uid for uid, outcome in outcomes.items() if outcome == "booked"]

@@ -72,13 +72,17 @@ def _payment(order_id) -> CardPayment:
 
 def _authorise(fake, order_id) -> CardPayment:
     fake.pay_checkout_session(_payment(order_id).session_id)
-    wait_for(lambda: db.session.get(orders.Order, order_id).payment_status == PaymentStatus.AUTHORISED,
-             what="authorisation")
+    wait_for(lambda: db.session.get(orders.Order, order_id).payment_status == PaymentStatus.AUTHORISED
+             and _payment(order_id).capture_before is not None, what="authorisation and its capture_before")
     return _payment(order_id)
 
 
-def _age_hold(order_id, age: timedelta) -> None:
-    """The simulated passage of time: the card was authorised `age` ago (Stripe's capture_before is as near)."""
+def _age_hold(fake, order_id, age: timedelta) -> None:
+    """The simulated passage of time: the card was authorised `age` ago (Stripe's capture_before is as near,
+    at Stripe too, so that a late event reading the charge back agrees)."""
+    _wait_idle(current_app, "the authorisation's events")
+    charge = fake.objects[_payment(order_id).charge_id]
+    charge["payment_method_details"]["card"]["capture_before"] -= int(age.total_seconds())
     db.session.execute(update(CardPayment).where(CardPayment.order_id == order_id)
                        .values(authorised_at=CardPayment.authorised_at - age,
                                capture_before=CardPayment.capture_before - age))
@@ -121,7 +125,7 @@ def test_a_hold_near_expiry_is_captured_at_its_maximum_then_the_surplus_refunded
     with celery_worker(pg_app) as celery_app:
         payment = _authorise(fake_stripe, order_id)
         assert payment.authorised_cents == HELD_MAX
-        _age_hold(order_id, timedelta(days=6, hours=12))
+        _age_hold(fake_stripe, order_id, timedelta(days=6, hours=12))
 
         runs = _run_expiry_task(celery_app, times=2)
         assert order_id in runs[0] + runs[1]
@@ -187,7 +191,7 @@ def test_a_hold_younger_than_the_limit_is_not_captured(pg_app, stack, fake_strip
     order_id, _account = _card_order(fake_stripe, stack)
     with celery_worker(pg_app) as celery_app:
         payment = _authorise(fake_stripe, order_id)
-        _age_hold(order_id, timedelta(days=5, hours=12))
+        _age_hold(fake_stripe, order_id, timedelta(days=5, hours=12))
         assert _run_expiry_task(celery_app, times=1) == [[]]
         _wait_idle(pg_app, "the task's follow-up")
     payment = _payment(order_id)
