@@ -32,7 +32,9 @@ from tests.live import serve
 
 pytestmark = pytest.mark.integration
 
-ANSWER_WITHIN_S = 2.0
+# Not a performance claim: a bound far from the bug (about 19 s per request while the web process
+# waited through 20 reconnections) and far from a loaded 2-core machine's slowest answer (~2 s).
+ANSWER_WITHIN_S = 8.0
 
 
 @pytest.fixture(scope="module")
