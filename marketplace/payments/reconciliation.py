@@ -21,7 +21,8 @@ from marketplace.payments.balances import platform_problems, sync_platform_fees
 from marketplace.payments.common import attr, raise_alert
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
                                          LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
-from marketplace.payments.services import _disputed_cents, _live_parts, is_final
+from marketplace.payments.amounts import is_final, live_parts
+from marketplace.payments.services import disputed_cents
 
 PAGE = 100  # Stripe's largest page
 
@@ -64,7 +65,7 @@ def _sums(order_id: int) -> dict[LedgerKind, int]:
 def _settled(order: Order) -> bool:
     payouts = db.session.query(Payout).filter_by(order_id=order.id).all()
     parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
-                     for part in _live_parts(order) if part.final_cents - _disputed_cents(part.id) > 0)
+                     for part in live_parts(order) if part.final_cents - disputed_cents(part.id) > 0)
     courier_done = (not order.delivery_fee_cents or not order.goods_final_cents
                     or any(p.kind == PayoutKind.COURIER and p.status == PayoutStatus.PAID for p in payouts))
     credits_done = not db.session.query(Credit.id).filter_by(order_id=order.id, status=CreditStatus.PENDING).first()

@@ -23,7 +23,8 @@ from marketplace.orders.states import PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
-from marketplace.payments.services import _set_payment_status, has_chargeback
+from marketplace.payments.amounts import set_payment_status
+from marketplace.payments.services import has_chargeback
 from marketplace.payments.withholding import release_withholding
 from marketplace.tasking import enqueue_after_commit
 
@@ -183,7 +184,7 @@ def _mark_refunded_when_complete(order) -> None:
     refunded = sum(c.amount_cents for c in db.session.query(Credit).filter(
         Credit.order_id == order.id, Credit.kind != CreditKind.CHARGEBACK, Credit.status == CreditStatus.DONE))
     if refunded >= order.card_payment.captured_cents:
-        _set_payment_status(order, PaymentStatus.REFUNDED)
+        set_payment_status(order, PaymentStatus.REFUNDED)
 
 
 # ---------------------------------------------------------------- what Stripe says about a refund

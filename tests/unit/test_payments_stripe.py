@@ -19,7 +19,7 @@ from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
-from marketplace.payments import balances, payouts, reconciliation, refunds, services, sync
+from marketplace.payments import balances, payouts, reconciliation, refunds, services, stripe_gateway, sync
 from marketplace.payments.common import from_timestamp
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
@@ -225,7 +225,7 @@ def test_a_capture_retried_after_a_lost_response_captures_once(flow, monkeypatch
     flow.pay(order_id)
     flow.settle()
     flow.prepare(order_id, grams=1800)
-    real_client = services.gateway.client()
+    real_client = stripe_gateway.client()
     lost = {"n": 0}
     real_capture = real_client.v1.payment_intents.capture
 
