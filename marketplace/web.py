@@ -29,13 +29,10 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.members.services import user_for_session
-
+    """Log-in pages, proxies, template globals, security headers and the error pages. The app factory
+    installs the user loader (members' user_for_session): web sits below the domains."""
     login_manager.login_view = "members.login"
     login_manager.login_message = None
-    # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
-    # ends them all (Flask-Login's "alternative tokens").
-    login_manager.user_loader(user_for_session)
     proxies = app.config.get("TRUSTED_PROXIES") or 0
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -19,9 +19,7 @@ def send_pending_emails() -> int:
 @shared_task(name="core.drain_outbox", **HOUSEKEEPING)
 def drain_outbox() -> int:
     """Beat: publish what commits could not (broker down, web worker gone); safe under two beats."""
-    from marketplace.tasking import publish_outbox
-
-    return publish_outbox(current_app._get_current_object()).published
+    return outbox.drain(current_app._get_current_object()).published
 
 
 @shared_task(name="core.prune_records", **HOUSEKEEPING)
