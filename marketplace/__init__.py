@@ -37,7 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
     from marketplace.i18n import select_locale, select_timezone
     from marketplace.schedule import beat_schedule
-    from marketplace.tasking import celery_init_app, install_session_hooks
+    from marketplace.tasking import celery_init_app
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -47,9 +47,11 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     limiter.init_app(app)
     celery_init_app(app).conf.beat_schedule = beat_schedule(app.config)
-    install_session_hooks()
 
     _import_models()
+    from marketplace import transaction_hooks
+
+    transaction_hooks.install(app)
     web.init_app(app)
     from marketplace.members.services import user_for_session
 

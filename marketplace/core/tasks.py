@@ -13,7 +13,9 @@ HOUSEKEEPING = {"acks_late": True, "soft_time_limit": 50, "time_limit": 60}
 
 @shared_task(name="core.send_pending_emails", **HOUSEKEEPING)
 def send_pending_emails() -> int:
-    return services.send_pending_emails()
+    sent = services.send_pending_emails()
+    db.session.commit()
+    return sent
 
 
 @shared_task(name="core.drain_outbox", **HOUSEKEEPING)

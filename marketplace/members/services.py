@@ -36,12 +36,11 @@ def register(email: str, password: str, full_name: str, *, confirmed: bool = Fal
         raise Conflict(_("An account already exists with this e-mail address."), "email")
     user = User(email=email, password_hash=hash_password(password), full_name=full_name.strip(),
                 email_confirmed_at=utcnow() if confirmed else None)
-    db.session.add(user)
     try:
-        db.session.flush()
+        with db.session.begin_nested():  # two sign-ups at once: only this savepoint is undone, not the caller's work
+            db.session.add(user)
     except IntegrityError:
-        db.session.rollback()
-        raise Conflict(_("An account already exists with this e-mail address."), "email")
+        raise Conflict(_("An account already exists with this e-mail address."), "email") from None
     return user
 
 
