@@ -12,7 +12,7 @@ from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, now
+from marketplace.payments.common import commit_step, attr, now
 from marketplace.payments.models import ConnectedAccount, Payout, PayoutStatus
 from marketplace.tasking import enqueue_after_commit
 
@@ -42,7 +42,7 @@ def start_onboarding(user: User) -> str:
         db.session.add(account)
         _apply_account(account, created)
     account.links_created += 1
-    db.session.commit()  # each link its own key, even if this request is rolled back after the call
+    commit_step()  # each link its own key, even if this request is rolled back after the call
     link = client.v1.account_links.create(
         {"account": account.stripe_account_id, "type": "account_onboarding",
          "return_url": public_url("payments.onboarding_return"),

@@ -12,7 +12,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PartStatus, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.amounts import hold_cents, is_final, live_parts, set_payment_status
-from marketplace.payments.common import attr, call_stripe, from_timestamp, id_of, now, raise_alert, write_ledger
+from marketplace.payments.common import commit_step, attr, call_stripe, from_timestamp, id_of, now, raise_alert, write_ledger
 from marketplace.payments.models import CardPayment, CardPaymentStatus, LedgerKind
 from marketplace.tasking import enqueue_after_commit
 
@@ -38,12 +38,12 @@ def sync_payment(order_id: int) -> CardPayment | None:
         session = client.v1.checkout.sessions.retrieve(payment.session_id)
         if attr(session, "status") == "expired":
             _on_session_expired(payment)
-            db.session.commit()
+            commit_step()
             return payment
         payment.payment_intent_id = id_of(attr(session, "payment_intent"))
     payment.synced_at = now()
     if payment.payment_intent_id is None:
-        db.session.commit()
+        commit_step()
         return payment
     intent = client.v1.payment_intents.retrieve(payment.payment_intent_id,
                                                 {"expand": ["latest_charge.balance_transaction"]})
@@ -55,7 +55,7 @@ def sync_payment(order_id: int) -> CardPayment | None:
     react = {"requires_capture": _on_authorised, "succeeded": _on_captured, "canceled": _on_canceled}
     if attr(intent, "status") in react:
         react[attr(intent, "status")](payment, intent, charge)
-    db.session.commit()
+    commit_step()
     return payment
 
 
@@ -131,10 +131,10 @@ def capture_order(order_id: int, *, early: bool = False) -> str:
         # Captured early (before an expiring hold lapsed): now that the amounts are final,
         # settle: refund the surplus and pay the producers.
         enqueue_after_commit("payments.settle_order", [order_id], dedup_key=f"settle-final:{order_id}")
-        db.session.commit()
+        commit_step()
         return "settle"
     if payment is None or payment.status != CardPaymentStatus.AUTHORISED or payment.payment_intent_id is None:
-        db.session.commit()
+        commit_step()
         return "nothing-to-do"
     order, intent_id = payment.order, payment.payment_intent_id
     if not live_parts(order) or (not early and order.total_due_cents == 0):
@@ -142,7 +142,7 @@ def capture_order(order_id: int, *, early: bool = False) -> str:
             intent_id, {"cancellation_reason": "abandoned"}, gateway.idem(f"cancel:{order_id}")))
         return "released"
     if not early and not is_final(order):
-        db.session.commit()
+        commit_step()
         return "not-final"
     amount = _decide_capture(payment, early)
     key = f"capture:{order_id}" + (f":attempt-{payment.capture_attempt}" if payment.capture_attempt else "")
@@ -176,7 +176,7 @@ def _stripe_call(payment: CardPayment, call) -> None:
         payment = db.session.get(CardPayment, payment_id)
         payment.capture_attempt += 1
         payment.capture_cents = None
-        db.session.commit()
+        commit_step()
     # Learn the PaymentIntent's state now rather than from a webhook that may be lost (after a
     # refusal, most often it moved on: captured, cancelled, lapsed).
     sync_payment(order_id)

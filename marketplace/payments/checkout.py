@@ -17,7 +17,7 @@ from marketplace.orders.states import PaymentMethod, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.accounts import producer_can_take_cards
 from marketplace.payments.amounts import checkout_line_items, hold_cents
-from marketplace.payments.common import attr, from_timestamp, now, to_timestamp
+from marketplace.payments.common import commit_step, attr, from_timestamp, now, to_timestamp
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 
 MIN_CARD_CENTS = 50
@@ -86,14 +86,14 @@ def _decide_checkout(order: Order) -> CardPayment:
         db.session.add(payment)
     elif payment.checkout_params and payment.session_id is None and \
             _stored_expiry(payment) >= now() + CHECKOUT_RETRY_MARGIN:
-        db.session.commit()
+        commit_step()
         return payment
     else:
         _retire_session(payment)
     payment.checkout_attempt += 1
     payment.requested_cents = hold_cents(order)
     payment.checkout_params = json.dumps(_checkout_params(order, now() + CHECKOUT_SESSION_LIFETIME))
-    db.session.commit()
+    commit_step()
     return payment
 
 

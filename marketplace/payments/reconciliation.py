@@ -18,7 +18,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import platform_problems, sync_platform_fees
-from marketplace.payments.common import attr, raise_alert
+from marketplace.payments.common import commit_step, attr, raise_alert
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
                                          LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.amounts import is_final, live_parts
@@ -172,5 +172,5 @@ def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], 
     platform = reconcile_platform() if check_stripe else []
     if wrong or platform:
         raise_alert(_("Payments do not reconcile"), "\n".join([describe(b) for b in wrong] + platform))
-    db.session.commit()
+    commit_step()
     return wrong, platform

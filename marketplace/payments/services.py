@@ -34,6 +34,7 @@ from marketplace.payments.amounts import (PAYMENT_TRANSITIONS, SETTLED_PART_STAT
 from marketplace.payments.capture import (capture_expiring_authorisations, capture_order, locked_payment,
                                           sync_payment)
 from marketplace.payments.checkout import MIN_CARD_CENTS, abandon_checkout, check_card_order, start_checkout
+from marketplace.payments.common import commit_step
 from marketplace.payments.models import (CardPaymentStatus, Chargeback, Credit,
                                          CreditKind, LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.withholding import (record_withholding, withheld_total_cents, withholding_cap_percent,
@@ -60,7 +61,7 @@ def settle_order(order_id: int) -> list[int]:
     order = db.session.get(Order, order_id)
     payment = order.card_payment if order else None
     if payment is None or payment.status != CardPaymentStatus.CAPTURED or not is_final(order):
-        db.session.commit()
+        commit_step()
         return []
     locked_payment(order_id)  # one settlement at a time per order
     payout_ids = []
@@ -70,7 +71,7 @@ def settle_order(order_id: int) -> list[int]:
             payout_ids.append(payout.id)
             enqueue_after_commit("payments.execute_payout", [payout.id], dedup_key=f"payout:{payout.id}")
     signals.order_settled.send(order)
-    db.session.commit()
+    commit_step()
     return payout_ids
 
 
@@ -111,15 +112,15 @@ def rebalance_order(order_id: int) -> Credit | None:
     price), refund the difference; if nothing was captured and nothing is left, release the hold."""
     payment = locked_payment(order_id)
     if payment is None:
-        db.session.commit()
+        commit_step()
         return None
     order = payment.order
     if payment.status == CardPaymentStatus.AUTHORISED and not live_parts(order):
-        db.session.commit()
+        commit_step()
         enqueue_now_or_outbox("payments.capture_order", [order_id])
         return None
     if payment.status != CardPaymentStatus.CAPTURED:
-        db.session.commit()
+        commit_step()
         return None
     refunded = sum(c.amount_cents for c in db.session.query(Credit).filter(
         Credit.order_id == order_id, Credit.kind != CreditKind.CHARGEBACK))
@@ -130,7 +131,7 @@ def rebalance_order(order_id: int) -> Credit | None:
                         reason=_("Captured beyond the amount now due"))
         db.session.add(credit)
         db.session.flush()
-    db.session.commit()
+    commit_step()
     if credit is not None:
         enqueue_now_or_outbox("payments.execute_credit", [credit.id])
     return credit
@@ -145,7 +146,7 @@ def amount_due_cents(order: Order) -> int:
 def enqueue_now_or_outbox(task_name: str, args: list) -> None:
     """Enqueue after the current (already committed) work; outbox keeps it if the broker is down."""
     enqueue_after_commit(task_name, args)
-    db.session.commit()
+    commit_step()
 
 
 def resolve_dispute(admin: User, line_id: int, amount_cents: int, reason: str) -> Credit:
