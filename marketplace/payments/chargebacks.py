@@ -17,7 +17,7 @@ from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.common import commit_step, attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import (CardPayment, Chargeback, Credit, CreditKind, CreditStatus, LedgerKind,
                                          Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.services import amount_due_cents
@@ -59,7 +59,7 @@ def sync_dispute(dispute_id: str) -> Chargeback | None:
         _alert_opened(chargeback)
     if chargeback.status in ("won", "lost") and chargeback.closed_at is None:
         _closed(chargeback)
-    db.session.commit()
+    commit_step()
     return chargeback
 
 

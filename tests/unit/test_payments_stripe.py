@@ -5,8 +5,6 @@ delivered on purpose, the worker run by hand, Stripe's clock moved by the test.
 """
 from __future__ import annotations
 
-import sys
-import types
 from datetime import datetime
 
 import pytest
@@ -18,8 +16,9 @@ from marketplace.core.services import set_setting
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order
+from marketplace.billing import services as billing_services
 from marketplace.orders.states import PaymentStatus
-from marketplace.payments import balances, payouts, reconciliation, refunds, services, sync
+from marketplace.payments import balances, payouts, reconciliation, refunds, services, stripe_gateway, sync
 from marketplace.payments.common import from_timestamp
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
@@ -225,7 +224,7 @@ def test_a_capture_retried_after_a_lost_response_captures_once(flow, monkeypatch
     flow.pay(order_id)
     flow.settle()
     flow.prepare(order_id, grams=1800)
-    real_client = services.gateway.client()
+    real_client = stripe_gateway.client()
     lost = {"n": 0}
     real_capture = real_client.v1.payment_intents.capture
 
@@ -456,11 +455,10 @@ def test_a_hold_that_lapsed_on_a_delivered_order_raises_an_alert_instead_of_canc
 def billing_owes(monkeypatch):
     """Billing says every producer owes 20.00 of fees; records what payments withhold and give back."""
     calls = {"withheld": [], "released": []}
-    fake = types.ModuleType("marketplace.billing.services")
-    fake.fees_due_cents = lambda user_id: 2000
-    fake.record_fee_withheld = lambda user_id, cents, ref: calls["withheld"].append(cents)
-    fake.release_fee_withheld = lambda user_id, cents, ref: calls["released"].append(cents)
-    monkeypatch.setitem(sys.modules, "marketplace.billing.services", fake)
+    monkeypatch.setattr(billing_services, "fees_due_cents", lambda user_id: 2000)
+    monkeypatch.setattr(billing_services, "record_fee_withheld", lambda user_id, cents, ref: calls["withheld"].append(cents))
+    monkeypatch.setattr(billing_services, "release_fee_withheld",
+                        lambda user_id, cents, ref: calls["released"].append(cents))
     return calls
 
 
