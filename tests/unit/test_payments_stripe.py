@@ -189,6 +189,11 @@ def test_a_lost_chargeback_is_borne_exactly_as_the_published_rule_says(flow, rul
     [balance] = reconciliation.reconcile(check_stripe=True)
     assert balance.ok and balance.difference == 450  # the courier's delivery fee, still to pay
     assert reconciliation.reconcile_platform() == []
+    # An unpaid sale is not a cancelled one: the invoices stand, no credit note (payments/chargebacks.py).
+    from marketplace.invoicing.models import InvoiceDraft, InvoiceKind
+
+    drafts = db.session.query(InvoiceDraft).filter_by(order_id=order_id).all()
+    assert len(drafts) == 3 and {d.kind for d in drafts} == {InvoiceKind.INVOICE}
 
 
 def test_a_line_refund_held_by_a_chargeback_is_still_taken_back_from_its_producer_when_lost(flow):
