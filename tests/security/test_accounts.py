@@ -174,30 +174,16 @@ def test_password_reset_requests_are_throttled(app, client):
 
 @pytest.fixture
 def hung_redis_limits(app, monkeypatch, tmp_path):
-    """The log-in limits' shared storage built as the shop builds it for a Redis deployment (REDIS_URL), on a
-    Redis that accepts connections and never answers (issue 11: a hung Redis held every log-in)."""
+    """The log-in limits' shared storage as the shop builds it for a Redis deployment (REDIS_URL), on a Redis
+    that accepts connections and never answers (issue 11: a hung Redis must not hold a log-in)."""
     import threading
 
-    from limits.storage import storage_from_string
-    from limits.strategies import MovingWindowRateLimiter
-
-    from marketplace.config import build_config
-    from marketplace.extensions import limiter
-    from marketplace.members import throttling
-    from tests.fault_fixtures import BlackHole
+    from tests.fault_fixtures import BlackHole, deployed_log_in_limits
 
     hole = BlackHole()
     safety = threading.Timer(60, hole.close)  # a regression (no socket timeout) fails the test instead of hanging
     safety.start()
-    monkeypatch.setenv("REDIS_URL", hole.url)
-    deployed = build_config(str(tmp_path))
-    storage = storage_from_string(deployed["RATELIMIT_STORAGE_URI"], **deployed["RATELIMIT_STORAGE_OPTIONS"])
-    # The limiter is one object shared by every test app: swapped for this test only, restored after it.
-    monkeypatch.setattr(limiter, "_storage", storage)
-    monkeypatch.setattr(limiter, "_limiter", MovingWindowRateLimiter(storage))
-    monkeypatch.setattr(limiter, "_storage_dead", False)
-    monkeypatch.setattr(throttling, "_fallback", {})
-    yield hole, deployed["RATELIMIT_STORAGE_OPTIONS"]
+    yield hole, deployed_log_in_limits(monkeypatch, tmp_path, hole.url)
     safety.cancel()
     hole.close()
 
