@@ -92,6 +92,14 @@ def _alert_opened(chargeback: Chargeback) -> None:
 
 
 def _closed(chargeback: Chargeback) -> None:
+    """A dispute is over. Won: held refunds go. Lost: the loss is shared by the published rule.
+
+    A lost chargeback issues no credit note, on purpose: in French law an unpaid sale (an "impayé") is not a
+    cancelled sale. The goods were sold and delivered, so the invoice stands as issued; what the bank took
+    back is a loss on the debt, borne as the rule says. Only a seller who later holds the debt definitively
+    irrecoverable and wants its VAT back (CGI art. 272-1) needs a rectifying invoice: an accounting decision
+    made by hand, never triggered by the chargeback itself.
+    """
     chargeback.closed_at = now()
     settle_alert(f"chargeback:{chargeback.stripe_dispute_id}")
     waiting = db.session.query(Credit).filter(Credit.order_id == chargeback.order_id,
