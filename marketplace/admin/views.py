@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import format_timedelta, to_utc
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.admin import services
 from marketplace.admin.services import INVOICING_SETTINGS
@@ -134,8 +135,8 @@ def distributions():
 @bp.route("/distributions/new", methods=["GET", "POST"])
 def new_distribution():
     form = DistributionForm()
-    form.pickup_place_id.choices = [(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
-    form.producer_ids.choices = [(p.id, p.name) for p in
+    form.pickup_place_id.choices = [SelectChoice(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
+    form.producer_ids.choices = [SelectChoice(p.id, p.name) for p in
                                  db.session.query(ProducerProfile).order_by(ProducerProfile.name)]
     if form.validate_on_submit():
         created = perform(_schedule, form, form=form)

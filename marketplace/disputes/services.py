@@ -210,8 +210,3 @@ def credits_owed_cents(user_id: int) -> int:
 
     return db.session.query(func.coalesce(func.sum(Dispute.amount_cents), 0)).filter(
         Dispute.buyer_id == user_id, Dispute.status == DisputeStatus.CREDITED).scalar()
-
-
-def open_count() -> int:
-    return db.session.query(Dispute).filter(Dispute.status.in_(list(OPEN_STATES))).count()
-
