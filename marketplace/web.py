@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, Callable, Iterable, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
-from flask import (Flask, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template,
-                   request)
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError

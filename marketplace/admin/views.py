@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import format_timedelta, to_utc
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from marketplace.admin import services
-from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectForm, SettingsForm, ZoneForm
+from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, ServiceError
 from marketplace.core.models import OutboundEmail
@@ -17,10 +17,10 @@ from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
-from marketplace.money import cents_to_input
 from marketplace.members import services as member_services
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
+from marketplace.money import cents_to_input
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
 from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int

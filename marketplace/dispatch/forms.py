@@ -1,9 +1,19 @@
 """Forms of the courier pages and the dispatch board."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DecimalField, FloatField, IntegerField, SelectField, SelectMultipleField,
-                     StringField, TextAreaField, TimeField)
-from wtforms import SelectChoice
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    FloatField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.validators import InputRequired, Length, Optional
 
 

@@ -13,8 +13,14 @@ from marketplace.audit.services import record
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.services import queue_email
 from marketplace.disputes import signals
-from marketplace.disputes.models import (DISPUTE_TRANSITIONS, OPEN_STATES, Dispute, DisputeEvent, DisputeReason,
-                                         DisputeStatus)
+from marketplace.disputes.models import (
+    DISPUTE_TRANSITIONS,
+    OPEN_STATES,
+    Dispute,
+    DisputeEvent,
+    DisputeReason,
+    DisputeStatus,
+)
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member, require_admin

@@ -14,8 +14,15 @@ from marketplace.core.services import get_int_setting, queue_email
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members import signals, throttling
-from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
-                                        User, new_session_secret)
+from marketplace.members.models import (
+    MEMBERSHIP_TRANSITIONS,
+    AttemptKind,
+    College,
+    Membership,
+    MembershipStatus,
+    User,
+    new_session_secret,
+)
 from marketplace.members.passwords import hash_password, hasher, require_strong_password
 from marketplace.timeutil import utcnow
 

@@ -219,7 +219,7 @@ def mark_collected(order_id: int):
                back=url_for("orders.order_page", order_id=order_id))
 
 
-def _document(doc: "documents.Document", fmt: str) -> Response:
+def _document(doc: documents.Document, fmt: str) -> Response:
     if fmt == "csv":
         return Response(doc.to_csv(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{doc.filename}.csv"'})

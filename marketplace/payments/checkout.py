@@ -17,7 +17,7 @@ from marketplace.orders.states import PaymentMethod, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.accounts import producer_can_take_cards
 from marketplace.payments.amounts import checkout_line_items, hold_cents
-from marketplace.payments.common import commit_step, attr, from_timestamp, now, to_timestamp
+from marketplace.payments.common import attr, commit_step, from_timestamp, now, to_timestamp
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 
 MIN_CARD_CENTS = 50

@@ -8,8 +8,15 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.billing.allocation import FeeRule
-from marketplace.billing.models import (RULE_TRANSITIONS, AdoptedVia, BillingSettings, FeeRuleVersion, RuleStatus,
-                                        RuleVote, VoteChoice)
+from marketplace.billing.models import (
+    RULE_TRANSITIONS,
+    AdoptedVia,
+    BillingSettings,
+    FeeRuleVersion,
+    RuleStatus,
+    RuleVote,
+    VoteChoice,
+)
 from marketplace.billing.services.common import COLLEGE_ORDER, _is_int
 from marketplace.billing.services.periods import month_start
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
