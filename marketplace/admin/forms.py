@@ -73,10 +73,12 @@ class SettingsForm(FlaskForm):
     services_vat_rate_bp = SelectField(_l("VAT rate on the coop's fees and on delivery"), choices=vat_choices)
     default_vat_rate_bp = SelectField(_l("VAT rate preselected for a new product"), choices=vat_choices)
     delivery_seller = SelectField(_l("Who sells home delivery (and invoices it)"), choices=lambda: [
-        SelectChoice("coop", _l("The coop")), SelectChoice("courier", _l("The courier, when self-employed, under their billing mandate"))])
+        SelectChoice("coop", _l("The coop")),
+        SelectChoice("courier", _l("The courier, when self-employed, under their billing mandate"))])
     lost_chargeback_rule = SelectField(_l("Who bears a lost chargeback (published)"), validate_choice=False,
                                        validators=[Optional(), AnyOf(["coop_absorbs", "reverse_producers"])],
                                        choices=[SelectChoice("coop_absorbs", _l("The coop, as a running cost")),
-                                                SelectChoice("reverse_producers", _l("The order's producers, in proportion to what each was paid"))])
+                                                SelectChoice("reverse_producers", _l(
+                                                    "The order's producers, in proportion to what each was paid"))])
     withholding_cap_percent = IntegerField(_l("Most of a payment withheld for fees due (%, published)"),
                                            validators=[Optional(), NumberRange(0, 100)])

@@ -121,7 +121,7 @@ def _parse_slots(text: str, day) -> tuple:
             end = datetime.combine(day, time.fromisoformat(end_s))
             capacity = int(rest[0]) if rest else 20
         except ValueError:
-            raise ServiceError(_("Slot line %(n)d: write it like 17:00-19:00 20.", n=number), "slots")
+            raise ServiceError(_("Slot line %(n)d: write it like 17:00-19:00 20.", n=number), "slots") from None
         slots.append(distribution_services.SlotInput(to_utc(start), to_utc(end), capacity))
     return tuple(slots)
 
@@ -135,7 +135,8 @@ def distributions():
 @bp.route("/distributions/new", methods=["GET", "POST"])
 def new_distribution():
     form = DistributionForm()
-    form.pickup_place_id.choices = [SelectChoice(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
+    form.pickup_place_id.choices = [SelectChoice(p.id, p.name)
+                                    for p in db.session.query(PickupPlace).filter_by(active=True)]
     form.producer_ids.choices = [SelectChoice(p.id, p.name) for p in
                                  db.session.query(ProducerProfile).order_by(ProducerProfile.name)]
     if form.validate_on_submit():

@@ -9,7 +9,8 @@ from marketplace.catalog.forms import MoneyField, WholeNumberField
 
 
 def category_choices():
-    return [SelectChoice("hosting", _l("Hosting")), SelectChoice("software", _l("Software")), SelectChoice("accounting", _l("Accounting")),
+    return [SelectChoice("hosting", _l("Hosting")), SelectChoice("software", _l("Software")),
+            SelectChoice("accounting", _l("Accounting")),
             SelectChoice("insurance", _l("Insurance")), SelectChoice("payment_processing", _l("Payment processing")),
             SelectChoice("maintenance", _l("Paid maintenance work")), SelectChoice("other", _l("Other"))]
 
@@ -50,11 +51,13 @@ class DecisionForm(FlaskForm):
 
 
 class PaymentForm(FlaskForm):
-    method = SelectField(_l("Paid by"), choices=[SelectChoice("cash", _l("Cash")), SelectChoice("bank_transfer", _l("Bank transfer")),
-                                                 SelectChoice("cheque", _l("Cheque")), SelectChoice("card", _l("Card"))])
+    method = SelectField(_l("Paid by"), choices=[
+        SelectChoice("cash", _l("Cash")), SelectChoice("bank_transfer", _l("Bank transfer")),
+        SelectChoice("cheque", _l("Cheque")), SelectChoice("card", _l("Card"))])
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=200)])
 
 
 class VoteForm(FlaskForm):
-    choice = SelectField(_l("Your vote"), choices=[SelectChoice("for", _l("For")), SelectChoice("against", _l("Against")),
+    choice = SelectField(_l("Your vote"), choices=[SelectChoice("for", _l("For")),
+                                                    SelectChoice("against", _l("Against")),
                                                     SelectChoice("abstain", _l("Abstain"))])

@@ -11,7 +11,8 @@ from marketplace.money import MoneyError, parse_cents
 
 
 def unit_choices():
-    return [SelectChoice(Unit.PIECE.value, _l("piece")), SelectChoice(Unit.KG.value, _l("kg")), SelectChoice(Unit.LITRE.value, _l("litre")),
+    return [SelectChoice(Unit.PIECE.value, _l("piece")), SelectChoice(Unit.KG.value, _l("kg")),
+            SelectChoice(Unit.LITRE.value, _l("litre")),
             SelectChoice(Unit.BUNCH.value, _l("bunch")), SelectChoice(Unit.BOX.value, _l("box"))]
 
 
@@ -40,7 +41,7 @@ class MoneyField(StringField):
         try:
             self.cents = parse_cents(raw, allow_zero=self.allow_zero)
         except MoneyError as exc:
-            raise ValidationError(str(exc))
+            raise ValidationError(str(exc)) from None
 
 
 class WholeNumberField(StringField):

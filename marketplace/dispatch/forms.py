@@ -18,7 +18,8 @@ from wtforms.validators import InputRequired, Length, Optional
 
 
 class CourierProfileForm(FlaskForm):
-    vehicle = SelectField(_l("Vehicle"), choices=[SelectChoice("bike", _l("Bike")), SelectChoice("cargo_bike", _l("Cargo bike")),
+    vehicle = SelectField(_l("Vehicle"), choices=[SelectChoice("bike", _l("Bike")),
+                                                  SelectChoice("cargo_bike", _l("Cargo bike")),
                                                   SelectChoice("van", _l("Van"))])
     capacity_kg = DecimalField(_l("Capacity (kg)"), places=1, validators=[InputRequired()])
     capacity_parcels = IntegerField(_l("Capacity (parcels)"), validators=[InputRequired()])

@@ -5,7 +5,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 
 class OpenDisputeForm(FlaskForm):
-    reason = RadioField(_l("What went wrong?"), choices=[SelectChoice("missing", _l("Missing")), SelectChoice("damaged", _l("Damaged")),
+    reason = RadioField(_l("What went wrong?"), choices=[SelectChoice("missing", _l("Missing")),
+                                                         SelectChoice("damaged", _l("Damaged")),
                                                          SelectChoice("late", _l("Late"))], validators=[DataRequired()])
     note = TextAreaField(_l("Tell us more"), validators=[DataRequired(), Length(max=4000)])
 
@@ -15,7 +16,8 @@ class AnswerForm(FlaskForm):
 
 
 class ResolveForm(FlaskForm):
-    outcome = SelectField(_l("Decision"), choices=[SelectChoice("refunded", _l("Refund (through the payment method used)")),
+    outcome = SelectField(_l("Decision"), choices=[SelectChoice("refunded",
+                                                                _l("Refund (through the payment method used)")),
                                                    SelectChoice("credited", _l("Credit for the buyer")),
                                                    SelectChoice("rejected", _l("Reject"))], validators=[DataRequired()])
     amount = StringField(_l("Amount (EUR)"), validators=[Optional(), Length(max=16)])

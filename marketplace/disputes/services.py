@@ -140,7 +140,7 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     try:
         outcome = DisputeStatus(outcome)
     except ValueError:
-        raise ServiceError(_("Choose credit, refund or reject."), "outcome")
+        raise ServiceError(_("Choose credit, refund or reject."), "outcome") from None
     dispute = db.session.query(Dispute).filter_by(id=dispute_id).with_for_update().first()
     if dispute is None:
         raise NotFound(_("No such dispute."))

@@ -85,7 +85,7 @@ def _issuer_id(draft: InvoiceDraft) -> int | None:
 def _new_invoice(draft: InvoiceDraft, seller: Party, buyer: Party, buyer_user_id: int | None, lines: list[dict],
                  **fields) -> Invoice:
     """Number and write the invoice: the series' counter stays locked until the transaction ends."""
-    split = amounts.breakdown([amounts.LineInput(l["ttc_cents"], l["vat_rate_bp"]) for l in lines],
+    split = amounts.breakdown([amounts.LineInput(line["ttc_cents"], line["vat_rate_bp"]) for line in lines],
                               franchise=seller.vat_franchise)
     key = series_key(draft.issuer_kind, _issuer_id(draft))
     number = allocate_number(key)

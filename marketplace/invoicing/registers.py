@@ -72,7 +72,7 @@ def parse_period(start: str | None, end: str | None) -> tuple[date | None, date 
         first = date.fromisoformat(start) if start else None
         last = date.fromisoformat(end) if end else None
     except ValueError:
-        raise ServiceError(_("Dates are written YYYY-MM-DD."), "start")
+        raise ServiceError(_("Dates are written YYYY-MM-DD."), "start") from None
     if first and last and first > last:
         raise ServiceError(_("The period ends before it starts."), "end")
     return first, last

@@ -77,7 +77,8 @@ def checkout():
     labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
     form.payment_method.choices = [SelectChoice(m.value, labels[m.value]) for m in services.available_payment_methods()]
     slots = distribution.slots if distribution else []
-    form.delivery_slot_id.choices = [SelectChoice(0, "—")] + [SelectChoice(s.id, s.starts_at.isoformat()) for s in slots]
+    form.delivery_slot_id.choices = [SelectChoice(0, "—"),
+                                     *(SelectChoice(s.id, s.starts_at.isoformat()) for s in slots)]
     if request.method == "GET":
         form.delivery_address.data = current_user.address
         form.delivery_postcode.data = current_user.postcode

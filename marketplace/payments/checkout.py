@@ -107,7 +107,7 @@ def _retire_session(payment: CardPayment) -> None:
     except stripe.InvalidRequestError:
         session = gateway.client().v1.checkout.sessions.retrieve(payment.session_id)
         if attr(session, "status") == "complete":
-            raise Conflict(_("Your payment went through: reload your order page."))
+            raise Conflict(_("Your payment went through: reload your order page.")) from None
     payment.session_id, payment.session_url = None, ""
 
 
@@ -150,7 +150,7 @@ def abandon_checkout(user: User, order_id: int) -> Order:
             # Already completed or expired: the webhook will tell us which; do not cancel a paid order.
             session = gateway.client().v1.checkout.sessions.retrieve(payment.session_id)
             if attr(session, "status") == "complete":
-                raise Conflict(_("Your payment went through: the order is not cancelled."))
+                raise Conflict(_("Your payment went through: the order is not cancelled.")) from None
         payment.status = CardPaymentStatus.EXPIRED
     from marketplace.orders.services import cancel_unpaid_order
 

@@ -7,9 +7,9 @@ that charge. Refunds, reversals, withholdings and Stripe's fees are all written 
 Services that call Stripe are run by Celery tasks; they commit their own intent rows *before* the
 call, so the row id makes the idempotency key and a retried task can never pay twice. What a
 request sends is decided and stored before its first call (the Checkout Session's parameters, the
-capture amount), so a retry sends exactly the same request. Connected accounts (accounts.py), what a card
-order may cost (amounts.py), the hosted checkout (checkout.py) and the capture (capture.py), payouts (payouts.py), refunds
-(refunds.py), chargebacks (chargebacks.py), the platform balance (balances.py), webhooks
+capture amount), so a retry sends exactly the same request. Connected accounts (accounts.py), what a
+card order may cost (amounts.py), the hosted checkout (checkout.py) and the capture (capture.py), payouts
+(payouts.py), refunds (refunds.py), chargebacks (chargebacks.py), the platform balance (balances.py), webhooks
 (webhooks.py) and reconciliation (reconciliation.py) live beside this module.
 """
 from __future__ import annotations

@@ -83,6 +83,7 @@ __all__ = [
     "get_period", "get_rule", "get_statement", "line_amount_sql", "month_start", "my_statements", "next_month",
     "open_periods", "paid_by_member", "period_label", "previous_month", "producer_sales_by_member",
     "propose_rule", "receipt_file", "record_cost", "record_fee_withheld", "record_payment", "record_withholding",
-    "release_fee_withheld", "release_withholding", "rule_in_force", "store_receipt", "sync_processing_fees", "tally_vote", "to_fee_rule", "transparency_report",
+    "release_fee_withheld", "release_withholding", "rule_in_force", "store_receipt", "sync_processing_fees",
+    "tally_vote", "to_fee_rule", "transparency_report",
     "update_billing_settings", "utc_bounds", "withdraw_rule",
 ]

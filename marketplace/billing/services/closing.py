@@ -167,7 +167,7 @@ def _queue_statement_emails(period: BillingPeriod, fees: dict[int, MemberFee]) -
     label = period_label(period)
     emails = db.session.execute(select(User.id, User.email).join(Membership, Membership.user_id == User.id)
                                 .where(Membership.status == MembershipStatus.ACTIVE.value)).all()
-    address = dict(emails)
+    address: dict[int, str] = dict(emails)
     now = utcnow()
     rows = []
     for user_id, fee in fees.items():

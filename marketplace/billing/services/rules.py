@@ -85,7 +85,7 @@ def _validated_rule(data: RuleInput) -> FeeRule:
         return FeeRule(flat_cents=data.flat_cents, weights=data.weights)
     except ValueError:
         raise ServiceError(_("This rule cannot recover any cost: every flat part is zero and the weights sum to "
-                             "nothing. Give at least one college a flat part or a weight above zero."))
+                             "nothing. Give at least one college a flat part or a weight above zero.")) from None
 
 
 def propose_rule(admin: User, data: RuleInput) -> FeeRuleVersion:
@@ -125,7 +125,7 @@ def cast_vote(user: User, rule_id: int, choice: VoteChoice | str) -> RuleVote:
     try:
         choice = VoteChoice(getattr(choice, "value", choice))
     except ValueError:
-        raise ServiceError(_("Vote for, against, or abstain."), "choice")
+        raise ServiceError(_("Vote for, against, or abstain."), "choice") from None
     rule = get_rule(rule_id)
     if rule.status != RuleStatus.VOTING:
         raise Conflict(_("The vote on this rule is closed."))
