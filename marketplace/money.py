@@ -52,16 +52,6 @@ def weighed_amount_cents(weight_grams: int, price_per_kg_cents: int) -> int:
     return round_half_up(Fraction(weight_grams * price_per_kg_cents, 1000))
 
 
-def percent_of(cents: int, basis_points: int) -> int:
-    """cents x basis_points / 10000, rounded half up (VAT included in a price, margins...)."""
-    return round_half_up(Fraction(cents * basis_points, 10000))
-
-
-def vat_included(price_cents: int, vat_basis_points: int) -> int:
-    """VAT contained in a VAT-inclusive price."""
-    return round_half_up(Fraction(price_cents * vat_basis_points, 10000 + vat_basis_points))
-
-
 def format_money(cents: int | None, currency: str | None = None, locale: str | None = None) -> str:
     """Format for the current locale ('12,50 €' in French, '€12.50' in English)."""
     if cents is None:

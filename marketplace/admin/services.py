@@ -29,7 +29,8 @@ def update_settings(admin: User, values: dict[str, str]) -> None:
     for key in ("colour_primary", "colour_accent"):
         if key in values and not _COLOUR.match(values[key]):
             raise ServiceError(_("Colours are written #RRGGBB."), key)
-    if "coop_logo_url" in values and values["coop_logo_url"] and not re.match(r"^(https://|/)", values["coop_logo_url"]):
+    logo_url = values.get("coop_logo_url")
+    if logo_url and not re.match(r"^(https://|/)", logo_url):
         raise ServiceError(_("The logo address must start with https:// or /."), "coop_logo_url")
     _check_invoicing_settings(values)
     for key, value in values.items():

@@ -8,8 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.billing import services
-from marketplace.billing.forms import (BillingSettingsForm, CostForm, DecisionForm, PaymentForm, RuleForm,
-                                       VoteForm)
+from marketplace.billing.forms import BillingSettingsForm, CostForm, DecisionForm, PaymentForm, RuleForm, VoteForm
 from marketplace.billing.models import BillingPeriod, FeeRuleVersion, RuleStatus, RuleVote, Statement
 from marketplace.billing.pdf import category_label, college_label, statement_pdf
 from marketplace.core.errors import ServiceError

@@ -184,7 +184,8 @@ def store_photo(data: bytes) -> str:
     except Image.DecompressionBombError:  # Pillow's own guard, for sizes far beyond ours
         raise _too_many_pixels() from None
     except (UnidentifiedImageError, OSError, SyntaxError):
-        raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."), "photo")
+        raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."),
+                           "photo") from None
     # Re-encoding drops metadata (GPS position of the farm...) and anything hidden in the file.
     image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
     if image.mode not in ("RGB", "RGBA"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
 from marketplace.catalog import services
@@ -69,7 +70,7 @@ def _category_choices():
     from flask_babel import get_locale
 
     locale = str(get_locale())
-    return [(c.id, c.label(locale)) for c in db.session.query(Category).order_by(Category.slug)]
+    return [SelectChoice(c.id, c.label(locale)) for c in db.session.query(Category).order_by(Category.slug)]
 
 
 def _product_input(form: ProductForm) -> services.ProductInput:

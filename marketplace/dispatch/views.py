@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import to_utc
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.core.errors import ServiceError
 from marketplace.dispatch import services
@@ -96,7 +97,7 @@ def availability():
         profile_form.capacity_kg.data = profile.capacity_g / 1000
         profile_form.zone_ids.data = [z.id for z in profile.zones]
         profile_form.vehicle.data = profile.vehicle.value
-    profile_form.zone_ids.choices = [(z.id, z.name) for z in db.session.query(DeliveryZone)
+    profile_form.zone_ids.choices = [SelectChoice(z.id, z.name) for z in db.session.query(DeliveryZone)
                                      .filter_by(active=True).order_by(DeliveryZone.name)]
     slot_form = AvailabilityForm(prefix="slot")
     posted = {"profile": profile_form, "slot": slot_form}.get(request.form.get("what", ""))  # None on a GET

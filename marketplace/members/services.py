@@ -14,8 +14,15 @@ from marketplace.core.services import get_int_setting, queue_email
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members import signals, throttling
-from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
-                                        User, new_session_secret)
+from marketplace.members.models import (
+    MEMBERSHIP_TRANSITIONS,
+    AttemptKind,
+    College,
+    Membership,
+    MembershipStatus,
+    User,
+    new_session_secret,
+)
 from marketplace.members.passwords import hash_password, hasher, require_strong_password
 from marketplace.timeutil import utcnow
 
@@ -110,7 +117,7 @@ def change_password(user: User, current_password: str, new_password: str, client
         exc.field = "current_password"
         raise
     except ServiceError:
-        raise ServiceError(_("Your current password is not correct."), "current_password")
+        raise ServiceError(_("Your current password is not correct."), "current_password") from None
     set_password(user, new_password)
 
 
@@ -260,9 +267,9 @@ def _user_from_link(token: str, purpose: str, max_age_s: int) -> tuple[User, dic
     try:
         data = _serializer(purpose).loads(token, max_age=max_age_s)
     except SignatureExpired:
-        raise ServiceError(_("This link has expired: ask for a new one."))
+        raise ServiceError(_("This link has expired: ask for a new one.")) from None
     except BadSignature:
-        raise ServiceError(_("This link is not valid."))
+        raise ServiceError(_("This link is not valid.")) from None
     user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
     if user is None or not user.is_active:
         raise ServiceError(_("This link has already been used or is no longer valid."))

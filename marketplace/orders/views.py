@@ -5,6 +5,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, selectinload
+from wtforms import SelectChoice
 
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
@@ -72,11 +73,12 @@ def checkout():
         return redirect(url_for("orders.cart"))
     distribution = cart.distribution
     form = CheckoutForm()
-    labels = dict(form.payment_method.choices)
+    labels = {choice.value: choice.label for choice in form.payment_method.choices}
     labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
-    form.payment_method.choices = [(m.value, labels[m.value]) for m in services.available_payment_methods()]
+    form.payment_method.choices = [SelectChoice(m.value, labels[m.value]) for m in services.available_payment_methods()]
     slots = distribution.slots if distribution else []
-    form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
+    form.delivery_slot_id.choices = [SelectChoice(0, "—"),
+                                     *(SelectChoice(s.id, s.starts_at.isoformat()) for s in slots)]
     if request.method == "GET":
         form.delivery_address.data = current_user.address
         form.delivery_postcode.data = current_user.postcode
@@ -218,7 +220,7 @@ def mark_collected(order_id: int):
                back=url_for("orders.order_page", order_id=order_id))
 
 
-def _document(doc: "documents.Document", fmt: str) -> Response:
+def _document(doc: documents.Document, fmt: str) -> Response:
     if fmt == "csv":
         return Response(doc.to_csv(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{doc.filename}.csv"'})

@@ -1,7 +1,7 @@
 """What every payments module shares: the clock, reading Stripe objects, the ledger and admin alerts."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import stripe
 from flask_babel import gettext as _
@@ -24,11 +24,11 @@ def from_timestamp(value: int | None) -> datetime | None:
     """A Stripe Unix timestamp as our naive UTC datetime."""
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value), timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(int(value), UTC).replace(tzinfo=None)
 
 
 def to_timestamp(value: datetime) -> int:
-    return int(value.replace(tzinfo=timezone.utc).timestamp())
+    return int(value.replace(tzinfo=UTC).timestamp())
 
 
 def attr(obj, name: str, default=None):

@@ -7,9 +7,9 @@ from flask_login import current_user, login_required
 
 from marketplace.core.errors import ServiceError
 from marketplace.core.services import get_setting
+from marketplace.csvexport import cents_cell, csv_response
 from marketplace.members.services import require_admin
 from marketplace.reports import console, services
-from marketplace.csvexport import cents_cell, csv_response
 from marketplace.reports.forms import FeeRuleForm, HideProductForm, SharesForm
 from marketplace.web import REFUSED, act, form_status, perform, request_date
 

@@ -9,13 +9,24 @@ from sqlalchemy import func, insert, select, update
 
 from marketplace.billing import signals
 from marketplace.billing.allocation import Allocation, MemberActivity, MemberFee, allocate_fees
-from marketplace.billing.models import (PERIOD_TRANSITIONS, BillingPeriod, CostEntry, DuesEntry, DuesKind,
-                                        FeeRuleVersion, PeriodStatus, Statement)
-from marketplace.billing.services.activity import (buyer_purchases_by_member, courier_pay_by_member,
-                                                   delivery_fees_total, producer_sales_by_member)
+from marketplace.billing.models import (
+    PERIOD_TRANSITIONS,
+    BillingPeriod,
+    CostEntry,
+    DuesEntry,
+    DuesKind,
+    FeeRuleVersion,
+    PeriodStatus,
+    Statement,
+)
+from marketplace.billing.services.activity import (
+    buyer_purchases_by_member,
+    courier_pay_by_member,
+    delivery_fees_total,
+    producer_sales_by_member,
+)
 from marketplace.billing.services.costs import sync_processing_fees
-from marketplace.billing.services.periods import (coop_today, get_or_create_period, get_period, period_label,
-                                                  utc_bounds)
+from marketplace.billing.services.periods import coop_today, get_or_create_period, get_period, period_label, utc_bounds
 from marketplace.billing.services.rules import rule_in_force, to_fee_rule
 from marketplace.core.errors import Conflict, ServiceError
 from marketplace.core.models import OutboundEmail
@@ -101,13 +112,13 @@ def _issue_statements(period: BillingPeriod, allocation: Allocation, activities:
     """One statement per member and one charge per fee above zero, in two statements whatever the count."""
     now = utcnow()
     activity_of = {a.member_id: a.activity_cents for a in activities}
-    statements = [dict(period_id=period.id, user_id=fee.member_id, college=fee.college,
-                       activity_cents=activity_of[fee.member_id], flat_cents=fee.flat_cents,
-                       proportional_cents=fee.proportional_cents, total_cents=fee.total_cents,
-                       explanation=fee.explanation, created_at=now)
+    statements = [{"period_id": period.id, "user_id": fee.member_id, "college": fee.college,
+                       "activity_cents": activity_of[fee.member_id], "flat_cents": fee.flat_cents,
+                       "proportional_cents": fee.proportional_cents, "total_cents": fee.total_cents,
+                       "explanation": fee.explanation, "created_at": now}
                   for fee in allocation.fees.values()]
-    charges = [dict(user_id=fee.member_id, period_id=period.id, kind=DuesKind.CHARGE.value,
-                    amount_cents=fee.total_cents, reference=f"period:{period.id}", created_at=now)
+    charges = [{"user_id": fee.member_id, "period_id": period.id, "kind": DuesKind.CHARGE.value,
+                    "amount_cents": fee.total_cents, "reference": f"period:{period.id}", "created_at": now}
                for fee in allocation.fees.values() if fee.total_cents > 0]
     # executemany without RETURNING: one statement whatever the number of members.
     if statements:
@@ -156,19 +167,19 @@ def _queue_statement_emails(period: BillingPeriod, fees: dict[int, MemberFee]) -
     label = period_label(period)
     emails = db.session.execute(select(User.id, User.email).join(Membership, Membership.user_id == User.id)
                                 .where(Membership.status == MembershipStatus.ACTIVE.value)).all()
-    address = dict(emails)
+    address: dict[int, str] = dict(emails)
     now = utcnow()
     rows = []
     for user_id, fee in fees.items():
         if user_id not in address:
             continue
-        rows.append(dict(
-            recipient=address[user_id], created_at=now,
-            subject=_("Your coop fee for %(p)s: %(amount)s", p=label, amount=format_money(fee.total_cents))[:300],
-            body=_("The coop keeps no margin: its members share exactly what running it cost in %(p)s.\n\n"
+        rows.append({
+            "recipient": address[user_id], "created_at": now,
+            "subject": _("Your coop fee for %(p)s: %(amount)s", p=label, amount=format_money(fee.total_cents))[:300],
+            "body": _("The coop keeps no margin: its members share exactly what running it cost in %(p)s.\n\n"
                    "Your fee: %(amount)s.\nHow it was computed: %(how)s\n\nYour statement (web page and PDF) is "
                    "under \"My fees\" on the coop's site: %(url)s", p=label,
-                   amount=format_money(fee.total_cents), how=fee.explanation, url=public_url("billing.my_fees"))))
+                   amount=format_money(fee.total_cents), how=fee.explanation, url=public_url("billing.my_fees"))})
     if rows:
         db.session.execute(insert(OutboundEmail), rows)
 

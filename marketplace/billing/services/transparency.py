@@ -7,7 +7,15 @@ from fractions import Fraction
 
 from sqlalchemy import and_, func
 
-from marketplace.billing.models import BillingPeriod, CostCategory, CostEntry, DuesEntry, DuesKind, PeriodStatus, Statement
+from marketplace.billing.models import (
+    BillingPeriod,
+    CostCategory,
+    CostEntry,
+    DuesEntry,
+    DuesKind,
+    PeriodStatus,
+    Statement,
+)
 from marketplace.billing.services.common import COLLEGE_ORDER
 from marketplace.extensions import db
 

@@ -63,7 +63,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int) -> Cart:
         return cart
     product = _available_product(product_id)
     if cart.distribution_id is None:
-        distributions = [d for d in _open_for_producer(product.producer_id)]
+        distributions = list(_open_for_producer(product.producer_id))
         if not distributions:
             raise Conflict(_("%(producer)s takes part in no distribution open for orders right now.",
                              producer=product.producer.name))

@@ -16,10 +16,10 @@ from marketplace.members.services import require_active_member
 from marketplace.money import format_money
 from marketplace.orders import signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
-from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.stock import reserve_stock
+from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
 from marketplace.timeutil import utcnow
 
