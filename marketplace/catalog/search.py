@@ -25,8 +25,8 @@ def _plain(text: str) -> str:
 
 
 def _singular(word: str) -> str:
-    """French plurals, enough for a shop: pommes → pomme, choux → chou, noix stays (short words stay)."""
-    if len(word) > 3 and word[-1] in "sx" and not word.endswith(("ss", "us", "is")):
+    """French plurals, enough for a shop: pommes → pomme, choux → chou; noix, frais, jus and short words stay."""
+    if len(word) > 3 and (word.endswith("ux") or (word[-1] == "s" and not word.endswith(("ss", "us", "is")))):
         return word[:-1]
     return word
 
