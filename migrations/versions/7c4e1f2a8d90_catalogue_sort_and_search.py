@@ -20,9 +20,7 @@ ON_SALE = "status = 'active' AND hidden_reason IS NULL"
 
 def upgrade():
     bind = op.get_bind()
-    postgres = bind.dialect.name == "postgresql"
-    if postgres:
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    trigrams = bind.dialect.name != "postgresql" or _create_pg_trgm(bind)
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.add_column(sa.Column('producer_name', sa.String(length=120), server_default='', nullable=False))
         batch_op.add_column(sa.Column('search_text', sa.Text(), server_default='', nullable=False))
@@ -32,8 +30,22 @@ def upgrade():
                               postgresql_where=sa.text(ON_SALE), sqlite_where=sa.text(ON_SALE))
         batch_op.create_index('ix_products_category_order', ['category_id', 'producer_name', 'name', 'id'],
                               unique=False, postgresql_where=sa.text(ON_SALE), sqlite_where=sa.text(ON_SALE))
-        batch_op.create_index('ix_products_search_text', ['search_text'], unique=False, postgresql_using='gin',
-                              postgresql_ops={'search_text': 'gin_trgm_ops'})
+        if trigrams:
+            batch_op.create_index('ix_products_search_text', ['search_text'], unique=False,
+                                  postgresql_using='gin', postgresql_ops={'search_text': 'gin_trgm_ops'})
+
+
+def _create_pg_trgm(bind) -> bool:
+    """pg_trgm where the database role may create it; without it search works, unindexed."""
+    try:
+        with bind.begin_nested():
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        return True
+    except sa.exc.DBAPIError as exc:
+        print(f"pg_trgm could not be created ({exc.orig}); catalogue search will run without its index. "
+              "A superuser can run CREATE EXTENSION pg_trgm, then CREATE INDEX ix_products_search_text "
+              "ON products USING gin (search_text gin_trgm_ops).")
+        return False
 
 
 def _backfill(bind):
@@ -50,8 +62,8 @@ def _backfill(bind):
 
 
 def downgrade():
+    op.drop_index('ix_products_search_text', table_name='products', if_exists=True)
     with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.drop_index('ix_products_search_text', postgresql_using='gin')
         batch_op.drop_index('ix_products_category_order', sqlite_where=sa.text(ON_SALE),
                             postgresql_where=sa.text(ON_SALE))
         batch_op.drop_index('ix_products_catalogue_order', sqlite_where=sa.text(ON_SALE),
