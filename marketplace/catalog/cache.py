@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 TTL_SECONDS = 30
-MAX_ENTRIES = 256
+MAX_ENTRIES = 512
 MAX_QUERY = 300
 VERSION_KEY = "catalog:version"
 WATCHED = {"Product", "ProducerProfile", "Category", "Distribution"}
@@ -169,6 +169,27 @@ def fragment(render: Callable[[], str]) -> Markup:
             while len(pages) > MAX_ENTRIES:
                 pages.popitem(last=False)
     return Markup(html)
+
+
+def remembered(name: tuple, compute: Callable[[], int]) -> int:
+    """A value every visitor shares (the number of products a filter matches), kept like the pages:
+    under the catalogue version, for TTL_SECONDS, in the same bounded LRU."""
+    current = version()
+    if current is None:
+        return compute()
+    key = ("value", current, name)
+    pages = _state().pages
+    with _lock:
+        entry = pages.get(key)
+        if entry is not None and entry[0] >= time.monotonic():
+            pages.move_to_end(key)
+            return entry[1]
+    value = compute()
+    with _lock:
+        pages[key] = (time.monotonic() + TTL_SECONDS, value)
+        while len(pages) > MAX_ENTRIES:
+            pages.popitem(last=False)
+    return value
 
 
 def clear() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,12 +297,18 @@ def browse_query(text: str = "", category_slug: str = "", producer_id: int | Non
     return query.options(selectinload(Product.producer)).order_by(*order)
 
 
+def _compute(_name: tuple, compute: Callable[[], int]) -> int:
+    return compute()
+
+
 def catalogue_page(page: int, per_page: int, text: str = "", category_slug: str = "",
-                   producer_id: int | None = None, distribution_id: int | None = None) -> Page:
+                   producer_id: int | None = None, distribution_id: int | None = None,
+                   remember: Callable[[tuple, Callable[[], int]], int] = _compute) -> Page:
     """One page of the catalogue and the number of products matching.
 
-    A search reads its page and its total in one statement (count(*) OVER ()); browsing counts
-    from the index and reads the page in index order (a window count would visit every row).
+    A search reads its page and its total in one statement (count(*) OVER ()); browsing reads the
+    page in index order and counts separately (a window count would visit every row), through
+    `remember` (name, compute) so the caller can keep the count of a filter between pages.
     """
     words = search.query_words(text or "")
     query = browse_query(text, category_slug, producer_id, distribution_id)
@@ -311,6 +318,7 @@ def catalogue_page(page: int, per_page: int, text: str = "", category_slug: str 
         if rows or page == 1:
             return Page([product for product, _total in rows], page, per_page, rows[0][1] if rows else 0)
     filters = _filters(words, category_slug, producer_id, distribution_id)
-    total = db.session.scalar(select(func.count(Product.id)).where(*filters)) or 0
+    total = remember(("catalogue count", tuple(words), category_slug, producer_id, distribution_id),
+                     lambda: db.session.scalar(select(func.count(Product.id)).where(*filters)) or 0)
     items = list(db.session.scalars(query.limit(per_page).offset(offset))) if offset < total and not words else []
     return Page(items, page, per_page, total)

@@ -35,7 +35,8 @@ def _render_grid() -> str:
     category = request.args.get("category", "")
     producer_id = request_int("producer")
     distribution_id = request_int("distribution")
-    pagination = services.catalogue_page(page, _per_page(), text, category, producer_id, distribution_id)
+    pagination = services.catalogue_page(page, _per_page(), text, category, producer_id, distribution_id,
+                                         remember=page_cache.remembered)
     return render_template(
         "catalog/_browse_grid.html", pagination=pagination, products=pagination.items,
         categories=db.session.query(Category).order_by(Category.slug).all(),

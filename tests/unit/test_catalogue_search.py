@@ -81,3 +81,18 @@ def test_browsing_keeps_the_catalogue_order_and_counts_past_the_last_page(shelf)
     assert _names(catalogue_page(2, 3)) == ["Œufs de plein air", "Cidre brut"]  # then La Pommeraie
     beyond = catalogue_page(9, 3)
     assert beyond.items == [] and beyond.total == 5
+
+
+def test_the_count_of_a_filter_is_remembered_until_the_catalogue_changes(shelf):
+    from marketplace.catalog import cache
+
+    farm, _other = shelf
+    with counting() as first:
+        catalogue_page(1, 2, remember=cache.remembered)
+    with counting() as second:
+        page = catalogue_page(2, 2, remember=cache.remembered)
+    assert [s for s in first if "count(" in s.lower()] and not [s for s in second if "count(" in s.lower()]
+    assert page.total == 5 and len(page.items) == 2
+    make_product(farm, "Rhubarbe")
+    db.session.commit()  # a catalogue change: a new version, a new count
+    assert catalogue_page(3, 2, remember=cache.remembered).total == 6
