@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from marketplace.catalog import search
 from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit

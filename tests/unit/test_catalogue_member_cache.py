@@ -9,7 +9,7 @@ from marketplace.catalog.models import Product, Unit
 from marketplace.catalog.services import ProductInput, set_stock, update_product, update_profile
 from marketplace.extensions import db
 from marketplace.orders import services as orders
-from tests.factories import login, make_distribution, make_member, make_producer, make_product
+from tests.factories import make_distribution, make_member, make_producer, make_product
 from tests.unit.test_catalogue_querycount import counting
 
 TOKEN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
