@@ -20,24 +20,30 @@ bp = Blueprint("catalog", __name__)
 
 @bp.route("/products")
 def browse():
-    from marketplace.distributions.services import open_distributions
-
     cached = page_cache.cached_page()
     if cached is not None:
         return cached
+    grid = page_cache.fragment(_render_grid)
+    return page_cache.store(render_template("catalog/browse.html", grid=grid))
+
+
+def _render_grid() -> str:
+    """The catalogue's part shared by every visitor of this query: filters, product cards, pager."""
+    from marketplace.distributions.services import open_distributions
+
     page = request_int("page", 1, minimum=1, maximum=100_000)
     text = request.args.get("q", "")
     category = request.args.get("category", "")
     producer_id = request_int("producer")
     distribution_id = request_int("distribution")
-    query = services.browse_query(text, category, producer_id, distribution_id)
-    pagination = db.paginate(query, page=page, per_page=_per_page(), error_out=False)
-    return page_cache.store(render_template(
-        "catalog/browse.html", pagination=pagination, products=pagination.items,
+    pagination = services.catalogue_page(page, _per_page(), text, category, producer_id, distribution_id,
+                                         remember=page_cache.remembered)
+    return render_template(
+        "catalog/_browse_grid.html", pagination=pagination, products=pagination.items,
         categories=db.session.query(Category).order_by(Category.slug).all(),
-        producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
+        producers=db.session.query(ProducerProfile.id, ProducerProfile.name).order_by(ProducerProfile.name).all(),
         distributions=open_distributions(), q=text, category=category,
-        producer_id=producer_id, distribution_id=distribution_id))
+        producer_id=producer_id, distribution_id=distribution_id)
 
 
 def _per_page() -> int:

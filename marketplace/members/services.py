@@ -7,6 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.models import OutboundEmail
@@ -94,7 +95,8 @@ def user_for_session(session_id: str) -> User | None:
     user_id, _sep, secret = session_id.partition(":")
     if not user_id.isdigit() or len(user_id) > 10 or not secret:
         return None
-    user = db.session.get(User, int(user_id))
+    # With the membership: every page asks whether the member is active (one statement, not two).
+    user = db.session.get(User, int(user_id), options=[joinedload(User.membership)])
     if user is None or not user.is_active or not user.session_secret:
         return None
     return user if hmac.compare_digest(user.session_secret.encode(), secret.encode()) else None

@@ -45,9 +45,13 @@ def cart():
 @bp.route("/cart/add", methods=["POST"])
 @login_required
 def add_to_cart():
-    return act(lambda: services.add_to_cart(current_user, _form_id("product_id"),
-                                            services.parse_quantity(request.form.get("quantity", "1"))),
-               success=_("Added to your cart."), back=url_for("orders.cart"))
+    def add():
+        product_id = _form_id("product_id")
+        # The catalogue's cards share one form: each card's quantity field is named after its product.
+        quantity = request.form.get(f"quantity-{product_id}", request.form.get("quantity", "1"))
+        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity))
+
+    return act(add, success=_("Added to your cart."), back=url_for("orders.cart"))
 
 
 @bp.route("/cart/update", methods=["POST"])

@@ -137,13 +137,27 @@ def courier_deliveries(admin: User, period: Period) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.values["pay_cents"], r.label))
 
 
-def member_register(admin: User) -> list[Membership]:
-    """The register of members, in member-number order (applicants last)."""
-    require_admin(admin)
+MEMBERS_PER_PAGE = 100
+
+
+def _register_query():
     from sqlalchemy.orm import joinedload
 
-    return (db.session.query(Membership).options(joinedload(Membership.user))
-            .order_by(Membership.member_number.is_(None), Membership.member_number, Membership.applied_at).all())
+    return (db.select(Membership).options(joinedload(Membership.user))
+            .order_by(Membership.member_number.is_(None), Membership.member_number, Membership.applied_at,
+                      Membership.id))
+
+
+def member_register(admin: User) -> list[Membership]:
+    """The register of members, in member-number order (applicants last): the whole of it (CSV export)."""
+    require_admin(admin)
+    return list(db.session.scalars(_register_query()))
+
+
+def member_register_page(admin: User, page: int, per_page: int = MEMBERS_PER_PAGE):
+    """One page of the register (a count and one query for its rows, whatever the page size)."""
+    require_admin(admin)
+    return db.paginate(_register_query(), page=page, per_page=per_page, error_out=False)
 
 
 def cost_ledger(admin: User, period: Period) -> list:

@@ -58,7 +58,7 @@ def test_buyer_joins_is_approved_orders_from_two_producers(app, market, live_ser
     buyer_page.goto(f"{live_server}/products")
     for name, quantity in (("Carrots", "3"), ("Goat cheese", "2")):
         card = buyer_page.locator("article.product", has_text=name)
-        card.locator("input[name=quantity]").fill(quantity)
+        card.locator("input[type=number]").fill(quantity)  # named quantity-<id>: the cards share one form
         card.locator("button:has-text('Add')").click()
         assert "Added to your cart" in buyer_page.inner_text("main")
     buyer_page.goto(f"{live_server}/cart")

@@ -18,7 +18,7 @@ from marketplace.orders import signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
-from marketplace.orders.services.stock import reserve_stock
+from marketplace.orders.services.stock import lock_products, reserve_stock_lines
 from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
 from marketplace.timeutil import utcnow
@@ -75,16 +75,16 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data)
 
-    participating = _taking_part(distribution.id, {item.product.producer_id for item in cart.items})
+    items = sorted(cart.items, key=lambda i: i.product_id)
+    products = lock_products(item.product_id for item in items)  # one statement, whatever the cart's size
+    participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
     parts: dict[int, OrderPart] = {}
-    # Lock rows in a fixed order so two checkouts never deadlock on PostgreSQL.
-    for item in sorted(cart.items, key=lambda i: i.product_id):
-        product = item.product
+    for item in items:
+        product = products[item.product_id]
         if not product.is_available:
             raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
         if product.producer_id not in participating:
             raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-        reserve_stock(product.id, item.quantity)
         part = parts.get(product.producer_id)
         if part is None:
             part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
@@ -93,6 +93,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
             product_id=product.id, product_name=product.name, unit=product.unit.value,
             unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=item.quantity,
             is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g))
+    reserve_stock_lines({item.product_id: item.quantity for item in items})  # one conditional UPDATE
     db.session.add(order)
     _record(order, "placed", actor=user)
     cart.items.clear()
