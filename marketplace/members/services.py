@@ -9,11 +9,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from marketplace.core.mail import send_email
 from marketplace.core.models import OutboundEmail
-from marketplace.core.services import get_int_setting, queue_email
+from marketplace.core.services import get_int_setting
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
-from marketplace.members import throttling
+from marketplace.members import emails, throttling
 from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
                                         User, new_session_secret)
 from marketplace.members.passwords import hash_password, hasher, require_strong_password
@@ -206,8 +207,7 @@ def approve_membership(admin: User, membership_id: int) -> Membership:
         from marketplace.catalog.services import ensure_producer_profile
 
         ensure_producer_profile(membership.user)
-    queue_email(membership.user.email, _("Welcome to the coop"),
-                _("Your membership has been approved. Your member number is %(n)d.", n=membership.member_number))
+    send_email(membership.user, emails.welcome, number=membership.member_number)
     db.session.flush()
     return membership
 
@@ -220,8 +220,7 @@ def reject_membership(admin: User, membership_id: int, reason: str) -> Membershi
         raise ServiceError(_("Give the applicant a reason."), "reason")
     membership = _get_membership(membership_id)
     _change_status(membership, MembershipStatus.REJECTED, admin, reason)
-    queue_email(membership.user.email, _("Your membership application"),
-                _("Your application was not accepted: %(reason)s", reason=reason))
+    send_email(membership.user, emails.application_rejected, reason=reason)
     db.session.flush()
     return membership
 
@@ -282,17 +281,11 @@ def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, Out
     existing = _user_by_email(email)
     if existing is not None:
         hash_password(password)  # the same work as a new account: no timing hint either
-        return None, queue_email(existing.email, _("Someone tried to open an account with your address"), _(
-            "Someone (maybe you) tried to open an account at the coop's shop with this e-mail address, which "
-            "already has one. If it was you, log in: %(login)s\nForgot your password? Choose a new one within "
-            "two hours with this link: %(reset)s\nIf it was not you, ignore this e-mail: nothing has changed.",
-            login=public_url("members.login"), reset=_reset_link(existing)))
+        return None, send_email(existing, emails.address_taken, login=public_url("members.login"),
+                                reset=_reset_link(existing))
     user = register(email, password, full_name)
     token = _serializer("confirm-email").dumps({"user": user.id, "email": user.email})
-    return user, queue_email(user.email, _("Confirm your e-mail address"), _(
-        "Welcome! To use your account at the coop's shop, confirm your e-mail address within seven days: open "
-        "this link and enter your password.\n%(link)s\nIf you did not open an account, ignore this e-mail.",
-        link=public_url("members.confirm_email", token=token)))
+    return user, send_email(user, emails.confirm_address, link=public_url("members.confirm_email", token=token))
 
 
 def confirm_email(token: str, password: str, client_address: str) -> User:
@@ -311,9 +304,7 @@ def request_password_reset(email: str, client_address: str) -> OutboundEmail | N
     throttling.use_attempt(AttemptKind.PASSWORD_RESET, normalise_email(email), client_address)
     if user is None or not user.is_active:
         return None
-    return queue_email(user.email, _("Reset your password"),
-                       _("Someone asked to reset your password. If it was you, open this link within two hours:")
-                       + "\n" + _reset_link(user) + "\n" + _("Otherwise, ignore this e-mail."))
+    return send_email(user, emails.reset_password, link=_reset_link(user))
 
 
 def reset_password(token: str, new_password: str) -> User:

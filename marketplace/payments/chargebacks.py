@@ -11,11 +11,13 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from marketplace.core.services import get_setting, queue_email
+from marketplace.core.mail import send_email
+from marketplace.core.services import get_setting
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import (CardPayment, Chargeback, Credit, CreditKind, CreditStatus, LedgerKind,
@@ -163,10 +165,7 @@ def _take_back(chargeback: Chargeback, payout: Payout, cents: int) -> None:
     db.session.add(credit)
     db.session.flush()
     enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")
-    queue_email(payout.user.email, _("A chargeback on order %(ref)s", ref=chargeback.order.reference),
-                _("The buyer's bank took back the payment of order %(ref)s and the coop lost the dispute. By the "
-                  "coop's published rule, %(amount)s is taken back from what you were paid for it.",
-                  ref=chargeback.order.reference, amount=format_money(cents)))
+    send_email(payout.user, emails.chargeback_taken_back, ref=chargeback.order.reference, amount_cents=cents)
 
 
 def chargebacks(admin: User) -> list[Chargeback]:

@@ -14,12 +14,13 @@ import stripe
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.orders.states import PaymentStatus
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
@@ -171,9 +172,8 @@ def _finish(credit_id: int) -> Credit:
     credit.status, credit.error = CreditStatus.DONE, ""
     order = credit.order
     if credit.kind != CreditKind.CHARGEBACK and credit.refund_status != "chargeback":
-        queue_email(order.buyer.email, _("Refund for order %(ref)s", ref=order.reference),
-                    _("%(amount)s has been refunded to your card: %(reason)s",
-                      amount=format_money(credit.amount_cents), reason=credit.reason))
+        send_email(order.buyer, emails.refunded, ref=order.reference, amount_cents=credit.amount_cents,
+                   reason=credit.reason)
         _mark_refunded_when_complete(order)
     db.session.commit()
     return credit

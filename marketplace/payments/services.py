@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members.models import College, User
@@ -30,7 +30,7 @@ from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import format_money, weighed_amount_cents
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
-from marketplace.payments import signals
+from marketplace.payments import emails, signals
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import (attr, call_stripe, from_timestamp, id_of, now, raise_alert, to_timestamp,
                                          write_ledger)
@@ -400,10 +400,7 @@ def _on_authorised(payment: CardPayment, intent, charge) -> None:
     payment.authorised_cents = _attr(intent, "amount_capturable") or 0
     payment.authorised_at = from_timestamp(_attr(charge, "created") or _attr(intent, "created"))
     if _set_payment_status(order, PaymentStatus.AUTHORISED, format_money(payment.authorised_cents)):
-        queue_email(order.buyer.email, _("Card authorised for order %(ref)s", ref=order.reference),
-                    _("Your card is authorised for at most %(max)s. You will be charged the final amount "
-                      "once the producers have weighed and packed your order.",
-                      max=format_money(payment.authorised_cents)))
+        send_email(order.buyer, emails.card_authorised, ref=order.reference, max_cents=payment.authorised_cents)
     if is_final(order) or not _live_parts(order):
         enqueue_after_commit("payments.capture_order", [order.id], dedup_key=f"capture:{order.id}")
 
@@ -422,9 +419,7 @@ def _on_captured(payment: CardPayment, intent, charge) -> None:
         _ledger(LedgerKind.FEE, _attr(txn, "fee") or 0, order_id=order.id, stripe_id=txn.id,
                 note=_("Stripe processing fee (coop cost)"))
     if _set_payment_status(order, PaymentStatus.PAID, format_money(captured)):
-        queue_email(order.buyer.email, _("Payment of order %(ref)s", ref=order.reference),
-                    _("Your card has been charged %(amount)s for order %(ref)s. Each producer's receipt is on "
-                      "your order page.", amount=format_money(captured), ref=order.reference))
+        send_email(order.buyer, emails.card_charged, ref=order.reference, amount_cents=captured)
     enqueue_after_commit("payments.settle_order", [order.id])
 
 
