@@ -72,12 +72,12 @@ def _record_movements(chargeback: Chargeback, transactions) -> None:
         if amount < 0:
             write_ledger(LedgerKind.DISPUTE, -amount, order_id=chargeback.order_id,
                          reference=f"dispute:{attr(txn, 'id')}",
-                         note=_("Chargeback withdrawn: %(reason)s", reason=chargeback.reason))
+                         note=chargeback.reason)
         elif amount > 0 and category == "dispute_reversal":
             write_ledger(LedgerKind.DISPUTE_REINSTATED, amount, order_id=chargeback.order_id,
-                         reference=f"reinstated:{attr(txn, 'id')}", note=_("Chargeback won: funds reinstated"))
+                         reference=f"reinstated:{attr(txn, 'id')}")
         write_ledger(LedgerKind.FEE, fee, order_id=chargeback.order_id, stripe_id=attr(txn, "id"),
-                     note=_("Stripe dispute fee (coop cost)"))
+                     note=attr(txn, "description") or "")
     chargeback.fee_cents = sum(attr(t, "fee") or 0 for t in transactions)
 
 
@@ -136,8 +136,7 @@ def apply_lost_rule(chargeback: Chargeback, loss_cents: int) -> None:
     chargeback.recovered_cents = sum(shares.values())
     chargeback.absorbed_cents = loss_cents - chargeback.recovered_cents
     write_ledger(LedgerKind.COOP_COST, chargeback.absorbed_cents, order_id=chargeback.order_id,
-                 reference=f"chargeback-absorbed:{chargeback.id}",
-                 note=_("Lost chargeback borne by the coop (published rule)"))
+                 reference=f"chargeback-absorbed:{chargeback.id}", note=chargeback.reason)
     db.session.flush()
 
 

@@ -280,8 +280,7 @@ def absorb_reversal(admin: User, credit_id: int) -> Credit:
             or not credit.reversal_attempts:
         raise Conflict(_("Only a refused reversal can be borne by the coop."))
     write_ledger(LedgerKind.COOP_COST, credit.reversal_cents, order_id=credit.order_id, part_id=credit.part_id,
-                 reference=f"reversal-absorbed:{credit.id}", note=_("Reversal borne by the coop: %(reason)s",
-                                                                    reason=credit.reason))
+                 reference=f"reversal-absorbed:{credit.id}", note=credit.reason)
     credit.status, credit.error = CreditStatus.DONE, ""
     settle_alert(f"reversal:{credit.id}")
     db.session.flush()

@@ -68,11 +68,11 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
 _attr, _id_of, _ledger = attr, id_of, write_ledger
 
 
-def _set_payment_status(order: Order, target: PaymentStatus, detail: str = "") -> bool:
+def _set_payment_status(order: Order, target: PaymentStatus, amount_cents: int | None = None) -> bool:
     if order.payment_status == target or target not in PAYMENT_TRANSITIONS[order.payment_status]:
         return False
     order.payment_status = target
-    order.events.append(OrderEvent(kind=f"payment_{target.value}", detail=detail))
+    order.events.append(OrderEvent(kind=f"payment_{target.value}", amount_cents=amount_cents))
     return True
 
 
@@ -345,7 +345,7 @@ def abandon_checkout(user: User, order_id: int) -> Order:
         payment.status = CardPaymentStatus.EXPIRED
     from marketplace.orders.services import cancel_unpaid_order
 
-    return cancel_unpaid_order(order.id, _("Card payment cancelled by the buyer."))
+    return cancel_unpaid_order(order.id, "card_abandoned")
 
 
 # ---------------------------------------------------------------- the payment's state
@@ -389,7 +389,7 @@ def _on_session_expired(payment: CardPayment) -> None:
     from marketplace.orders.services import cancel_unpaid_order
 
     payment.status = CardPaymentStatus.EXPIRED
-    cancel_unpaid_order(payment.order_id, _("The card payment was not completed in time."))
+    cancel_unpaid_order(payment.order_id, "card_expired")
 
 
 def _on_authorised(payment: CardPayment, intent, charge) -> None:
@@ -399,7 +399,7 @@ def _on_authorised(payment: CardPayment, intent, charge) -> None:
     payment.status = CardPaymentStatus.AUTHORISED
     payment.authorised_cents = _attr(intent, "amount_capturable") or 0
     payment.authorised_at = from_timestamp(_attr(charge, "created") or _attr(intent, "created"))
-    if _set_payment_status(order, PaymentStatus.AUTHORISED, format_money(payment.authorised_cents)):
+    if _set_payment_status(order, PaymentStatus.AUTHORISED, payment.authorised_cents):
         send_email(order.buyer, emails.card_authorised, ref=order.reference, max_cents=payment.authorised_cents)
     if is_final(order) or not _live_parts(order):
         enqueue_after_commit("payments.capture_order", [order.id], dedup_key=f"capture:{order.id}")
@@ -412,13 +412,11 @@ def _on_captured(payment: CardPayment, intent, charge) -> None:
     payment.status = CardPaymentStatus.CAPTURED
     payment.captured_cents = captured
     payment.captured_at = payment.captured_at or now()
-    _ledger(LedgerKind.CHARGE, captured, order_id=order.id, stripe_id=charge.id,
-            note=_("Card payment of order %(ref)s", ref=order.reference))
+    _ledger(LedgerKind.CHARGE, captured, order_id=order.id, stripe_id=charge.id)
     txn = _attr(charge, "balance_transaction")
     if txn is not None and not isinstance(txn, str):
-        _ledger(LedgerKind.FEE, _attr(txn, "fee") or 0, order_id=order.id, stripe_id=txn.id,
-                note=_("Stripe processing fee (coop cost)"))
-    if _set_payment_status(order, PaymentStatus.PAID, format_money(captured)):
+        _ledger(LedgerKind.FEE, _attr(txn, "fee") or 0, order_id=order.id, stripe_id=txn.id)
+    if _set_payment_status(order, PaymentStatus.PAID, captured):
         send_email(order.buyer, emails.card_charged, ref=order.reference, amount_cents=captured)
     enqueue_after_commit("payments.settle_order", [order.id])
 
@@ -431,7 +429,7 @@ def _on_canceled(payment: CardPayment, intent, charge) -> None:
         # The card network dropped the hold before we captured: nothing was charged, yet the goods are
         # (or will be) with the buyer. Never cancel that silently: the amount is due another way.
         payment.status = CardPaymentStatus.LAPSED
-        _set_payment_status(order, PaymentStatus.DUE, _("Card hold lapsed before capture."))
+        _set_payment_status(order, PaymentStatus.DUE)
         handed = any(p.status in HANDED_OVER_STATES for p in _live_parts(order))
         _alert_admins(
             _("Order %(ref)s: the card hold lapsed before capture", ref=order.reference),
@@ -442,7 +440,7 @@ def _on_canceled(payment: CardPayment, intent, charge) -> None:
             + " " + _("Nothing was charged on the card."), key=f"lapsed:{order.id}", order_id=order.id)
         return
     payment.status = CardPaymentStatus.RELEASED
-    _set_payment_status(order, PaymentStatus.CANCELLED, _("Card authorisation released."))
+    _set_payment_status(order, PaymentStatus.CANCELLED)
 
 
 # ---------------------------------------------------------------- capture
@@ -639,8 +637,8 @@ def resolve_dispute(admin: User, line_id: int, amount_cents: int, reason: str) -
     credit = Credit(kind=CreditKind.DISPUTE, order_id=order.id, part_id=line.part_id, line_id=line.id,
                     amount_cents=amount_cents, reason=reason, actor_id=admin.id)
     db.session.add(credit)
-    order.events.append(OrderEvent(kind="refund", part=line.part, actor_id=admin.id,
-                                   detail=f"{line.product_name}: {format_money(amount_cents)} — {reason}"))
+    order.events.append(OrderEvent(kind="refund", part=line.part, actor_id=admin.id, amount_cents=amount_cents,
+                                   detail=f"{line.product_name}: {reason}"))
     db.session.flush()
     signals.refund_decided.send(credit)
     enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")

@@ -14,10 +14,12 @@ from marketplace.money import MoneyError, parse_cents
 from marketplace.orders.models import Order, OrderLine
 from marketplace.payments import reconciliation, services, sync, webhooks
 from marketplace.payments.forms import DisputeRefundForm
+from marketplace.payments.labels import ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
 from marketplace.web import action_response, json_object, run_service
 
 bp = Blueprint("payments", __name__)
+bp.add_app_template_global(ledger_label, "ledger_label")
 
 
 # ---------------------------------------------------------------- buyer: hosted checkout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 
-from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.core.services import get_int_setting
@@ -60,8 +59,7 @@ def record_withholding(payout: Payout) -> None:
     if not payout.withheld_cents:
         return
     write_ledger(LedgerKind.WITHHOLDING, payout.withheld_cents, order_id=payout.order_id, part_id=payout.part_id,
-                 user_id=payout.user_id, reference=f"withholding:{payout.reference}",
-                 note=_("Coop fees due, withheld (at most %(cap)s %% of each payment)", cap=withholding_cap_percent()))
+                 user_id=payout.user_id, reference=f"withholding:{payout.reference}")
     record = _billing_hook("record_fee_withheld")
     if record is not None:
         record(payout.user_id, payout.withheld_cents, payout.reference)
@@ -74,8 +72,7 @@ def release_withholding(payout: Payout, cents: int, reference: str) -> int:
     if cents <= 0 or db.session.query(LedgerEntry.id).filter_by(reference=key).first() is not None:
         return 0
     write_ledger(LedgerKind.WITHHOLDING_RELEASED, cents, order_id=payout.order_id, part_id=payout.part_id,
-                 user_id=payout.user_id, reference=key,
-                 note=_("Withheld fees given back: the line was refunded, the fees are due again"))
+                 user_id=payout.user_id, reference=key)
     payout.withholding_released_cents += cents
     release = _billing_hook("release_fee_withheld")
     if release is not None:

@@ -7,7 +7,6 @@ from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
-from marketplace.money import format_money
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _all_done, _get_order, _record, _set_part_status
@@ -30,7 +29,7 @@ def mark_collected(admin_or_producer: User, order_id: int) -> Order:
                                                                                 PartStatus.CANCELLED)
                                                                    for p in order.parts):
         order.payment_status = PaymentStatus.PAID
-        _record(order, "paid_at_pickup", format_money(order.total_due_cents), actor=admin_or_producer)
+        _record(order, "paid_at_pickup", actor=admin_or_producer, amount_cents=order.total_due_cents)
     db.session.flush()
     if _all_done(order):
         signals.order_completed.send(order)
