@@ -68,7 +68,8 @@ def credit_dispute(dispute, **_kwargs) -> None:
 
 @billing_signals.statements_issued.connect
 def invoice_fee_statements(period, **_kwargs) -> None:
-    _safely(_l("fee period %(month)s", month=f"{period.starts_on:%m/%Y}"), services.invoice_fee_statements, period)
+    _safely(_l("fee period %(month)s", month=period.starts_on.strftime("%m/%Y")), services.invoice_fee_statements,
+            period)
 
 
 @dispatch_signals.courier_payable_recorded.connect

@@ -24,7 +24,8 @@ def card_charged(ref: str, amount_cents: int) -> tuple[str, str]:
 @email_template(ref="C-0042", amount_cents=450, reason="fruits abîmés")
 def refunded(ref: str, amount_cents: int, reason: str) -> tuple[str, str]:
     return (_("Refund for order %(ref)s", ref=ref),
-            _("%(amount)s has been refunded to your card: %(reason)s", amount=format_money(amount_cents), reason=reason))
+            _("%(amount)s has been refunded to your card: %(reason)s", amount=format_money(amount_cents),
+              reason=reason))
 
 
 @email_template(ref="C-0042", amount_cents=2810, withheld_cents=300)
