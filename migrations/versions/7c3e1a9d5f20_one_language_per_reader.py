@@ -1,4 +1,4 @@
-"""order history and payments ledger store codes and amounts, worded in the reader's language when shown
+"""one language per reader: history and ledger as codes and cents; products' optional English words
 
 Revision ID: 7c3e1a9d5f20
 Revises: 5b7d2c41a9f3
@@ -8,6 +8,8 @@ Order events gain amount_cents (formerly a formatted amount in `detail`, in the 
 triggered the event); fixed sentences the shop wrote into `detail`, `cancel_reason` and the ledger's
 `note` become codes (orders.events.REASONS) or disappear (the ledger's kind says it), in English or
 French alike. A person's own words (reasons, answers) are kept as typed.
+
+Products gain an optional English name and description, shown to English-speaking members.
 """
 import re
 
@@ -54,6 +56,9 @@ def _cents(text):
 
 
 def upgrade():
+    with op.batch_alter_table('products') as batch:
+        batch.add_column(sa.Column('name_en', sa.String(length=120), server_default='', nullable=False))
+        batch.add_column(sa.Column('description_en', sa.Text(), server_default='', nullable=False))
     with op.batch_alter_table('order_events') as batch:
         batch.add_column(sa.Column('amount_cents', sa.Integer(), nullable=True))
     bind = op.get_bind()
@@ -87,3 +92,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('order_events') as batch:
         batch.drop_column('amount_cents')
+    with op.batch_alter_table('products') as batch:
+        batch.drop_column('description_en')
+        batch.drop_column('name_en')
