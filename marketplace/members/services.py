@@ -29,13 +29,17 @@ def _user_by_email(email: str) -> User | None:
     return db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
 
 
-def register(email: str, password: str, full_name: str, *, confirmed: bool = False) -> User:
-    """Create an account (not yet a member: membership is applied for separately)."""
+def register(email: str, password: str, full_name: str, *, confirmed: bool = False,
+             password_hash: str | None = None) -> User:
+    """Create an account (not yet a member: membership is applied for separately).
+
+    `password_hash`: the hash of `password`, computed once by a caller creating many accounts with one
+    password (the demo); the password's strength is checked all the same."""
     email = normalise_email(email)
     require_strong_password(password, email, full_name)
     if _user_by_email(email) is not None:
         raise Conflict(_("An account already exists with this e-mail address."), "email")
-    user = User(email=email, password_hash=hash_password(password), full_name=full_name.strip(),
+    user = User(email=email, password_hash=password_hash or hash_password(password), full_name=full_name.strip(),
                 email_confirmed_at=utcnow() if confirmed else None)
     db.session.add(user)
     try:
