@@ -6,7 +6,7 @@ reported to the admins, never allowed to undo the payment, collection or decisio
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import LazyString
+from flask_babel import LazyString, force_locale
 from flask_babel import lazy_gettext as _l
 
 from marketplace.billing import signals as billing_signals
@@ -18,6 +18,7 @@ from marketplace.invoicing import emails, services
 from marketplace.invoicing.drafting import delivering_courier
 from marketplace.members.models import User
 from marketplace.orders import signals as order_signals
+from marketplace.orders.events import reason_text
 from marketplace.orders.states import PaymentMethod
 from marketplace.payments import signals as payment_signals
 
@@ -52,7 +53,9 @@ def credit_rejected_line(line, **_kwargs) -> None:
 
 
 @order_signals.part_cancelled.connect
-def credit_cancelled_part(part, reason: str = "", **_kwargs) -> None:
+def credit_cancelled_part(part, reason: str = "", reason_code: str = "", **_kwargs) -> None:
+    with force_locale("fr"):  # a credit note is a legal document: in French, whoever cancelled
+        reason = reason_text(reason_code) if reason_code else reason
     _safely(_l("cancelled part %(id)s", id=part.id), services.credit_cancelled_part, part, reason)
 
 

@@ -62,3 +62,24 @@ def test_ledger_shows_its_kinds_in_words(app, client):
     login(client, get_admin().email)
     page = client.get("/payments/admin").get_data(as_text=True)
     assert "Withheld fees given back" in page and "withholding_released" not in page
+
+
+def test_pickup_sheet_and_packing_list_in_the_readers_language_without_seconds(app, collected_order):
+    from flask_babel import force_locale
+
+    from marketplace.orders import documents
+
+    distribution_id = collected_order.distribution_id
+    producer_id = collected_order.parts[0].producer_id
+    with app.test_request_context():
+        with force_locale("en"):
+            english = documents.pickup_sheet(distribution_id)
+            packing = documents.packing_list(distribution_id, producer_id)
+        with force_locale("fr"):
+            french = documents.pickup_sheet(distribution_id)
+    assert english.headers[-2:] == ["Amount due", "Signature"] and packing.headers[0] == "Product"
+    assert french.headers[0] != "Buyer"  # the French catalogue's words
+    assert english.rows[0][3] == "€25.00" and french.rows[0][3] == "25,00\u00a0€"
+    for subtitle in (english.subtitle, french.subtitle, packing.subtitle):
+        time_part = subtitle.rsplit(", ", 1)[-1]
+        assert len(time_part) == 5 and time_part[2] == ":", subtitle  # HH:mm, no seconds

@@ -46,7 +46,7 @@ def _cancel_part(part: OrderPart, actor: User | None, reason: str) -> None:
     for line in part.lines:
         if line.status == LineStatus.ACTIVE:
             release_stock(line.product_id, line.quantity)
-    signals.part_cancelled.send(part, reason=reason_text(reason))
+    signals.part_cancelled.send(part, reason=reason_text(reason), reason_code=reason)
 
 
 def _all_done(order: Order) -> bool:
