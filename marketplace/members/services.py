@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -249,7 +250,6 @@ CONFIRM_MAX_AGE_S = 7 * 24 * 3600
 
 
 def _serializer(purpose: str):
-    from flask import current_app
     from itsdangerous import URLSafeTimedSerializer
 
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
@@ -276,8 +276,11 @@ def _user_from_link(token: str, purpose: str, max_age_s: int) -> tuple[User, dic
     return user, data
 
 
-def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, OutboundEmail]:
+def sign_up(email: str, password: str, full_name: str,
+            locale: str | None = None) -> tuple[User | None, OutboundEmail]:
     """Open an account to be confirmed by e-mail; a taken address gets an e-mail to its owner instead.
+
+    `locale`: the language the visitor signed up in, kept as the account's language (e-mails included).
 
     The visitor sees the same answer either way: sign-up never tells whether an address has an account.
     Returns the new account (None for a taken address) and the e-mail queued."""
@@ -288,6 +291,8 @@ def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, Out
         return None, send_email(existing, emails.address_taken, login=public_url("members.login"),
                                 reset=_reset_link(existing))
     user = register(email, password, full_name)
+    if locale in current_app.config["LANGUAGES"]:
+        user.locale = locale
     token = _serializer("confirm-email").dumps({"user": user.id, "email": user.email})
     return user, send_email(user, emails.confirm_address, link=public_url("members.confirm_email", token=token))
 

@@ -108,3 +108,15 @@ def test_a_task_sends_each_recipient_their_own_language(app):
                     .filter(OutboundEmail.recipient.in_([english.email, french.email])))
     assert subjects[english.email] == "Welcome to the coop"
     assert subjects[french.email] == _french()["Welcome to the coop"]
+
+
+def test_a_visitor_who_signs_up_in_english_gets_english_e_mails_from_a_french_coop(app, client):
+    from marketplace.members.models import User
+
+    response = client.post("/signup", headers={"Accept-Language": "en"}, data={
+        "full_name": "Amy Pond", "email": "amy@test.coop", "password": "leadworth raggedy doctor fishfingers"})
+    assert response.status_code in (302, 303)
+    user = db.session.query(User).filter_by(email="amy@test.coop").one()
+    assert user.locale == "en"
+    email = db.session.query(OutboundEmail).filter_by(recipient="amy@test.coop").one()
+    assert email.subject == "Confirm your e-mail address"
