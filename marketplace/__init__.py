@@ -36,7 +36,8 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace import web
     from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
     from marketplace.i18n import select_locale, select_timezone
-    from marketplace.tasking import celery_init_app, install_session_hooks
+    from marketplace.schedule import beat_schedule
+    from marketplace.tasking import celery_init_app
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -45,11 +46,18 @@ def create_app(config: dict | None = None) -> Flask:
                    default_translation_directories=str(PROJECT_ROOT / "translations"))
     login_manager.init_app(app)
     limiter.init_app(app)
-    celery_init_app(app)
-    install_session_hooks()
+    celery_init_app(app).conf.beat_schedule = beat_schedule(app.config)
 
     _import_models()
+    from marketplace import transaction_hooks
+
+    transaction_hooks.install(app)
     web.init_app(app)
+    from marketplace.members.services import user_for_session
+
+    # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
+    # ends them all (Flask-Login's "alternative tokens").
+    login_manager.user_loader(user_for_session)
     _register_blueprints(app)
     from marketplace.cli import register_cli
 
@@ -58,7 +66,8 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 # Each domain is a package with optional models.py, tasks.py and views.py (a blueprint named `bp`).
-DOMAINS = ("core", "audit", "members", "catalog", "distributions", "orders", "payments", "dispatch", "billing",
+# `site` first: it adds the dashboard route to the members blueprint before that one is registered.
+DOMAINS = ("site", "core", "audit", "members", "catalog", "distributions", "orders", "payments", "dispatch", "billing",
            "disputes", "invoicing", "privacy", "reports", "api", "admin")
 
 

@@ -65,29 +65,44 @@ def build_config(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
-        "CELERY": {
-            "broker_url": broker_url,
-            # No result store: nobody reads task results, and a result store that is down must not
-            # stall a publish (20 reconnections, ~19 s) nor kill a worker that cancels a task.
-            "result_backend": None,
-            "task_serializer": "json",
-            "result_serializer": "json",
-            "accept_content": ["json"],
-            "task_acks_late": True,
-            "task_reject_on_worker_lost": True,
-            "worker_prefetch_multiplier": 1,
-            "task_always_eager": _env_bool("CELERY_ALWAYS_EAGER", False),
-            "broker_connection_retry_on_startup": True,
-            "timezone": os.environ.get("COOP_TIMEZONE", "Europe/Paris"),
-            "task_ignore_result": True,  # and nobody waits on a result store to publish
-            # A message taken by a worker that dies comes back after the visibility timeout (Redis
-            # transport). It must exceed every task's hard time limit and every retry countdown;
-            # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
-            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S} if redis_url else {},
-            "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
-            "task_time_limit": TASK_TIME_LIMIT_S,
-            "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",
-        },
+        "CELERY": _celery(broker_url, redis_url),
+        **_background(),
+        **_stripe(),
+        **_web(instance),
+        **_rate_limits(redis_url),
+    }
+
+
+def _celery(broker_url: str, redis_url: str) -> dict:
+    """Celery's settings: JSON only, late acknowledgement, no result store, bounded task time."""
+    return {
+        "broker_url": broker_url,
+        # No result store: nobody reads task results, and a result store that is down must not
+        # stall a publish (20 reconnections, ~19 s) nor kill a worker that cancels a task.
+        "result_backend": None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_always_eager": _env_bool("CELERY_ALWAYS_EAGER", False),
+        "broker_connection_retry_on_startup": True,
+        "timezone": os.environ.get("COOP_TIMEZONE", "Europe/Paris"),
+        "task_ignore_result": True,  # and nobody waits on a result store to publish
+        # A message taken by a worker that dies comes back after the visibility timeout (Redis
+        # transport). It must exceed every task's hard time limit and every retry countdown;
+        # the beat sweeps redo lost work long before it (SWEEP_INTERVAL_S).
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S} if redis_url else {},
+        "task_soft_time_limit": TASK_TIME_LIMIT_S - 30,
+        "task_time_limit": TASK_TIME_LIMIT_S,
+        "beat_scheduler": "marketplace.core.liveness:HeartbeatScheduler",
+    }
+
+
+def _background() -> dict:
+    """The outbox, the beat sweeps and the worker's liveness."""
+    return {
         "OUTBOX_PUBLISH_TIMEOUT_S": _env_float("OUTBOX_PUBLISH_TIMEOUT_S", 2.0),
         "OUTBOX_DRAIN_INTERVAL_S": _env_float("OUTBOX_DRAIN_INTERVAL_S", 10.0),
         "OUTBOX_MAX_ATTEMPTS": _env_int("OUTBOX_MAX_ATTEMPTS", 8),
@@ -98,12 +113,24 @@ def build_config(instance_path: str) -> dict:
         # A worker whose broker has not answered for this long exits; the restart policy starts it afresh.
         "WORKER_BROKER_LOSS_EXIT_S": _env_float("WORKER_BROKER_LOSS_EXIT_S", 300.0),
         "HEARTBEAT_STALE_S": _env_float("HEARTBEAT_STALE_S", 90.0),
+    }
+
+
+def _stripe() -> dict:
+    """Stripe's keys, API version and base URL (the fake Stripe in the tests)."""
+    return {
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_CONNECT_WEBHOOK_SECRET": os.environ.get("STRIPE_CONNECT_WEBHOOK_SECRET", ""),
         "STRIPE_API_VERSION": os.environ.get("STRIPE_API_VERSION", "2026-10-28.endive"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_ACCOUNT_COUNTRY": os.environ.get("STRIPE_ACCOUNT_COUNTRY", "FR"),
+    }
+
+
+def _web(instance: Path) -> dict:
+    """Public URL, mail, uploads, languages, cookies and the hosts and proxies trusted."""
+    return {
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _env_int("MAIL_PORT", 25),
@@ -125,6 +152,12 @@ def build_config(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
+    }
+
+
+def _rate_limits(redis_url: str) -> dict:
+    """Flask-Limiter: shared in Redis when there is one, per process otherwise; the limits themselves."""
+    return {
         # Rate limits share Redis between gunicorn workers when it is configured; per process otherwise.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         # A Redis that does not answer must not hold a log-in: short timeouts, then this process's own counts.
@@ -143,7 +176,6 @@ def build_config(instance_path: str) -> dict:
         "RESET_LIMIT_PER_ADDRESS": os.environ.get("RESET_LIMIT_PER_ADDRESS", "10 per hour"),
         "API_TOKEN_FAILURE_LIMIT": os.environ.get("API_TOKEN_FAILURE_LIMIT", "20 per 15 minutes"),
     }
-
 
 class InsecureConfiguration(RuntimeError):
     """The settings would let anyone forge a session: the app refuses to start."""

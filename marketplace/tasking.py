@@ -28,7 +28,6 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
-    celery_app.conf.beat_schedule = beat_schedule(app.config)
     celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app
@@ -38,32 +37,6 @@ def celery_init_app(app: Flask) -> Celery:
     app.after_request(_publish_after_response)
     app.teardown_request(_publish_leftovers)
     return celery_app
-
-
-def beat_schedule(config) -> dict:
-    """Periodic work: every rule lives in a service; these only trigger it.
-
-    Every entry is safe when two beats run (a scaled service, a restart overlap): the drain claims
-    rows, the business tasks claim or lock what they change. The sweeps also redo, within a minute,
-    the work of a message lost with a killed worker or an emptied Redis.
-    """
-    from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
-    from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
-    from marketplace.payments.tasks import BEAT_SCHEDULE as payments_beat
-
-    sweep = float(config["SWEEP_INTERVAL_S"])
-    return {
-        **billing_beat,
-        **invoicing_beat,
-        **payments_beat,
-        "drain-task-outbox": {"task": "core.drain_outbox", "schedule": float(config["OUTBOX_DRAIN_INTERVAL_S"])},
-        "prune-old-records": {"task": "core.prune_records", "schedule": 3600.0},
-        "send-pending-emails": {"task": "core.send_pending_emails", "schedule": 20.0},
-        "close-distributions-at-cutoff": {"task": "orders.close_due_distributions", "schedule": min(30.0, sweep)},
-        "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": sweep},
-        "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": min(30.0, sweep)},
-        "billing-close-due-periods-sweep": {"task": "billing.close_due_periods", "schedule": sweep},
-    }
 
 
 class UnknownTask(ValueError):

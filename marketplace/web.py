@@ -29,13 +29,10 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.members.services import user_for_session
-
+    """Log-in pages, proxies, template globals, security headers and the error pages. The app factory
+    installs the user loader (members' user_for_session): web sits below the domains."""
     login_manager.login_view = "members.login"
     login_manager.login_message = None
-    # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
-    # ends them all (Flask-Login's "alternative tokens").
-    login_manager.user_loader(user_for_session)
     proxies = app.config.get("TRUSTED_PROXIES") or 0
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -215,34 +212,6 @@ def attach_error(form, exc: ServiceError) -> None:
         field.errors.append(exc.message)
     else:
         flash(exc.message, "error")
-
-
-# The old way, still used by marketplace/payments/views.py and marketplace/admin/views.py until they move to
-# `perform`/`act`: remove both then.
-
-def action_response(error: ServiceError | None, back: str):
-    """Old way (use `act`): redirect back on success; on refusal, a page with the reason and its 4xx."""
-    if error is None:
-        return redirect(back)
-    if wants_json():
-        return jsonify({"error": error.message}), error.status_code
-    return render_template("error.html", message=error.message, status=error.status_code,
-                           back_url=back), error.status_code
-
-
-def run_service(fn, *args, success: str | None = None, flash_errors: bool = False, **kwargs):
-    """Old way (use `perform`): call a service and commit; on a ServiceError roll back and return it."""
-    try:
-        result = fn(*args, **kwargs)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        if flash_errors:
-            flash(exc.message, "error")
-        return None, exc
-    if success:
-        flash(success, "success")
-    return result, None
 
 
 # ---------------------------------------------------------------- bounded input from requests

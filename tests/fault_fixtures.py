@@ -204,3 +204,25 @@ def waiting_on_lock(pattern: str) -> int:
     with psycopg.connect(require_postgres(), autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                             "AND wait_event_type = 'Lock' AND query ILIKE %s", (pattern,)).fetchone()[0]
+
+
+def deployed_log_in_limits(monkeypatch, tmp_path: Path, redis_url: str) -> dict:
+    """Point the log-in limits at `redis_url` with the storage options the shop uses when REDIS_URL is set
+    (marketplace/config.py); returns those options. The limiter is one object shared by every test app: it is
+    swapped for this test only (monkeypatch restores it), so that no later test counts on a stopped Redis."""
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    from marketplace.config import build_config
+    from marketplace.extensions import limiter
+    from marketplace.members import throttling
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    deployed = build_config(str(tmp_path))
+    monkeypatch.delenv("REDIS_URL")
+    storage = storage_from_string(deployed["RATELIMIT_STORAGE_URI"], **deployed["RATELIMIT_STORAGE_OPTIONS"])
+    monkeypatch.setattr(limiter, "_storage", storage)
+    monkeypatch.setattr(limiter, "_limiter", MovingWindowRateLimiter(storage))
+    monkeypatch.setattr(limiter, "_storage_dead", False)
+    monkeypatch.setattr(throttling, "_fallback", {})
+    return deployed["RATELIMIT_STORAGE_OPTIONS"]

@@ -10,7 +10,7 @@ from marketplace.admin import services
 from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectForm, SettingsForm, ZoneForm
 from marketplace.catalog.models import ProducerProfile
-from marketplace.core.errors import ServiceError
+from marketplace.core.errors import Conflict, ServiceError
 from marketplace.core.models import OutboundEmail
 from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
@@ -22,7 +22,7 @@ from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
-from marketplace.web import action_response, attach_error, request_date, request_int, run_service
+from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.add_app_template_global(format_timedelta, "format_timedelta")
@@ -51,15 +51,14 @@ def background():
 
 @bp.route("/background/<int:message_id>/replay", methods=["POST"])
 def replay_task(message_id: int):
-    _r, error = run_service(services.replay_dead_letter, current_user, message_id,
-                            success=_("The task will be sent again within a minute."))
-    return action_response(error, url_for("admin.background"))
+    return act(services.replay_dead_letter, current_user, message_id,
+               success=_("The task will be sent again within a minute."), back=url_for("admin.background"))
 
 
 @bp.route("/background/<int:message_id>/drop", methods=["POST"])
 def drop_task(message_id: int):
-    _r, error = run_service(services.drop_dead_letter, current_user, message_id, success=_("Task dropped."))
-    return action_response(error, url_for("admin.background"))
+    return act(services.drop_dead_letter, current_user, message_id, success=_("Task dropped."),
+               back=url_for("admin.background"))
 
 
 # ---------------------------------------------------------------- members
@@ -80,28 +79,28 @@ def members():
 
 @bp.route("/members/<int:membership_id>/approve", methods=["POST"])
 def approve(membership_id: int):
-    _r, error = run_service(member_services.approve_membership, current_user, membership_id,
-                            success=_("Membership approved."))
-    return action_response(error, url_for("admin.members", status="pending"))
+    return act(member_services.approve_membership, current_user, membership_id, success=_("Membership approved."),
+               back=url_for("admin.members", status="pending"))
 
 
 @bp.route("/members/<int:membership_id>/reject", methods=["POST"])
 def reject(membership_id: int):
     form = RejectForm()
     reason = form.reason.data if form.validate_on_submit() else ""
-    _r, error = run_service(member_services.reject_membership, current_user, membership_id, reason or "",
-                            success=_("Application rejected."))
-    return action_response(error, url_for("admin.members", status="pending"))
+    return act(member_services.reject_membership, current_user, membership_id, reason or "",
+               success=_("Application rejected."), back=url_for("admin.members", status="pending"))
 
 
 @bp.route("/members/<int:membership_id>/status", methods=["POST"])
 def change_status(membership_id: int):
-    raw = request.form.get("status", "")
+    return act(_change_status, membership_id, request.form.get("status", ""), request.form.get("reason", ""),
+               success=_("Saved."), back=url_for("admin.members"))
+
+
+def _change_status(membership_id: int, raw: str, reason: str) -> None:
     if raw not in {s.value for s in MembershipStatus}:
-        return action_response(ServiceError(_("Unknown status.")), url_for("admin.members"))
-    _r, error = run_service(member_services.change_membership_status, current_user, membership_id,
-                            MembershipStatus(raw), request.form.get("reason", ""), success=_("Saved."))
-    return action_response(error, url_for("admin.members"))
+        raise ServiceError(_("Unknown status."), "status")
+    member_services.change_membership_status(current_user, membership_id, MembershipStatus(raw), reason)
 
 
 # ---------------------------------------------------------------- distributions
@@ -138,28 +137,23 @@ def new_distribution():
     form.pickup_place_id.choices = [(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
     form.producer_ids.choices = [(p.id, p.name) for p in
                                  db.session.query(ProducerProfile).order_by(ProducerProfile.name)]
-    status = 200
     if form.validate_on_submit():
-        try:
-            data = distribution_services.DistributionInput(
-                pickup_place_id=form.pickup_place_id.data, title=form.title.data or "",
-                starts_at=to_utc(form.starts_at.data), ends_at=to_utc(form.ends_at.data),
-                opens_at=to_utc(form.opens_at.data), cutoff_at=to_utc(form.cutoff_at.data),
-                producer_ids=tuple(form.producer_ids.data), home_delivery=form.home_delivery.data,
-                slots=_parse_slots(form.slots.data, form.starts_at.data.date()),
-                repeat_weeks=form.repeat_weeks.data)
-            created = distribution_services.schedule_distribution(current_user, data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-            status = 400
-        else:
+        created = perform(_schedule, form, form=form)
+        if created is not REFUSED:
             flash(_("%(n)d distribution(s) scheduled.", n=len(created)), "success")
             return redirect(url_for("admin.distributions"))
-    elif form.errors:
-        status = 400
-    return render_template("admin/distribution_form.html", form=form), status
+    return render_template("admin/distribution_form.html", form=form), form_status(form)
+
+
+def _schedule(form: DistributionForm) -> list:
+    data = distribution_services.DistributionInput(
+        pickup_place_id=form.pickup_place_id.data, title=form.title.data or "",
+        starts_at=to_utc(form.starts_at.data), ends_at=to_utc(form.ends_at.data),
+        opens_at=to_utc(form.opens_at.data), cutoff_at=to_utc(form.cutoff_at.data),
+        producer_ids=tuple(form.producer_ids.data), home_delivery=form.home_delivery.data,
+        slots=_parse_slots(form.slots.data, form.starts_at.data.date()),
+        repeat_weeks=form.repeat_weeks.data)
+    return distribution_services.schedule_distribution(current_user, data)
 
 
 @bp.route("/distributions/<int:distribution_id>")
@@ -172,16 +166,16 @@ def distribution(distribution_id: int):
 
 @bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])
 def close_distribution(distribution_id: int):
-    item = distribution_services.get_distribution(distribution_id)
-    if item.is_open():
-        from marketplace.core.errors import Conflict
-
-        return action_response(Conflict(_("Ordering is still open: the cut-off has not passed.")),
-                               url_for("admin.distribution", distribution_id=distribution_id))
-    done = order_services.close_distribution(distribution_id)
-    db.session.commit()
+    back = url_for("admin.distribution", distribution_id=distribution_id)
+    done = perform(_close_distribution, distribution_id, back=back)
     flash(_("Cut-off processed.") if done else _("The cut-off had already been processed."), "success")
-    return redirect(url_for("admin.distribution", distribution_id=distribution_id))
+    return redirect(back)
+
+
+def _close_distribution(distribution_id: int) -> bool:
+    if distribution_services.get_distribution(distribution_id).is_open():
+        raise Conflict(_("Ordering is still open: the cut-off has not passed."))
+    return order_services.close_distribution(distribution_id)
 
 
 # ---------------------------------------------------------------- places and zones
@@ -189,30 +183,28 @@ def close_distribution(distribution_id: int):
 @bp.route("/places", methods=["GET", "POST"])
 def places():
     form = PickupPlaceForm()
-    if form.validate_on_submit():
-        _r, error = run_service(distribution_services.create_pickup_place, current_user, name=form.name.data,
-                                address=form.address.data, postcode=form.postcode.data or "",
-                                town=form.town.data or "", latitude=form.latitude.data,
-                                longitude=form.longitude.data, notes=form.notes.data or "",
-                                success=_("Pickup place added."), flash_errors=True)
-        if not error:
-            return redirect(url_for("admin.places"))
+    if form.validate_on_submit() and perform(
+            distribution_services.create_pickup_place, current_user, name=form.name.data, address=form.address.data,
+            postcode=form.postcode.data or "", town=form.town.data or "", latitude=form.latitude.data,
+            longitude=form.longitude.data, notes=form.notes.data or "", form=form,
+            success=_("Pickup place added.")) is not REFUSED:
+        return redirect(url_for("admin.places"))
     return render_template("admin/places.html", form=form,
                            places=db.session.query(PickupPlace).order_by(PickupPlace.name).all(),
                            zones=db.session.query(DeliveryZone).order_by(DeliveryZone.name).all(),
-                           zone_form=ZoneForm()), 400 if form.errors else 200
+                           zone_form=ZoneForm()), form_status(form)
 
 
 @bp.route("/zones", methods=["POST"])
 def zones():
-    form = ZoneForm()
-    if form.validate_on_submit():
-        _r, error = run_service(distribution_services.create_delivery_zone, current_user, name=form.name.data,
-                                postcodes=form.postcodes.data, fee_cents=form.fee.cents or 0,
-                                success=_("Delivery zone added."))
-        return action_response(error, url_for("admin.places"))
-    messages = "; ".join(str(m) for errors in form.errors.values() for m in errors)
-    return action_response(ServiceError(messages), url_for("admin.places"))
+    return act(_create_zone, ZoneForm(), success=_("Delivery zone added."), back=url_for("admin.places"))
+
+
+def _create_zone(form: ZoneForm) -> None:
+    if not form.validate_on_submit():
+        raise ServiceError("; ".join(str(m) for errors in form.errors.values() for m in errors))
+    distribution_services.create_delivery_zone(current_user, name=form.name.data, postcodes=form.postcodes.data,
+                                               fee_cents=form.fee.cents or 0)
 
 
 # ---------------------------------------------------------------- orders
@@ -251,7 +243,7 @@ def settings():
             values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
         if form.withholding_cap_percent.data is not None:
             values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
-        _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)
-        if not error:
+        if perform(services.update_settings, current_user, values, form=form,
+                   success=_("Settings saved.")) is not REFUSED:
             return redirect(url_for("admin.settings"))
-    return render_template("admin/settings.html", form=form), 400 if form.errors else 200
+    return render_template("admin/settings.html", form=form), form_status(form)

@@ -34,10 +34,7 @@ PRODUCT_FIELDS = {
 
 
 def openapi_document(server_url: str = "") -> dict:
-    product = {"type": "object", "properties": {"id": {"type": "integer"}, **PRODUCT_FIELDS,
-                                                "hidden_reason": {"type": ["string", "null"]},
-                                                "updated_at": {"type": ["string", "null"]}},
-               "required": ["id", "name", "unit", "price_cents", "stock", "active"]}
+    """The whole document: who may call, the shapes exchanged (_schemas), the operations (_paths)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "Coop marketplace — producers' API", "version": "1.0.0",
@@ -49,68 +46,83 @@ def openapi_document(server_url: str = "") -> dict:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
-                "Product": product,
-                "ProductCreate": {"type": "object", "properties": PRODUCT_FIELDS,
-                                  "required": ["name", "category_id", "unit", "price_cents"],
-                                  "additionalProperties": False},
-                "ProductPatch": {"type": "object", "properties": PRODUCT_FIELDS, "additionalProperties": False},
-                "Stock": {"type": "object", "properties": {"stock": PRODUCT_FIELDS["stock"]}, "required": ["stock"],
+            "schemas": _schemas(),
+        },
+        "paths": _paths(),
+    }
+
+
+def _schemas() -> dict:
+    """The request and response bodies."""
+    product = {"type": "object", "properties": {"id": {"type": "integer"}, **PRODUCT_FIELDS,
+                                                "hidden_reason": {"type": ["string", "null"]},
+                                                "updated_at": {"type": ["string", "null"]}},
+               "required": ["id", "name", "unit", "price_cents", "stock", "active"]}
+    return {
+        "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+        "Product": product,
+        "ProductCreate": {"type": "object", "properties": PRODUCT_FIELDS,
+                          "required": ["name", "category_id", "unit", "price_cents"],
                           "additionalProperties": False},
-                "OrderLine": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "product_id": {"type": "integer"}, "product_name": {"type": "string"},
-                    "unit": {"type": "string"}, "quantity": {"type": "integer"},
-                    "unit_price_cents": {"type": "integer"}, "status": {"type": "string"},
-                    "is_weight_priced": {"type": "boolean"}, "weighed_grams": {"type": ["integer", "null"]}}},
-                "OrderPart": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "order_reference": {"type": "string"},
-                    "status": {"type": "string", "enum": PART_STATUSES}, "distribution_id": {"type": "integer"},
-                    "pickup_starts_at": {"type": "string"}, "fulfilment": {"type": "string"},
-                    "estimated_cents": {"type": "integer"}, "final_cents": {"type": "integer"},
-                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}}}},
-            },
+        "ProductPatch": {"type": "object", "properties": PRODUCT_FIELDS, "additionalProperties": False},
+        "Stock": {"type": "object", "properties": {"stock": PRODUCT_FIELDS["stock"]}, "required": ["stock"],
+                  "additionalProperties": False},
+        "OrderLine": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "product_id": {"type": "integer"}, "product_name": {"type": "string"},
+            "unit": {"type": "string"}, "quantity": {"type": "integer"},
+            "unit_price_cents": {"type": "integer"}, "status": {"type": "string"},
+            "is_weight_priced": {"type": "boolean"}, "weighed_grams": {"type": ["integer", "null"]}}},
+        "OrderPart": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "order_reference": {"type": "string"},
+            "status": {"type": "string", "enum": PART_STATUSES}, "distribution_id": {"type": "integer"},
+            "pickup_starts_at": {"type": "string"}, "fulfilment": {"type": "string"},
+            "estimated_cents": {"type": "integer"}, "final_cents": {"type": "integer"},
+            "lines": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}}}},
+    }
+
+
+def _paths() -> dict:
+    """The operations: products (list, create, read, update, stock) and order parts."""
+    return {
+        "/api/v1/products": {
+            "get": {"operationId": "listProducts", "summary": "Your products", "parameters": PAGING,
+                    "responses": {"200": {"description": "A page of products", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "products": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}},
+                            "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                            "total": {"type": "integer"}}}}}}, **ERRORS}},
+            "post": {"operationId": "createProduct", "summary": "List a new product",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/ProductCreate"}}}},
+                     "responses": {"201": {"description": "Created", "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
         },
-        "paths": {
-            "/api/v1/products": {
-                "get": {"operationId": "listProducts", "summary": "Your products", "parameters": PAGING,
-                        "responses": {"200": {"description": "A page of products", "content": {"application/json": {
-                            "schema": {"type": "object", "properties": {
-                                "products": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}},
-                                "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                                "total": {"type": "integer"}}}}}}, **ERRORS}},
-                "post": {"operationId": "createProduct", "summary": "List a new product",
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": {"$ref": "#/components/schemas/ProductCreate"}}}},
-                         "responses": {"201": {"description": "Created", "content": {"application/json": {
-                             "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
-            },
-            "/api/v1/products/{product_id}": {
-                "get": {"operationId": "getProduct", "parameters": [PRODUCT_ID],
-                        "responses": {"200": {"description": "The product", "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
-                "patch": {"operationId": "updateProduct", "parameters": [PRODUCT_ID],
-                          "requestBody": {"required": True, "content": {"application/json": {
-                              "schema": {"$ref": "#/components/schemas/ProductPatch"}}}},
-                          "responses": {"200": {"description": "Updated", "content": {"application/json": {
-                              "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
-            },
-            "/api/v1/products/{product_id}/stock": {
-                "put": {"operationId": "setStock", "parameters": [PRODUCT_ID],
-                        "requestBody": {"required": True, "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Stock"}}}},
-                        "responses": {"200": {"description": "Updated", "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
-            },
-            "/api/v1/order-parts": {
-                "get": {"operationId": "listOrderParts", "summary": "Your parts of buyers' orders",
-                        "parameters": [*PAGING, {"name": "status", "in": "query", "required": False,
-                                                 "schema": {"type": "string", "enum": PART_STATUSES}}],
-                        "responses": {"200": {"description": "A page of order parts", "content": {"application/json": {
-                            "schema": {"type": "object", "properties": {
-                                "order_parts": {"type": "array", "items": {"$ref": "#/components/schemas/OrderPart"}},
-                                "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                                "total": {"type": "integer"}}}}}}, **ERRORS}},
-            },
+        "/api/v1/products/{product_id}": {
+            "get": {"operationId": "getProduct", "parameters": [PRODUCT_ID],
+                    "responses": {"200": {"description": "The product", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
+            "patch": {"operationId": "updateProduct", "parameters": [PRODUCT_ID],
+                      "requestBody": {"required": True, "content": {"application/json": {
+                          "schema": {"$ref": "#/components/schemas/ProductPatch"}}}},
+                      "responses": {"200": {"description": "Updated", "content": {"application/json": {
+                          "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
         },
+        "/api/v1/products/{product_id}/stock": {
+            "put": {"operationId": "setStock", "parameters": [PRODUCT_ID],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Stock"}}}},
+                    "responses": {"200": {"description": "Updated", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
+        },
+        "/api/v1/order-parts": {
+            "get": {"operationId": "listOrderParts", "summary": "Your parts of buyers' orders",
+                    "parameters": [*PAGING, {"name": "status", "in": "query", "required": False,
+                                             "schema": {"type": "string", "enum": PART_STATUSES}}],
+                    "responses": {"200": {"description": "A page of order parts", "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {
+                            "order_parts": {"type": "array", "items": {"$ref": "#/components/schemas/OrderPart"}},
+                            "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                            "total": {"type": "integer"}}}}}}, **ERRORS}},
+        },
+
     }

@@ -183,7 +183,9 @@ def _forget(session: Session, previous_transaction=None) -> None:
     session.info.pop("audit_pending", None)
 
 
-if not event.contains(Session, "after_flush", _after_flush):
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "before_commit", _before_commit)
-    event.listen(Session, "after_soft_rollback", _forget)
+def install() -> None:
+    """Write the audit rows of a transaction inside it, before it commits (marketplace.transaction_hooks)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_soft_rollback", _forget)

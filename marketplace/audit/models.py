@@ -87,9 +87,6 @@ def install_append_only_guard() -> None:
     if not event.contains(Session, "do_orm_execute", _refuse_bulk):
         event.listen(Session, "do_orm_execute", _refuse_bulk)
 
-
-install_append_only_guard()
-
 # The same rule in the database, for PostgreSQL (create_all in tests; the Alembic migration must
 # carry these two statements with op.execute, autogenerate does not see them).
 # One exception, for the erasure of a member (privacy domain): in a transaction that sets

@@ -10,7 +10,7 @@ from marketplace.billing import services
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 
-# Merged into marketplace.tasking.beat_schedule(): close last month's period on the 1st, at night
+# Merged into marketplace.schedule.beat_schedule(): close last month's period on the 1st, at night
 # (crontab is read in the Celery timezone, the coop's); a sweep there redoes a close lost with a worker.
 BEAT_SCHEDULE = {
     "close-billing-periods": {"task": "billing.close_due_periods",

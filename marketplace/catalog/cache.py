@@ -153,10 +153,8 @@ def _after_rollback(session_: Session, _previous=None) -> None:
 
 
 def install() -> None:
+    """Bump the catalogue's cache version when a commit changed it (marketplace.transaction_hooks calls this)."""
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_rollback)
-
-
-install()

@@ -116,7 +116,7 @@ def send_pending_emails(limit: int = 100) -> int:
             current_app.logger.info("E-mail to %s: %s", email.recipient, email.subject)
         email.sent_at = utcnow()
         sent += 1
-    db.session.commit()
+    db.session.flush()
     return sent
 
 

@@ -13,15 +13,15 @@ HOUSEKEEPING = {"acks_late": True, "soft_time_limit": 50, "time_limit": 60}
 
 @shared_task(name="core.send_pending_emails", **HOUSEKEEPING)
 def send_pending_emails() -> int:
-    return services.send_pending_emails()
+    sent = services.send_pending_emails()
+    db.session.commit()
+    return sent
 
 
 @shared_task(name="core.drain_outbox", **HOUSEKEEPING)
 def drain_outbox() -> int:
     """Beat: publish what commits could not (broker down, web worker gone); safe under two beats."""
-    from marketplace.tasking import publish_outbox
-
-    return publish_outbox(current_app._get_current_object()).published
+    return outbox.drain(current_app._get_current_object()).published
 
 
 @shared_task(name="core.prune_records", **HOUSEKEEPING)

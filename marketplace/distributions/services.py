@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload
 
-from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.distributions.models import DeliverySlot, DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
@@ -87,6 +86,13 @@ def _check_window(data: DistributionInput) -> None:
         raise ServiceError(_("Delivery slots only make sense with home delivery."))
 
 
+def _producers(producer_ids: tuple[int, ...]) -> list:
+    """The producers' profiles named by id. Distributions sit below catalog: they know its ProducerProfile only as
+    the target of their own `producers` relationship, as their model declares it."""
+    profile = Distribution.producers.property.mapper.class_
+    return db.session.query(profile).filter(profile.id.in_(producer_ids)).all()
+
+
 def schedule_distribution(admin: User, data: DistributionInput) -> list[Distribution]:
     """Create one distribution, or a weekly series of them (the same times each week)."""
     require_admin(admin)
@@ -94,7 +100,7 @@ def schedule_distribution(admin: User, data: DistributionInput) -> list[Distribu
     place = db.session.get(PickupPlace, data.pickup_place_id)
     if place is None:
         raise ServiceError(_("Choose a pickup place."), "pickup_place_id")
-    producers = db.session.query(ProducerProfile).filter(ProducerProfile.id.in_(data.producer_ids)).all()
+    producers = _producers(data.producer_ids)
     if len(producers) != len(set(data.producer_ids)):
         raise ServiceError(_("Unknown producer."), "producer_ids")
     series_key = uuid.uuid4().hex[:12] if data.repeat_weeks > 1 else None

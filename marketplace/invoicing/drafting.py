@@ -15,7 +15,7 @@ from marketplace.billing.models import BillingPeriod, Statement
 from marketplace.core.services import get_int_setting, get_setting
 from marketplace.dispatch.models import CourierPayable, Run, RunStop, StopKind, StopStatus
 from marketplace.extensions import db
-from marketplace.invoicing.models import InvoiceDraft, InvoiceKind, IssuerKind
+from marketplace.invoicing.models import DraftStatus, InvoiceDraft, InvoiceKind, IssuerKind
 from marketplace.invoicing.parties import buyer_party, is_self_employed_courier, member_party
 from marketplace.members.models import User
 from marketplace.orders.models import Order, OrderLine, OrderPart
@@ -177,3 +177,27 @@ def draft_courier_pay(payable: CourierPayable) -> InvoiceDraft | None:
                "reference": f"tournée {run.id}", "self_billed": True}
     return save_draft(f"courier-pay:{payable.id}", InvoiceKind.INVOICE, IssuerKind.COURIER, payload,
                       courier_id=payable.courier_id)
+
+
+def forget_buyer(user_id: int) -> list[int]:
+    """Erasure: the member's name and address leave the invoices still to be issued to them; the ids of the
+    drafts that must keep them.
+
+    A draft is not an invoice yet, so the law keeps nothing of it. Issued later, the invoice of a private buyer
+    names no one (a sale of goods to an individual needs no invoice naming them, CGI art. 289-I). A business
+    buyer's draft keeps its name, address, SIREN and VAT number: the law requires its invoice, with them
+    (CGI art. 289-I-1 and 242 nonies A), and the erasure's sweep spares it. Issued invoices are kept as issued.
+    """
+    kept = []
+    for draft in db.session.query(InvoiceDraft).filter(InvoiceDraft.status == DraftStatus.PENDING):
+        payload = draft.payload
+        buyer = payload.get("buyer") or {}
+        if buyer.get("user_id") != user_id:
+            continue
+        if buyer.get("siren") or buyer.get("vat_number"):
+            kept.append(draft.id)
+            continue
+        payload["buyer"] = buyer_party(None).as_dict() | {"user_id": user_id}
+        draft.payload_json = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    db.session.flush()
+    return kept

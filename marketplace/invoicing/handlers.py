@@ -54,6 +54,9 @@ def credit_rejected_line(line, **_kwargs) -> None:
 
 @order_signals.part_cancelled.connect
 def credit_cancelled_part(part, reason: str = "", reason_code: str = "", **_kwargs) -> None:
+    """Most cancellations come before any invoice (the buyer cancels only parts not yet accepted; no admin action
+    cancels a part): then there is nothing to credit. One comes after: a producer packed a card order before the
+    cut-off (final, so captured, settled and invoiced) and the cut-off cancels it for their minimum order."""
     with force_locale("fr"):  # a credit note is a legal document: in French, whoever cancelled
         reason = reason_text(reason_code) if reason_code else reason
     _safely(_l("cancelled part %(id)s", id=part.id), services.credit_cancelled_part, part, reason)

@@ -15,7 +15,7 @@ from marketplace.core.models import OutboundEmail
 from marketplace.core.services import get_int_setting
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
-from marketplace.members import emails, throttling
+from marketplace.members import emails, signals, throttling
 from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
                                         User, new_session_secret)
 from marketplace.members.passwords import hash_password, hasher, require_strong_password
@@ -42,12 +42,11 @@ def register(email: str, password: str, full_name: str, *, confirmed: bool = Fal
         raise Conflict(_("An account already exists with this e-mail address."), "email")
     user = User(email=email, password_hash=password_hash or hash_password(password), full_name=full_name.strip(),
                 email_confirmed_at=utcnow() if confirmed else None)
-    db.session.add(user)
     try:
-        db.session.flush()
+        with db.session.begin_nested():  # two sign-ups at once: only this savepoint is undone, not the caller's work
+            db.session.add(user)
     except IntegrityError:
-        db.session.rollback()
-        raise Conflict(_("An account already exists with this e-mail address."), "email")
+        raise Conflict(_("An account already exists with this e-mail address."), "email") from None
     return user
 
 
@@ -208,10 +207,7 @@ def approve_membership(admin: User, membership_id: int) -> Membership:
         current_max = db.session.query(func.max(Membership.member_number)).scalar() or 0
         membership.member_number = current_max + 1
     membership.joined_at = membership.joined_at or utcnow()
-    if membership.college == College.PRODUCER:
-        from marketplace.catalog.services import ensure_producer_profile
-
-        ensure_producer_profile(membership.user)
+    signals.membership_approved.send(membership)  # a producer gets a profile (catalog.handlers)
     send_email(membership.user, emails.welcome, number=membership.member_number)
     db.session.flush()
     return membership

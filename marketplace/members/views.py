@@ -107,17 +107,6 @@ def apply():
     return render_template("members/apply.html", form=form, membership=current_user.membership)
 
 
-@bp.route("/me")
-@login_required
-def dashboard():
-    from marketplace.orders.models import Order
-
-    orders = (db.session.query(Order).filter_by(buyer_id=current_user.id).order_by(Order.created_at.desc())
-              .limit(10).all())
-    return render_template("members/dashboard.html", membership=current_user.membership,
-                           blocked_reason=services.why_not_active(current_user), orders=orders)
-
-
 @bp.route("/me/account", methods=["GET", "POST"])
 @login_required
 def account():

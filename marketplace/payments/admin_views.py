@@ -12,7 +12,7 @@ from marketplace.members.services import require_admin
 from marketplace.payments import chargebacks, common, payouts, refunds, services
 from marketplace.payments.forms import OutsideRefundForm
 from marketplace.payments.views import bp
-from marketplace.web import action_response, run_service
+from marketplace.web import act, perform
 
 
 @bp.route("/payments/admin/attention")
@@ -35,15 +35,15 @@ def chargeback_list():
 @bp.route("/payments/admin/alerts/<int:alert_id>/resolve", methods=["POST"])
 @login_required
 def resolve_alert(alert_id: int):
-    _r, error = run_service(common.resolve_alert, current_user, alert_id, success=_("Alert closed."))
-    return action_response(error, url_for("payments.attention"))
+    return act(common.resolve_alert, current_user, alert_id, success=_("Alert closed."),
+               back=url_for("payments.attention"))
 
 
 @bp.route("/payments/admin/payouts/<int:payout_id>/retry", methods=["POST"])
 @login_required
 def retry_payout(payout_id: int):
-    _r, error = run_service(payouts.retry_payout, current_user, payout_id, success=_("The payout is sent again."))
-    return action_response(error, url_for("payments.attention"))
+    return act(payouts.retry_payout, current_user, payout_id, success=_("The payout is sent again."),
+               back=url_for("payments.attention"))
 
 
 @bp.route("/payments/admin/credits/<int:credit_id>/refunded-outside", methods=["POST"])
@@ -52,23 +52,19 @@ def refunded_outside(credit_id: int):
     require_admin(current_user)
     form = OutsideRefundForm()
     note = form.note.data if form.validate_on_submit() else ""
-    _r, error = run_service(refunds.mark_refunded_outside_stripe, current_user, credit_id, note,
-                            success=_("Recorded: the money was given back."))
-    return action_response(error, url_for("payments.attention"))
+    return act(refunds.mark_refunded_outside_stripe, current_user, credit_id, note,
+               success=_("Recorded: the money was given back."), back=url_for("payments.attention"))
 
 
 @bp.route("/payments/admin/credits/<int:credit_id>/absorb", methods=["POST"])
 @login_required
 def absorb_reversal(credit_id: int):
-    _r, error = run_service(refunds.absorb_reversal, current_user, credit_id,
-                            success=_("The coop bears it: recorded as a running cost."))
-    return action_response(error, url_for("payments.attention"))
+    return act(refunds.absorb_reversal, current_user, credit_id,
+               success=_("The coop bears it: recorded as a running cost."), back=url_for("payments.attention"))
 
 
 @bp.route("/payments/account/dashboard", methods=["POST"])
 @login_required
 def stripe_dashboard():
-    url, error = run_service(services.dashboard_link, current_user)
-    if error is not None:
-        return action_response(error, url_for("payments.account"))
+    url = perform(services.dashboard_link, current_user, back=url_for("payments.account"))
     return redirect(url, code=303)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from marketplace.extensions import db
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, write_ledger
+from marketplace.payments.common import commit_step, attr, write_ledger
 from marketplace.payments.models import CardPayment, LedgerEntry, LedgerKind
 
 # Balance transactions whose amount is itself a fee Stripe charges the coop.
@@ -58,7 +58,7 @@ def sync_platform_fees() -> int:
         if fee > 0:
             write_ledger(LedgerKind.FEE, fee, order_id=_order_of(txn), stripe_id=txn.id,
                          note=attr(txn, "description") or "")
-    db.session.commit()
+    commit_step()
     return db.session.query(LedgerEntry).filter_by(kind=LedgerKind.FEE).count() - before
 
 

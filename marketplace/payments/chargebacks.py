@@ -19,7 +19,7 @@ from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.common import commit_step, attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import (CardPayment, Chargeback, Credit, CreditKind, CreditStatus, LedgerKind,
                                          Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.services import amount_due_cents
@@ -61,7 +61,7 @@ def sync_dispute(dispute_id: str) -> Chargeback | None:
         _alert_opened(chargeback)
     if chargeback.status in ("won", "lost") and chargeback.closed_at is None:
         _closed(chargeback)
-    db.session.commit()
+    commit_step()
     return chargeback
 
 
@@ -94,6 +94,14 @@ def _alert_opened(chargeback: Chargeback) -> None:
 
 
 def _closed(chargeback: Chargeback) -> None:
+    """A dispute is over. Won: held refunds go. Lost: the loss is shared by the published rule.
+
+    A lost chargeback issues no credit note, on purpose: in French law an unpaid sale (an "impayé") is not a
+    cancelled sale. The goods were sold and delivered, so the invoice stands as issued; what the bank took
+    back is a loss on the debt, borne as the rule says. Only a seller who later holds the debt definitively
+    irrecoverable and wants its VAT back (CGI art. 272-1) needs a rectifying invoice: an accounting decision
+    made by hand, never triggered by the chargeback itself.
+    """
     chargeback.closed_at = now()
     settle_alert(f"chargeback:{chargeback.stripe_dispute_id}")
     waiting = db.session.query(Credit).filter(Credit.order_id == chargeback.order_id,

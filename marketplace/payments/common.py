@@ -56,13 +56,26 @@ def refused_by_stripe(exc: stripe.StripeError) -> bool:
     return isinstance(exc, stripe.InvalidRequestError) and 400 <= status < 500 and status not in (409, 429)
 
 
+def commit_step() -> None:
+    """Payments' own transaction protocol, the one exception to "services flush, the boundary commits".
+
+    Lock, decide, commit, then call Stripe: a service locks the row it acts on (SELECT ... FOR UPDATE), decides
+    and stores what it will send (the row whose id makes the idempotency key, the amount), and commits here
+    before the call (`call_stripe`): a retried task then finds the decision and sends the same request under
+    the same key, and the lock is released while Stripe's webhooks come back to us on other connections. The
+    outcome of a call, or a decision to do nothing, is committed here too, step by step. Every commit a payments
+    service makes goes through this function; nothing else in a service commits.
+    """
+    db.session.commit()
+
+
 def call_stripe(call):
     """Commit first (the row whose id makes the idempotency key, and what it decided), then call Stripe.
 
     Returns (result, None), or (None, the refusal) when Stripe refused the request definitively;
     anything else (network, rate limit, 5xx) is raised for the task to retry under the same key.
     """
-    db.session.commit()
+    commit_step()
     try:
         return call(), None
     except stripe.InvalidRequestError as exc:

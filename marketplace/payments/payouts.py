@@ -21,7 +21,7 @@ from marketplace.orders.models import Order
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import available_cents
-from marketplace.payments.common import call_stripe, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.common import commit_step, call_stripe, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import (CardPaymentStatus, Credit, CreditStatus, LedgerKind, Payout, PayoutKind,
                                          PayoutStatus)
 from marketplace.payments.services import account_of
@@ -45,23 +45,23 @@ def execute_payout(payout_id: int) -> Payout | None:
     """Send a planned payout with a Transfer (idempotency key from its reference): safe to run twice."""
     payout = _locked(payout_id)
     if payout is None or payout.status == PayoutStatus.PAID:
-        db.session.commit()
+        commit_step()
         return payout
     if payout.net_cents == 0:
         payout.status, payout.paid_at = PayoutStatus.PAID, now()
-        db.session.commit()
+        commit_step()
         return payout
     account = account_of(payout.user_id)
     if account is None or not account.can_receive_transfers:
         _block(payout, _("The member's Stripe account cannot receive transfers yet."), alert=False)
-        db.session.commit()
+        commit_step()
         return payout
     source = _source_charge(payout)
     if source is None:
         available = available_cents()
         if available < payout.net_cents:
             _wait(payout, available)
-            db.session.commit()
+            commit_step()
             return payout
     params = _transfer_params(payout, account.stripe_account_id, source)
     key = payout.idempotency_key
@@ -110,7 +110,7 @@ def _refused(payout_id: int, exc: stripe.InvalidRequestError, source: str | None
         _wait(payout, available_cents())
     else:
         _block(payout, str(exc.user_message or exc))
-    db.session.commit()
+    commit_step()
     return payout
 
 
@@ -129,7 +129,7 @@ def _paid(payout_id: int, transfer_id: str) -> Payout:
     order = payout.order
     send_email(payout.user, emails.payment_sent, ref=order.reference if order else payout.reference,
                amount_cents=payout.net_cents, withheld_cents=payout.withheld_cents)
-    db.session.commit()
+    commit_step()
     return payout
 
 
@@ -138,7 +138,7 @@ def retry_waiting_payouts() -> list[int]:
     waiting = (db.session.query(Payout).filter(Payout.status == PayoutStatus.WAITING)
                .order_by(Payout.id).all())
     if not waiting:
-        db.session.commit()
+        commit_step()
         return []
     available = available_cents()
     retried = []
@@ -150,7 +150,7 @@ def retry_waiting_payouts() -> list[int]:
         enqueue_after_commit("payments.execute_payout", [payout.id],
                              dedup_key=f"payout:{payout.id}:attempt-{payout.attempts}")
         retried.append(payout.id)
-    db.session.commit()
+    commit_step()
     return retried
 
 
@@ -214,7 +214,7 @@ def pay_courier(courier_user_id: int, amount_cents: int, reference: str, source_
     for payout in payouts:
         if payout.status == PayoutStatus.PENDING:
             enqueue_after_commit("payments.execute_payout", [payout.id], dedup_key=f"payout:{payout.id}")
-    db.session.commit()
+    commit_step()
     return [p.id for p in payouts]
 
 

@@ -18,10 +18,11 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import platform_problems, sync_platform_fees
-from marketplace.payments.common import attr, raise_alert
+from marketplace.payments.common import commit_step, attr, raise_alert
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
                                          LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
-from marketplace.payments.services import _disputed_cents, _live_parts, is_final
+from marketplace.payments.amounts import is_final, live_parts
+from marketplace.payments.services import disputed_cents
 
 PAGE = 100  # Stripe's largest page
 
@@ -64,7 +65,7 @@ def _sums(order_id: int) -> dict[LedgerKind, int]:
 def _settled(order: Order) -> bool:
     payouts = db.session.query(Payout).filter_by(order_id=order.id).all()
     parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
-                     for part in _live_parts(order) if part.final_cents - _disputed_cents(part.id) > 0)
+                     for part in live_parts(order) if part.final_cents - disputed_cents(part.id) > 0)
     courier_done = (not order.delivery_fee_cents or not order.goods_final_cents
                     or any(p.kind == PayoutKind.COURIER and p.status == PayoutStatus.PAID for p in payouts))
     credits_done = not db.session.query(Credit.id).filter_by(order_id=order.id, status=CreditStatus.PENDING).first()
@@ -171,5 +172,5 @@ def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], 
     platform = reconcile_platform() if check_stripe else []
     if wrong or platform:
         raise_alert(_("Payments do not reconcile"), "\n".join([describe(b) for b in wrong] + platform))
-    db.session.commit()
+    commit_step()
     return wrong, platform

@@ -22,9 +22,10 @@ from marketplace.money import format_money
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.common import commit_step, attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
-from marketplace.payments.services import _set_payment_status, has_chargeback
+from marketplace.payments.amounts import set_payment_status
+from marketplace.payments.services import has_chargeback
 from marketplace.payments.withholding import release_withholding
 from marketplace.tasking import enqueue_after_commit
 
@@ -43,19 +44,19 @@ def execute_credit(credit_id: int) -> Credit | None:
     """Refund a credit to the buyer and, once the refund succeeded, take it back from the producer."""
     credit = _locked(credit_id)
     if credit is None or credit.status != CreditStatus.PENDING:
-        db.session.commit()
+        commit_step()
         return credit
     if credit.kind != CreditKind.CHARGEBACK and credit.refund_status not in REFUNDED:
         if credit.stripe_refund_id is None:
             if has_chargeback(credit.order_id):
                 credit.error = _("Waits for the chargeback on this payment to close.")
-                db.session.commit()
+                commit_step()
                 return credit
             if not _refund(credit_id):
                 return db.session.get(Credit, credit_id)
             credit = _locked(credit_id)
         if credit.refund_status not in REFUNDED:
-            db.session.commit()  # final only when Stripe says so: refund.updated / the beat sync
+            commit_step()  # final only when Stripe says so: refund.updated / the beat sync
             return credit
     if not _reverse(credit_id):
         return db.session.get(Credit, credit_id)
@@ -74,14 +75,14 @@ def _refund(credit_id: int) -> bool:
         credit = _locked(credit_id)
         credit.refund_attempts += 1
         _refund_refused(credit, refusal)
-        db.session.commit()
+        commit_step()
         return False
     credit = _locked(credit_id)
     credit.stripe_refund_id, credit.refund_status, credit.error = refund.id, refund.status, ""
     # The refund leaves the coop's Stripe balance now, even while pending; a failure brings it back.
     write_ledger(LedgerKind.REFUND, credit.amount_cents, order_id=credit.order_id, part_id=credit.part_id,
                  stripe_id=refund.id, note=credit.reason)
-    db.session.commit()
+    commit_step()
     return True
 
 
@@ -112,11 +113,11 @@ def _reverse(credit_id: int) -> bool:
         return True  # not planned yet: plan_part_payout pays the part net of the refund
     if not payout.stripe_transfer_id:
         credit.error = _("Waits for the producer's transfer, then is taken back from it.")
-        db.session.commit()  # payouts.execute_payout sends it on once the transfer is made
+        commit_step()  # payouts.execute_payout sends it on once the transfer is made
         return False
     if credit.reversal_cents is None:
         _decide_reversal(credit, payout)
-        db.session.commit()
+        commit_step()
         credit, payout = _locked(credit_id), db.session.get(Payout, payout.id)
     if credit.reversal_cents == 0 or credit.stripe_reversal_id:
         return True
@@ -134,7 +135,7 @@ def _reverse(credit_id: int) -> bool:
     write_ledger(LedgerKind.REVERSAL, credit.reversal_cents, order_id=credit.order_id, part_id=credit.part_id,
                  user_id=payout.user_id, stripe_id=reversal.id, note=credit.reason)
     settle_alert(f"reversal:{credit.id}")
-    db.session.commit()
+    commit_step()
     return True
 
 
@@ -164,7 +165,7 @@ def _reversal_refused(credit_id: int, exc: stripe.InvalidRequestError) -> None:
                   "every day. Next step: ask them to keep the funds on Stripe, or let the coop bear it from the "
                   "payments page.", amount=format_money(credit.reversal_cents), member=payout.user.full_name,
                   error=credit.error), key=f"reversal:{credit.id}", order_id=credit.order_id)
-    db.session.commit()
+    commit_step()
 
 
 def _finish(credit_id: int) -> Credit:
@@ -175,7 +176,7 @@ def _finish(credit_id: int) -> Credit:
         send_email(order.buyer, emails.refunded, ref=order.reference, amount_cents=credit.amount_cents,
                    reason=credit.reason)
         _mark_refunded_when_complete(order)
-    db.session.commit()
+    commit_step()
     return credit
 
 
@@ -183,7 +184,7 @@ def _mark_refunded_when_complete(order) -> None:
     refunded = sum(c.amount_cents for c in db.session.query(Credit).filter(
         Credit.order_id == order.id, Credit.kind != CreditKind.CHARGEBACK, Credit.status == CreditStatus.DONE))
     if refunded >= order.card_payment.captured_cents:
-        _set_payment_status(order, PaymentStatus.REFUNDED)
+        set_payment_status(order, PaymentStatus.REFUNDED)
 
 
 # ---------------------------------------------------------------- what Stripe says about a refund
@@ -207,7 +208,7 @@ def sync_refund(refund_id: str) -> Credit | None:
         credit.error = _("The card network returned the refund (%(reason)s).",
                          reason=attr(refund, "failure_reason") or status)
         _tell_admins_refund_failed(credit)
-    db.session.commit()
+    commit_step()
     return credit
 
 
@@ -224,7 +225,7 @@ def sync_pending_refunds(at: datetime | None = None) -> list[int]:
                         _("%(amount)s for order %(ref)s is still pending at Stripe. Check it in the Stripe "
                           "dashboard.", amount=format_money(credit.amount_cents), ref=credit.order.reference),
                         key=f"refund-pending:{credit.id}", order_id=credit.order_id)
-            db.session.commit()
+            commit_step()
     return [c.id for c in pending]
 
 
@@ -234,7 +235,7 @@ def retry_refused_reversals() -> list[int]:
         Credit.status == CreditStatus.PENDING, Credit.reversal_attempts > 0, Credit.stripe_reversal_id.is_(None))]
     for credit_id in ids:
         enqueue_after_commit("payments.execute_credit", [credit_id])
-    db.session.commit()
+    commit_step()
     return ids
 
 

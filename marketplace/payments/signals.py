@@ -18,3 +18,12 @@ refund_decided = _signals.signal("refund-decided")
 # is final (weighed and packed, less any refund decided before settlement): what the producer is paid
 # for it. Sent once per part, when its payout is planned.
 part_captured = _signals.signal("part-captured")
+
+# Members' fees withheld from their transfers (billing owns what a member owes; payments asks and tells it).
+# sender: the member's user id (int). Each receiver returns the cents that member owes; with no receiver
+# (no billing), nothing is withheld. Receivers only read.
+fees_due = _signals.signal("fees-due")
+# sender: the member's user id; kwargs: cents (int), reference (the payout's reference). Kept from a transfer.
+fee_withheld = _signals.signal("fee-withheld")
+# sender: the member's user id; kwargs: cents, reference. Given back (its line was refunded): due again.
+fee_released = _signals.signal("fee-released")

@@ -16,7 +16,7 @@ from marketplace.core.errors import NotFound
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders.models import Order
-from marketplace.payments.common import now
+from marketplace.payments.common import commit_step, now
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 from marketplace.payments.services import capture_expiring_authorisations, sync_payment
 
@@ -60,5 +60,5 @@ def sync_payments(at: datetime | None = None) -> dict[str, list[int]]:
     for order_id in synced:
         sync_payment(order_id)
     captured = capture_expiring_authorisations(at)
-    db.session.commit()
+    commit_step()
     return {"synced": synced, "captured": captured}

@@ -12,7 +12,7 @@ from marketplace.payments.stripe_gateway import TRANSIENT_ERRORS
 RETRY = dict(acks_late=True, autoretry_for=TRANSIENT_ERRORS + (OperationalError,), retry_backoff=True,
              retry_backoff_max=600, retry_jitter=True, max_retries=10)
 
-# Merged into marketplace.tasking.beat_schedule().
+# Merged into marketplace.schedule.beat_schedule().
 BEAT_SCHEDULE = {
     # Holds near capture_before are captured, open checkouts and lapsed holds read back from Stripe.
     "payments-sync": {"task": "payments.sync_payments", "schedule": 900.0},

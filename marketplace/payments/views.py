@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 import stripe
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -16,7 +16,7 @@ from marketplace.payments import reconciliation, services, sync, webhooks
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
-from marketplace.web import action_response, json_object, run_service
+from marketplace.web import REFUSED, act, form_status, json_object, perform
 
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(ledger_label, "ledger_label")
@@ -28,13 +28,8 @@ bp.add_app_template_global(ledger_label, "ledger_label")
 @login_required
 def start_checkout(order_id: int):
     # POST: it creates the Checkout Session. Checkout hands over here with a 307, which repeats its POST.
-    try:
-        url = services.start_checkout(current_user, order_id)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("orders.order_page", order_id=order_id))
+    url = perform(services.start_checkout, current_user, order_id,
+                  back=url_for("orders.order_page", order_id=order_id))
     return redirect(url, code=303)
 
 
@@ -54,9 +49,8 @@ def checkout_cancelled(order_id: int):
     if order is None or order.buyer_id != current_user.id:
         abort(404, _("No such order."))
     if request.method == "POST":
-        _result, error = run_service(services.abandon_checkout, current_user, order_id,
-                                     success=_("Order cancelled."))
-        return action_response(error, url_for("orders.order_page", order_id=order_id))
+        return act(services.abandon_checkout, current_user, order_id, success=_("Order cancelled."),
+                   back=url_for("orders.order_page", order_id=order_id))
     return render_template("payments/cancelled.html", order=order)
 
 
@@ -131,9 +125,7 @@ def onboarding_refresh():
 
 def _to_onboarding():
     """Send the member to Stripe's hosted onboarding, or back to their page with the reason."""
-    url, error = run_service(services.start_onboarding, current_user)
-    if error is not None:
-        return action_response(error, url_for("payments.account"))
+    url = perform(services.start_onboarding, current_user, back=url_for("payments.account"))
     return redirect(url, code=303)
 
 
@@ -158,23 +150,16 @@ def dispute_refund(line_id: int):
     if line is None:
         abort(404)
     form = DisputeRefundForm()
-    status = 200
     if form.validate_on_submit():
         try:
             cents = parse_cents(form.amount.data)
         except MoneyError as exc:
             form.amount.errors.append(_(str(exc)))
-            status = 400
         else:
-            _result, error = run_service(services.resolve_dispute, current_user, line_id, cents, form.reason.data,
-                                         success=_("Refund on its way; the producer's transfer is reversed."))
-            if error is None:
+            if perform(services.resolve_dispute, current_user, line_id, cents, form.reason.data, form=form,
+                       success=_("Refund on its way; the producer's transfer is reversed.")) is not REFUSED:
                 return redirect(url_for("orders.order_page", order_id=line.part.order_id))
-            form.amount.errors.append(error.message)
-            status = error.status_code
-    elif form.errors:
-        status = 400
-    return render_template("payments/dispute.html", form=form, line=line), status
+    return render_template("payments/dispute.html", form=form, line=line), form_status(form)
 
 
 # ---------------------------------------------------------------- CLI: flask payments reconcile

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import attr, now, raise_alert
+from marketplace.payments.common import commit_step, attr, now, raise_alert
 from marketplace.payments.models import CardPayment, EventStatus, StripeEvent
 from marketplace.tasking import enqueue_after_commit
 
@@ -75,7 +75,7 @@ def handle_event(event_row_id: int) -> EventStatus:
                     _("Stripe sent %(type)s (%(id)s) about %(object)s, which matches nothing in the shop. "
                       "Check it in the Stripe dashboard.", type=row.type, id=row.event_id, object=row.object_id),
                     key=f"event:{row.event_id}")
-    db.session.commit()
+    commit_step()
     return status
 
 

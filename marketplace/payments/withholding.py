@@ -1,33 +1,21 @@
 """Members' at-cost fees withheld from their payouts: at most the published share of each payout.
 
-Billing owns what a member owes; payments asks it through optional hooks (billing may be absent)
-and tells it what was withheld, and what was given back when the line behind a withholding was
-refunded to the buyer (the fee is then due again).
+Billing owns what a member owes; payments asks it and tells it through its signals (fees_due,
+fee_withheld, fee_released: billing sits above payments and answers in billing/handlers.py) what was
+withheld, and what was given back when the line behind a withholding was refunded to the buyer (the
+fee is then due again). With no receiver, nothing is withheld.
 """
 from __future__ import annotations
-
-import importlib
 
 from sqlalchemy import func
 
 from marketplace.core.services import get_int_setting
 from marketplace.extensions import db
+from marketplace.payments import signals
 from marketplace.payments.common import write_ledger
 from marketplace.payments.models import LedgerEntry, LedgerKind, Payout
 
 CAP_SETTING = "withholding_cap_percent"
-
-
-def _billing():
-    try:
-        return importlib.import_module("marketplace.billing.services")
-    except ImportError:
-        return None
-
-
-def _billing_hook(name: str):
-    billing = _billing()
-    return getattr(billing, name, None) if billing else None
 
 
 def withholding_cap_percent() -> int:
@@ -46,10 +34,10 @@ def withheld_total_cents(user_id: int) -> int:
 
 def withholding_for(member_user_id: int, available_cents: int) -> int:
     """How much of a payout to keep for the member's fees due: never above the published cap."""
-    fees_due = _billing_hook("fees_due_cents")
-    if fees_due is None or available_cents <= 0:
+    answers = signals.fees_due.send(member_user_id)
+    if not answers or available_cents <= 0:
         return 0
-    due = int(fees_due(member_user_id) or 0)
+    due = sum(int(cents or 0) for _receiver, cents in answers)
     cap = available_cents * withholding_cap_percent() // 100
     return max(0, min(due, cap))
 
@@ -60,9 +48,7 @@ def record_withholding(payout: Payout) -> None:
         return
     write_ledger(LedgerKind.WITHHOLDING, payout.withheld_cents, order_id=payout.order_id, part_id=payout.part_id,
                  user_id=payout.user_id, reference=f"withholding:{payout.reference}")
-    record = _billing_hook("record_fee_withheld")
-    if record is not None:
-        record(payout.user_id, payout.withheld_cents, payout.reference)
+    signals.fee_withheld.send(payout.user_id, cents=payout.withheld_cents, reference=payout.reference)
 
 
 def release_withholding(payout: Payout, cents: int, reference: str) -> int:
@@ -74,7 +60,5 @@ def release_withholding(payout: Payout, cents: int, reference: str) -> int:
     write_ledger(LedgerKind.WITHHOLDING_RELEASED, cents, order_id=payout.order_id, part_id=payout.part_id,
                  user_id=payout.user_id, reference=key)
     payout.withholding_released_cents += cents
-    release = _billing_hook("release_fee_withheld")
-    if release is not None:
-        release(payout.user_id, cents, payout.reference)
+    signals.fee_released.send(payout.user_id, cents=cents, reference=payout.reference)
     return cents

@@ -62,8 +62,10 @@ def _keep_old_value(target, value, oldvalue, initiator) -> None:
     """Nothing to do: listening with active_history is what makes SQLAlchemy load the old value."""
 
 
-if not event.contains(Session, "before_flush", _remember_identifiers):
-    event.listen(Session, "before_flush", _remember_identifiers)
-    # Load the old value even when the attribute was expired (e.g. after a commit) before being set.
-    for _name in (*REMEMBERED, *PLACE_FIELDS):
-        event.listen(getattr(User, _name), "set", _keep_old_value, active_history=True)
+def install() -> None:
+    """Remember a member's former identifiers as they change (marketplace.transaction_hooks calls this)."""
+    if not event.contains(Session, "before_flush", _remember_identifiers):
+        event.listen(Session, "before_flush", _remember_identifiers)
+        # Load the old value even when the attribute was expired (e.g. after a commit) before being set.
+        for name in (*REMEMBERED, *PLACE_FIELDS):
+            event.listen(getattr(User, name), "set", _keep_old_value, active_history=True)

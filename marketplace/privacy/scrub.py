@@ -111,9 +111,9 @@ def _rewrite(table, column, regex: re.Pattern, values: list[str], *where) -> lis
     return [tuple(c[f"k_{k.name}"] for k in keys) for c in changes]
 
 
-def sweep(values: list[str]) -> int:
-    """Elide the values from every text column but the register columns, the audit log and the tables the law
-    says to keep as issued (a table's `info["kept_by_law"]`)."""
+def sweep(values: list[str], spare: dict[str, list[int]] | None = None) -> int:
+    """Elide the values from every text column but the register columns, the audit log, the tables the law
+    says to keep as issued (a table's `info["kept_by_law"]`) and the rows it keeps (`spare`: ids per table)."""
     regex = pattern(values)
     if regex is None:
         return 0
@@ -121,8 +121,10 @@ def sweep(values: list[str]) -> int:
     for table in db.metadata.sorted_tables:
         if table.name == AUDIT_TABLE or table.info.get("kept_by_law"):
             continue
+        kept = (spare or {}).get(table.name)
+        where = [table.c.id.notin_(kept)] if kept else []
         for column in _text_columns(table):
-            changed += len(_rewrite(table, column, regex, values))
+            changed += len(_rewrite(table, column, regex, values, *where))
     return changed
 
 

@@ -135,13 +135,16 @@ def erase_account(user: User, password: str, confirmation: str) -> None:
     _delete_emails_to(user)
     _anonymise_user(user)
     _anonymise_related(user)
+    from marketplace.invoicing.drafting import forget_buyer  # invoices still to be issued to the member
+
+    spare = {"invoice_drafts": forget_buyer(user.id)}
     db.session.query(FormerIdentifier).filter_by(user_id=user.id).delete(synchronize_session=False)
     stripe_events = scrub.strip_stripe_payloads(object_ids, accounts, scrub.needles(identifiers))
     db.session.flush()
     values = scrub.needles(identifiers)
     scrub.redact_pending_audit(values)
     redacted = scrub.redact_audit(values)
-    rewritten = scrub.sweep(values) + scrub.redact_emails_about(references, free_texts)
+    rewritten = scrub.sweep(values, spare) + scrub.redact_emails_about(references, free_texts)
     db.session.expire_all()  # the sweep wrote through Core: reload what the session holds
     record(user.id, "privacy.account_erased", ("users", user.id), {"erased": False},
            {"erased": True, "audit_entries_redacted": redacted, "texts_rewritten": rewritten,

@@ -26,13 +26,15 @@ from marketplace.timeutil import utcnow
 from tests.billing_fixtures import add_cost, adopt_rule, last_month
 from tests.dispatch_fixtures import delivery_day, delivery_scene, make_courier
 from tests.factories import PASSWORD, make_member, make_producer, make_product
-from tests.fault_fixtures import (BlackHole, Process, RedisServer, app_env, celery_beat, celery_worker, free_port,
-                                  received, row_lock, wait_until, waiting_on_lock)
+from tests.fault_fixtures import (BlackHole, Process, RedisServer, app_env, celery_beat, celery_worker,
+                                  deployed_log_in_limits, free_port, received, row_lock, wait_until, waiting_on_lock)
 from tests.live import serve
 
 pytestmark = pytest.mark.integration
 
-ANSWER_WITHIN_S = 2.0
+# Not a performance claim: a bound far from the bug (about 19 s per request while the web process
+# waited through 20 reconnections) and far from a loaded 2-core machine's slowest answer (~2 s).
+ANSWER_WITHIN_S = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -109,27 +111,40 @@ def _planned_once(order_ids: list[int]) -> bool:
     return True
 
 
+def _timed(session: requests.Session, method: str, url: str, data: dict | None = None) -> requests.Response:
+    started = time.monotonic()
+    response = session.request(method, url, data=data, allow_redirects=False, timeout=30)
+    elapsed = time.monotonic() - started
+    # The old code waited through 20 reconnections to the result store here: ~19 s per request.
+    assert elapsed < ANSWER_WITHIN_S, f"{method} {url} took {elapsed:.1f} s with Redis down or hung"
+    return response
+
+
 def _log_in(base_url: str, email: str) -> requests.Session:
+    """Log in, within the bound: the log-in limits count in Redis too."""
     session = requests.Session()
-    response = session.post(f"{base_url}/login", data={"email": email, "password": PASSWORD},
-                            allow_redirects=False, timeout=30)
+    response = _timed(session, "POST", f"{base_url}/login", {"email": email, "password": PASSWORD})
     assert response.status_code == 302, response.text[:500]
     return session
 
 
 def _timed_post(session: requests.Session, url: str, data: dict | None = None) -> requests.Response:
-    started = time.monotonic()
-    response = session.post(url, data=data or {}, allow_redirects=False, timeout=30)
-    elapsed = time.monotonic() - started
-    # The old code waited through 20 reconnections to the result store here: ~19 s per request.
-    assert elapsed < ANSWER_WITHIN_S, f"{url} took {elapsed:.1f} s with Redis down"
-    return response
+    return _timed(session, "POST", url, data or {})
+
+
+def _browse(session: requests.Session, *urls: str) -> None:
+    """Pages a member reads (catalogue, orders), each within the bound."""
+    for url in urls:
+        response = _timed(session, "GET", url)
+        assert response.status_code == 200, f"GET {url}: {response.status_code}"
 
 
 # ---------------------------------------------------------------- Redis down while the shop is used
 
-def test_redis_down_during_checkouts_and_mark_ready_loses_nothing_and_runs_each_task_once(pg_app, stack):
-    """With two beats running (two drains at a time): each outbox row is still published and run once."""
+def test_redis_down_during_checkouts_and_mark_ready_loses_nothing_and_runs_each_task_once(pg_app, stack,
+                                                                                          monkeypatch):
+    """With two beats running (two drains at a time): each outbox row is still published and run once. Log-ins
+    (their limits count in the same Redis, as deployed), browsing and actions all answer within the bound."""
     farm_a, farm_b = make_producer("farm.a@test.coop", "Ferme A"), make_producer("farm.b@test.coop", "Ferme B")
     carrots, eggs = make_product(farm_a, "Carrots", price_cents=250), make_product(farm_b, "Eggs", price_cents=400)
     distribution = delivery_day([farm_a, farm_b])
@@ -141,14 +156,18 @@ def test_redis_down_during_checkouts_and_mark_ready_loses_nothing_and_runs_each_
         orders.add_to_cart(buyer, eggs.id, 1)
     db.session.commit()
     slot_id, emails = distribution.slots[0].id, [b.email for b in buyers]
+    deployed_log_in_limits(monkeypatch, stack.tmp_path, stack.redis.url)
     worker, *beats = stack.up(stack.worker(), stack.beat("beat1"), stack.beat("beat2"))
 
     with serve(pg_app) as url, stack.redis.down():
         for email in emails:
-            response = _timed_post(_log_in(url, email), f"{url}/checkout", {
+            session = _log_in(url, email)
+            _browse(session, f"{url}/products", f"{url}/cart")
+            response = _timed_post(session, f"{url}/checkout", {
                 "fulfilment": "delivery", "payment_method": "pay_at_pickup", "delivery_address": "3 rue Crébillon",
                 "delivery_postcode": "44000", "delivery_town": "Nantes", "delivery_slot_id": slot_id})
             assert response.status_code == 302 and "/orders/" in response.headers["Location"]
+            _browse(session, url + response.headers["Location"].removeprefix(url), f"{url}/orders")
         order_ids = [o.id for o in db.session.query(Order).order_by(Order.id)]
         assert len(order_ids) == 3
         for producer in ("farm.a@test.coop", "farm.b@test.coop"):
@@ -159,6 +178,7 @@ def test_redis_down_during_checkouts_and_mark_ready_loses_nothing_and_runs_each_
                 for action in ("accept", "ready"):
                     response = _timed_post(session, f"{url}/producer/parts/{part_id}/{action}")
                     assert response.status_code == 302
+            _browse(session, f"{url}/producer/orders")
         rows = fresh(lambda: db.session.query(OutboxMessage).filter_by(task_name="dispatch.plan_for_order").all())()
         assert len(rows) == 3 and all(r.published_at is None and r.attempts == 0 for r in rows)
 

@@ -172,6 +172,50 @@ def test_password_reset_requests_are_throttled(app, client):
     assert db.session.query(AuthFailure).filter_by(kind=AttemptKind.PASSWORD_RESET, throttled=True).count() == 1
 
 
+@pytest.fixture
+def hung_redis_limits(app, monkeypatch, tmp_path):
+    """The log-in limits' shared storage as the shop builds it for a Redis deployment (REDIS_URL), on a Redis
+    that accepts connections and never answers (issue 11: a hung Redis must not hold a log-in)."""
+    import threading
+
+    from tests.fault_fixtures import BlackHole, deployed_log_in_limits
+
+    hole = BlackHole()
+    safety = threading.Timer(60, hole.close)  # a regression (no socket timeout) fails the test instead of hanging
+    safety.start()
+    yield hole, deployed_log_in_limits(monkeypatch, tmp_path, hole.url)
+    safety.cancel()
+    hole.close()
+
+
+def test_log_ins_answer_through_a_hung_redis_and_are_still_counted(app, client, hung_redis_limits):
+    import time
+
+    from marketplace.members import throttling
+
+    hole, options = hung_redis_limits
+    # A hung Redis costs a log-in half a second, not the client library's default 5 s (nor forever).
+    assert options["socket_timeout"] <= 1 and options["socket_connect_timeout"] <= 1
+    make_member("marie@test.coop")
+    make_member("paul@test.coop")
+    db.session.commit()
+    took = []
+    for _ in range(5):
+        started = time.monotonic()
+        assert login(client, "marie@test.coop", "not my password").status_code == 400
+        took.append(time.monotonic() - started)
+    # Each answer came within the fault tests' bound. Redis was asked once and kept silent: then this process
+    # counted on its own (for 30 s) instead of waiting on Redis at every attempt.
+    assert max(took) < 8.0
+    assert len(hole._clients) == 1 and throttling._fallback["until"] > time.monotonic()
+    blocked = login(client, "marie@test.coop")  # the counts still apply: even the right password waits
+    assert blocked.status_code == 429 and b"Too many failed log-ins" in blocked.data
+    assert login(client, "paul@test.coop").status_code == 302  # and nobody else is locked out
+    marie = db.session.query(User).filter_by(email="marie@test.coop").one()
+    failures = db.session.query(AuthFailure).filter_by(user_id=marie.id, kind=AttemptKind.LOGIN).all()
+    assert sorted(f.throttled for f in failures) == [False] * 5 + [True]
+
+
 @pytest.mark.parametrize("app_config", [{"API_TOKEN_FAILURE_LIMIT": "3 per 15 minutes"}])
 def test_wrong_api_tokens_are_throttled_and_recorded(app, client):
     for n in range(3):

@@ -1,7 +1,6 @@
 """Fee at cost, service level (SQLite): ledger, rules and votes, close, statements, collection."""
 from __future__ import annotations
 
-import sys
 import types
 from datetime import date, datetime, timedelta
 
@@ -11,6 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from marketplace.billing import services
+from marketplace.dispatch import services as dispatch_services
+from marketplace.payments import services as payment_services
 from marketplace.billing.models import (BillingPeriod, CostCategory, CostEntry, DuesEntry, DuesKind, PeriodStatus,
                                         RuleStatus, Statement, VoteChoice)
 from marketplace.core.errors import Conflict, NotAllowed, ServiceError
@@ -325,9 +326,8 @@ def test_admin_marks_a_statement_paid(coop) -> None:
 
 def test_processing_fees_are_recorded_once(coop, monkeypatch) -> None:
     day = datetime.combine(coop.month + timedelta(days=4), datetime.min.time())
-    fake = types.ModuleType("marketplace.payments.services")
-    fake.processing_fees_between = lambda start, end: [(day.date(), 42, "txn_1"), (day, 58, "txn_2")]
-    monkeypatch.setitem(sys.modules, "marketplace.payments.services", fake)
+    monkeypatch.setattr(payment_services, "processing_fees_between",
+                        lambda start, end: [(day.date(), 42, "txn_1"), (day, 58, "txn_2")])
     period = services.get_or_create_period(coop.month)
     start, end = services.utc_bounds(period)
     assert services.sync_processing_fees(start, end) == 2
@@ -338,9 +338,7 @@ def test_processing_fees_are_recorded_once(coop, monkeypatch) -> None:
 
 
 def test_courier_pay_from_dispatch_is_their_activity(coop, monkeypatch) -> None:
-    fake = types.ModuleType("marketplace.dispatch.services")
-    fake.courier_pay_by_member = lambda start, end: {coop.courier.id: 4_000}
-    monkeypatch.setitem(sys.modules, "marketplace.dispatch.services", fake)
+    monkeypatch.setattr(dispatch_services, "courier_pay_by_member", lambda start, end: {coop.courier.id: 4_000})
     add_cost(5_000, coop.month)
     period = _close(coop)
     statement = db.session.query(Statement).filter_by(period_id=period.id, user_id=coop.courier.id).one()

@@ -305,11 +305,13 @@ class TestWebhookInput:
         return stripe_config(fake_stripe)
 
     @pytest.mark.parametrize("payload", [_nested(100_000), _nested(65), "[1]", "null", '"evt"'])
-    def test_hostile_json_on_the_webhook_is_a_400_even_when_signed(self, client, fake_stripe, payload):
+    @pytest.mark.parametrize("endpoint", ["/stripe/webhook", "/stripe/connect-webhook"])
+    def test_hostile_json_on_the_webhook_is_a_400_even_when_signed(self, client, fake_stripe, payload, endpoint):
         from marketplace.payments.models import StripeEvent
 
-        for signature in (fake_stripe.sign(payload), "t=1,v1=forged"):
-            response = client.post("/stripe/webhook", data=payload, content_type="application/json",
+        secret = fake_stripe.connect_webhook_secret if "connect" in endpoint else fake_stripe.webhook_secret
+        for signature in (fake_stripe.sign(payload, secret=secret), "t=1,v1=forged"):
+            response = client.post(endpoint, data=payload, content_type="application/json",
                                    headers={"Stripe-Signature": signature})
             assert response.status_code == 400
             assert "JSON" in response.get_json()["error"]

@@ -158,6 +158,40 @@ def test_when_couriers_sell_delivery_the_fee_is_invoiced_in_their_name_and_only_
     assert _invoices(issuer_kind=IssuerKind.COOP) == []
 
 
+def test_a_courier_register_lists_their_delivery_and_self_billed_invoices_and_exports_them(app, client):
+    import csv
+    import io
+
+    from marketplace.invoicing.registers import seller_register
+    from marketplace.timeutil import utcnow
+    from tests.factories import login
+
+    coop_can_invoice()
+    set_setting("delivery_seller", "courier")
+    distribution, [courier], [order] = delivery_scene()
+    _self_employed(courier)
+    _deliver(courier, order)
+    delivery, self_billed = _invoices(issuer_kind=IssuerKind.COURIER)
+    other = make_member("other.courier@test.coop", College.COURIER)  # a courier who sold nothing
+    db.session.commit()
+
+    assert seller_register(courier) == [delivery, self_billed]  # the courier branch: their own series only
+    assert seller_register(other) == []
+    login(client, courier)
+    page = client.get("/invoices").get_data(as_text=True)
+    assert delivery.number_text in page and self_billed.number_text in page
+    today = utcnow().date()
+    text = client.get(f"/invoices/register.csv?start={today}&end={today}").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+    assert [(r["Numéro"], r["Type"], r["Client"], r["Commande"]) for r in rows] == [
+        (delivery.number_text, "Facture", delivery.buyer_name, order.reference),
+        (self_billed.number_text, "Facture", "La Coop des Champs", "")]
+    assert rows[0]["Total TTC"] == "4,50" and delivery.buyer_name
+    client.post("/logout")
+    login(client, order.parts[0].producer.user)  # a producer's register holds none of the courier's
+    assert delivery.number_text not in client.get("/invoices/register.csv").get_data(as_text=True)
+
+
 def test_a_self_employed_courier_must_give_a_complete_identity(app):
     distribution, [courier], _orders = delivery_scene(ready=False)
     with pytest.raises(ServiceError, match="SIRET"):

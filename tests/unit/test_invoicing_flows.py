@@ -260,6 +260,41 @@ def test_when_every_line_is_rejected_after_invoicing_the_delivery_is_credited_to
     assert next(c for c in credits if c.credited_invoice_id == delivery.id).number_text == "C-000002"
 
 
+def test_a_packed_card_order_cancelled_at_the_cut_off_after_its_invoice_is_credited_and_refunded(app, fake_stripe):
+    """The one way a part is cancelled after its invoice (no admin action cancels a part; the buyer only cancels
+    parts not yet accepted): the producer packed a card order before the cut-off, so it was final, captured,
+    settled and invoiced; then the cut-off finds the producer's minimum order not reached and cancels the part."""
+    from datetime import timedelta
+
+    from marketplace.orders.states import PartStatus
+    from marketplace.payments import refunds
+    from marketplace.timeutil import utcnow
+
+    farm, tomatoes, eggs, buyer = shop()
+    order = _card_order_settled(fake_stripe, farm, buyer, [(eggs, 2)], delivery=True)
+    goods, delivery = _invoices()
+    assert (goods.total_ttc_cents, delivery.total_ttc_cents) == (700, 450)
+    farm.producer_profile.min_order_cents = 5000
+    assert orders.close_distribution(order.distribution_id, now=utcnow() + timedelta(hours=25))
+    db.session.commit()
+
+    db.session.expire_all()
+    part = db.session.get(orders.Order, order.id).parts[0]
+    assert part.status == PartStatus.CANCELLED
+    credits = _invoices(kind=InvoiceKind.CREDIT_NOTE)
+    assert sorted((c.credited_invoice_id, c.total_ttc_cents) for c in credits) == sorted(
+        [(goods.id, 700), (delivery.id, 450)])
+    goods_credit = next(c for c in credits if c.credited_invoice_id == goods.id)
+    assert goods_credit.reason.startswith("Annulation : ") and "minimum order" in goods_credit.reason
+    assert goods_credit.series_key == goods.series_key and goods_credit.number == goods.number + 1
+    assert "remboursé sur la carte" in goods_credit.payment_note
+    # The money follows (tasks driven by hand here): the whole capture goes back to the card.
+    credit = payments.rebalance_order(order.id)
+    assert credit.amount_cents == 1150
+    refunds.execute_credit(credit.id)
+    assert sum(r["amount"] for r in fake_stripe.objects_of("refund")) == order.card_payment.captured_cents == 1150
+
+
 def test_erasing_a_buyer_forgets_their_business_details_but_issued_invoices_stay_as_issued(app):
     from marketplace.invoicing.models import BuyerIdentity
     from marketplace.invoicing.parties import save_buyer_identity

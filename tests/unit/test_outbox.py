@@ -140,6 +140,47 @@ def test_the_dashboard_shows_the_oldest_waiting_row_and_silent_services(app, cli
     assert "needs attention" in page
 
 
+def _heartbeats(**ages_s: float) -> None:
+    """One worker and one beat, last seen that many seconds ago (the stale limit is HEARTBEAT_STALE_S = 90)."""
+    from marketplace.core.services import note_heartbeat
+
+    note_heartbeat("worker:w1@shop", "worker", utcnow() - timedelta(seconds=ages_s["worker"]))
+    note_heartbeat("beat:shop", "beat", utcnow() - timedelta(seconds=ages_s["beat"]))
+    db.session.commit()
+
+
+def _liveness(client) -> tuple[str, str, str]:
+    import re
+
+    page = client.get("/admin/background").get_data(as_text=True)
+
+    def section(testid: str) -> str:
+        return re.sub(r"\s+", " ", page.split(f'data-testid="{testid}">')[1].split("</li>")[0])
+
+    return section("workers"), section("beats"), page.split("Background work")[1].split("</h2>")[0]
+
+
+def test_the_dashboard_tells_a_fresh_worker_and_beat_from_stale_ones(app, client):
+    login(client, get_admin())
+    _heartbeats(worker=10, beat=10)
+    workers, beats, summary = _liveness(client)
+    assert "worker:w1@shop — alive" in workers and "beat:shop — alive" in beats
+    assert "running normally" in summary and "error" not in workers + beats
+
+    _heartbeats(worker=10, beat=300)  # beat silent for five minutes: cut-offs and retries stopped
+    workers, beats, summary = _liveness(client)
+    assert "worker:w1@shop — alive" in workers and "beat:shop — silent, last seen" in beats
+    assert 'class="error"' in beats and "needs attention" in summary
+
+    _heartbeats(worker=120, beat=10)  # and the other way round
+    workers, beats, summary = _liveness(client)
+    assert "worker:w1@shop — silent" in workers and "beat:shop — alive" in beats and "needs attention" in summary
+
+    _heartbeats(worker=2 * 86400, beat=10)  # gone for two days: no longer listed, reported as missing
+    workers, _beats, summary = _liveness(client)
+    assert "w1@shop" not in workers and "no worker has reported" in workers and "needs attention" in summary
+
+
 def test_published_rows_are_pruned_after_the_retention_period(app):
     old, recent, waiting = _rows(n=3)
     db.session.get(OutboxMessage, old).published_at = utcnow() - timedelta(days=15)

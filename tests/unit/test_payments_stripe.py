@@ -5,8 +5,6 @@ delivered on purpose, the worker run by hand, Stripe's clock moved by the test.
 """
 from __future__ import annotations
 
-import sys
-import types
 from datetime import datetime
 
 import pytest
@@ -18,8 +16,9 @@ from marketplace.core.services import set_setting
 from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order
+from marketplace.billing import services as billing_services
 from marketplace.orders.states import PaymentStatus
-from marketplace.payments import balances, payouts, reconciliation, refunds, services, sync
+from marketplace.payments import balances, payouts, reconciliation, refunds, services, stripe_gateway, sync
 from marketplace.payments.common import from_timestamp
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
@@ -104,6 +103,31 @@ def test_every_stripe_fee_lands_in_the_cost_ledger_and_the_platform_balance_reco
     assert costs == stripe_fees == charge_fee + payout_fee(payout["amount"]) + 200
 
 
+def test_the_fee_on_a_surplus_refunded_after_an_early_capture_lands_in_the_cost_ledger(flow):
+    """Captured early at the hold (before it lapsed), then weighed under it: Stripe refunds the surplus but keeps
+    its fee on the whole capture. That kept fee is a cost of the coop like any other."""
+    from marketplace.billing import services as billing
+    from marketplace.billing.models import CostEntry
+
+    coop = flow.coop()
+    order_id = flow.place_order(coop, "buyer@test.coop", {0: 2, 1: 1})
+    flow.pay(order_id)
+    flow.settle()
+    assert services.capture_order(order_id, early=True) == "captured"
+    flow.settle()
+    payment = db.session.query(CardPayment).filter_by(order_id=order_id).one()
+    captured = payment.captured_cents
+    flow.prepare(order_id, grams=1800)  # 10 % under the estimate: the amount due is now below the capture
+    flow.settle()
+    due = db.session.get(Order, order_id).total_due_cents
+    assert [r["amount"] for r in flow.fake.objects_of("refund")] == [captured - due] and captured - due > 0
+    assert _ledger(LedgerKind.FEE) == [stripe_fee(captured)]  # not stripe_fee(due): the surplus' fee stays
+    assert stripe_fee(captured) > stripe_fee(due)
+    assert reconciliation.reconcile_platform() == []
+    billing.sync_processing_fees(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    assert sum(c.amount_cents for c in db.session.query(CostEntry)) == stripe_fee(captured)
+
+
 def test_a_movement_the_ledger_lacks_is_reported(flow):
     _paid_order(flow)
     flow.fake.top_up(1000)  # the coop's own money: not a problem
@@ -164,6 +188,11 @@ def test_a_lost_chargeback_is_borne_exactly_as_the_published_rule_says(flow, rul
     [balance] = reconciliation.reconcile(check_stripe=True)
     assert balance.ok and balance.difference == 450  # the courier's delivery fee, still to pay
     assert reconciliation.reconcile_platform() == []
+    # An unpaid sale is not a cancelled one: the invoices stand, no credit note (payments/chargebacks.py).
+    from marketplace.invoicing.models import InvoiceDraft, InvoiceKind
+
+    drafts = db.session.query(InvoiceDraft).filter_by(order_id=order_id).all()
+    assert len(drafts) == 3 and {d.kind for d in drafts} == {InvoiceKind.INVOICE}
 
 
 def test_a_line_refund_held_by_a_chargeback_is_still_taken_back_from_its_producer_when_lost(flow):
@@ -225,7 +254,7 @@ def test_a_capture_retried_after_a_lost_response_captures_once(flow, monkeypatch
     flow.pay(order_id)
     flow.settle()
     flow.prepare(order_id, grams=1800)
-    real_client = services.gateway.client()
+    real_client = stripe_gateway.client()
     lost = {"n": 0}
     real_capture = real_client.v1.payment_intents.capture
 
@@ -456,11 +485,10 @@ def test_a_hold_that_lapsed_on_a_delivered_order_raises_an_alert_instead_of_canc
 def billing_owes(monkeypatch):
     """Billing says every producer owes 20.00 of fees; records what payments withhold and give back."""
     calls = {"withheld": [], "released": []}
-    fake = types.ModuleType("marketplace.billing.services")
-    fake.fees_due_cents = lambda user_id: 2000
-    fake.record_fee_withheld = lambda user_id, cents, ref: calls["withheld"].append(cents)
-    fake.release_fee_withheld = lambda user_id, cents, ref: calls["released"].append(cents)
-    monkeypatch.setitem(sys.modules, "marketplace.billing.services", fake)
+    monkeypatch.setattr(billing_services, "fees_due_cents", lambda user_id: 2000)
+    monkeypatch.setattr(billing_services, "record_fee_withheld", lambda user_id, cents, ref: calls["withheld"].append(cents))
+    monkeypatch.setattr(billing_services, "release_fee_withheld",
+                        lambda user_id, cents, ref: calls["released"].append(cents))
     return calls
 
 
@@ -509,6 +537,17 @@ def test_a_producer_opens_their_stripe_dashboard_with_a_login_link(flow, client)
     login(client, farm)
     response = client.post("/payments/account/dashboard")
     assert response.status_code == 303 and response.headers["Location"].startswith(flow.fake.url + "/_fake/express/")
+
+
+def test_a_courier_opens_their_stripe_dashboard_with_a_login_link(flow, client):
+    courier = flow.coop(producers=1)["courier"]
+    login(client, courier)
+    page = client.get("/payments/account").get_data(as_text=True)
+    assert 'data-testid="stripe-dashboard"' in page
+    response = client.post("/payments/account/dashboard")
+    assert response.status_code == 303 and response.headers["Location"].startswith(flow.fake.url + "/_fake/express/")
+    [link] = [r for r in flow.fake.requests if r.path.endswith("/login_links")]
+    assert services.account_of(courier.id).stripe_account_id in link.path
 
 
 def test_the_admin_publishes_the_chargeback_rule_and_the_withholding_cap(app, client):

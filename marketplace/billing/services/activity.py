@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
 
-from marketplace.billing.services.common import _optional_hook
+from marketplace.dispatch import services as dispatch
 from marketplace.extensions import db
 
 
@@ -80,8 +80,5 @@ def delivery_fees_total(start: datetime, end: datetime) -> int:
 
 
 def courier_pay_by_member(start: datetime, end: datetime) -> dict[int, int]:
-    """{courier's user id: delivery pay in cents}, from the dispatch domain when it provides it."""
-    hook = _optional_hook("marketplace.dispatch.services", "courier_pay_by_member")
-    if hook is None:
-        return {}
-    return {int(k): int(v) for k, v in (hook(start, end) or {}).items() if int(v) > 0}
+    """{courier's user id: delivery pay in cents}, as the dispatch domain recorded it."""
+    return {int(k): int(v) for k, v in dispatch.courier_pay_by_member(start, end).items() if int(v) > 0}

@@ -11,13 +11,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.billing.models import CostCategory, CostEntry
-from marketplace.billing.services.common import _is_int, _optional_hook
+from marketplace.billing.services.common import _is_int
 from marketplace.billing.services.periods import _open_period_for, coop_today
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import MAX_CENTS
+from marketplace.payments import services as payments
 from marketplace.uploads import detect_type
 
 RECEIPT_TYPES = ("pdf", "png", "jpg")
@@ -124,10 +125,7 @@ def receipt_file(admin: User, cost_id: int) -> tuple[Path, str]:
 
 def sync_processing_fees(start: datetime, end: datetime) -> int:
     """Record Stripe processing fees between start and end as costs, once per Stripe id."""
-    hook = _optional_hook("marketplace.payments.services", "processing_fees_between")
-    if hook is None:
-        return 0
-    fees = list(hook(start, end) or [])
+    fees = list(payments.processing_fees_between(start, end))
     if not fees:
         return 0
     ids = [str(stripe_id) for _day, _cents, stripe_id in fees]

@@ -1,12 +1,21 @@
-"""Home page, language switch, uploaded photos, the coop's colours, privacy page."""
+"""Home page and a member's dashboard, language switch, uploaded photos, the coop's colours, privacy page.
+
+The blueprint keeps its name `core` (templates link to core.home); the dashboard is a route of the members
+blueprint, declared here because it shows a member's orders too (members sits below orders)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
 
-from marketplace.extensions import csrf
+from marketplace.catalog.models import ProducerProfile
+from marketplace.distributions.services import open_distributions, upcoming_distributions
+from marketplace.extensions import csrf, db
+from marketplace.members import services as member_services
+from marketplace.members.views import bp as members_bp
+from marketplace.orders.models import Order
 from marketplace.uploads import send_upload
 from marketplace.web import is_safe_next
 
@@ -15,13 +24,18 @@ bp = Blueprint("core", __name__)
 
 @bp.route("/")
 def home():
-    from marketplace.catalog.models import ProducerProfile
-    from marketplace.distributions.services import open_distributions, upcoming_distributions
-    from marketplace.extensions import db
-
     producers = db.session.query(ProducerProfile).order_by(ProducerProfile.name).limit(12).all()
     return render_template("home.html", open_distributions=open_distributions(),
                            upcoming=upcoming_distributions(), producers=producers)
+
+
+@members_bp.route("/me")
+@login_required
+def dashboard():
+    orders = (db.session.query(Order).filter_by(buyer_id=current_user.id).order_by(Order.created_at.desc())
+              .limit(10).all())
+    return render_template("members/dashboard.html", membership=current_user.membership,
+                           blocked_reason=member_services.why_not_active(current_user), orders=orders)
 
 
 @bp.route("/lang/<code>", methods=["POST"])
@@ -65,8 +79,6 @@ def privacy():
 @bp.route("/healthz")
 def healthz():
     from sqlalchemy import text
-
-    from marketplace.extensions import db
 
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}
