@@ -90,6 +90,9 @@ def _import_models() -> None:
     # Signal receivers (e.g. payments reacting to a cancelled order part) connect on import.
     for _module in _domain_modules("handlers"):
         pass
+    # Every e-mail's composer registers itself (marketplace.core.mail.TEMPLATES).
+    for _module in _domain_modules("emails"):
+        pass
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -100,7 +100,8 @@ def update_product(user: User, product_id: int, changes: dict) -> Product:
     product = catalog.own_product(user, product_id)
     current = {"name": product.name, "category_id": product.category_id, "unit": product.unit,
                "price_cents": product.price_cents, "vat_rate_bp": product.vat_rate_bp,
-               "description": product.description, "stock": product.stock,
+               "description": product.description, "stock": product.stock, "name_en": product.name_en,
+               "description_en": product.description_en,
                "is_weight_priced": product.is_weight_priced, "estimated_weight_g": product.estimated_weight_g,
                "active": product.status.value == "active"}
     current.update(changes)

@@ -65,6 +65,9 @@ class WholeNumberField(StringField):
 class ProductForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=NAME_MAX)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=DESCRIPTION_MAX)])
+    name_en = StringField(_l("Name in English (optional)"), validators=[Optional(), Length(max=NAME_MAX)])
+    description_en = TextAreaField(_l("Description in English (optional)"),
+                                   validators=[Optional(), Length(max=DESCRIPTION_MAX)])
     category_id = SelectField(_l("Category"), coerce=int, validators=[DataRequired()])
     unit = SelectField(_l("Unit"), choices=unit_choices)
     price = MoneyField(_l("Price per unit (EUR, VAT included)"), validators=[DataRequired()])

@@ -66,6 +66,9 @@ class Product(db.Model):
     category_id = db.Column(db.Integer, db.ForeignKey("categories.id"), nullable=False, index=True)
     name = db.Column(db.String(120), nullable=False)
     description = db.Column(db.Text, nullable=False, default="")
+    # Optional words for English-speaking members; the name and description above are the coop's language.
+    name_en = db.Column(db.String(120), nullable=False, default="", server_default="")
+    description_en = db.Column(db.Text, nullable=False, default="", server_default="")
     unit = db.Column(enum_type(Unit), nullable=False, default=Unit.PIECE)
     # Price per unit, VAT included; for weight-priced products, the price per kg.
     price_cents = db.Column(db.Integer, nullable=False)
@@ -101,6 +104,13 @@ class Product(db.Model):
 
     producer = db.relationship("ProducerProfile", back_populates="products")
     category = db.relationship("Category")
+
+    def name_for(self, locale: str) -> str:
+        """The name a reader of `locale` sees: the English one for English readers when the producer gave it."""
+        return self.name_en if str(locale).startswith("en") and self.name_en else self.name
+
+    def description_for(self, locale: str) -> str:
+        return self.description_en if str(locale).startswith("en") and self.description_en else self.description
 
     @property
     def is_available(self) -> bool:

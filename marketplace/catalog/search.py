@@ -36,9 +36,9 @@ def fold(text: str) -> str:
     return " ".join(_singular(w) for w in _WORD.findall(_plain(text)))
 
 
-def search_text(name: str, producer_name: str, description: str) -> str:
-    """What Product.search_text holds for these fields."""
-    return SEPARATOR.join((fold(name), fold(producer_name), fold(description)))
+def search_text(name: str, producer_name: str, description: str, name_en: str = "", description_en: str = "") -> str:
+    """What Product.search_text holds for these fields (an English name counts as a name)."""
+    return SEPARATOR.join((fold(f"{name} {name_en}"), fold(producer_name), fold(f"{description} {description_en}")))
 
 
 def query_words(text: str) -> list[str]:

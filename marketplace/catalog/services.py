@@ -43,6 +43,8 @@ class ProductInput:
     vat_rate_bp: int = 550
     description: str = ""
     stock: int | None = None
+    name_en: str = ""          # optional, shown to English-speaking members
+    description_en: str = ""
     is_weight_priced: bool = False
     estimated_weight_g: int | None = None
     active: bool = True
@@ -103,6 +105,11 @@ def _validate(data: ProductInput) -> None:
     if len(data.description) > DESCRIPTION_MAX:
         raise ServiceError(_("The description is too long (%(n)d characters at most).", n=DESCRIPTION_MAX),
                            "description")
+    if len(data.name_en) > NAME_MAX:
+        raise ServiceError(_("Enter a product name (120 characters at most)."), "name_en")
+    if len(data.description_en) > DESCRIPTION_MAX:
+        raise ServiceError(_("The description is too long (%(n)d characters at most).", n=DESCRIPTION_MAX),
+                           "description_en")
     if db.session.get(Category, data.category_id) is None:
         raise ServiceError(_("Choose a category."), "category_id")
     if not isinstance(data.price_cents, int) or not 0 < data.price_cents <= MAX_CENTS:
@@ -121,6 +128,8 @@ def _validate(data: ProductInput) -> None:
 def _apply(product: Product, data: ProductInput) -> None:
     product.name = data.name.strip()
     product.description = data.description.strip()
+    product.name_en = data.name_en.strip()
+    product.description_en = data.description_en.strip()
     product.category_id = data.category_id
     product.unit = data.unit
     product.price_cents = data.price_cents
@@ -134,7 +143,8 @@ def _apply(product: Product, data: ProductInput) -> None:
 def index_product(product: Product, producer_name: str) -> None:
     """Keep the product's copies of what the catalogue sorts and searches on (one table, indexed)."""
     product.producer_name = producer_name
-    product.search_text = search.search_text(product.name, producer_name, product.description)
+    product.search_text = search.search_text(product.name, producer_name, product.description,
+                                             product.name_en or "", product.description_en or "")
 
 
 def create_product(user: User, data: ProductInput) -> Product:

@@ -18,6 +18,21 @@ from marketplace.web import REFUSED, act, form_status, perform, request_int
 bp = Blueprint("catalog", __name__)
 
 
+@bp.app_template_global()
+def product_name(product: Product) -> str:
+    """A product's name in the reader's language (the English one for English readers, when given)."""
+    from flask_babel import get_locale
+
+    return product.name_for(str(get_locale()))
+
+
+@bp.app_template_global()
+def product_description(product: Product) -> str:
+    from flask_babel import get_locale
+
+    return product.description_for(str(get_locale()))
+
+
 @bp.route("/products")
 def browse():
     cached = page_cache.cached_page()
@@ -82,6 +97,7 @@ def _category_choices():
 def _product_input(form: ProductForm) -> services.ProductInput:
     return services.ProductInput(
         name=form.name.data or "", description=form.description.data or "", category_id=form.category_id.data,
+        name_en=form.name_en.data or "", description_en=form.description_en.data or "",
         unit=Unit(form.unit.data), price_cents=form.price.cents, vat_rate_bp=int(form.vat_rate_bp.data),
         stock=form.stock.number, is_weight_priced=form.is_weight_priced.data,
         estimated_weight_g=form.estimated_weight_g.number, active=form.active.data)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import joinedload
 
 from marketplace.audit.services import record
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
-from marketplace.core.services import queue_email
-from marketplace.disputes import signals
+from marketplace.core.mail import Composer, send_email
+from marketplace.disputes import emails, signals
 from marketplace.disputes.models import (
     DISPUTE_TRANSITIONS,
     OPEN_STATES,
@@ -38,16 +38,17 @@ def _admins() -> list[User]:
     return db.session.query(User).filter_by(is_admin=True, login_disabled=False).all()
 
 
-def _tell(dispute: Dispute, subject: str, body: str, *, buyer=True, producer=True, admins=True) -> None:
-    recipients: list[str] = []
-    if buyer:
-        recipients.append(dispute.buyer.email)
-    if producer:
-        recipients.append(dispute.producer.user.email)
-    if admins:
-        recipients.extend(a.email for a in _admins())
-    for email in dict.fromkeys(recipients):
-        queue_email(email, subject, body)
+def _tell(dispute: Dispute, compose: Composer, *, to_buyer=True, to_producer=True, to_admins=True, **values) -> None:
+    """E-mail the people concerned, each in their own language (once each)."""
+    recipients: list[User] = []
+    if to_buyer:
+        recipients.append(dispute.buyer)
+    if to_producer:
+        recipients.append(dispute.producer.user)
+    if to_admins:
+        recipients.extend(_admins())
+    for user in {user.email: user for user in recipients}.values():
+        send_email(user, compose, **values)
 
 
 def _set_status(dispute: Dispute, target: DisputeStatus) -> None:
@@ -100,9 +101,8 @@ def open_dispute(user: User, line_id: int, reason: DisputeReason, note: str) -> 
     dispute.events.append(DisputeEvent(actor_id=user.id, kind="opened", text=note))
     db.session.add(dispute)
     db.session.flush()
-    _tell(dispute, _("Problem reported on order %(ref)s", ref=part.order.reference),
-          _("%(buyer)s reports a problem (%(reason)s) with %(product)s: %(note)s",
-            buyer=user.full_name, reason=_(dispute.reason.value), product=line.product_name, note=note))
+    _tell(dispute, emails.problem_reported, ref=part.order.reference, buyer=user.full_name, reason=dispute.reason,
+          product=line.product_name, note=note)
     return dispute
 
 
@@ -123,9 +123,8 @@ def answer_dispute(user: User, dispute_id: int, answer: str) -> Dispute:
     dispute.producer_answer = answer
     dispute.answered_at = utcnow()
     dispute.events.append(DisputeEvent(actor_id=user.id, kind="answered", text=answer))
-    _tell(dispute, _("The producer answered about order %(ref)s", ref=dispute.order.reference),
-          _("%(producer)s answers about %(product)s: %(answer)s", producer=profile.name,
-            product=dispute.line.product_name, answer=answer))
+    _tell(dispute, emails.producer_answered, ref=dispute.order.reference, producer=profile.name,
+          product=dispute.line.product_name, answer=answer)
     db.session.flush()
     return dispute
 
@@ -173,15 +172,8 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     record(admin, f"dispute.{outcome.value}", dispute, before,
            {"status": outcome, "amount_cents": amount_cents, "order_id": order.id, "line_id": dispute.line_id,
             "payment_method": order.payment_method, "payment_credit_id": dispute.payment_credit_id}, note=note)
-    decision = {
-        DisputeStatus.REFUNDED: _("%(amount)s is refunded to the card used for the order.",
-                                  amount=format_money(amount_cents)),
-        DisputeStatus.CREDITED: _("A credit of %(amount)s is recorded for you; it is handed back or deducted "
-                                  "at your next pickup.", amount=format_money(amount_cents)),
-        DisputeStatus.REJECTED: _("No compensation."),
-    }[outcome]
-    _tell(dispute, _("Decision on the problem with order %(ref)s", ref=order.reference),
-          f"{dispute.line.product_name}: {decision} {note}", admins=False)
+    _tell(dispute, emails.decision, to_admins=False, ref=order.reference, product=dispute.line.product_name,
+          outcome=outcome, amount_cents=amount_cents, note=note)
     db.session.flush()
     signals.dispute_resolved.send(dispute)
     return dispute

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from flask_babel import gettext as _
 
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
-from marketplace.invoicing import amounts
+from marketplace.invoicing import amounts, emails
 from marketplace.invoicing.credit_notes import credit_lines
 from marketplace.invoicing.mandate import accept_mandate, mandate_in_force, party_of
 from marketplace.invoicing.models import (
@@ -200,11 +199,7 @@ def _ask_seller(draft: InvoiceDraft, reason: BlockedReason) -> None:
     user = db.session.get(User, user_id) if user_id else None
     if others is not None or user is None:
         return
-    what = (_("accept the billing mandate") if reason == BlockedReason.NO_MANDATE
-            else _("complete your seller identity (legal name, address, SIRET, VAT)"))
-    queue_email(user.email, _("Your sales are waiting for their invoices"),
-                _("The coop issues the invoices for your sales in your name. To do so, please %(what)s on the "
-                  "\"Invoices\" page. Your waiting sales will then be invoiced at once.", what=what))
+    send_email(user, emails.sales_waiting_for_invoices, no_mandate=reason == BlockedReason.NO_MANDATE)
 
 
 def pending_drafts(*, producer_id: int | None = None, courier_id: int | None = None) -> list[InvoiceDraft]:

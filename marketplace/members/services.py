@@ -4,17 +4,19 @@ from __future__ import annotations
 import hmac
 
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from marketplace.core.mail import send_email
 from marketplace.core.models import OutboundEmail
-from marketplace.core.services import get_int_setting, queue_email
+from marketplace.core.services import get_int_setting
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
-from marketplace.members import signals, throttling
+from marketplace.members import emails, signals, throttling
 from marketplace.members.models import (
     MEMBERSHIP_TRANSITIONS,
     AttemptKind,
@@ -36,13 +38,17 @@ def _user_by_email(email: str) -> User | None:
     return db.session.query(User).filter(func.lower(User.email) == normalise_email(email)).first()
 
 
-def register(email: str, password: str, full_name: str, *, confirmed: bool = False) -> User:
-    """Create an account (not yet a member: membership is applied for separately)."""
+def register(email: str, password: str, full_name: str, *, confirmed: bool = False,
+             password_hash: str | None = None) -> User:
+    """Create an account (not yet a member: membership is applied for separately).
+
+    `password_hash`: the hash of `password`, computed once by a caller creating many accounts with one
+    password (the demo); the password's strength is checked all the same."""
     email = normalise_email(email)
     require_strong_password(password, email, full_name)
     if _user_by_email(email) is not None:
         raise Conflict(_("An account already exists with this e-mail address."), "email")
-    user = User(email=email, password_hash=hash_password(password), full_name=full_name.strip(),
+    user = User(email=email, password_hash=password_hash or hash_password(password), full_name=full_name.strip(),
                 email_confirmed_at=utcnow() if confirmed else None)
     try:
         with db.session.begin_nested():  # two sign-ups at once: only this savepoint is undone, not the caller's work
@@ -211,8 +217,7 @@ def approve_membership(admin: User, membership_id: int) -> Membership:
         membership.member_number = current_max + 1
     membership.joined_at = membership.joined_at or utcnow()
     signals.membership_approved.send(membership)  # a producer gets a profile (catalog.handlers)
-    queue_email(membership.user.email, _("Welcome to the coop"),
-                _("Your membership has been approved. Your member number is %(n)d.", n=membership.member_number))
+    send_email(membership.user, emails.welcome, number=membership.member_number)
     db.session.flush()
     return membership
 
@@ -225,8 +230,7 @@ def reject_membership(admin: User, membership_id: int, reason: str) -> Membershi
         raise ServiceError(_("Give the applicant a reason."), "reason")
     membership = _get_membership(membership_id)
     _change_status(membership, MembershipStatus.REJECTED, admin, reason)
-    queue_email(membership.user.email, _("Your membership application"),
-                _("Your application was not accepted: %(reason)s", reason=reason))
+    send_email(membership.user, emails.application_rejected, reason=reason)
     db.session.flush()
     return membership
 
@@ -251,7 +255,6 @@ CONFIRM_MAX_AGE_S = 7 * 24 * 3600
 
 
 def _serializer(purpose: str):
-    from flask import current_app
     from itsdangerous import URLSafeTimedSerializer
 
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
@@ -278,8 +281,11 @@ def _user_from_link(token: str, purpose: str, max_age_s: int) -> tuple[User, dic
     return user, data
 
 
-def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, OutboundEmail]:
+def sign_up(email: str, password: str, full_name: str,
+            locale: str | None = None) -> tuple[User | None, OutboundEmail]:
     """Open an account to be confirmed by e-mail; a taken address gets an e-mail to its owner instead.
+
+    `locale`: the language the visitor signed up in, kept as the account's language (e-mails included).
 
     The visitor sees the same answer either way: sign-up never tells whether an address has an account.
     Returns the new account (None for a taken address) and the e-mail queued."""
@@ -287,17 +293,13 @@ def sign_up(email: str, password: str, full_name: str) -> tuple[User | None, Out
     existing = _user_by_email(email)
     if existing is not None:
         hash_password(password)  # the same work as a new account: no timing hint either
-        return None, queue_email(existing.email, _("Someone tried to open an account with your address"), _(
-            "Someone (maybe you) tried to open an account at the coop's shop with this e-mail address, which "
-            "already has one. If it was you, log in: %(login)s\nForgot your password? Choose a new one within "
-            "two hours with this link: %(reset)s\nIf it was not you, ignore this e-mail: nothing has changed.",
-            login=public_url("members.login"), reset=_reset_link(existing)))
+        return None, send_email(existing, emails.address_taken, login=public_url("members.login"),
+                                reset=_reset_link(existing))
     user = register(email, password, full_name)
+    if locale in current_app.config["LANGUAGES"]:
+        user.locale = locale
     token = _serializer("confirm-email").dumps({"user": user.id, "email": user.email})
-    return user, queue_email(user.email, _("Confirm your e-mail address"), _(
-        "Welcome! To use your account at the coop's shop, confirm your e-mail address within seven days: open "
-        "this link and enter your password.\n%(link)s\nIf you did not open an account, ignore this e-mail.",
-        link=public_url("members.confirm_email", token=token)))
+    return user, send_email(user, emails.confirm_address, link=public_url("members.confirm_email", token=token))
 
 
 def confirm_email(token: str, password: str, client_address: str) -> User:
@@ -316,9 +318,7 @@ def request_password_reset(email: str, client_address: str) -> OutboundEmail | N
     throttling.use_attempt(AttemptKind.PASSWORD_RESET, normalise_email(email), client_address)
     if user is None or not user.is_active:
         return None
-    return queue_email(user.email, _("Reset your password"),
-                       _("Someone asked to reset your password. If it was you, open this link within two hours:")
-                       + "\n" + _reset_link(user) + "\n" + _("Otherwise, ignore this e-mail."))
+    return send_email(user, emails.reset_password, link=_reset_link(user))
 
 
 def reset_password(token: str, new_password: str) -> User:

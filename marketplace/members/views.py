@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -46,7 +47,8 @@ def _demo_mailbox() -> bool:
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
-        signed_up = perform(services.sign_up, form.email.data, form.password.data, form.full_name.data, form=form)
+        signed_up = perform(services.sign_up, form.email.data, form.password.data, form.full_name.data,
+                            str(get_locale()), form=form)
         if signed_up is not REFUSED:
             user, email = signed_up
             session.pop("demo_mail", None)

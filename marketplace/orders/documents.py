@@ -13,7 +13,7 @@ from marketplace.core.errors import NotFound
 from marketplace.csvexport import csv_text
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.money import cents_to_decimal
+from marketplace.money import format_money
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.web import enum_words, known_word
@@ -72,7 +72,7 @@ def _text(value: str, family: str) -> str:
 
 
 def _money(cents: int) -> str:
-    return f"{cents_to_decimal(cents)} €".replace(".", ",")
+    return format_money(cents)  # in the reader's language, as the whole document
 
 
 def _distribution(distribution_id: int) -> Distribution:
@@ -83,7 +83,7 @@ def _distribution(distribution_id: int) -> Distribution:
 
 
 def _when(distribution: Distribution) -> str:
-    return f"{distribution.pickup_place.name} — {format_datetime(distribution.starts_at, 'medium')}"
+    return f"{distribution.pickup_place.name} — {format_datetime(distribution.starts_at, 'EEEE d MMMM y, HH:mm')}"
 
 
 def packing_list(distribution_id: int, producer_id: int) -> Document:

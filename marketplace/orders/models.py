@@ -169,8 +169,9 @@ class OrderEvent(db.Model):
     order_id = db.Column(db.Integer, db.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True)
     part_id = db.Column(db.Integer, db.ForeignKey("order_parts.id", ondelete="CASCADE"))
     actor_id = db.Column(db.Integer, db.ForeignKey("users.id"))
-    kind = db.Column(db.String(40), nullable=False)
-    detail = db.Column(db.Text, nullable=False, default="")
+    kind = db.Column(db.String(40), nullable=False)  # a code, worded when shown (orders.events)
+    detail = db.Column(db.Text, nullable=False, default="")  # data only: product names, reasons, grams
+    amount_cents = db.Column(db.Integer)  # the amount the event is about, formatted in the reader's language
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     order = db.relationship("Order", back_populates="events")

@@ -10,12 +10,15 @@ from wtforms import SelectChoice
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
 from marketplace.orders import documents, services
+from marketplace.orders.events import event_text, reason_text
 from marketplace.orders.forms import CheckoutForm
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
 from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("orders", __name__)
+bp.add_app_template_global(event_text, "order_event_text")
+bp.add_app_template_global(reason_text, "order_reason_text")
 
 
 def _form_id(name: str) -> int:

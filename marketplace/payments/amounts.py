@@ -23,11 +23,11 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
 }
 
 
-def set_payment_status(order: Order, target: PaymentStatus, detail: str = "") -> bool:
+def set_payment_status(order: Order, target: PaymentStatus, amount_cents: int | None = None) -> bool:
     if order.payment_status == target or target not in PAYMENT_TRANSITIONS[order.payment_status]:
         return False
     order.payment_status = target
-    order.events.append(OrderEvent(kind=f"payment_{target.value}", detail=detail))
+    order.events.append(OrderEvent(kind=f"payment_{target.value}", amount_cents=amount_cents))
     return True
 
 

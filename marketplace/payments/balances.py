@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask_babel import gettext as _
-
 from marketplace.extensions import db
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import attr, commit_step, write_ledger
@@ -58,7 +56,7 @@ def sync_platform_fees() -> int:
         fee = fee_cents(txn)
         if fee > 0:
             write_ledger(LedgerKind.FEE, fee, order_id=_order_of(txn), stripe_id=txn.id,
-                         note=attr(txn, "description") or _("Stripe fee (coop cost)"))
+                         note=attr(txn, "description") or "")
     commit_step()
     return db.session.query(LedgerEntry).filter_by(kind=LedgerKind.FEE).count() - before
 

@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.orders.states import PartStatus, PaymentStatus
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.amounts import hold_cents, is_final, live_parts, set_payment_status
 from marketplace.payments.common import (
@@ -72,7 +73,7 @@ def _on_session_expired(payment: CardPayment) -> None:
     from marketplace.orders.services import cancel_unpaid_order
 
     payment.status = CardPaymentStatus.EXPIRED
-    cancel_unpaid_order(payment.order_id, _("The card payment was not completed in time."))
+    cancel_unpaid_order(payment.order_id, "card_expired")
 
 
 def _on_authorised(payment: CardPayment, intent, charge) -> None:
@@ -82,11 +83,8 @@ def _on_authorised(payment: CardPayment, intent, charge) -> None:
     payment.status = CardPaymentStatus.AUTHORISED
     payment.authorised_cents = attr(intent, "amount_capturable") or 0
     payment.authorised_at = from_timestamp(attr(charge, "created") or attr(intent, "created"))
-    if set_payment_status(order, PaymentStatus.AUTHORISED, format_money(payment.authorised_cents)):
-        queue_email(order.buyer.email, _("Card authorised for order %(ref)s", ref=order.reference),
-                    _("Your card is authorised for at most %(max)s. You will be charged the final amount "
-                      "once the producers have weighed and packed your order.",
-                      max=format_money(payment.authorised_cents)))
+    if set_payment_status(order, PaymentStatus.AUTHORISED, payment.authorised_cents):
+        send_email(order.buyer, emails.card_authorised, ref=order.reference, max_cents=payment.authorised_cents)
     if is_final(order) or not live_parts(order):
         enqueue_after_commit("payments.capture_order", [order.id], dedup_key=f"capture:{order.id}")
 
@@ -98,16 +96,12 @@ def _on_captured(payment: CardPayment, intent, charge) -> None:
     payment.status = CardPaymentStatus.CAPTURED
     payment.captured_cents = captured
     payment.captured_at = payment.captured_at or now()
-    write_ledger(LedgerKind.CHARGE, captured, order_id=order.id, stripe_id=charge.id,
-            note=_("Card payment of order %(ref)s", ref=order.reference))
+    write_ledger(LedgerKind.CHARGE, captured, order_id=order.id, stripe_id=charge.id)
     txn = attr(charge, "balance_transaction")
     if txn is not None and not isinstance(txn, str):
-        write_ledger(LedgerKind.FEE, attr(txn, "fee") or 0, order_id=order.id, stripe_id=txn.id,
-                note=_("Stripe processing fee (coop cost)"))
-    if set_payment_status(order, PaymentStatus.PAID, format_money(captured)):
-        queue_email(order.buyer.email, _("Payment of order %(ref)s", ref=order.reference),
-                    _("Your card has been charged %(amount)s for order %(ref)s. Each producer's receipt is on "
-                      "your order page.", amount=format_money(captured), ref=order.reference))
+        write_ledger(LedgerKind.FEE, attr(txn, "fee") or 0, order_id=order.id, stripe_id=txn.id)
+    if set_payment_status(order, PaymentStatus.PAID, captured):
+        send_email(order.buyer, emails.card_charged, ref=order.reference, amount_cents=captured)
     enqueue_after_commit("payments.settle_order", [order.id])
 
 
@@ -119,7 +113,7 @@ def _on_canceled(payment: CardPayment, intent, charge) -> None:
         # The card network dropped the hold before we captured: nothing was charged, yet the goods are
         # (or will be) with the buyer. Never cancel that silently: the amount is due another way.
         payment.status = CardPaymentStatus.LAPSED
-        set_payment_status(order, PaymentStatus.DUE, _("Card hold lapsed before capture."))
+        set_payment_status(order, PaymentStatus.DUE)
         handed = any(p.status in HANDED_OVER_STATES for p in live_parts(order))
         raise_alert(
             _("Order %(ref)s: the card hold lapsed before capture", ref=order.reference),
@@ -130,7 +124,7 @@ def _on_canceled(payment: CardPayment, intent, charge) -> None:
             + " " + _("Nothing was charged on the card."), key=f"lapsed:{order.id}", order_id=order.id)
         return
     payment.status = CardPaymentStatus.RELEASED
-    set_payment_status(order, PaymentStatus.CANCELLED, _("Card authorisation released."))
+    set_payment_status(order, PaymentStatus.CANCELLED)
 
 
 def capture_order(order_id: int, *, early: bool = False) -> str:

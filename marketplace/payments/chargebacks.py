@@ -11,11 +11,13 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from marketplace.core.services import get_setting, queue_email
+from marketplace.core.mail import send_email
+from marketplace.core.services import get_setting
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import (
     attr,
@@ -88,12 +90,12 @@ def _record_movements(chargeback: Chargeback, transactions) -> None:
         if amount < 0:
             write_ledger(LedgerKind.DISPUTE, -amount, order_id=chargeback.order_id,
                          reference=f"dispute:{attr(txn, 'id')}",
-                         note=_("Chargeback withdrawn: %(reason)s", reason=chargeback.reason))
+                         note=chargeback.reason)
         elif amount > 0 and category == "dispute_reversal":
             write_ledger(LedgerKind.DISPUTE_REINSTATED, amount, order_id=chargeback.order_id,
-                         reference=f"reinstated:{attr(txn, 'id')}", note=_("Chargeback won: funds reinstated"))
+                         reference=f"reinstated:{attr(txn, 'id')}")
         write_ledger(LedgerKind.FEE, fee, order_id=chargeback.order_id, stripe_id=attr(txn, "id"),
-                     note=_("Stripe dispute fee (coop cost)"))
+                     note=attr(txn, "description") or "")
     chargeback.fee_cents = sum(attr(t, "fee") or 0 for t in transactions)
 
 
@@ -160,8 +162,7 @@ def apply_lost_rule(chargeback: Chargeback, loss_cents: int) -> None:
     chargeback.recovered_cents = sum(shares.values())
     chargeback.absorbed_cents = loss_cents - chargeback.recovered_cents
     write_ledger(LedgerKind.COOP_COST, chargeback.absorbed_cents, order_id=chargeback.order_id,
-                 reference=f"chargeback-absorbed:{chargeback.id}",
-                 note=_("Lost chargeback borne by the coop (published rule)"))
+                 reference=f"chargeback-absorbed:{chargeback.id}", note=chargeback.reason)
     db.session.flush()
 
 
@@ -189,10 +190,7 @@ def _take_back(chargeback: Chargeback, payout: Payout, cents: int) -> None:
     db.session.add(credit)
     db.session.flush()
     enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")
-    queue_email(payout.user.email, _("A chargeback on order %(ref)s", ref=chargeback.order.reference),
-                _("The buyer's bank took back the payment of order %(ref)s and the coop lost the dispute. By the "
-                  "coop's published rule, %(amount)s is taken back from what you were paid for it.",
-                  ref=chargeback.order.reference, amount=format_money(cents)))
+    send_email(payout.user, emails.chargeback_taken_back, ref=chargeback.order.reference, amount_cents=cents)
 
 
 def chargebacks(admin: User) -> list[Chargeback]:

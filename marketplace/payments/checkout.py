@@ -154,4 +154,4 @@ def abandon_checkout(user: User, order_id: int) -> Order:
         payment.status = CardPaymentStatus.EXPIRED
     from marketplace.orders.services import cancel_unpaid_order
 
-    return cancel_unpaid_order(order.id, _("Card payment cancelled by the buyer."))
+    return cancel_unpaid_order(order.id, "card_abandoned")

@@ -12,12 +12,13 @@ import stripe
 from flask_babel import gettext as _
 
 from marketplace.core.errors import NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.orders.models import Order
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import available_cents
 from marketplace.payments.common import call_stripe, commit_step, now, raise_alert, settle_alert, write_ledger
@@ -133,11 +134,8 @@ def _paid(payout_id: int, transfer_id: str) -> Payout:
             if payout.part_id else []:
         enqueue_after_commit("payments.execute_credit", [credit.id])  # a refund waiting for this transfer
     order = payout.order
-    queue_email(payout.user.email, _("Payment sent: %(amount)s", amount=format_money(payout.net_cents)),
-                _("%(amount)s has been transferred to your Stripe account (%(ref)s).", amount=format_money(
-                    payout.net_cents), ref=order.reference if order else payout.reference)
-                + ((" " + _("%(w)s was withheld for your coop fees due.", w=format_money(payout.withheld_cents)))
-                   if payout.withheld_cents else ""))
+    send_email(payout.user, emails.payment_sent, ref=order.reference if order else payout.reference,
+               amount_cents=payout.net_cents, withheld_cents=payout.withheld_cents)
     commit_step()
     return payout
 

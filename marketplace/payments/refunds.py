@@ -14,12 +14,13 @@ import stripe
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.orders.states import PaymentStatus
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.amounts import set_payment_status
 from marketplace.payments.common import (
@@ -181,9 +182,8 @@ def _finish(credit_id: int) -> Credit:
     credit.status, credit.error = CreditStatus.DONE, ""
     order = credit.order
     if credit.kind != CreditKind.CHARGEBACK and credit.refund_status != "chargeback":
-        queue_email(order.buyer.email, _("Refund for order %(ref)s", ref=order.reference),
-                    _("%(amount)s has been refunded to your card: %(reason)s",
-                      amount=format_money(credit.amount_cents), reason=credit.reason))
+        send_email(order.buyer, emails.refunded, ref=order.reference, amount_cents=credit.amount_cents,
+                   reason=credit.reason)
         _mark_refunded_when_complete(order)
     commit_step()
     return credit
@@ -290,8 +290,7 @@ def absorb_reversal(admin: User, credit_id: int) -> Credit:
             or not credit.reversal_attempts:
         raise Conflict(_("Only a refused reversal can be borne by the coop."))
     write_ledger(LedgerKind.COOP_COST, credit.reversal_cents, order_id=credit.order_id, part_id=credit.part_id,
-                 reference=f"reversal-absorbed:{credit.id}", note=_("Reversal borne by the coop: %(reason)s",
-                                                                    reason=credit.reason))
+                 reference=f"reversal-absorbed:{credit.id}", note=credit.reason)
     credit.status, credit.error = CreditStatus.DONE, ""
     settle_alert(f"reversal:{credit.id}")
     db.session.flush()

@@ -198,8 +198,8 @@ def resolve_dispute(admin: User, line_id: int, amount_cents: int, reason: str) -
     credit = Credit(kind=CreditKind.DISPUTE, order_id=order.id, part_id=line.part_id, line_id=line.id,
                     amount_cents=amount_cents, reason=reason, actor_id=admin.id)
     db.session.add(credit)
-    order.events.append(OrderEvent(kind="refund", part=line.part, actor_id=admin.id,
-                                   detail=f"{line.product_name}: {format_money(amount_cents)} — {reason}"))
+    order.events.append(OrderEvent(kind="refund", part=line.part, actor_id=admin.id, amount_cents=amount_cents,
+                                   detail=f"{line.product_name}: {reason}"))
     db.session.flush()
     signals.refund_decided.send(credit)
     enqueue_after_commit("payments.execute_credit", [credit.id], dedup_key=f"credit:{credit.id}")

@@ -7,7 +7,6 @@ fee is then due again). With no receiver, nothing is withheld.
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.core.services import get_int_setting
@@ -48,8 +47,7 @@ def record_withholding(payout: Payout) -> None:
     if not payout.withheld_cents:
         return
     write_ledger(LedgerKind.WITHHOLDING, payout.withheld_cents, order_id=payout.order_id, part_id=payout.part_id,
-                 user_id=payout.user_id, reference=f"withholding:{payout.reference}",
-                 note=_("Coop fees due, withheld (at most %(cap)s %% of each payment)", cap=withholding_cap_percent()))
+                 user_id=payout.user_id, reference=f"withholding:{payout.reference}")
     signals.fee_withheld.send(payout.user_id, cents=payout.withheld_cents, reference=payout.reference)
 
 
@@ -60,8 +58,7 @@ def release_withholding(payout: Payout, cents: int, reference: str) -> int:
     if cents <= 0 or db.session.query(LedgerEntry.id).filter_by(reference=key).first() is not None:
         return 0
     write_ledger(LedgerKind.WITHHOLDING_RELEASED, cents, order_id=payout.order_id, part_id=payout.part_id,
-                 user_id=payout.user_id, reference=key,
-                 note=_("Withheld fees given back: the line was refunded, the fees are due again"))
+                 user_id=payout.user_id, reference=key)
     payout.withholding_released_cents += cents
     signals.fee_released.send(payout.user_id, cents=cents, reference=payout.reference)
     return cents

@@ -8,11 +8,14 @@ from sqlalchemy.orm import joinedload
 from marketplace.audit.services import record
 from marketplace.catalog.models import ProducerProfile, Product
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import get_setting, queue_email, set_setting
+from marketplace.core.mail import send_email
+from marketplace.core.services import get_setting, set_setting
 from marketplace.extensions import db
+from marketplace.members import emails as member_emails
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders.models import Order, OrderPart
+from marketplace.reports import emails
 
 MAX_SHARES = 1000
 
@@ -46,9 +49,7 @@ def hide_product(admin: User, product_id: int, reason: str) -> Product:
     before = {"hidden_reason": product.hidden_reason}
     product.hidden_reason = reason[:2000]
     record(admin, "product.hidden", product, before, {"hidden_reason": product.hidden_reason})
-    queue_email(product.producer.user.email, _("%(name)s is hidden from the shop", name=product.name),
-                _("The coop's administrators have hidden %(name)s from the shop: %(reason)s\n"
-                  "Reply to this e-mail if you think this is a mistake.", name=product.name, reason=reason))
+    send_email(product.producer.user, emails.product_hidden, name=product.name, reason=reason)
     db.session.flush()
     return product
 
@@ -61,8 +62,7 @@ def unhide_product(admin: User, product_id: int) -> Product:
     before = {"hidden_reason": product.hidden_reason}
     product.hidden_reason = None
     record(admin, "product.shown", product, before, {"hidden_reason": None})
-    queue_email(product.producer.user.email, _("%(name)s is back in the shop", name=product.name),
-                _("The coop's administrators have put %(name)s back in the shop.", name=product.name))
+    send_email(product.producer.user, emails.product_shown, name=product.name)
     db.session.flush()
     return product
 
@@ -93,8 +93,7 @@ def change_shares(admin: User, membership_id: int, shares_count: int, reason: st
     membership.shares_count = shares_count
     record(admin, "membership.shares_changed", membership, before, {"shares_count": shares_count},
            note=reason.strip())
-    queue_email(membership.user.email, _("Your shares in the coop"),
-                _("The register now shows %(n)d share(s) in your name.", n=shares_count))
+    send_email(membership.user, member_emails.shares_changed, shares=shares_count)
     db.session.flush()
     return membership
 

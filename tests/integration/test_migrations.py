@@ -119,3 +119,35 @@ def test_postgresql_migration_makes_issued_invoices_immutable(tmp_path, monkeypa
         upgrade()
         _assert_invoices_immutable("immutable")
         db.engine.dispose()
+
+
+def test_history_sentences_written_before_become_codes_and_cents(tmp_path, monkeypatch):
+    """7c3e1a9d5f20: amounts formatted in someone's language and the shop's own sentences, stored as data
+    in either language, become cents and codes (a person's reason stays as typed)."""
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = _app(tmp_path, f"sqlite:///{tmp_path / 'history.sqlite'}")
+    with app.app_context():
+        upgrade(revision="5b7d2c41a9f3")
+        rows = [(1, "paid_at_pickup", "32,75\u00a0€"), (2, "payment_paid", "€12.40"),
+                (3, "payment_due", "L'autorisation de la carte a expiré avant l'encaissement."),
+                (4, "cancelled", "Vidée par l'acheteur."), (5, "cancelled", "Gel sur les fraises"),
+                (6, "cancelled", "Le minimum de commande de Ferme du Marais pour cette distribution (50,00 €) "
+                                 "n'a pas été atteint (18,50 €).")]
+        with db.engine.begin() as conn:
+            for id_, kind, detail in rows:
+                conn.execute(text("INSERT INTO order_events (id, order_id, kind, detail, created_at) "
+                                  "VALUES (:id, 1, :kind, :detail, '2026-11-01')"),
+                             {"id": id_, "kind": kind, "detail": detail})
+            conn.execute(text("INSERT INTO payment_ledger (id, kind, amount_cents, note, created_at) VALUES "
+                              "(1, 'charge', 1240, 'Paiement par carte de la commande C-1', '2026-11-01'), "
+                              "(2, 'fee', 40, 'Frais Stripe (frais de la coopérative)', '2026-11-01'), "
+                              "(3, 'coop_cost', 500, 'Reprise supportée par la coopérative : colis perdu', "
+                              "'2026-11-01')"))
+        upgrade()
+        events = dict((row[0], row[1:]) for row in db.session.execute(
+            text("SELECT id, detail, amount_cents FROM order_events")))
+        assert events == {1: ("", 3275), 2: ("", 1240), 3: ("", None), 4: ("emptied_by_buyer", None),
+                          5: ("Gel sur les fraises", None), 6: ("minimum_not_reached", None)}
+        notes = dict(db.session.execute(text("SELECT id, note FROM payment_ledger")).all())
+        assert notes == {1: "", 2: "", 3: "colis perdu"}
+        db.session.remove()

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
+from marketplace.billing import emails as billing_emails
 from marketplace.billing import signals
 from marketplace.billing.allocation import Allocation, MemberActivity, MemberFee, allocate_fees
 from marketplace.billing.models import (
@@ -29,12 +30,12 @@ from marketplace.billing.services.costs import sync_processing_fees
 from marketplace.billing.services.periods import coop_today, get_or_create_period, get_period, period_label, utc_bounds
 from marketplace.billing.services.rules import rule_in_force, to_fee_rule
 from marketplace.core.errors import Conflict, ServiceError
+from marketplace.core.mail import language_of, render_email
 from marketplace.core.models import OutboundEmail
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
-from marketplace.money import format_money
 from marketplace.timeutil import utcnow
 
 
@@ -164,22 +165,19 @@ def close_period(period_id: int, actor: User | None = None, today: date | None =
 
 
 def _queue_statement_emails(period: BillingPeriod, fees: dict[int, MemberFee]) -> None:
-    label = period_label(period)
-    emails = db.session.execute(select(User.id, User.email).join(Membership, Membership.user_id == User.id)
-                                .where(Membership.status == MembershipStatus.ACTIVE.value)).all()
-    address: dict[int, str] = dict(emails)
-    now = utcnow()
+    members = db.session.execute(select(User.id, User.email, User.locale)
+                                 .join(Membership, Membership.user_id == User.id)
+                                 .where(Membership.status == MembershipStatus.ACTIVE.value)).all()
+    address = {row.id: row for row in members}
+    now, url = utcnow(), public_url("billing.my_fees")
     rows = []
     for user_id, fee in fees.items():
         if user_id not in address:
             continue
-        rows.append({
-            "recipient": address[user_id], "created_at": now,
-            "subject": _("Your coop fee for %(p)s: %(amount)s", p=label, amount=format_money(fee.total_cents))[:300],
-            "body": _("The coop keeps no margin: its members share exactly what running it cost in %(p)s.\n\n"
-                   "Your fee: %(amount)s.\nHow it was computed: %(how)s\n\nYour statement (web page and PDF) is "
-                   "under \"My fees\" on the coop's site: %(url)s", p=label,
-                   amount=format_money(fee.total_cents), how=fee.explanation, url=public_url("billing.my_fees"))})
+        member = address[user_id]
+        subject, body = render_email(language_of(member), billing_emails.fee_statement, month=period.starts_on,
+                                     amount_cents=fee.total_cents, how=fee.explanation, url=url)
+        rows.append({"recipient": member.email, "created_at": now, "subject": subject[:300], "body": body})
     if rows:
         db.session.execute(insert(OutboundEmail), rows)
 

@@ -7,7 +7,8 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
+from marketplace.dispatch import emails
 from marketplace.dispatch.geo import Coordinates, HaversineMatrix, haversine_m
 from marketplace.dispatch.models import (
     UNSTARTED_RUN,
@@ -69,8 +70,7 @@ def _withdraw(run: Run, now: datetime) -> None:
         if offer.status == OfferStatus.PENDING:
             offer.status, offer.answered_at = OfferStatus.WITHDRAWN, now
     if run.courier_id is not None:
-        queue_email(run.courier.email, _("Run %(id)s was given to another courier", id=run.id),
-                    _("The dispatcher has changed run %(id)s: it is no longer yours.", id=run.id))
+        send_email(run.courier, emails.run_withdrawn, run_id=run.id)
 
 
 def reassign_run(admin: User, run_id: int, courier_id: int, now: datetime | None = None) -> Run:

@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, update
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
+from marketplace.dispatch import emails
 from marketplace.dispatch.models import (
     LIVE_RUN,
     RUN_TRANSITIONS,
@@ -20,10 +21,9 @@ from marketplace.dispatch.models import (
     RunStatus,
 )
 from marketplace.dispatch.services.availability import _eligible_couriers, _require_courier
-from marketplace.dispatch.services.rules import get_rules, offered_pay_cents, pay_rule_text
+from marketplace.dispatch.services.rules import get_rules, offered_pay_cents
 from marketplace.extensions import db
 from marketplace.members.models import User
-from marketplace.money import format_money
 from marketplace.timeutil import utcnow
 
 
@@ -43,13 +43,10 @@ def _offer(run: Run, courier_id: int, now: datetime) -> RunOffer:
     run.offered_to_id, run.offer_expires_at = courier_id, offer.expires_at
     db.session.flush()
     courier = db.session.get(User, courier_id)
-    queue_email(courier.email, _("A run is offered to you"),
-                _("Run %(id)s: %(stops)d stops, %(km).1f km, %(start)s–%(end)s UTC. Pay: %(pay)s (%(rule)s). "
-                  "Accept or decline it on your courier page before %(expires)s UTC.",
-                  id=run.id, stops=len(run.live_stops), km=run.distance_m / 1000,
-                  start=run.starts_at.strftime("%d/%m %H:%M"), end=run.ends_at.strftime("%H:%M"),
-                  pay=format_money(offer.pay_cents), rule=pay_rule_text(rules),
-                  expires=offer.expires_at.strftime("%H:%M")))
+    send_email(courier, emails.run_offered, run_id=run.id, stops=len(run.live_stops), km=run.distance_m / 1000,
+               starts_at=run.starts_at, ends_at=run.ends_at, pay_cents=offer.pay_cents,
+               per_run_cents=rules.pay_per_run_cents, per_km_cents=rules.pay_per_km_cents,
+               per_stop_cents=rules.pay_per_stop_cents, expires_at=offer.expires_at)
     return offer  # its expiry is the beat sweep's (dispatch.expire_due_offers), not a long countdown
 
 

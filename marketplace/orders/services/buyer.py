@@ -47,7 +47,7 @@ def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int)
         part.lines.remove(line)
         db.session.delete(line)
         if not part.lines:
-            _set_part_status(part, PartStatus.CANCELLED, user, _("Emptied by the buyer."))
+            _set_part_status(part, PartStatus.CANCELLED, user, "emptied_by_buyer")
     else:
         line.quantity = quantity
     _record(order, "changed", f"{line.product_name}: {quantity}", part=part, actor=user)
@@ -64,6 +64,6 @@ def cancel_order(user: User, order_id: int) -> Order:
     if not cancellable:
         raise Conflict(_("Nothing left to cancel: the producers have accepted this order."))
     for part in cancellable:
-        _cancel_part(part, user, _("Cancelled by the buyer."))
+        _cancel_part(part, user, "cancelled_by_buyer")
     db.session.flush()
     return order

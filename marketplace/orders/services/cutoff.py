@@ -5,14 +5,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import update
 
 from marketplace.catalog.models import ProducerProfile
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.money import format_money
+from marketplace.orders import emails
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
 from marketplace.orders.states import LineStatus, PartStatus
@@ -81,24 +80,21 @@ def close_distribution(distribution_id: int, now: datetime | None = None) -> boo
 
 
 def _cancel_under_minimum(distribution: Distribution, producer: ProducerProfile, total: int) -> None:
-    reason = _("%(producer)s's minimum order for this distribution (%(min)s) was not reached (%(total)s).",
-               producer=producer.name, min=format_money(producer.min_order_cents), total=format_money(total))
     parts = (db.session.query(OrderPart).join(Order)
              .filter(Order.distribution_id == distribution.id, OrderPart.producer_id == producer.id,
                      OrderPart.status != PartStatus.CANCELLED).all())
     for part in parts:
-        _cancel_part(part, None, reason)
-        queue_email(part.order.buyer.email, _("Part of your order %(ref)s is cancelled", ref=part.order.reference),
-                    reason + " " + _("You will not pay for these products."))
-    queue_email(producer.user.email, _("No harvest for this distribution"), reason)
+        _cancel_part(part, None, "minimum_not_reached")
+        send_email(part.order.buyer, emails.part_cancelled_under_minimum, ref=part.order.reference,
+                   producer=producer.name, min_cents=producer.min_order_cents, total_cents=total)
+    send_email(producer.user, emails.no_harvest, producer=producer.name, min_cents=producer.min_order_cents,
+               total_cents=total)
 
 
 def _send_harvest_totals(distribution: Distribution, producer: ProducerProfile) -> None:
     lines = harvest_totals(distribution.id, producer.id)
-    body = "\n".join(f"- {line.product_name}: {line.quantity} × {line.unit}"
-                     + (f" (~{line.estimated_weight_g} g)" if line.estimated_weight_g else "") for line in lines)
-    queue_email(producer.user.email, _("Harvest list for %(place)s", place=distribution.pickup_place.name),
-                _("Ordering is closed. Please harvest and pack:") + "\n" + body)
+    send_email(producer.user, emails.harvest_list, place=distribution.pickup_place.name,
+               lines=[(line.product_name, line.quantity, line.unit, line.estimated_weight_g) for line in lines])
 
 
 def due_distribution_ids(now: datetime | None = None) -> list[int]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
-from marketplace.money import format_money
-from marketplace.orders import signals
+from marketplace.orders import emails, signals
 from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _all_done, _get_order, _record, _set_part_status
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod, PaymentStatus
@@ -30,7 +29,7 @@ def mark_collected(admin_or_producer: User, order_id: int) -> Order:
                                                                                 PartStatus.CANCELLED)
                                                                    for p in order.parts):
         order.payment_status = PaymentStatus.PAID
-        _record(order, "paid_at_pickup", format_money(order.total_due_cents), actor=admin_or_producer)
+        _record(order, "paid_at_pickup", actor=admin_or_producer, amount_cents=order.total_due_cents)
     db.session.flush()
     if _all_done(order):
         signals.order_completed.send(order)
@@ -46,9 +45,7 @@ def hand_to_courier(order_id: int, courier: User | None = None) -> Order:
         if part.status == PartStatus.READY:
             _set_part_status(part, PartStatus.HANDED_TO_COURIER, courier)
     db.session.flush()
-    queue_email(order.buyer.email, _("Order %(ref)s is on its way", ref=order.reference),
-                _("A coop courier has your order %(ref)s. Have your delivery code ready: %(code)s.",
-                  ref=order.reference, code=order.delivery_code))
+    send_email(order.buyer, emails.on_its_way, ref=order.reference, code=order.delivery_code)
     signals.order_out_for_delivery.send(order)
     return order
 
@@ -62,12 +59,10 @@ def mark_delivered(order_id: int, courier: User | None = None) -> Order:
     if order.payment_method == PaymentMethod.PAY_AT_PICKUP and _all_done(order):
         order.payment_status = PaymentStatus.PAID
     db.session.flush()
-    queue_email(order.buyer.email, _("Order %(ref)s delivered", ref=order.reference),
-                _("Your order %(ref)s has been delivered. Thank you!", ref=order.reference))
+    send_email(order.buyer, emails.delivered_to_buyer, ref=order.reference)
     for part in order.parts:
         if part.status == PartStatus.DELIVERED:
-            queue_email(part.producer.user.email, _("Order %(ref)s delivered", ref=order.reference),
-                        _("Your part of order %(ref)s has been delivered to the buyer.", ref=order.reference))
+            send_email(part.producer.user, emails.delivered_to_producer, ref=order.reference)
     if _all_done(order):
         signals.order_completed.send(order)
     return order

@@ -7,6 +7,7 @@ from marketplace.core.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import signals
+from marketplace.orders.events import reason_text
 from marketplace.orders.models import Order, OrderEvent, OrderPart
 from marketplace.orders.services.stock import release_stock
 from marketplace.orders.states import InvalidTransition, LineStatus, PartStatus, check_transition
@@ -14,8 +15,9 @@ from marketplace.timeutil import utcnow
 
 
 def _record(order: Order, kind: str, detail: str = "", part: OrderPart | None = None,
-            actor: User | None = None) -> None:
-    order.events.append(OrderEvent(kind=kind, detail=detail, part=part, actor_id=actor.id if actor else None))
+            actor: User | None = None, amount_cents: int | None = None) -> None:
+    order.events.append(OrderEvent(kind=kind, detail=detail, part=part, actor_id=actor.id if actor else None,
+                                   amount_cents=amount_cents))
 
 
 def _get_order(order_id: int) -> Order:
@@ -39,11 +41,12 @@ def _set_part_status(part: OrderPart, target: PartStatus, actor: User | None, no
 
 
 def _cancel_part(part: OrderPart, actor: User | None, reason: str) -> None:
+    """`reason`: a code of orders.events.REASONS, or a person's own words."""
     _set_part_status(part, PartStatus.CANCELLED, actor, reason)
     for line in part.lines:
         if line.status == LineStatus.ACTIVE:
             release_stock(line.product_id, line.quantity)
-    signals.part_cancelled.send(part, reason=reason)
+    signals.part_cancelled.send(part, reason=reason_text(reason), reason_code=reason)
 
 
 def _all_done(order: Order) -> bool:

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
 from marketplace.distributions.services import delivery_fee_cents, zone_for_postcode
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
-from marketplace.money import format_money
-from marketplace.orders import signals
+from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
@@ -99,11 +98,8 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     cart.items.clear()
     db.session.flush()
     signals.order_placed.send(order)
-    queue_email(user.email, _("Order %(ref)s confirmed", ref=order.reference),
-                _("Thank you! Your order %(ref)s for %(when)s is placed. Estimated total: %(total)s. "
-                  "You can change it until the cut-off.", ref=order.reference,
-                  when=distribution.pickup_place.name, total=format_money(order.goods_estimated_cents
-                                                                          + order.delivery_fee_cents)))
+    send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
+               total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
 
 

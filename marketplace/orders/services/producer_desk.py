@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask_babel import gettext as _
 
 from marketplace.core.errors import Conflict, NotFound, ServiceError
-from marketplace.core.services import get_int_setting, queue_email
+from marketplace.core.mail import send_email
+from marketplace.core.services import get_int_setting
 from marketplace.extensions import db
 from marketplace.members.models import User
-from marketplace.money import format_money
-from marketplace.orders import signals
+from marketplace.orders import emails, signals
 from marketplace.orders.models import OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _record, _set_part_status
 from marketplace.orders.services.stock import release_stock
@@ -55,10 +55,8 @@ def reject_line(user: User, line_id: int, reason: str) -> OrderLine:
     if all(other.status == LineStatus.REJECTED for other in part.lines):
         _set_part_status(part, PartStatus.CANCELLED, user, reason)
     signals.line_rejected.send(line)
-    queue_email(order.buyer.email, _("A product of your order %(ref)s is unavailable", ref=order.reference),
-                _("%(producer)s cannot supply %(product)s: %(reason)s. You will not pay for it (%(amount)s).",
-                  producer=part.producer.name, product=line.product_name, reason=reason,
-                  amount=format_money(line.credited_cents)))
+    send_email(order.buyer, emails.line_unavailable, ref=order.reference, producer=part.producer.name,
+               product=line.product_name, reason=reason, amount_cents=line.credited_cents)
     db.session.flush()
     return line
 
@@ -99,9 +97,7 @@ def mark_ready(user: User, part_id: int) -> OrderPart:
     _set_part_status(part, PartStatus.READY, user)
     order = part.order
     if all(p.status in (PartStatus.READY, PartStatus.CANCELLED) for p in order.parts):
-        queue_email(order.buyer.email, _("Order %(ref)s is ready", ref=order.reference),
-                    _("Every producer has packed your order %(ref)s. Amount due: %(total)s.",
-                      ref=order.reference, total=format_money(order.total_due_cents)))
+        send_email(order.buyer, emails.order_ready, ref=order.reference, total_cents=order.total_due_cents)
         signals.order_ready.send(order)
     db.session.flush()
     return part
