@@ -63,6 +63,40 @@ def choose_distribution():
                back=url_for("orders.cart"))
 
 
+def _checkout_form(distribution) -> CheckoutForm:
+    form = CheckoutForm()
+    labels = dict(form.payment_method.choices)
+    labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
+    form.payment_method.choices = [(m.value, labels[m.value]) for m in services.available_payment_methods()]
+    slots = distribution.slots if distribution else []
+    form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
+    return form
+
+
+def _checkout_input(form: CheckoutForm, expected: bool) -> services.CheckoutInput:
+    raw_total = (form.expected_total_cents.data or "").strip()
+    return services.CheckoutInput(
+        fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
+        delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
+        delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
+        note=form.note.data or "",
+        expected_total_cents=int(raw_total) if expected and raw_total.isdigit() and len(raw_total) < 10 else None)
+
+
+def _shown_summary(cart, distribution, form: CheckoutForm) -> services.CheckoutSummary | None:
+    """The amounts for the choices on the page (None while they cannot be priced, e.g. an unserved postcode)."""
+    if distribution is None:
+        return None
+    try:
+        data = _checkout_input(form, expected=False)
+    except ValueError:
+        data = services.CheckoutInput()
+    try:
+        return services.checkout_summary(cart, distribution, data)
+    except ServiceError:
+        return None
+
+
 @bp.route("/checkout", methods=["GET", "POST"])
 @login_required
 def checkout():
@@ -71,35 +105,28 @@ def checkout():
         flash(_("Your cart is empty."), "error")
         return redirect(url_for("orders.cart"))
     distribution = cart.distribution
-    form = CheckoutForm()
-    labels = dict(form.payment_method.choices)
-    labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
-    form.payment_method.choices = [(m.value, labels[m.value]) for m in services.available_payment_methods()]
-    slots = distribution.slots if distribution else []
-    form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
+    form = _checkout_form(distribution)
     if request.method == "GET":
         form.delivery_address.data = current_user.address
         form.delivery_postcode.data = current_user.postcode
         form.delivery_town.data = current_user.town
     if form.validate_on_submit():
-        data = services.CheckoutInput(
-            fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
-            delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
-            delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
-            note=form.note.data or "")
-        order = perform(services.checkout, current_user, data, form=form)
-        if order is not REFUSED:
-            if order.payment_method == PaymentMethod.CARD:
-                # Hosted card page (payments domain); the order is paid only on a verified webhook.
-                # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
-                return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
-            flash(_("Thank you! Your order is placed."), "success")
-            return redirect(url_for("orders.order_page", order_id=order.id))
-    from marketplace.distributions.models import DeliveryZone
-
-    zones = db.session.query(DeliveryZone).filter_by(active=True).order_by(DeliveryZone.name).all()
-    return render_template("orders/checkout.html", form=form, summary=services.summarise_cart(cart),
-                           distribution=distribution, zones=zones), form_status(form)
+        if request.form.get("review"):
+            # Only the amounts for these choices: shown below, nothing is placed.
+            perform(services.checkout_summary, cart, distribution, _checkout_input(form, expected=False), form=form)
+        else:
+            order = perform(services.checkout, current_user, _checkout_input(form, expected=True), form=form)
+            if order is not REFUSED:
+                if order.payment_method == PaymentMethod.CARD:
+                    # Hosted card page (payments domain); the order is paid only on a verified webhook.
+                    # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
+                    return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
+                flash(_("Thank you! Your order is placed."), "success")
+                return redirect(url_for("orders.order_page", order_id=order.id))
+    summary = _shown_summary(cart, distribution, form)
+    form.expected_total_cents.data = str(summary.total_cents) if summary else ""
+    return render_template("orders/checkout.html", form=form, summary=summary, distribution=distribution,
+                           cart_summary=services.summarise_cart(cart)), form_status(form)
 
 
 # ---------------------------------------------------------------- buyer's orders
@@ -117,7 +144,8 @@ def order_page(order_id: int):
     order = db.session.get(Order, order_id)
     if order is None or (order.buyer_id != current_user.id and not current_user.is_admin):
         abort(404, _("No such order."))
-    return render_template("orders/order.html", order=order, editable=order.distribution.is_open())
+    return render_template("orders/order.html", order=order, editable=order.distribution.is_open(),
+                           summary=services.order_summary(order))
 
 
 @bp.route("/orders/<int:order_id>/lines/<int:line_id>", methods=["POST"])

@@ -23,10 +23,13 @@ from marketplace.orders.services.placing import (CheckoutInput, available_paymen
                                                  checkout)
 from marketplace.orders.services.producer_desk import (accept_part, mark_ready, record_weight, reject_line,
                                                        weight_bounds_g)
+from marketplace.orders.services.summary import (AmountsChanged, CheckoutSummary, ProducerAmount, checkout_summary,
+                                                 order_summary)
 from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock, parse_quantity, release_stock, reserve_stock
 
 __all__ = [
     "MAX_QUANTITY",
+    "AmountsChanged", "CheckoutSummary", "ProducerAmount", "checkout_summary", "order_summary",
     "CartSummary", "CheckoutInput", "HarvestLine", "Order", "OutOfStock", "ProducerGroup",
     "accept_part", "add_to_cart", "available_payment_methods", "buyer_order", "cancel_order", "cancel_unpaid_order",
     "change_line_quantity", "checkout", "choose_distribution", "close_distribution", "close_due_distributions",
