@@ -10,11 +10,18 @@ from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
 from marketplace.orders import documents, services
 from marketplace.orders.forms import CheckoutForm
-from marketplace.orders.models import Order, OrderPart
+from marketplace.catalog.models import Product
+from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import REFUSED, act, form_status, perform, request_int
+from marketplace.web import REFUSED, act, form_status, next_or, perform, request_int
 
 bp = Blueprint("orders", __name__)
+
+
+@bp.app_context_processor
+def quantity_bounds() -> dict[str, int]:
+    """Quantity inputs carry the bounds the services enforce (min 1 to add, 0 to remove a line)."""
+    return {"max_quantity": services.MAX_QUANTITY}
 
 
 def _form_id(name: str) -> int:
@@ -23,8 +30,12 @@ def _form_id(name: str) -> int:
 
 def _quantity_or_zero() -> int:
     """A new quantity typed in the cart or an order: 0 removes the line."""
-    raw = (request.form.get("quantity") or "").strip()
-    return 0 if raw == "0" else services.parse_quantity(raw)
+    return services.parse_quantity(request.form.get("quantity"), allow_zero=True)
+
+
+def _changed(quantity: int, name: str, removed: str) -> None:
+    """Say what a quantity change did: 0 removed the line."""
+    flash(removed if quantity == 0 else _("Now %(n)d × %(name)s.", n=quantity, name=name), "success")
 
 
 # ---------------------------------------------------------------- cart
@@ -52,8 +63,15 @@ def add_to_cart():
 @bp.route("/cart/update", methods=["POST"])
 @login_required
 def update_cart():
-    return act(lambda: services.set_cart_quantity(current_user, _form_id("product_id"), _quantity_or_zero()),
-               back=url_for("orders.cart"))
+    def update() -> tuple[int, str]:
+        product_id, quantity = _form_id("product_id"), _quantity_or_zero()
+        services.set_cart_quantity(current_user, product_id, quantity)
+        product = db.session.get(Product, product_id)
+        return quantity, product.name if product else ""
+
+    quantity, name = perform(update, back=url_for("orders.cart"))
+    _changed(quantity, name, _("%(name)s removed from your cart.", name=name))
+    return redirect(next_or(url_for("orders.cart")))
 
 
 @bp.route("/cart/distribution", methods=["POST"])
@@ -151,8 +169,18 @@ def order_page(order_id: int):
 @bp.route("/orders/<int:order_id>/lines/<int:line_id>", methods=["POST"])
 @login_required
 def change_line(order_id: int, line_id: int):
-    return act(lambda: services.change_line_quantity(current_user, order_id, line_id, _quantity_or_zero()),
-               success=_("Order updated."), back=url_for("orders.order_page", order_id=order_id))
+    back = url_for("orders.order_page", order_id=order_id)
+    line = db.session.get(OrderLine, line_id)
+    name = line.product_name if line is not None else ""
+
+    def change() -> int:
+        quantity = _quantity_or_zero()
+        services.change_line_quantity(current_user, order_id, line_id, quantity)
+        return quantity
+
+    quantity = perform(change, back=back)
+    _changed(quantity, name, _("%(name)s removed from your order.", name=name))
+    return redirect(next_or(back))
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
