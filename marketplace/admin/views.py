@@ -22,7 +22,7 @@ from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
-from marketplace.web import action_response, attach_error, request_date, request_int, run_service
+from marketplace.web import REFUSED, action_response, attach_error, form_status, perform, request_date, request_int, run_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.add_app_template_global(format_timedelta, "format_timedelta")
@@ -251,7 +251,7 @@ def settings():
             values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
         if form.withholding_cap_percent.data is not None:
             values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
-        _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)
-        if not error:
+        if perform(services.update_settings, current_user, values, success=_("Settings saved."),
+                   form=form) is not REFUSED:
             return redirect(url_for("admin.settings"))
-    return render_template("admin/settings.html", form=form), 400 if form.errors else 200
+    return render_template("admin/settings.html", form=form), form_status(form)
