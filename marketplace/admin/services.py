@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
 from marketplace.core import outbox
+from marketplace.core.contrast import weakest_contrast
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
 from marketplace.core.models import OutboxMessage
@@ -30,6 +31,11 @@ def update_settings(admin: User, values: dict[str, str]) -> None:
     for key in ("colour_primary", "colour_accent"):
         if key in values and not _COLOUR.match(values[key]):
             raise ServiceError(_("Colours are written #RRGGBB."), key)
+        problem = weakest_contrast(key, values[key]) if key in values else None
+        if problem is not None:
+            raise ServiceError(_("This colour is hard to read with %(where)s (contrast %(ratio)s:1, at least 4.5:1 "
+                                 "is needed): choose a darker or lighter one.", where=problem.where,
+                                 ratio=f"{problem.ratio:.1f}"), key)
     logo_url = values.get("coop_logo_url")
     if logo_url and not re.match(r"^(https://|/)", logo_url):
         raise ServiceError(_("The logo address must start with https:// or /."), "coop_logo_url")

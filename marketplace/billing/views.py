@@ -30,7 +30,8 @@ def labels():
 
 @bp.route("/transparency")
 def transparency():
-    return render_template("billing/transparency.html", reports=services.transparency_report(),
+    reports = services.transparency_report()
+    return render_template("billing/transparency.html", reports=reports, year=services.twelve_months(reports),
                            rule=services.rule_in_force(services.coop_today()))
 
 

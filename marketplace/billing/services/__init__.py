@@ -71,7 +71,13 @@ from marketplace.billing.services.rules import (
                                                    withdraw_rule,
 )
 from marketplace.billing.services.statements import StatementView, get_statement, my_statements
-from marketplace.billing.services.transparency import CollegeFigures, PeriodReport, transparency_report
+from marketplace.billing.services.transparency import (
+                                                   CollegeFigures,
+                                                   PeriodReport,
+                                                   YearView,
+                                                   transparency_report,
+                                                   twelve_months,
+)
 
 __all__ = [
     "COLLEGE_ORDER", "MAX_FLAT_CENTS", "MAX_WEIGHT", "RECEIPT_TYPES",
@@ -84,6 +90,6 @@ __all__ = [
     "open_periods", "paid_by_member", "period_label", "previous_month", "producer_sales_by_member",
     "propose_rule", "receipt_file", "record_cost", "record_fee_withheld", "record_payment", "record_withholding",
     "release_fee_withheld", "release_withholding", "rule_in_force", "store_receipt", "sync_processing_fees",
-    "tally_vote", "to_fee_rule", "transparency_report",
+    "tally_vote", "to_fee_rule", "transparency_report", "twelve_months", "YearView",
     "update_billing_settings", "utc_bounds", "withdraw_rule",
 ]

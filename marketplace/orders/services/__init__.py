@@ -41,9 +41,17 @@ from marketplace.orders.services.producer_desk import (
                                               weight_bounds_g,
 )
 from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock, parse_quantity, release_stock, reserve_stock
+from marketplace.orders.services.summary import (
+                                              AmountsChanged,
+                                              CheckoutSummary,
+                                              ProducerAmount,
+                                              checkout_summary,
+                                              order_summary,
+)
 
 __all__ = [
     "MAX_QUANTITY",
+    "AmountsChanged", "CheckoutSummary", "ProducerAmount", "checkout_summary", "order_summary",
     "CartSummary", "CheckoutInput", "HarvestLine", "Order", "OutOfStock", "ProducerGroup",
     "accept_part", "add_to_cart", "available_payment_methods", "buyer_order", "cancel_order", "cancel_unpaid_order",
     "change_line_quantity", "checkout", "choose_distribution", "close_distribution", "close_due_distributions",

@@ -17,14 +17,22 @@ class OutOfStock(Conflict):
     """Not enough stock left for a line: the message names the product and what is left."""
 
 
-def parse_quantity(raw: object) -> int:
-    """A whole number of units between 1 and MAX_QUANTITY; anything else is refused."""
+def quantity_refusal(allow_zero: bool = False) -> ServiceError:
+    """The one message for a quantity out of bounds; the pages' inputs use the same bounds (min 0 or 1, max)."""
+    if allow_zero:
+        return ServiceError(_("Enter a whole number of units from 0 (removes the line) to %(max)d.",
+                              max=MAX_QUANTITY), "quantity")
+    return ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+
+
+def parse_quantity(raw: object, *, allow_zero: bool = False) -> int:
+    """A whole number of units between 1 (0 where it removes a line) and MAX_QUANTITY; anything else is refused."""
     text = str(raw if raw is not None else "").strip()
-    if not text.isdigit():
-        raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+    if not text.isdigit() or len(text) > 6:
+        raise quantity_refusal(allow_zero)
     quantity = int(text)
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+    if not (0 if allow_zero else 1) <= quantity <= MAX_QUANTITY:
+        raise quantity_refusal(allow_zero)
     return quantity
 
 
