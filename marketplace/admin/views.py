@@ -37,8 +37,11 @@ def only_admins():
 @bp.route("/")
 def index():
     pending = db.session.query(Membership).filter_by(status=MembershipStatus.PENDING).count()
+    from marketplace.accounts.services import member_liability_cents
+
     return render_template("admin/index.html", pending=pending, background=services.background_status(current_user),
-                           distributions=distribution_services.upcoming_distributions(limit=10))
+                           distributions=distribution_services.upcoming_distributions(limit=10),
+                           members_money=member_liability_cents())
 
 
 @bp.route("/background")

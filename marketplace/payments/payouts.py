@@ -33,9 +33,16 @@ def _locked(payout_id: int) -> Payout | None:
 
 
 def _source_charge(payout: Payout) -> str | None:
-    """The order's charge the transfer is paid from; None when the coop pays from its own balance."""
+    """The order's charge the transfer is paid from; None when the coop pays from its own balance.
+
+    An order the buyer's member account paid in part was charged less than its producers are owed, and
+    Stripe refuses transfers from a charge beyond what it has left: such an order's producers are paid from
+    the coop's available balance, where card top-ups sit (cash and cheque top-ups sit in the coop's bank
+    account: the treasurer tops up the Stripe balance when a payout waits for funds)."""
+    from marketplace.accounts.services import order_share_cents
+
     payment = payout.order.card_payment if payout.order is not None else None
-    if payment is None or payment.status != CardPaymentStatus.CAPTURED:
+    if payment is None or payment.status != CardPaymentStatus.CAPTURED or order_share_cents(payout.order_id) > 0:
         return None
     return payment.charge_id
 

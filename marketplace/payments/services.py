@@ -29,6 +29,7 @@ from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import format_money, weighed_amount_cents
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
+from marketplace.orders.services.account_payment import card_due_cents
 from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
 from marketplace.payments import signals
 from marketplace.payments import stripe_gateway as gateway
@@ -186,6 +187,11 @@ def hold_cents(order: Order) -> int:
     return goods + (order.delivery_fee_cents if goods > 0 else 0)
 
 
+def card_hold_cents(order: Order) -> int:
+    """What the card is held for: the hold less what the buyer's member account already paid."""
+    return card_due_cents(order, hold_cents(order))
+
+
 def is_final(order: Order) -> bool:
     """Every live part weighed and packed: the amount due is final."""
     live = _live_parts(order)
@@ -193,8 +199,14 @@ def is_final(order: Order) -> bool:
 
 
 def checkout_line_items(order: Order) -> list[dict]:
-    """One Checkout line per product (weight-priced ones at their maximum), the delivery fee apart."""
+    """One Checkout line per product (weight-priced ones at their maximum), the delivery fee apart; one line
+    for the rest when the member account paid part of the order (Stripe takes no negative line)."""
     cur = gateway.currency()
+    if card_hold_cents(order) != hold_cents(order):
+        name = _("Order %(ref)s: the rest after your account balance, held at most, charged as weighed",
+                 ref=order.reference)
+        return [{"quantity": 1, "price_data": {"currency": cur, "unit_amount": card_hold_cents(order),
+                                               "product_data": {"name": name[:250]}}}]
     items = []
     for part in _live_parts(order):
         for line in part.lines:
@@ -228,7 +240,10 @@ def check_card_order(order: Order) -> None:
         if not producer_can_take_cards(part.producer.user_id):
             raise ServiceError(_("%(producer)s cannot be paid by card yet: choose pay at pickup, or remove "
                                  "their products from your cart.", producer=part.producer.name), "payment_method")
-    if hold_cents(order) < MIN_CARD_CENTS:
+    if card_hold_cents(order) < MIN_CARD_CENTS:
+        if card_hold_cents(order) < hold_cents(order):
+            raise ServiceError(_("Your account balance covers this order: choose pay at pickup for what weighing "
+                                 "may add."), "payment_method")
         raise ServiceError(_("Card payments start at %(min)s.", min=format_money(MIN_CARD_CENTS)), "payment_method")
 
 
@@ -282,7 +297,7 @@ def _decide_checkout(order: Order) -> CardPayment:
     else:
         _retire_session(payment)
     payment.checkout_attempt += 1
-    payment.requested_cents = hold_cents(order)
+    payment.requested_cents = card_hold_cents(order)
     payment.checkout_params = json.dumps(_checkout_params(order, now() + CHECKOUT_SESSION_LIFETIME))
     db.session.commit()
     return payment
@@ -465,7 +480,7 @@ def capture_order(order_id: int, *, early: bool = False) -> str:
         db.session.commit()
         return "nothing-to-do"
     order, intent_id = payment.order, payment.payment_intent_id
-    if not _live_parts(order) or (not early and order.total_due_cents == 0):
+    if not _live_parts(order) or (not early and card_due_cents(order, order.total_due_cents) == 0):
         _stripe_call(payment, lambda client: client.v1.payment_intents.cancel(
             intent_id, {"cancellation_reason": "abandoned"}, gateway.idem(f"cancel:{order_id}")))
         return "released"
@@ -485,7 +500,7 @@ def _decide_capture(payment: CardPayment, early: bool) -> int:
     if payment.capture_cents is not None:
         return payment.capture_cents
     order = payment.order
-    due = hold_cents(order) if early else order.total_due_cents
+    due = card_hold_cents(order) if early else card_due_cents(order, order.total_due_cents)
     amount = min(due, payment.authorised_cents)
     if due > payment.authorised_cents:
         _alert_admins(_("Order %(ref)s: amount above the card hold", ref=order.reference),
@@ -609,9 +624,10 @@ def rebalance_order(order_id: int) -> Credit | None:
 
 
 def amount_due_cents(order: Order) -> int:
-    """What the buyer owes for the order now: final amounts (or the hold until final), less line refunds."""
+    """What the card owes for the order now: final amounts (or the hold until final), less line refunds and
+    what the member account paid."""
     due = order.total_due_cents if is_final(order) or not _live_parts(order) else hold_cents(order)
-    return max(due - _line_refunds(Credit.order_id == order.id), 0)
+    return card_due_cents(order, max(due - _line_refunds(Credit.order_id == order.id), 0))
 
 
 def enqueue_now_or_outbox(task_name: str, args: list) -> None:

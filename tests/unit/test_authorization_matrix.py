@@ -28,6 +28,13 @@ def R(anonymous, pending, buyer, producer, courier, admin) -> dict:
 # the request reached the service or its input check (no form data sent) rather than being refused
 # for the role. Admin-only actions check the role before the input (dispatch.reassign, dispatch.replan).
 EXPECTED: dict[str, dict] = {
+    "accounts.adjust": R('login', 403, 403, 403, 403, 400),
+    "accounts.ask_payback": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "accounts.member": R('login', 403, 403, 403, 403, 'ok'),
+    "accounts.mine": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "accounts.payback": R('login', 403, 403, 403, 403, 400),
+    "accounts.top_up": R('login', 403, 403, 403, 403, 400),
+    "accounts.treasury": R('login', 403, 403, 403, 403, 'ok'),
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
     "admin.background": R('login', 403, 403, 403, 403, 'ok'),
     "admin.change_status": R('login', 403, 403, 403, 403, 400),

@@ -17,6 +17,7 @@ from marketplace.money import format_money
 from marketplace.orders import signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.slots import reserve_slot_place
+from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.stock import reserve_stock
@@ -43,6 +44,7 @@ class CheckoutInput:
     delivery_town: str = ""
     delivery_slot_id: int | None = None
     note: str = ""
+    use_account: bool = True  # the buyer's account balance pays first unless they opt out
 
 
 def _new_reference() -> str:
@@ -97,6 +99,8 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     _record(order, "placed", actor=user)
     cart.items.clear()
     db.session.flush()
+    if data.use_account:
+        pay_from_account(order)
     signals.order_placed.send(order)
     queue_email(user.email, _("Order %(ref)s confirmed", ref=order.reference),
                 _("Thank you! Your order %(ref)s for %(when)s is placed. Estimated total: %(total)s. "

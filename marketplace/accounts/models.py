@@ -1,0 +1,104 @@
+"""Member accounts: an append-only ledger of movements in integer cents; a balance is their sum.
+
+Nothing stores a balance: it is always `SUM(amount_cents)` of the member's movements, so it cannot
+drift from its history. A movement is never changed or deleted (database triggers, as for issued
+invoices): a mistake is corrected by a new movement (an adjustment, with its reason).
+"""
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import DDL, event
+
+from marketplace.core.types import enum_type
+from marketplace.extensions import db
+from marketplace.timeutil import utcnow
+
+
+class MovementKind(str, enum.Enum):
+    DISPUTE_CREDIT = "dispute_credit"              # + an admin's decision on a pay-at-pickup dispute
+    REJECTED_LINE_CREDIT = "rejected_line_credit"  # + a line the producer could not supply, already paid
+    TOP_UP = "top_up"                              # + money the member gave the coop (card, cash, cheque, transfer)
+    ORDER_PAYMENT = "order_payment"                # - the balance pays (part of) an order
+    REFUND_TO_ACCOUNT = "refund_to_account"        # + money due back on an order, kept on the account
+    ADJUSTMENT = "adjustment"                      # ± an admin's correction, with its mandatory reason
+    PAYBACK = "payback"                            # - the balance handed back to the member
+    CARRY_OVER = "carry_over"                      # ± a small weighing difference carried to the next order
+
+
+class Means(str, enum.Enum):
+    """How money came in or went out (top-ups, paybacks, cash received at the pickup)."""
+
+    CARD = "card"
+    CASH = "cash"
+    CHEQUE = "cheque"
+    BANK_TRANSFER = "bank_transfer"
+
+
+# The sign each kind may take: +1 credits the member, -1 debits, 0 either.
+KIND_SIGN: dict[MovementKind, int] = {
+    MovementKind.DISPUTE_CREDIT: 1,
+    MovementKind.REJECTED_LINE_CREDIT: 1,
+    MovementKind.TOP_UP: 1,
+    MovementKind.ORDER_PAYMENT: -1,
+    MovementKind.REFUND_TO_ACCOUNT: 1,
+    MovementKind.ADJUSTMENT: 0,
+    MovementKind.PAYBACK: -1,
+    MovementKind.CARRY_OVER: 0,
+}
+
+
+class MemberAccount(db.Model):
+    """One row per member who ever had a movement: the row locked while a debit is decided."""
+
+    __tablename__ = "member_accounts"
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), primary_key=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Set when the member asked for the balance back (or left the coop); cleared once paid back.
+    payback_requested_at = db.Column(db.DateTime)
+
+    user = db.relationship("User")
+
+
+class AccountMovement(db.Model):
+    __tablename__ = "account_movements"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("member_accounts.user_id"), nullable=False, index=True)
+    kind = db.Column(enum_type(MovementKind), nullable=False)
+    amount_cents = db.Column(db.Integer, nullable=False)  # signed: + credits the member
+    reason = db.Column(db.Text, nullable=False, default="")
+    means = db.Column(enum_type(Means))
+    order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), index=True)
+    actor_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    # What the movement settles ("dispute:12", "order-payment:34"): the same fact is never posted twice.
+    key = db.Column(db.String(120), unique=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (db.CheckConstraint("amount_cents <> 0", name="movement_not_zero"),)
+
+    order = db.relationship("Order")
+    actor = db.relationship("User", foreign_keys=[actor_id])
+
+
+# Accounting records (C. com. L123-22): kept as written; erasure leaves them alone (the member row they
+# point to is anonymised, the amounts stay).
+AccountMovement.__table__.info["kept_by_law"] = True
+
+# Append-only, in the database too. The migration runs the same statements.
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION account_movements_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'account movements are append-only: post a correcting movement';
+END;
+$$ LANGUAGE plpgsql
+"""
+PG_TRIGGER = ("CREATE TRIGGER account_movements_append_only BEFORE UPDATE OR DELETE ON account_movements "
+              "FOR EACH ROW EXECUTE FUNCTION account_movements_append_only()")
+SQLITE_TRIGGERS = [f"CREATE TRIGGER account_movements_no_{verb.lower()} BEFORE {verb} ON account_movements "
+                   f"BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END"
+                   for verb in ("UPDATE", "DELETE")]
+
+event.listen(AccountMovement.__table__, "after_create", DDL(PG_FUNCTION).execute_if(dialect="postgresql"))
+event.listen(AccountMovement.__table__, "after_create", DDL(PG_TRIGGER).execute_if(dialect="postgresql"))
+for _statement in SQLITE_TRIGGERS:
+    event.listen(AccountMovement.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))

@@ -1,0 +1,85 @@
+"""The buyer's member account at checkout and at the handover: the balance pays first, card or pickup the rest.
+
+At checkout the account pays up to the order's estimate (ORDER_PAYMENT). Once the order is final
+(weighed and packed), what the account paid beyond the final amount goes back to it (REFUND_TO_ACCOUNT).
+For a card order the card is held and captured only for the rest (marketplace.payments asks
+`card_due_cents`). Nothing here commits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import AccountMovement, MovementKind
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.money import format_money
+from marketplace.orders.models import Order
+from marketplace.orders.services.lifecycle import _record
+from marketplace.orders.states import PartStatus
+
+
+@dataclass(frozen=True)
+class AccountUse:
+    """What the review page shows: the balance available, what it pays, what card or pickup covers."""
+
+    balance_cents: int
+    applied_cents: int
+    rest_cents: int
+
+    @property
+    def available_cents(self) -> int:
+        return max(self.balance_cents, 0)
+
+
+def account_use(user: User, total_cents: int, use_account: bool = True) -> AccountUse:
+    """The checkout review's figures for a basket of `total_cents` (the buyer may choose not to use the balance)."""
+    balance = accounts.balance_cents(user.id)
+    applied = min(max(balance, 0), max(total_cents, 0)) if use_account else 0
+    return AccountUse(balance, applied, total_cents - applied)
+
+
+def pay_from_account(order: Order) -> int:
+    """At checkout: the account pays the order's estimate as far as its balance goes (locked: never twice)."""
+    accounts.account_row(order.buyer_id, lock=True)
+    estimate = order.goods_estimated_cents + order.delivery_fee_cents
+    applied = min(max(accounts.balance_cents(order.buyer_id), 0), estimate)
+    if applied > 0:
+        accounts.post_movement(order.buyer_id, MovementKind.ORDER_PAYMENT, -applied, order_id=order.id,
+                               reason=_("Order %(ref)s", ref=order.reference), key=f"order-payment:{order.id}")
+        _record(order, "paid_from_account", format_money(applied))
+    return applied
+
+
+def final_due_cents(order: Order) -> int:
+    """The order's final amount (what the goods and delivery cost once weighed), 0 once nothing is live."""
+    if all(part.status == PartStatus.CANCELLED for part in order.parts):
+        return 0
+    return order.total_due_cents
+
+
+def return_account_excess(order: Order) -> int:
+    """Once the order is final (or cancelled): what the account paid beyond the final amount goes back to it."""
+    excess = accounts.order_share_cents(order.id) - final_due_cents(order)
+    if excess <= 0:
+        return 0
+    returned = db.session.query(db.func.count()).select_from(AccountMovement).filter(
+        AccountMovement.order_id == order.id,
+        AccountMovement.kind == MovementKind.REFUND_TO_ACCOUNT).scalar()
+    accounts.post_movement(order.buyer_id, MovementKind.REFUND_TO_ACCOUNT, excess, order_id=order.id,
+                           reason=_("Order %(ref)s: less than paid from the account", ref=order.reference),
+                           key=f"order-excess:{order.id}:{returned}")
+    return excess
+
+
+def card_due_cents(order: Order, amount_cents: int) -> int:
+    """What the card covers of `amount_cents` (a hold, or the final amount) once the account's share is paid."""
+    return max(amount_cents - accounts.order_share_cents(order.id), 0)
+
+
+def to_settle_at_handover(order: Order) -> int:
+    """What the volunteer collects at the pickup (positive) or hands back (negative) for a pay-at-pickup order:
+    the final amount less what the account paid."""
+    return final_due_cents(order) - accounts.order_share_cents(order.id)
