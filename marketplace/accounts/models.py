@@ -80,23 +80,30 @@ class AccountMovement(db.Model):
     actor = db.relationship("User", foreign_keys=[actor_id])
 
 
-# Accounting records (C. com. L123-22): kept as written; erasure leaves them alone (the member row they
-# point to is anonymised, the amounts stay).
-AccountMovement.__table__.info["kept_by_law"] = True
+# Accounting records (C. com. L123-22): amounts, kinds, members and orders are never rewritten, nor a row
+# deleted. Only the reason's text may change, and only by erasure's sweep blanking an erased member's
+# identifiers in it (privacy.scrub): the amounts stay and the accountant still balances.
+FIXED_COLUMNS = ("id", "user_id", "kind", "amount_cents", "means", "order_id", "actor_id", "key", "created_at")
 
 # Append-only, in the database too. The migration runs the same statements.
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION account_movements_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'account movements are append-only: post a correcting movement';
+    IF TG_OP = 'DELETE' OR """ + " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in FIXED_COLUMNS) + """ THEN
+        RAISE EXCEPTION 'account movements are append-only: post a correcting movement';
+    END IF;
+    RETURN NEW;
 END;
 $$ LANGUAGE plpgsql
 """
 PG_TRIGGER = ("CREATE TRIGGER account_movements_append_only BEFORE UPDATE OR DELETE ON account_movements "
               "FOR EACH ROW EXECUTE FUNCTION account_movements_append_only()")
-SQLITE_TRIGGERS = [f"CREATE TRIGGER account_movements_no_{verb.lower()} BEFORE {verb} ON account_movements "
-                   f"BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END"
-                   for verb in ("UPDATE", "DELETE")]
+SQLITE_TRIGGERS = [
+    "CREATE TRIGGER account_movements_no_update BEFORE UPDATE OF " + ", ".join(FIXED_COLUMNS)
+    + " ON account_movements BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END",
+    "CREATE TRIGGER account_movements_no_delete BEFORE DELETE ON account_movements "
+    "BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END",
+]
 
 event.listen(AccountMovement.__table__, "after_create", DDL(PG_FUNCTION).execute_if(dialect="postgresql"))
 event.listen(AccountMovement.__table__, "after_create", DDL(PG_TRIGGER).execute_if(dialect="postgresql"))

@@ -16,13 +16,23 @@ branch_labels = None
 depends_on = None
 
 # Kept in step with marketplace.accounts.models (a migration must not import the app).
+FIXED_COLUMNS = ("id", "user_id", "kind", "amount_cents", "means", "order_id", "actor_id", "key", "created_at")
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION account_movements_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'account movements are append-only: post a correcting movement';
+    IF TG_OP = 'DELETE' OR """ + " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in FIXED_COLUMNS) + """ THEN
+        RAISE EXCEPTION 'account movements are append-only: post a correcting movement';
+    END IF;
+    RETURN NEW;
 END;
 $$ LANGUAGE plpgsql
 """
+SQLITE_TRIGGERS = [
+    "CREATE TRIGGER account_movements_no_update BEFORE UPDATE OF " + ", ".join(FIXED_COLUMNS)
+    + " ON account_movements BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END",
+    "CREATE TRIGGER account_movements_no_delete BEFORE DELETE ON account_movements "
+    "BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END",
+]
 
 
 def upgrade():
@@ -64,9 +74,8 @@ def upgrade():
         op.execute("CREATE TRIGGER account_movements_append_only BEFORE UPDATE OR DELETE ON account_movements "
                    "FOR EACH ROW EXECUTE FUNCTION account_movements_append_only()")
     elif dialect == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER account_movements_no_{verb.lower()} BEFORE {verb} ON account_movements "
-                       f"BEGIN SELECT RAISE(ABORT, 'account movements are append-only'); END")
+        for statement in SQLITE_TRIGGERS:
+            op.execute(statement)
 
 
 def downgrade():

@@ -111,3 +111,11 @@ def test_an_admin_records_a_top_up_an_adjustment_and_a_payback(coop, client):
     assert kinds == [(MovementKind.PAYBACK, Means.CASH), (MovementKind.ADJUSTMENT, None),
                      (MovementKind.TOP_UP, Means.CHEQUE)]
     assert client.get("/account/admin/999999").status_code == 404
+
+
+def test_only_erasure_may_rewrite_a_reason_never_an_amount(coop):
+    accounts.post_movement(coop["buyer"].id, MovementKind.TOP_UP, 500, means=Means.CASH, reason="From Marie Curie")
+    db.session.commit()
+    db.session.execute(text("UPDATE account_movements SET reason = 'From […]'"))
+    db.session.commit()
+    assert db.session.query(AccountMovement).one().reason == "From […]"
