@@ -80,6 +80,34 @@ class AccountMovement(db.Model):
     actor = db.relationship("User", foreign_keys=[actor_id])
 
 
+class TopUpStatus(str, enum.Enum):
+    OPEN = "open"        # Checkout Session created, not paid yet
+    PAID = "paid"        # Stripe says paid: the TOP_UP movement is posted
+    EXPIRED = "expired"  # never paid
+
+
+class CardTopUp(db.Model):
+    """A member tops their account up by card: a Checkout Session on the coop's own Stripe account.
+
+    The money lands in the coop's platform balance (not a producer's connected account); it reaches producers
+    later, through transfers from that balance for orders the account pays (marketplace.payments.payouts)."""
+
+    __tablename__ = "card_top_ups"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, index=True)
+    amount_cents = db.Column(db.Integer, nullable=False)
+    status = db.Column(enum_type(TopUpStatus), nullable=False, default=TopUpStatus.OPEN)
+    checkout_params = db.Column(db.Text, nullable=False, default="")  # decided before the first call
+    session_id = db.Column(db.String(120), unique=True)
+    session_url = db.Column(db.Text, nullable=False, default="")
+    payment_intent_id = db.Column(db.String(120))
+    charge_id = db.Column(db.String(120))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    paid_at = db.Column(db.DateTime)
+
+    __table_args__ = (db.CheckConstraint("amount_cents > 0", name="top_up_positive"),)
+
+
 # Accounting records (C. com. L123-22): amounts, kinds, members and orders are never rewritten, nor a row
 # deleted. Only the reason's text may change, and only by erasure's sweep blanking an erased member's
 # identifiers in it (privacy.scrub): the amounts stay and the accountant still balances.

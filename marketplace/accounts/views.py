@@ -18,7 +18,10 @@ bp = Blueprint("accounts", __name__, url_prefix="/account")
 @bp.route("/")
 @login_required
 def mine():
-    return render_template("accounts/mine.html", statement=services.statement(current_user))
+    from flask import current_app
+
+    return render_template("accounts/mine.html", statement=services.statement(current_user),
+                           card_top_ups=bool(current_app.config.get("STRIPE_SECRET_KEY")))
 
 
 @bp.route("/payback", methods=["POST"])

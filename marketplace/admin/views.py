@@ -169,8 +169,11 @@ def new_distribution():
 def distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
     orders = db.session.query(Order).filter_by(distribution_id=item.id).order_by(Order.id).all()
+    from marketplace.orders.documents import handover_text
+
     return render_template("admin/distribution.html", distribution=item, orders=orders,
-                           totals=order_services.producer_totals(item.id))
+                           totals=order_services.producer_totals(item.id),
+                           handovers={o.id: handover_text(o) for o in orders if o.status != "cancelled"})
 
 
 @bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])

@@ -31,8 +31,10 @@ def labels():
 
 @bp.route("/transparency")
 def transparency():
+    from marketplace.accounts.services import member_liability_cents
+
     return render_template("billing/transparency.html", reports=services.transparency_report(),
-                           rule=services.rule_in_force(services.coop_today()))
+                           rule=services.rule_in_force(services.coop_today()), members_money=member_liability_cents())
 
 
 # ---------------------------------------------------------------- members

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from marketplace.web import MAX_ID
@@ -18,3 +18,5 @@ class CheckoutForm(FlaskForm):
     delivery_slot_id = SelectField(_l("Delivery time"), coerce=int, validate_choice=False, default=0,
                                    validators=[NumberRange(0, MAX_ID, message=_l("Choose one of the delivery times."))])
     note = TextAreaField(_l("Note for the producers"), validators=[Optional(), Length(max=1000)])
+    # Unticked (the default), the buyer's account balance pays first.
+    skip_account = BooleanField(_l("Keep my account balance for later: do not use it for this order"))

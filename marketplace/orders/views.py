@@ -12,7 +12,7 @@ from marketplace.orders import documents, services
 from marketplace.orders.forms import CheckoutForm
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import REFUSED, act, form_status, perform, request_int
+from marketplace.web import REFUSED, act, form_status, next_or, perform, request_int
 
 bp = Blueprint("orders", __name__)
 
@@ -86,7 +86,7 @@ def checkout():
             fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
             delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
             delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
-            note=form.note.data or "")
+            note=form.note.data or "", use_account=not form.skip_account.data)
         order = perform(services.checkout, current_user, data, form=form)
         if order is not REFUSED:
             if order.payment_method == PaymentMethod.CARD:
@@ -98,8 +98,10 @@ def checkout():
     from marketplace.distributions.models import DeliveryZone
 
     zones = db.session.query(DeliveryZone).filter_by(active=True).order_by(DeliveryZone.name).all()
-    return render_template("orders/checkout.html", form=form, summary=services.summarise_cart(cart),
-                           distribution=distribution, zones=zones), form_status(form)
+    summary = services.summarise_cart(cart)
+    return render_template("orders/checkout.html", form=form, summary=summary, distribution=distribution,
+                           zones=zones, account=services.account_use(current_user, summary.goods_cents)), \
+        form_status(form)
 
 
 # ---------------------------------------------------------------- buyer's orders
@@ -214,8 +216,20 @@ def pickup_sheet(distribution_id: int, fmt: str):
 @bp.route("/admin/orders/<int:order_id>/collected", methods=["POST"])
 @login_required
 def mark_collected(order_id: int):
-    return act(services.mark_collected, current_user, order_id, success=_("Marked as collected."),
-               back=url_for("orders.order_page", order_id=order_id))
+    """Collected at the pickup; `received` (blank: the amount to pay) and `means` record what the buyer paid."""
+    from marketplace.accounts.models import Means
+    from marketplace.money import MoneyError, parse_cents
+
+    back = url_for("orders.order_page", order_id=order_id)
+    raw = (request.form.get("received") or "").strip()
+    try:
+        received = parse_cents(raw, allow_zero=True) if raw else None
+        means = Means(request.form.get("means") or "cash")
+    except (MoneyError, ValueError):
+        flash(_("Enter the amount received, e.g. 12.50, and cash or cheque."), "error")
+        return redirect(next_or(back), 303)
+    return act(services.mark_collected, current_user, order_id, received, means, success=_("Marked as collected."),
+               back=back)
 
 
 def _document(doc: "documents.Document", fmt: str) -> Response:

@@ -145,7 +145,7 @@ def _paid(payout_id: int, transfer_id: str) -> Payout:
 def retry_waiting_payouts() -> list[int]:
     """Send again, oldest first, the payouts that waited for the coop's balance and now fit in it."""
     waiting = (db.session.query(Payout).filter(Payout.status == PayoutStatus.WAITING)
-               .order_by(Payout.id).all())
+               .order_by(Payout.id).with_for_update(skip_locked=True).all())
     if not waiting:
         db.session.commit()
         return []
@@ -156,8 +156,10 @@ def retry_waiting_payouts() -> list[int]:
             continue
         available -= payout.net_cents
         payout.status = PayoutStatus.PENDING
-        enqueue_after_commit("payments.execute_payout", [payout.id],
-                             dedup_key=f"payout:{payout.id}:attempt-{payout.attempts}")
+        # No dedup key: a payout may wait, be retried and wait again with the same attempt number (waiting sends
+        # nothing to Stripe), and a kept key would drop every later retry. Setting PENDING under this commit is
+        # what stops a second retry from enqueuing it twice; execute_payout is safe to run twice anyway.
+        enqueue_after_commit("payments.execute_payout", [payout.id])
         retried.append(payout.id)
     db.session.commit()
     return retried

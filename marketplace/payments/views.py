@@ -36,6 +36,25 @@ def start_checkout(order_id: int):
     return redirect(url, code=303)
 
 
+@bp.route("/payments/top-up", methods=["POST"])
+@login_required
+def start_top_up():
+    """A member tops their account up by card (the coop's hosted Checkout page)."""
+    from marketplace.payments import topups
+
+    try:
+        url = topups.start_top_up(current_user, parse_cents(request.form.get("amount")))
+        db.session.commit()
+    except MoneyError as exc:
+        flash(_(str(exc)), "error")
+        return redirect(url_for("accounts.mine"), 303)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("accounts.mine"), 303)
+    return redirect(url, code=303)
+
+
 @bp.route("/payments/orders/<int:order_id>/return")
 @login_required
 def checkout_return(order_id: int):

@@ -68,6 +68,26 @@ def upgrade():
     with op.batch_alter_table('account_movements', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_movements_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_account_movements_user_id'), ['user_id'], unique=False)
+    op.create_table('card_top_ups',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('open', 'paid', 'expired', name='topupstatus', native_enum=False, length=32),
+              nullable=False),
+    sa.Column('checkout_params', sa.Text(), nullable=False),
+    sa.Column('session_id', sa.String(length=120), nullable=True),
+    sa.Column('session_url', sa.Text(), nullable=False),
+    sa.Column('payment_intent_id', sa.String(length=120), nullable=True),
+    sa.Column('charge_id', sa.String(length=120), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('paid_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint('amount_cents > 0', name=op.f('ck_card_top_ups_top_up_positive')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_card_top_ups_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_card_top_ups')),
+    sa.UniqueConstraint('session_id', name=op.f('uq_card_top_ups_session_id'))
+    )
+    with op.batch_alter_table('card_top_ups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_card_top_ups_user_id'), ['user_id'], unique=False)
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         op.execute(PG_FUNCTION)
@@ -89,5 +109,8 @@ def downgrade():
     with op.batch_alter_table('account_movements', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_account_movements_user_id'))
         batch_op.drop_index(batch_op.f('ix_account_movements_order_id'))
+    with op.batch_alter_table('card_top_ups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_card_top_ups_user_id'))
+    op.drop_table('card_top_ups')
     op.drop_table('account_movements')
     op.drop_table('member_accounts')

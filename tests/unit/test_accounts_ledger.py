@@ -16,7 +16,7 @@ from tests.factories import login
 
 
 def test_the_balance_is_the_sum_of_the_movements_and_each_is_audited(coop):
-    buyer, admin = coop["buyer"], coop["admin"]
+    buyer, admin = coop["other_buyer"], coop["admin"]
     accounts.record_top_up(admin, buyer.id, 2000, Means.CASH, "Envelope at the pickup")
     accounts.post_movement(buyer.id, MovementKind.ORDER_PAYMENT, -1250, order_id=coop["done_order"].id)
     accounts.adjust(admin, buyer.id, -50, "Rounding agreed with Marie")
@@ -25,11 +25,11 @@ def test_the_balance_is_the_sum_of_the_movements_and_each_is_audited(coop):
     assert [m.amount_cents for m in accounts.movements_of(buyer.id)] == [-50, -1250, 2000]
     actions = [e.action for e in db.session.query(AuditEntry).order_by(AuditEntry.id)
                if e.action.startswith("account.")]
-    assert actions == ["account.top_up", "account.order_payment", "account.adjustment"]
+    assert actions[-3:] == ["account.top_up", "account.order_payment", "account.adjustment"]
 
 
 def test_no_balance_goes_below_zero_except_by_a_carried_over_difference_below_the_limit(coop):
-    buyer = coop["buyer"]
+    buyer = coop["other_buyer"]
     accounts.post_movement(buyer.id, MovementKind.TOP_UP, 300, means=Means.CASH)
     with pytest.raises(Conflict):
         accounts.post_movement(buyer.id, MovementKind.ORDER_PAYMENT, -301)
@@ -47,50 +47,50 @@ def test_no_balance_goes_below_zero_except_by_a_carried_over_difference_below_th
                                           (MovementKind.TOP_UP, 0), (MovementKind.TOP_UP, 10**9)])
 def test_each_kind_has_its_sign_and_amounts_are_bounded(coop, kind, amount):
     with pytest.raises(ServiceError):
-        accounts.post_movement(coop["buyer"].id, kind, amount)
+        accounts.post_movement(coop["other_buyer"].id, kind, amount)
 
 
 def test_an_adjustment_needs_a_reason_and_an_admin(coop):
     with pytest.raises(ServiceError) as refusal:
-        accounts.adjust(coop["admin"], coop["buyer"].id, 100, "   ")
+        accounts.adjust(coop["admin"], coop["other_buyer"].id, 100, "   ")
     assert refusal.value.field == "reason"
     with pytest.raises(NotAllowed):
-        accounts.adjust(coop["buyer"], coop["buyer"].id, 100, "I deserve it")
+        accounts.adjust(coop["other_buyer"], coop["other_buyer"].id, 100, "I deserve it")
 
 
 def test_the_same_fact_is_posted_once(coop):
-    first = accounts.post_movement(coop["buyer"].id, MovementKind.DISPUTE_CREDIT, 560, key="dispute:1")
-    again = accounts.post_movement(coop["buyer"].id, MovementKind.DISPUTE_CREDIT, 560, key="dispute:1")
-    assert first.id == again.id and accounts.balance_cents(coop["buyer"].id) == 560
+    first = accounts.post_movement(coop["other_buyer"].id, MovementKind.DISPUTE_CREDIT, 560, key="dispute:1")
+    again = accounts.post_movement(coop["other_buyer"].id, MovementKind.DISPUTE_CREDIT, 560, key="dispute:1")
+    assert first.id == again.id and accounts.balance_cents(coop["other_buyer"].id) == 560
 
 
 @pytest.mark.parametrize("statement", ["UPDATE account_movements SET amount_cents = 99999",
                                        "DELETE FROM account_movements"])
 def test_movements_are_append_only_in_the_database(coop, statement):
-    accounts.post_movement(coop["buyer"].id, MovementKind.TOP_UP, 500, means=Means.CASH)
+    accounts.post_movement(coop["other_buyer"].id, MovementKind.TOP_UP, 500, means=Means.CASH)
     db.session.commit()
     with pytest.raises(DatabaseError):
-        db.session.execute(text(statement))
+        db.session.execute(text(statement + f" WHERE user_id = {coop['other_buyer'].id}"))
     db.session.rollback()
-    assert db.session.query(AccountMovement).one().amount_cents == 500
+    assert db.session.query(AccountMovement).filter_by(user_id=coop["other_buyer"].id).one().amount_cents == 500
 
 
 def test_the_member_sees_movements_with_reason_and_order_and_asks_for_the_balance_back(coop, client):
-    accounts.post_movement(coop["buyer"].id, MovementKind.DISPUTE_CREDIT, 560, reason="Mouldy carrots",
+    accounts.post_movement(coop["other_buyer"].id, MovementKind.DISPUTE_CREDIT, 560, reason="Mouldy carrots",
                            order_id=coop["done_order"].id)
     db.session.commit()
-    login(client, coop["buyer"])
+    login(client, coop["other_buyer"])
     page = client.get("/account/").get_data(as_text=True)
     assert "Mouldy carrots" in page and coop["done_order"].reference in page and "€5.60" in page
     assert client.post("/account/payback").status_code == 302
     assert any("balance back" in e.subject for e in db.session.query(OutboundEmail).filter_by(
         recipient="admin@test.coop"))
-    assert client.get(f"/account/admin/{coop['buyer'].id}").status_code == 403
     assert client.get(f"/account/admin/{coop['other_buyer'].id}").status_code == 403
+    assert client.get(f"/account/admin/{coop['buyer'].id}").status_code == 403
 
 
 def test_an_admin_records_a_top_up_an_adjustment_and_a_payback(coop, client):
-    buyer_id = coop["buyer"].id
+    buyer_id = coop["other_buyer"].id
     login(client, coop["admin"])
     assert client.get(f"/account/admin/{buyer_id}").status_code == 200
     assert client.post(f"/account/admin/{buyer_id}/top-up",
@@ -114,8 +114,32 @@ def test_an_admin_records_a_top_up_an_adjustment_and_a_payback(coop, client):
 
 
 def test_only_erasure_may_rewrite_a_reason_never_an_amount(coop):
-    accounts.post_movement(coop["buyer"].id, MovementKind.TOP_UP, 500, means=Means.CASH, reason="From Marie Curie")
+    accounts.post_movement(coop["other_buyer"].id, MovementKind.TOP_UP, 500, means=Means.CASH, reason="From Marie Curie")
     db.session.commit()
-    db.session.execute(text("UPDATE account_movements SET reason = 'From […]'"))
+    db.session.execute(text(f"UPDATE account_movements SET reason = 'From […]' WHERE user_id = {coop['other_buyer'].id}"))
     db.session.commit()
-    assert db.session.query(AccountMovement).one().reason == "From […]"
+    assert db.session.query(AccountMovement).filter_by(user_id=coop["other_buyer"].id).one().reason == "From […]"
+
+
+def test_leaving_the_coop_settles_the_account_first_and_keeps_its_movements(coop, client):
+    from marketplace.members.models import User
+    from tests.factories import PASSWORD
+
+    user_id = coop["other_buyer"].id
+    orders_open = coop["open_order"]
+    from marketplace.orders import services as orders
+
+    orders.cancel_order(coop["other_buyer"], orders_open.id)
+    accounts.record_top_up(coop["admin"], user_id, 700, Means.CASH, "Cash from Paul Other")
+    db.session.commit()
+    login(client, coop["other_buyer"])
+    erase = {"password": PASSWORD, "confirmation": "ERASE"}
+    assert client.post("/me/data/erase", data=erase).status_code == 409
+    accounts.record_payback(coop["admin"], user_id, Means.CASH)
+    db.session.commit()
+    assert client.post("/me/data/erase", data=erase).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user_id).full_name != "Paul Other"
+    movements = accounts.movements_of(user_id)
+    assert [m.amount_cents for m in movements] == [-700, 700] and accounts.balance_cents(user_id) == 0
+    assert "Paul Other" not in movements[1].reason

@@ -174,6 +174,7 @@ EXPECTED: dict[str, dict] = {
     "payments.refunded_outside": R('login', 403, 403, 403, 403, 404),
     "payments.resolve_alert": R('login', 403, 403, 403, 403, 404),
     "payments.retry_payout": R('login', 403, 403, 403, 403, 404),
+    "payments.start_top_up": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "payments.start_checkout": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "payments.stripe_dashboard": R('login', 403, 403, 409, 409, 403),
     "payments.webhook": R(400, 400, 400, 400, 400, 400),

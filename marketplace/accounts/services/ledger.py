@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.accounts.models import KIND_SIGN, AccountMovement, Means, MemberAccount, MovementKind
 from marketplace.audit.services import record
@@ -14,6 +16,7 @@ from marketplace.core.errors import Conflict, ServiceError
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.money import format_money
+from marketplace.timeutil import utcnow
 
 MAX_MOVEMENT_CENTS = 10_000_00  # 10,000.00: far above any basket; a typo's extra zeros are refused
 MAX_REASON = 1000
@@ -31,11 +34,12 @@ def account_row(user_id: int, *, lock: bool = False) -> MemberAccount:
     query = db.session.query(MemberAccount).filter_by(user_id=user_id)
     account = (query.with_for_update() if lock else query).first()
     if account is None:
-        account = MemberAccount(user_id=user_id)
-        db.session.add(account)
-        db.session.flush()
-        if lock:  # another transaction may have created it meanwhile: take the lock on the row we now see
-            account = query.with_for_update().first()
+        # Two first movements at once both find no row: one inserts it, the other waits on it, no error.
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        db.session.execute(insert(MemberAccount).values(user_id=user_id, created_at=utcnow())
+                           .on_conflict_do_nothing(index_elements=["user_id"]))
+        account = (query.with_for_update() if lock else query).first()
     return account
 
 
@@ -47,7 +51,7 @@ def balance_cents(user_id: int) -> int:
 
 def floor_cents(kind: MovementKind) -> int:
     """The published overdraft rule: a balance never goes below zero, except by a weighing difference
-    carried over, and then by less than the carry-over limit."""
+    carried over, and then by at most the carry-over limit."""
     return -carry_over_limit_cents() if kind == MovementKind.CARRY_OVER else 0
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import AccountMovement, MovementKind
+from marketplace.accounts.models import AccountMovement, Means, MemberAccount, MovementKind
+from marketplace.core.errors import Conflict, ServiceError
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _record
-from marketplace.orders.states import PartStatus
+from marketplace.orders.states import PartStatus, PaymentMethod, PaymentStatus
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,61 @@ def card_due_cents(order: Order, amount_cents: int) -> int:
     return max(amount_cents - accounts.order_share_cents(order.id), 0)
 
 
-def to_settle_at_handover(order: Order) -> int:
-    """What the volunteer collects at the pickup (positive) or hands back (negative) for a pay-at-pickup order:
-    the final amount less what the account paid."""
-    return final_due_cents(order) - accounts.order_share_cents(order.id)
+@dataclass(frozen=True)
+class Handover:
+    """What the volunteer at the pickup (or the courier) settles with the buyer, account included."""
+
+    order_rest_cents: int   # the order's final amount the account has not paid (pay at pickup; 0 for card)
+    balance_cents: int      # the buyer's balance now (a credit reduces what to collect, a debt adds to it)
+    payback_requested: bool
+
+    @property
+    def to_collect_cents(self) -> int:
+        return max(self.order_rest_cents - self.balance_cents, 0)
+
+    @property
+    def balance_after_cents(self) -> int:
+        """The balance left on the account once the order is paid and `to_collect_cents` received."""
+        return self.balance_cents - self.order_rest_cents + self.to_collect_cents
+
+
+def handover_due(order: Order) -> Handover:
+    """The pickup sheet's and the courier stop's "to pay / to hand back" for an order."""
+    rest = 0
+    if order.payment_method == PaymentMethod.PAY_AT_PICKUP and order.payment_status == PaymentStatus.DUE:
+        rest = max(final_due_cents(order) - accounts.order_share_cents(order.id), 0)
+    account = db.session.get(MemberAccount, order.buyer_id)
+    return Handover(rest, accounts.balance_cents(order.buyer_id),
+                    account is not None and account.payback_requested_at is not None)
+
+
+def settle_at_handover(order: Order, actor: User, received_cents: int | None = None,
+                       means: Means = Means.CASH) -> int:
+    """At the pickup or the door: record what the buyer handed over (by default the amount to collect) into
+    the account, then let the account pay the order's rest. A shortfall below the carry-over limit is carried
+    over; a larger one is refused (collect more). Returns what was received."""
+    due = handover_due(order)
+    received = due.to_collect_cents if received_cents is None else received_cents
+    if received < 0:
+        raise ServiceError(_("The amount received cannot be negative."), "received")
+    if received > 0:
+        accounts.post_movement(order.buyer_id, MovementKind.TOP_UP, received, order_id=order.id, actor=actor,
+                               means=Means(means), key=f"handover:{order.id}",
+                               reason=_("Received at the handover of order %(ref)s", ref=order.reference))
+    if due.order_rest_cents <= 0:
+        return received
+    from_balance = min(max(accounts.balance_cents(order.buyer_id), 0), due.order_rest_cents)
+    if from_balance:
+        accounts.post_movement(order.buyer_id, MovementKind.ORDER_PAYMENT, -from_balance, order_id=order.id,
+                               actor=actor, key=f"order-payment-handover:{order.id}",
+                               reason=_("Order %(ref)s", ref=order.reference))
+    shortfall = due.order_rest_cents - from_balance
+    if shortfall:
+        try:
+            accounts.post_movement(order.buyer_id, MovementKind.CARRY_OVER, -shortfall, order_id=order.id,
+                                   actor=actor, key=f"carry-handover:{order.id}",
+                                   reason=_("Order %(ref)s: short at the handover, carried over", ref=order.reference))
+        except Conflict:
+            raise Conflict(_("%(amount)s is still due for order %(ref)s: collect it.", ref=order.reference,
+                             amount=format_money(shortfall))) from None
+    return received
