@@ -29,7 +29,7 @@ from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import format_money, weighed_amount_cents
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
-from marketplace.orders.services.account_payment import card_due_cents
+from marketplace.orders.services.account_payment import card_due_cents, carry_over
 from marketplace.orders.states import LineStatus, PartStatus, PaymentMethod, PaymentStatus
 from marketplace.payments import signals
 from marketplace.payments import stripe_gateway as gateway
@@ -501,6 +501,8 @@ def _decide_capture(payment: CardPayment, early: bool) -> int:
         return payment.capture_cents
     order = payment.order
     due = card_hold_cents(order) if early else card_due_cents(order, order.total_due_cents)
+    if not early and due > payment.authorised_cents and carry_over(order, payment.authorised_cents - due):
+        due = payment.authorised_cents  # a few cents above the hold: carried to the buyer's account
     amount = min(due, payment.authorised_cents)
     if due > payment.authorised_cents:
         _alert_admins(_("Order %(ref)s: amount above the card hold", ref=order.reference),
@@ -612,6 +614,8 @@ def rebalance_order(order_id: int) -> Credit | None:
         Credit.order_id == order_id, Credit.kind != CreditKind.CHARGEBACK))
     excess = payment.captured_cents - refunded - amount_due_cents(order)
     credit = None
+    if 0 < excess and not has_chargeback(order_id) and carry_over(order, excess):
+        excess = 0  # a few cents: kept on the buyer's account rather than refunded on the card
     if excess > 0 and not has_chargeback(order_id):  # the bank settles a charged-back payment itself
         credit = Credit(kind=CreditKind.REBALANCE, order_id=order_id, amount_cents=excess,
                         reason=_("Captured beyond the amount now due"))

@@ -117,3 +117,25 @@ def test_the_checkout_page_shows_the_balance_and_the_choice(coop, client):
                                               "skip_account": "y"})
     assert response.status_code == 302
     assert accounts.balance_cents(coop["buyer"].id) == 560
+
+
+def test_a_small_excess_captured_on_a_card_is_carried_to_the_account_not_refunded(coop):
+    from tests.admin_fixtures import complete_order
+    from marketplace.orders.states import PaymentMethod
+    from marketplace.payments import services as payments
+    from marketplace.payments.models import CardPayment, CardPaymentStatus, Credit
+
+    order = place_order(coop["buyer"], [(coop["cheese"], 2)])  # 7.00
+    order.payment_method, order.payment_status = PaymentMethod.CARD, PaymentStatus.PAID
+    complete_order(order, [coop["chevre"]])
+    # Captured early for the hold (an expiring authorisation), 1.50 above the final amount.
+    db.session.add(CardPayment(order_id=order.id, payment_intent_id="pi_1", charge_id="ch_1",
+                               status=CardPaymentStatus.CAPTURED, authorised_cents=850, captured_cents=850))
+    db.session.commit()
+    assert payments.rebalance_order(order.id) is None
+    assert db.session.query(Credit).count() == 0
+    movement = accounts.movements_of(coop["buyer"].id)[0]
+    assert (movement.kind, movement.amount_cents, movement.order_id) == (MovementKind.CARRY_OVER, 150, order.id)
+    assert payments.amount_due_cents(order) == 850  # what the card paid now covers the order and the carry-over
+    count = len(accounts.movements_of(coop["buyer"].id))
+    assert payments.rebalance_order(order.id) is None and len(accounts.movements_of(coop["buyer"].id)) == count

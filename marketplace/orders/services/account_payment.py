@@ -75,6 +75,23 @@ def return_account_excess(order: Order) -> int:
     return excess
 
 
+def carry_over(order: Order, amount_cents: int) -> bool:
+    """A weighing difference on a card order, within the coop's carry-over limit, goes to the buyer's account
+    instead of a new charge (negative: the buyer owes it) or a refund (positive). False: too large, or the
+    account may not go that low; the caller charges or refunds as before."""
+    if not 0 < abs(amount_cents) <= accounts.carry_over_limit_cents():
+        return False
+    carried = db.session.query(db.func.count()).select_from(AccountMovement).filter(
+        AccountMovement.order_id == order.id, AccountMovement.kind == MovementKind.CARRY_OVER).scalar()
+    try:
+        accounts.post_movement(order.buyer_id, MovementKind.CARRY_OVER, amount_cents, order_id=order.id,
+                               key=f"carry-over:{order.id}:{carried}",
+                               reason=_("Order %(ref)s: weighing difference carried over", ref=order.reference))
+    except Conflict:
+        return False
+    return True
+
+
 def card_due_cents(order: Order, amount_cents: int) -> int:
     """What the card covers of `amount_cents` (a hold, or the final amount) once the account's share is paid."""
     return max(amount_cents - accounts.order_share_cents(order.id), 0)
