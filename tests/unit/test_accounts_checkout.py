@@ -139,3 +139,13 @@ def test_a_small_excess_captured_on_a_card_is_carried_to_the_account_not_refunde
     assert payments.amount_due_cents(order) == 850  # what the card paid now covers the order and the carry-over
     count = len(accounts.movements_of(coop["buyer"].id))
     assert payments.rebalance_order(order.id) is None and len(accounts.movements_of(coop["buyer"].id)) == count
+
+
+def test_a_cancelled_order_gives_the_account_back_what_it_paid(coop):
+    _credit_from_a_dispute(coop)
+    order, _distribution = _next_order(coop)
+    assert accounts.balance_cents(coop["buyer"].id) == 0
+    orders.cancel_order(coop["buyer"], order.id)
+    db.session.commit()
+    assert accounts.balance_cents(coop["buyer"].id) == 560 and accounts.order_share_cents(order.id) == 0
+    assert accounts.movements_of(coop["buyer"].id)[0].kind == MovementKind.REFUND_TO_ACCOUNT

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DatabaseError
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import AccountMovement, Means, MovementKind
 from marketplace.audit.models import AuditEntry
-from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from marketplace.core.errors import Conflict, NotAllowed, ServiceError
 from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
 from tests.admin_fixtures import coop  # noqa: F401
