@@ -149,3 +149,28 @@ def test_a_cancelled_order_gives_the_account_back_what_it_paid(coop):
     db.session.commit()
     assert accounts.balance_cents(coop["buyer"].id) == 560 and accounts.order_share_cents(order.id) == 0
     assert accounts.movements_of(coop["buyer"].id)[0].kind == MovementKind.REFUND_TO_ACCOUNT
+
+
+def test_the_courier_stop_says_what_to_collect_and_the_delivery_records_it(client):
+    from marketplace.dispatch import services as dispatch
+    from marketplace.dispatch.models import Run
+    from tests.dispatch_fixtures import delivery_scene
+
+    _distribution, _couriers, [order] = delivery_scene()
+    accounts.post_movement(order.buyer_id, MovementKind.DISPUTE_CREDIT, 300, reason="Broken eggs")
+    [run_id] = dispatch.plan_for_order(order.id)
+    db.session.commit()
+    run = db.session.get(Run, run_id)
+    due = orders.handover_due(order)
+    assert due.order_rest_cents == order.total_due_cents and due.to_collect_cents == order.total_due_cents - 300
+    login(client, run.offered_to)
+    assert client.post(f"/courier/runs/{run.id}/accept").status_code == 302
+    page = client.get(f"/courier/runs/{run.id}").get_data(as_text=True)
+    expected = f"{(order.total_due_cents - 300) // 100},{(order.total_due_cents - 300) % 100:02d}"
+    assert 'data-testid="to-pay"' in page and f"To pay: {expected}" in page
+    for stop in run.stops[:-1]:
+        client.post(f"/courier/stops/{stop.id}/picked-up")
+    client.post(f"/courier/stops/{run.stops[-1].id}/delivered", data={"code": order.delivery_code})
+    db.session.expire_all()
+    assert accounts.balance_cents(order.buyer_id) == 0
+    assert accounts.movements_of(order.buyer_id)[1].amount_cents == order.total_due_cents - 300  # cash received
