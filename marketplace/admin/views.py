@@ -246,7 +246,8 @@ def settings():
     current = all_settings()
     form = SettingsForm(data={**current, "share_nominal": cents_to_input(int(current["share_nominal_cents"])),
                               "weight_margin_percent": int(current["weight_margin_percent"]),
-                              "withholding_cap_percent": int(current["withholding_cap_percent"])})
+                              "withholding_cap_percent": int(current["withholding_cap_percent"]),
+                              "account_carry_over_cents": int(current["account_carry_over_cents"])})
     if form.validate_on_submit():
         values = {key: (getattr(form, key).data or "") for key in
                   ("coop_name", "coop_legal_form", "coop_address", "coop_tagline", "coop_logo_url",
@@ -257,6 +258,8 @@ def settings():
             values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
         if form.withholding_cap_percent.data is not None:
             values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
+        if form.account_carry_over_cents.data is not None:
+            values["account_carry_over_cents"] = str(form.account_carry_over_cents.data)
         _r, error = run_service(services.update_settings, current_user, values, success=_("Settings saved."), flash_errors=True)
         if not error:
             return redirect(url_for("admin.settings"))

@@ -143,3 +143,31 @@ def test_leaving_the_coop_settles_the_account_first_and_keeps_its_movements(coop
     movements = accounts.movements_of(user_id)
     assert [m.amount_cents for m in movements] == [-700, 700] and accounts.balance_cents(user_id) == 0
     assert "Paul Other" not in movements[1].reason
+
+
+def test_the_overdraft_rule_is_a_published_setting_the_admin_changes(coop, client):
+    login(client, coop["admin"])
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert 'name="account_carry_over_cents"' in page and 'value="200"' in page
+    form = {k: v for k, v in _settings_form(page).items()}
+    form["account_carry_over_cents"] = "50"
+    assert client.post("/admin/settings", data=form).status_code == 302
+    assert accounts.carry_over_limit_cents() == 50
+    with pytest.raises(Conflict):
+        accounts.post_movement(coop["other_buyer"].id, MovementKind.CARRY_OVER, -51)
+    from flask import g
+
+    g.pop("coop", None)  # the test holds one app context for every request: forget its cached settings
+    assert "€0.50" in client.get("/account/").get_data(as_text=True)
+    assert "€0.50" in client.get("/transparency").get_data(as_text=True)
+
+
+def _settings_form(page: str) -> dict:
+    """The settings form's current values, as a browser would post them back."""
+    import re
+
+    values = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page))
+    values.update({m[0]: m[1] for m in re.findall(r'<select[^>]*name="([a-z_]+)".*?<option[^>]*selected[^>]*value="([^"]*)"',
+                                                   page, re.S)})
+    values.pop("csrf_token", None)
+    return values
