@@ -149,8 +149,13 @@ def seed_demo(now: datetime | None = None) -> dict | None:
               ("paul.buyer@demo.coop", "Paul Martin", "18 boulevard Guist'hau", "44000"),
               ("aicha.buyer@demo.coop", "Aïcha Diallo", "7 rue de la Mairie", "44200")]
     for email, name, address, postcode in buyers:
-        _member(email, name, College.BUYER, admin, address=address, postcode=postcode, town="Nantes")
+        buyer = _member(email, name, College.BUYER, admin, address=address, postcode=postcode, town="Nantes")
         accounts.append(("buyer", email))
+        if email.startswith("paul."):  # a prepaid balance: it pays his next order first (member accounts)
+            from marketplace.accounts.models import Means
+            from marketplace.accounts.services import record_top_up
+
+            record_top_up(admin, buyer.id, 2000, Means.CASH, "Espèces remises à la distribution")
     pending = register("new.applicant@demo.coop", DEMO_PASSWORD, "Nouveau Candidat", confirmed=True)
     apply_for_membership(pending, College.BUYER, "I live nearby and want to buy local.")
     accounts.append(("pending", "new.applicant@demo.coop"))
