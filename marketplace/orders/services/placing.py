@@ -68,6 +68,9 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     distribution = _open_distribution(cart.distribution_id)
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
+    items = sorted(cart.items, key=lambda i: i.product_id)
+    # One statement, whatever the cart's size; the summary below then reads the products it loaded.
+    products = lock_products(item.product_id for item in items)
     summary = checkout_summary(cart, distribution, data)
 
     order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
@@ -78,8 +81,6 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data, summary)
 
-    items = sorted(cart.items, key=lambda i: i.product_id)
-    products = lock_products(item.product_id for item in items)  # one statement, whatever the cart's size
     participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
     parts: dict[int, OrderPart] = {}
     for item in items:
