@@ -86,9 +86,8 @@ def _transfer_params(payout: Payout, destination: str, source: str | None) -> di
 def _block(payout: Payout, reason: str, alert: bool = True) -> None:
     payout.status, payout.error = PayoutStatus.BLOCKED, reason[:500]
     if alert:
-        raise_alert(_("A payout is blocked"), _("%(ref)s: %(error)s", ref=payout.reference, error=payout.error)
-                    + " " + _("Check the member's Stripe account, then retry it from the payments page."),
-                    key=f"payout:{payout.id}", order_id=payout.order_id)
+        raise_alert(emails.payout_blocked, key=f"payout:{payout.id}", order_id=payout.order_id,
+                    ref=payout.reference, error=payout.error)
 
 
 def _wait(payout: Payout, available: int) -> None:
@@ -96,11 +95,9 @@ def _wait(payout: Payout, available: int) -> None:
     payout.error = _("The coop's Stripe balance has %(available)s available; %(needed)s is needed. It is paid "
                      "as soon as funds are available.", available=format_money(max(available, 0)),
                      needed=format_money(payout.net_cents))
-    raise_alert(_("A payout waits for the coop's Stripe balance"),
-                _("%(ref)s (%(amount)s to %(member)s): %(reason)s", ref=payout.reference,
-                  amount=format_money(payout.net_cents), member=payout.user.full_name, reason=payout.error)
-                + " " + _("Top up the coop's Stripe balance if card payments will not cover it soon."),
-                key=f"payout-waiting:{payout.id}", order_id=payout.order_id)
+    raise_alert(emails.payout_waiting, key=f"payout-waiting:{payout.id}", order_id=payout.order_id,
+                ref=payout.reference, amount_cents=payout.net_cents, member=payout.user.full_name,
+                available_cents=available)
 
 
 def _refused(payout_id: int, exc: stripe.InvalidRequestError, source: str | None) -> Payout:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.extensions import db
 from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import platform_problems, sync_platform_fees
 from marketplace.payments.common import commit_step, attr, raise_alert
@@ -171,6 +171,6 @@ def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], 
     wrong = [b for b in reconcile(check_stripe) if not b.ok]
     platform = reconcile_platform() if check_stripe else []
     if wrong or platform:
-        raise_alert(_("Payments do not reconcile"), "\n".join([describe(b) for b in wrong] + platform))
+        raise_alert(emails.not_reconciled, lines=[describe(b) for b in wrong] + list(platform))
     commit_step()
     return wrong, platform

@@ -13,6 +13,7 @@ from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, parse_cents
 from marketplace.orders.models import Order, OrderLine
 from marketplace.payments import reconciliation, services, sync, webhooks
+from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
@@ -20,6 +21,7 @@ from marketplace.web import REFUSED, act, form_status, json_object, perform
 
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(ledger_label, "ledger_label")
+bp.add_app_template_global(alert_text, "payment_alert_text")
 
 
 # ---------------------------------------------------------------- buyer: hosted checkout

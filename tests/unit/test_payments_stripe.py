@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 import stripe
 from flask import current_app
+from flask_babel import format_datetime
 
 from marketplace.core.models import OutboundEmail
 from marketplace.core.services import set_setting
@@ -157,7 +158,7 @@ def test_a_chargeback_is_recorded_and_raised_with_its_deadline(flow, client):
     assert _ledger(LedgerKind.DISPUTE, order_id) == [dispute["amount"]]
     assert DISPUTE_FEE in _ledger(LedgerKind.FEE, order_id)
     [alert] = _alerts("Chargeback")
-    assert chargeback.due_by.strftime("%Y-%m-%d") in alert.subject
+    assert format_datetime(chargeback.due_by, "y-MM-dd HH:mm") in alert.subject  # the coop's time, no seconds
     assert db.session.query(OutboundEmail).filter(OutboundEmail.subject == alert.subject).count() == 1
     login(client, get_admin())
     page = client.get("/payments/admin/chargebacks").get_data(as_text=True)
