@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from marketplace.core.mail import email_template
 from marketplace.money import format_money
+from marketplace.payments.labels import error_text
 
 
 @email_template(ref="C-0042", max_cents=3930)
@@ -54,7 +55,7 @@ def chargeback_taken_back(ref: str, amount_cents: int) -> tuple[str, str]:
 @email_template(ref="payout-part-12", error="account not enabled")
 def payout_blocked(ref: str, error: str) -> tuple[str, str]:
     return (_("A payout is blocked"),
-            _("%(ref)s: %(error)s", ref=ref, error=error) + " "
+            _("%(ref)s: %(error)s", ref=ref, error=error_text(error)) + " "
             + _("Check the member's Stripe account, then retry it from the payments page."))
 
 
@@ -74,7 +75,7 @@ def refund_failed(ref: str, amount_cents: int, buyer: str, error: str) -> tuple[
     return (_("Refund failed for order %(ref)s", ref=ref),
             _("%(amount)s could not be refunded to %(buyer)s's card: %(error)s. Next step: give it back "
               "another way (bank transfer), then mark it refunded on the payments page.",
-              amount=format_money(amount_cents), buyer=buyer, error=error))
+              amount=format_money(amount_cents), buyer=buyer, error=error_text(error)))
 
 
 @email_template(member="Claire Moreau", amount_cents=450, error="insufficient funds")
@@ -82,7 +83,7 @@ def reversal_refused(member: str, amount_cents: int, error: str) -> tuple[str, s
     return (_("A reversal from %(member)s was refused", member=member),
             _("%(amount)s could not be taken back from %(member)s's Stripe account (%(error)s): it is retried "
               "every day. Next step: ask them to keep the funds on Stripe, or let the coop bear it from the "
-              "payments page.", amount=format_money(amount_cents), member=member, error=error))
+              "payments page.", amount=format_money(amount_cents), member=member, error=error_text(error)))
 
 
 @email_template(ref="C-0042", amount_cents=450)

@@ -22,6 +22,7 @@ from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import commit_step, attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.labels import REFUND_RETURNED
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
 from marketplace.payments.amounts import set_payment_status
 from marketplace.payments.services import has_chargeback
@@ -48,7 +49,7 @@ def execute_credit(credit_id: int) -> Credit | None:
     if credit.kind != CreditKind.CHARGEBACK and credit.refund_status not in REFUNDED:
         if credit.stripe_refund_id is None:
             if has_chargeback(credit.order_id):
-                credit.error = _("Waits for the chargeback on this payment to close.")
+                credit.error = "waits_for_chargeback"
                 commit_step()
                 return credit
             if not _refund(credit_id):
@@ -87,7 +88,7 @@ def _refund(credit_id: int) -> bool:
 
 def _refund_refused(credit: Credit, exc: stripe.InvalidRequestError) -> None:
     if exc.code == "charge_disputed":
-        credit.error = _("Waits for the chargeback on this payment to close.")
+        credit.error = "waits_for_chargeback"
         return
     credit.status, credit.error = CreditStatus.FAILED, str(exc.user_message or exc)[:500]
     _tell_admins_refund_failed(credit)
@@ -108,7 +109,7 @@ def _reverse(credit_id: int) -> bool:
     if payout is None:
         return True  # not planned yet: plan_part_payout pays the part net of the refund
     if not payout.stripe_transfer_id:
-        credit.error = _("Waits for the producer's transfer, then is taken back from it.")
+        credit.error = "waits_for_transfer"
         commit_step()  # payouts.execute_payout sends it on once the transfer is made
         return False
     if credit.reversal_cents is None:
@@ -198,8 +199,7 @@ def sync_refund(refund_id: str) -> Credit | None:
                      part_id=credit.part_id, stripe_id=back, reference=None if back else f"refund-failed:{credit.id}",
                      note=attr(refund, "failure_reason") or status)
         credit.status = CreditStatus.FAILED
-        credit.error = _("The card network returned the refund (%(reason)s).",
-                         reason=attr(refund, "failure_reason") or status)
+        credit.error = (REFUND_RETURNED + (attr(refund, "failure_reason") or status))[:500]
         _tell_admins_refund_failed(credit)
     commit_step()
     return credit

@@ -110,3 +110,18 @@ def test_payment_alerts_are_stored_as_values_and_worded_for_each_admin(app, clie
     refresh()
     page = client.get("/payments/admin/attention").get_data(as_text=True)
     assert french_subject in page and "4,50\u00a0€" in page and "€4.50" not in page
+
+
+def test_why_a_payout_waits_is_a_code_worded_for_the_reader(app):
+    from flask_babel import force_locale
+
+    from marketplace.payments.labels import error_text
+
+    with force_locale("en"):
+        assert error_text("waits_for_chargeback") == "Waits for the chargeback on this payment to close."
+        assert error_text("refund_returned:expired_or_canceled_card") == \
+            "The card network returned the refund (expired_or_canceled_card)."
+        assert error_text("Your card was declined.") == "Your card was declined."  # Stripe's words, as they came
+    with force_locale("fr"):
+        assert error_text("waits_for_chargeback") not in ("waits_for_chargeback",
+                                                          "Waits for the chargeback on this payment to close.")

@@ -21,6 +21,7 @@ from marketplace.billing import services as billing_services
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import balances, payouts, reconciliation, refunds, services, stripe_gateway, sync
 from marketplace.payments.common import from_timestamp
+from marketplace.payments.labels import error_text
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
 from tests.factories import get_admin, login
@@ -294,7 +295,7 @@ def test_coop_funded_courier_pay_waits_for_available_funds_then_goes(flow, clien
     payouts.pay_courier(coop["courier"].id, 600, "courier-run:1", [order_id])
     flow.settle()
     coop_part = db.session.query(Payout).filter_by(reference="courier-run:1:coop").one()
-    assert coop_part.status == PayoutStatus.WAITING and "available" in coop_part.error
+    assert coop_part.status == PayoutStatus.WAITING and "available" in error_text(coop_part.error)
     assert db.session.query(Payout).filter_by(reference=f"courier-run:1:order:{order_id}").one().status == \
         PayoutStatus.PAID
     assert not [r for r in flow.fake.requests if r.idempotency_key == "courier-run:1:coop"]
