@@ -1,20 +1,24 @@
 """Load benchmark: the shop under gunicorn + PostgreSQL, against a bare Flask "hello" on the same gunicorn settings.
 
-    python bench/load.py                 # full run (~3 min incl. seeding), prints the table
+    python bench/load.py                 # full run (~6 min incl. seeding): main table at 10k, growth 1k/10k/50k
     python bench/load.py --duration 5    # shorter phases
-    python bench/load.py --no-seed       # reuse the database seeded by a previous run
+    python bench/load.py --sizes 1000,10000 --main-size 10000   # another growth table
+    python bench/load.py --no-seed       # reuse the database seeded by a previous run (no growth table)
+    BENCH_DB_NAME=... BENCH_REDIS_URL=... python bench/load.py   # its own database and Redis db
 
 What it does (everything on 127.0.0.1, bounded in time and in requests):
-1. (Re)builds its own database `coop_bench_load` with create_all and seeds the demo coop, scaled with
-   bulk inserts to 200 producers / 10,000 products, plus BUYERS active buyer members.
+1. (Re)builds its own database with create_all and seeds the demo coop, 200 producers, BUYERS active buyer
+   members, and the smallest catalogue of the growth table (bulk inserts, with the sort and search columns
+   the catalogue service keeps).
 2. Starts two gunicorn servers with the same settings as the Dockerfile (3 sync workers): the shop
-   (`marketplace.wsgi:app`, CSRF on, Redis db 12 as broker) and `load:make_hello()`.
-3. GET pages with wrk (C, so the client does not eat the server's CPU): hello, the catalogue (anonymous
-   visitors, a mix of first pages and category pages; and a logged-in buyer), a product page.
-4. The buyers' POSTs with a Python client (threads + requests, one session per buyer, the CSRF token
-   read from the page's form like a browser): add to cart, and checkout at CONCURRENCY concurrent
-   buyers (each loop: add two products, then the timed checkout POST). Their ratio is taken against
-   the hello app measured with the same Python client, so the client's own cost cancels out.
+   (`marketplace.wsgi:app`, CSRF on, Redis as broker and catalogue version) and `load:make_hello()`.
+3. For each catalogue size (1k, 10k, 50k products): the logged-in buyer's catalogue (pages, categories), a
+   text search mix and product pages with wrk, side by side with hello measured by wrk in the same run;
+   and in-process, the uncached SQL of a catalogue page and of a search (what a cache miss costs).
+4. At the main size (10k): the full table — anonymous and logged-in pages with wrk, and the buyers' POSTs with
+   a Python client (threads + requests, one session per buyer, the CSRF token read from the page like a
+   browser, redirects followed so flashed messages leave the session): add to cart, and checkout at
+   CONCURRENCY concurrent buyers. Their ratio is taken against hello measured with the same Python client.
 
 Needs: PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379, wrk (apt-get install wrk).
 """
@@ -33,13 +37,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_NAME = "coop_bench_load"
+# Overridable so that two people on one machine do not drop each other's bench database.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "coop_bench_load")
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 PRODUCERS, PRODUCTS, BUYERS = 200, 10_000, 60
+GROWTH = (1_000, 10_000, 50_000)  # catalogue sizes of the growth table; the main table is taken at PRODUCTS
+SEARCHES = ["pomme", "oeuf", "epinard", "miel", "chevre", "poireaux", "peche", "confiture fraise", "courge",
+            "beurre", "bocage", "ferme 042", "lentille", "pain levain", "n°04242", "kiwi"]
 CONCURRENCY = 50
 GUNICORN = ["--workers", "3"]  # the Dockerfile's settings, for both servers
 PASSWORD = "bench-password-2026"
@@ -77,14 +86,14 @@ def _server_env(instance: Path) -> dict:
     return env
 
 
-def seed(instance: Path) -> None:
-    """create_all, the demo coop, then bulk inserts up to PRODUCERS producers and PRODUCTS products."""
+def seed(instance: Path, products: int) -> None:
+    """create_all, the demo coop, then bulk inserts up to PRODUCERS producers and `products` products."""
     os.environ.update({k: v for k, v in _server_env(instance).items() if k != "PYTHONPATH"})
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import func, insert, select
 
     from marketplace import create_app
-    from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit
+    from marketplace.catalog.models import ProducerProfile
     from marketplace.demo import seed_demo
     from marketplace.distributions.models import distribution_producers
     from marketplace.distributions.services import open_distributions
@@ -124,17 +133,6 @@ def seed(instance: Path) -> None:
                  latitude=47.2 + rng.uniform(-0.1, 0.1), longitude=-1.55 + rng.uniform(-0.1, 0.1),
                  created_at=now) for i, uid in enumerate(user_ids)])
         producer_ids = [p for (p,) in db.session.query(ProducerProfile.id).order_by(ProducerProfile.id)]
-        categories = [c for (c,) in db.session.query(Category.id).order_by(Category.id)]
-        photos = [p for (p,) in db.session.query(Product.photo_filename).filter(Product.photo_filename.isnot(None))]
-        words = ["Carrots", "Leeks", "Apples", "Pears", "Goat cheese", "Honey", "Sourdough", "Eggs", "Cider",
-                 "Potatoes", "Squash", "Lentils", "Yoghurt", "Butter", "Sausages", "Jam", "Spinach", "Onions"]
-        missing = PRODUCTS - db.session.query(Product).count()
-        db.session.execute(insert(Product), [
-            dict(producer_id=producer_ids[i % len(producer_ids)], category_id=categories[i % len(categories)],
-                 name=f"{words[i % len(words)]} n°{i:05d}", description="Grown and sold by a coop member.",
-                 unit=Unit.PIECE, price_cents=rng.randrange(150, 2500, 10), vat_rate_bp=550, stock=1_000_000,
-                 is_weight_priced=False, photo_filename=photos[i % len(photos)] if photos else None,
-                 status=ProductStatus.ACTIVE, created_at=now, updated_at=now) for i in range(missing)])
         for distribution in open_distributions():
             linked = set(db.session.scalars(select(distribution_producers.c.producer_id).where(
                 distribution_producers.c.distribution_id == distribution.id)))
@@ -142,10 +140,51 @@ def seed(instance: Path) -> None:
                 dict(distribution_id=distribution.id, producer_id=p) for p in producer_ids if p not in linked])
         members("buyer", BUYERS, College.BUYER)
         db.session.commit()
-        counts = (db.session.query(ProducerProfile).count(), db.session.query(Product).count(),
-                  len(open_distributions()))
+        counts = (db.session.query(ProducerProfile).count(), len(open_distributions()))
         db.engine.dispose()
-    print(f"seeded {DB_NAME}: {counts[0]} producers, {counts[1]} products, {counts[2]} open distributions")
+    print(f"seeded {DB_NAME}: {counts[0]} producers, {counts[1]} open distributions")
+    grow_to(products)
+
+
+WORDS = ["Carottes", "Poireaux", "Pommes", "Poires", "Fromage de chèvre", "Miel de châtaignier", "Pain au levain",
+         "Œufs fermiers", "Cidre brut", "Pommes de terre", "Courge butternut", "Lentilles vertes", "Yaourt nature",
+         "Beurre demi-sel", "Saucisses", "Confiture de fraises", "Épinards", "Oignons", "Pêches de vigne"]
+
+
+def grow_to(total: int) -> None:
+    """Bulk-insert products (with the sort and search columns the catalogue service keeps) up to `total`."""
+    import psycopg
+
+    sys.path.insert(0, str(ROOT))
+    from marketplace.catalog.search import search_text
+
+    rng = random.Random(total)
+    with psycopg.connect(DATABASE_URL) as conn:
+        have = conn.execute("SELECT count(*) FROM products").fetchone()[0]
+        producers = conn.execute("SELECT id, name FROM producers ORDER BY id").fetchall()
+        categories = [r[0] for r in conn.execute("SELECT id FROM categories ORDER BY id")]
+        photos = [r[0] for r in conn.execute("SELECT DISTINCT photo_filename FROM products "
+                                             "WHERE photo_filename IS NOT NULL ORDER BY 1")]
+        rows = []
+        for i in range(have, total):
+            producer_id, producer = producers[i % len(producers)]
+            name = f"{WORDS[i % len(WORDS)]} n°{i:05d}"
+            description = "Cultivé et vendu par un membre de la coopérative."
+            rows.append((producer_id, categories[i % len(categories)], name, description, "piece",
+                         rng.randrange(150, 2500, 10), 550, 1_000_000, False, photos[i % len(photos)] if photos else None,
+                         "active", producer, search_text(name, producer, description)))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO products (producer_id, category_id, name, description, unit, price_cents, vat_rate_bp, "
+                "stock, is_weight_priced, photo_filename, status, producer_name, search_text, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())", rows)
+        conn.commit()
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE products")  # as autovacuum would after a bulk load
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).incr("catalog:version")  # what a commit through the services does
+    print(f"catalogue grown to {total} products ({total - have} inserted)")
 
 
 def _bench_facts() -> dict:
@@ -269,14 +308,23 @@ class Buyer:
             raise RuntimeError(f"no CSRF token in {path}")
         return match.group(1)
 
-    def add(self, product_id: int) -> int:
-        return self.http.post(f"{self.base}/cart/add", allow_redirects=False,
-                              data={"csrf_token": self.csrf, "product_id": product_id, "quantity": 1}).status_code
+    def _post(self, path: str, data: dict) -> tuple[int, float]:
+        """POST (timed) then GET where it redirects (untimed), as a browser does: the flashed message is
+        shown on that page and leaves the session, so sessions do not grow with every click."""
+        start = time.perf_counter()
+        response = self.http.post(self.base + path, data={"csrf_token": self.csrf, **data}, allow_redirects=False)
+        seconds = time.perf_counter() - start
+        if response.is_redirect:
+            self.http.get(self.base + response.headers["Location"] if response.headers["Location"].startswith("/")
+                          else response.headers["Location"])
+        return response.status_code, seconds
 
-    def checkout(self) -> int:
-        return self.http.post(f"{self.base}/checkout", allow_redirects=False,
-                              data={"csrf_token": self.csrf, "fulfilment": "pickup",
-                                    "payment_method": "pay_at_pickup"}).status_code
+    def add(self, product_id: int) -> tuple[int, float]:
+        # As the catalogue's card does: the product in the button's value, its quantity field, back to the page.
+        return self._post("/cart/add", {"product_id": product_id, f"quantity-{product_id}": 1, "next": "/products"})
+
+    def checkout(self) -> tuple[int, float]:
+        return self._post("/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"})
 
 
 def run_python(workers: list, action, duration: float, expected: int) -> dict:
@@ -324,68 +372,190 @@ def _timed(call):
     return status, time.perf_counter() - start
 
 
+def _bench_app(instance: Path):
+    os.environ.update({k: v for k, v in _server_env(instance).items() if k != "PYTHONPATH"})
+    os.environ.setdefault("TRUSTED_HOSTS", "localhost,127.0.0.1")
+    sys.path.insert(0, str(ROOT))
+    from marketplace import create_app
+
+    return create_app({"CELERY": {"task_always_eager": True}})
+
+
+def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -> dict:
+    """In-process, with the test client: this process's CPU time per request (ms), for the logged-in
+    buyer's pages, cached and uncached, and for the bare hello app. CPU time, unlike wall time, hardly
+    depends on what else the machine runs, so the ratio to hello is the framework ceiling on a quiet
+    machine (PostgreSQL's and Redis's own CPU is not counted: see the SQL table for those)."""
+    app = _bench_app(instance)
+    catalogue, products, searches = _paths(facts)
+    hello = make_hello().test_client()
+
+    def measure(client, paths: list[str], n: int, before=None) -> float:
+        for path in paths[:20]:
+            client.get(path)  # warm: first renders, connections, compiled templates
+        start = time.process_time()
+        for i in range(n):
+            if before:
+                before()
+            response = client.get(paths[i % len(paths)])
+            assert response.status_code == 200, (paths[i % len(paths)], response.status_code)
+        return (time.process_time() - start) * 1000 / n
+
+    client = app.test_client()
+    with app.app_context():
+        token = CSRF_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    with app.app_context():
+        client.post("/login", data={"csrf_token": token, "email": facts["buyers"][0], "password": PASSWORD})
+
+    def no_cache():
+        app.extensions.pop("catalog_page_cache", None)
+
+    n = requests_per_page
+    out = {"hello": measure(hello, ["/"], 10 * n)}
+    out["catalogue"] = measure(client, catalogue, n)
+    out["search"] = measure(client, searches, n)
+    out["product page"] = measure(client, products, n)
+    out["catalogue, uncached"] = measure(client, catalogue, n // 3, no_cache)
+    out["search, uncached"] = measure(client, searches, n // 3, no_cache)
+    with app.app_context():
+        from marketplace.extensions import db
+
+        db.engine.dispose()
+    return out
+
+
+def uncached_ms(instance: Path, category: str) -> dict:
+    """In-process, no cache: the SQL of a catalogue page (page + count) and of a search, median of 15 runs."""
+    from statistics import median
+
+    app = _bench_app(instance)
+    from marketplace.catalog.services import catalogue_page
+    from marketplace.extensions import db
+
+    known = lambda _name, _compute: 10**9  # noqa: E731 - the count a filter's first page left in the cache
+    cases = {"page 1": lambda: catalogue_page(1, 24), "page 10": lambda: catalogue_page(10, 24),
+             "page 10, count kept": lambda: catalogue_page(10, 24, remember=known),
+             "category": lambda: catalogue_page(1, 24, category_slug=category),
+             "search": lambda: catalogue_page(1, 24, "pomme"), "search 2 words": lambda: catalogue_page(1, 24, "pain levain")}
+    out = {}
+    with app.app_context():
+        for name, call in cases.items():
+            call()  # warm the connection and the plan
+            times = []
+            for _ in range(15):
+                start = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - start) * 1000)
+                db.session.expire_all()
+            out[name] = median(times)
+        db.engine.dispose()
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per GET phase (checkout: twice)")
-    parser.add_argument("--no-seed", action="store_true", help="reuse the database of a previous run")
+    parser.add_argument("--growth-duration", type=int, default=None, help="seconds per growth phase (default: --duration)")
+    parser.add_argument("--no-seed", action="store_true", help="reuse the database of a previous run (no growth table)")
+    parser.add_argument("--sizes", default=",".join(map(str, GROWTH)), help="catalogue sizes of the growth table")
+    parser.add_argument("--main-size", type=int, default=PRODUCTS, help="catalogue size of the main table")
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="no servers: seed, then only the in-process CPU and SQL growth tables (a busy machine)")
     args = parser.parse_args()
+    growth_sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     instance = Path(tempfile.mkdtemp(prefix="coop-bench-"))
+    sizes = sorted(set(growth_sizes) | {args.main_size})
     if args.no_seed:
         (instance / "uploads").mkdir(parents=True)
+        sizes = []
     else:
         started = time.monotonic()
-        seed(instance)
+        seed(instance, sizes[0])
         print(f"seeding took {time.monotonic() - started:.0f} s")
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # the bench's own Redis db: last run's queued tasks
-    facts = _bench_facts()
+    if args.cpu_only:
+        growth = {}
+        for size in growth_sizes:
+            grow_to(size)
+            facts = _bench_facts()
+            growth[size] = {"cpu": cpu_per_request(instance, facts), "sql": uncached_ms(instance, facts["categories"][0])}
+        _print_cpu(growth)
+        return
     env = _server_env(instance)
     shop = Server("shop", "marketplace.wsgi:app", env, instance)
     hello = Server("hello", "load:make_hello()", env, instance)
     results: dict[str, dict] = {}
+    growth: dict[int, dict] = {}
     try:
         shop.wait("/products")
         hello.wait("/")
-        rng = random.Random(7)
-        catalogue = (["/products"] * 10 + [f"/products?page={n}" for n in range(2, 11)]
-                     + [f"/products?category={c}" for c in facts["categories"]])
-        products = [f"/products/{p}" for p in rng.sample(facts["products"], 2000)]
+        facts = _bench_facts()
         buyers = [Buyer(shop.url, email, facts["distribution"]) for email in facts["buyers"][:CONCURRENCY]]
         cookie = "session=" + buyers[-1].http.cookies.get("session")
-        d = args.duration
-        run_wrk(shop.url, catalogue + products[:200], 3, workdir=instance)  # warm up workers and caches
+        d, g = args.duration, args.growth_duration or args.duration
         results["hello (wrk)"] = run_wrk(hello.url, ["/"], d, workdir=instance)
-        results["catalogue, anonymous"] = run_wrk(shop.url, catalogue, d, workdir=instance)
-        results["catalogue, logged-in buyer"] = run_wrk(shop.url, catalogue, d, cookie=cookie, workdir=instance)
-        results["product page, anonymous"] = run_wrk(shop.url, products, d, workdir=instance)
-        results["product page, logged-in buyer"] = run_wrk(shop.url, products, d, cookie=cookie, workdir=instance)
-
-        import requests
-
-        hello_sessions = [requests.Session() for _ in range(CONCURRENCY)]
-        results["hello (python client)"] = run_python(
-            hello_sessions, lambda s, r: _timed(lambda: s.get(hello.url + "/").status_code), d, 200)
-        ids = facts["products"]
-        results["add to cart"] = run_python(buyers, lambda b, r: _timed(lambda: b.add(r.choice(ids))), d, 302)
-
-        def checkout(buyer, r):
-            # Empty what the add-to-cart phase left, then a two-product cart, then the timed checkout.
-            for product_id in r.sample(ids, 2):
-                buyer.add(product_id)
-            return _timed(buyer.checkout)
-
-        for buyer in buyers:  # start from a small cart: the add-to-cart phase filled them up
-            buyer.checkout()
-        results[f"checkout ({CONCURRENCY} buyers)"] = run_python(buyers, checkout, 2 * d, 302)
+        for size in sizes or [None]:
+            if size is not None:
+                grow_to(size)
+            facts = _bench_facts()
+            catalogue, products, searches = _paths(facts)
+            run_wrk(shop.url, catalogue + searches + products[:200], 3, cookie=cookie, workdir=instance)  # warm up
+            if size in growth_sizes:
+                growth[size] = {
+                    "catalogue": run_wrk(shop.url, catalogue, g, cookie=cookie, workdir=instance),
+                    "search": run_wrk(shop.url, searches, g, cookie=cookie, workdir=instance),
+                    "product page": run_wrk(shop.url, products, g, cookie=cookie, workdir=instance),
+                    "sql": uncached_ms(instance, facts["categories"][0]),
+                    "cpu": cpu_per_request(instance, facts)}
+            if size in (args.main_size, None):
+                _main_phases(results, shop, hello, buyers, facts, cookie, d, instance)
     finally:
         shop.stop()
         hello.stop()
     _print(results)
+    if growth:
+        _print_growth(growth, results["hello (wrk)"]["rps"])
+
+
+def _paths(facts: dict) -> tuple[list[str], list[str], list[str]]:
+    rng = random.Random(7)
+    catalogue = (["/products"] * 10 + [f"/products?page={n}" for n in range(2, 11)]
+                 + [f"/products?category={c}" for c in facts["categories"]])
+    products = [f"/products/{p}" for p in rng.sample(facts["products"], min(2000, len(facts["products"])))]
+    searches = [f"/products?q={quote(q)}" for q in SEARCHES]
+    return catalogue, products, searches
+
+
+def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: str, d: int, instance: Path) -> None:
+    catalogue, products, searches = _paths(facts)
+    results["catalogue, anonymous"] = run_wrk(shop.url, catalogue, d, workdir=instance)
+    results["catalogue, logged-in buyer"] = run_wrk(shop.url, catalogue, d, cookie=cookie, workdir=instance)
+    results["search, logged-in buyer"] = run_wrk(shop.url, searches, d, cookie=cookie, workdir=instance)
+    results["product page, anonymous"] = run_wrk(shop.url, products, d, workdir=instance)
+    results["product page, logged-in buyer"] = run_wrk(shop.url, products, d, cookie=cookie, workdir=instance)
+
+    import requests
+
+    hello_sessions = [requests.Session() for _ in range(CONCURRENCY)]
+    results["hello (python client)"] = run_python(
+        hello_sessions, lambda s, r: _timed(lambda: s.get(hello.url + "/").status_code), d, 200)
+    ids = facts["products"]
+    results["add to cart"] = run_python(buyers, lambda b, r: b.add(r.choice(ids)), d, 302)
+
+    def checkout(buyer, r):
+        for product_id in r.sample(ids, 2):  # a two-product cart, then the timed checkout
+            buyer.add(product_id)
+        return buyer.checkout()
+
+    for buyer in buyers:  # start from a small cart: the add-to-cart phase filled them up
+        buyer.checkout()
+    results[f"checkout ({CONCURRENCY} buyers)"] = run_python(buyers, checkout, 2 * d, 302)
 
 
 def _print(results: dict) -> None:
@@ -398,6 +568,31 @@ def _print(results: dict) -> None:
               f"{r['requests']:9d} {r['errors']:7d}")
     print("\nratios: GET pages against hello measured by wrk; add to cart and checkout against hello measured by "
           "the same Python client")
+
+
+def _print_growth(growth: dict, hello_rps: float) -> None:
+    sizes = sorted(growth)
+    print(f"\ngrowth, logged-in buyer (wrk req/s, share of bare Flask's {hello_rps:.0f} req/s in this run)")
+    print(f"{'page':22}" + "".join(f"{n:>17,}" for n in sizes) + f"{'first/last':>12}")
+    for page in ("catalogue", "search", "product page"):
+        cells = [growth[n][page] for n in sizes]
+        print(f"{page:22}" + "".join(f"{c['rps']:9.0f} {c['rps'] / hello_rps:6.1%}" for c in cells)
+              + f"{cells[0]['rps'] / cells[-1]['rps']:11.2f}x")
+    _print_cpu(growth)
+
+
+def _print_cpu(growth: dict) -> None:
+    sizes = sorted(growth)
+    print("\nCPU per request in this process (ms; test client, logged-in buyer), and the bare app's share of it")
+    print(f"{'page':22}" + "".join(f"{n:>17,}" for n in sizes) + f"{'last/first':>12}")
+    for page in growth[sizes[0]]["cpu"]:
+        cells = [growth[n]["cpu"][page] for n in sizes]
+        print(f"{page:22}" + "".join(f"{c:9.2f} {growth[n]['cpu']['hello'] / c:6.1%}" for c, n in zip(cells, sizes))
+              + f"{cells[-1] / cells[0]:11.2f}x")
+    print("\nuncached SQL of one page (in-process, median ms; what a cache miss costs)")
+    for case in growth[sizes[0]]["sql"]:
+        cells = [growth[n]["sql"][case] for n in sizes]
+        print(f"{case:22}" + "".join(f"{c:17.2f}" for c in cells) + f"{cells[-1] / cells[0]:11.2f}x")
 
 
 if __name__ == "__main__":

@@ -21,16 +21,15 @@ def register_cli(app: Flask) -> None:
         if logins is None:
             click.echo("Demo data already present.")
             return
-        click.echo("Demo coop ready. Logins (password for all: %s):" % logins["password"])
+        click.echo("Demo coop ready. Logins (password for all: {}):".format(logins["password"]))
         for role, email in logins["accounts"]:
             click.echo(f"  {role:<10} {email}")
 
     @app.cli.command("close-due")
     def close_due_command() -> None:
         """Run the cut-off of every distribution whose ordering window has closed."""
-        from marketplace.orders.services import close_due_distributions
-
         from marketplace.extensions import db
+        from marketplace.orders.services import close_due_distributions
 
         closed = close_due_distributions()
         db.session.commit()
@@ -48,7 +47,7 @@ def register_cli(app: Flask) -> None:
         upgrade()
         logins = seed_demo()
         if logins:
-            click.echo("Logins (password for all: %s):" % logins["password"])
+            click.echo("Logins (password for all: {}):".format(logins["password"]))
             for role, email in logins["accounts"]:
                 click.echo(f"  {role:<10} {email}")
         env = dict(os.environ)

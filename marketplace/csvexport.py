@@ -6,8 +6,8 @@ import csv
 import enum
 import io
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Iterable
 
 from flask import Response
 

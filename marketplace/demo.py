@@ -9,11 +9,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from marketplace.catalog.models import Category, Product
 from marketplace.catalog.services import ProductInput, create_product, store_photo, update_profile
-from marketplace.distributions.models import Distribution, PickupPlace
-from marketplace.distributions.services import (DistributionInput, SlotInput, create_delivery_zone,
-                                                create_pickup_place, schedule_distribution)
 from marketplace.demo_data import ALCOHOL, CATEGORIES, PRODUCERS
 from marketplace.demo_economy import seed_past_months
+from marketplace.distributions.models import Distribution, PickupPlace
+from marketplace.distributions.services import (
+    DistributionInput,
+    SlotInput,
+    create_delivery_zone,
+    create_pickup_place,
+    schedule_distribution,
+)
 from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.passwords import hash_password
@@ -177,8 +182,8 @@ def _seed_couriers(admin: User, couriers: list[User], place_id: int) -> None:
     dispatch.update_rules(admin, pay_per_run_cents=400, pay_per_km_cents=50, pay_per_stop_cents=100,
                           offer_timeout_minutes=30, max_code_attempts=5, goods_at_pickup_place=True)
     zones = tuple(z.id for z in db.session.query(DeliveryZone))
-    for courier, (vehicle, kg, parcels, home) in zip(couriers, (("bike", 25, 6, (47.2153, -1.5540)),
-                                                                ("cargo_bike", 80, 14, (47.2290, -1.5660)))):
+    fleet = (("bike", 25, 6, (47.2153, -1.5540)), ("cargo_bike", 80, 14, (47.2290, -1.5660)))
+    for courier, (vehicle, kg, parcels, home) in zip(couriers, fleet, strict=False):
         dispatch.save_courier_profile(courier, dispatch.CourierProfileInput(
             vehicle=vehicle, capacity_kg=kg, capacity_parcels=parcels, max_stops=12, zone_ids=zones,
             home_latitude=home[0], home_longitude=home[1]))

@@ -62,7 +62,7 @@ def seed_past_months(admin: User, now: datetime) -> None:
     _adopt_rule(admin)
     counter = 0
     for month in months:
-        for market, place in zip(MARKETS, place_by_market):
+        for market, place in zip(MARKETS, place_by_market, strict=False):
             orders_each, weekday, hour, delivery = market
             sellers = producers if delivery else producers[1:]
             for day in _weekdays(month, weekday):

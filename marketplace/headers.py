@@ -14,18 +14,27 @@ from flask_login import current_user
 
 # Files whose cache lifetime their view chooses: the same for every visitor.
 PUBLIC_FILES = {"static", "core.uploaded_file", "core.theme_css"}
+# The courier's pages run one script of the app's own (static/courier.js: the offline service worker's registration).
+# The worker's own response carries the policy it runs under: it fetches pages and keeps the offline one.
+SCRIPT_PAGES = {"dispatch.courier_home", "dispatch.courier_run", "dispatch.courier_offline",
+                "dispatch.courier_service_worker"}
 # Stripe's hosted pages: a form posted here may be redirected there (checkout, onboarding).
 STRIPE_HOSTED_PAGES = ("https://checkout.stripe.com", "https://connect.stripe.com")
 HSTS = "max-age=31536000; includeSubDomains"
 
 
 def content_security_policy() -> str:
-    """The app ships no script and no inline style: everything but its own CSS and images is refused."""
+    """No inline script or style: everything but the app's own CSS, images and manifest is refused; the courier's
+    pages alone also run the app's own script and service worker."""
     base = current_app.config.get("STRIPE_API_BASE") or ""
     stripe = [f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"] if base else list(STRIPE_HOSTED_PAGES)
+    scripts = ["script-src 'self'", "worker-src 'self'", "connect-src 'self'"] \
+        if request.endpoint in SCRIPT_PAGES else []
     return "; ".join([
         "default-src 'none'",
+        *scripts,
         "style-src 'self'",
+        "manifest-src 'self'",
         "img-src 'self' https:",  # the coop's logo may be an https:// address
         "form-action 'self' " + " ".join(stripe),
         "frame-ancestors 'none'",

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 # 10 million euros: far above any co-op basket, low enough to catch a typo or an attack.
 MAX_CENTS = 1_000_000_000
@@ -52,21 +54,10 @@ def weighed_amount_cents(weight_grams: int, price_per_kg_cents: int) -> int:
     return round_half_up(Fraction(weight_grams * price_per_kg_cents, 1000))
 
 
-def percent_of(cents: int, basis_points: int) -> int:
-    """cents x basis_points / 10000, rounded half up (VAT included in a price, margins...)."""
-    return round_half_up(Fraction(cents * basis_points, 10000))
-
-
-def vat_included(price_cents: int, vat_basis_points: int) -> int:
-    """VAT contained in a VAT-inclusive price."""
-    return round_half_up(Fraction(price_cents * vat_basis_points, 10000 + vat_basis_points))
-
-
 def format_money(cents: int | None, currency: str | None = None, locale: str | None = None) -> str:
     """Format for the current locale ('12,50 €' in French, '€12.50' in English)."""
     if cents is None:
         return ""
-    from babel.numbers import format_currency
     from flask import current_app, has_app_context
     from flask_babel import get_locale
 
@@ -77,4 +68,55 @@ def format_money(cents: int | None, currency: str | None = None, locale: str | N
             locale = str(get_locale() or "en")
         except Exception:  # outside a request
             locale = "en"
-    return format_currency(cents_to_decimal(cents), currency, locale=locale)
+    money_format = _money_format(locale, currency)
+    if money_format is None:
+        from babel.numbers import format_currency
+
+        return format_currency(cents_to_decimal(cents), currency, locale=locale)
+    return money_format.apply(cents)
+
+
+@dataclass(frozen=True)
+class _MoneyFormat:
+    """A locale's currency pattern, read from Babel once: formatting is then string work on integers."""
+
+    prefixes: tuple[str, str]  # positive, negative
+    suffixes: tuple[str, str]
+    decimal: str
+    group: str
+    group_size: int
+
+    def apply(self, cents: int) -> str:
+        negative = cents < 0
+        whole, frac = divmod(abs(cents), 100)
+        digits = f"{whole:,}".replace(",", "\0") if self.group_size == 3 else str(whole)
+        return (f"{self.prefixes[negative]}{digits.replace(chr(0), self.group)}{self.decimal}{frac:02d}"
+                f"{self.suffixes[negative]}")
+
+
+@lru_cache(maxsize=64)
+def _money_format(locale: str, currency: str) -> _MoneyFormat | None:
+    """The pattern for this locale and currency; None when it is not the common shape (Babel formats it)."""
+    from babel import Locale, UnknownLocaleError
+    from babel.numbers import get_currency_precision, get_currency_symbol
+
+    try:
+        parsed = Locale.parse(locale)
+    except (UnknownLocaleError, ValueError):
+        return None
+    pattern = parsed.currency_formats["standard"]
+    symbols = parsed.number_symbols.get("latn", {})
+    if (pattern.grouping != (3, 3) or pattern.frac_prec != (2, 2) or get_currency_precision(currency) != 2
+            or "decimal" not in symbols or "group" not in symbols):
+        return None
+    symbol = get_currency_symbol(currency, parsed)
+    fast = _MoneyFormat(prefixes=tuple(p.replace("¤", symbol) for p in pattern.prefix),
+                        suffixes=tuple(p.replace("¤", symbol) for p in pattern.suffix),
+                        decimal=symbols["decimal"], group=symbols["group"], group_size=3)
+    # Trust it only where it writes exactly what Babel writes (some locales group from 5 digits, etc.).
+    from babel.numbers import format_currency
+
+    probes = (0, 7, -7, 1234, 99999, 123456, -123456, 12345678, 100000000, -987654321)
+    if any(fast.apply(c) != format_currency(cents_to_decimal(c), currency, locale=parsed) for c in probes):
+        return None
+    return fast

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, Callable, Iterable, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
-from flask import (Flask, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -117,11 +129,6 @@ def next_or(default: str) -> str:
     """Where to go after a POST: a safe `next` field (the page the form was on), else `default`; never the Referer."""
     target = request.form.get("next") or request.args.get("next")
     return target if target and is_safe_next(target) else default
-
-
-def back_url(default_endpoint: str, **values) -> str:
-    """Where to go after an action: a safe `next` field, else the default page."""
-    return next_or(url_for(default_endpoint, **values))
 
 
 # ---------------------------------------------------------------- the boundary of a POST

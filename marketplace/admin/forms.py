@@ -1,7 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField, SelectMultipleField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    FloatField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from marketplace.catalog.forms import MoneyField, vat_choices
@@ -58,17 +67,18 @@ class SettingsForm(FlaskForm):
     coop_registration = StringField(_l("Registration (e.g. RCS Nantes 123 456 789)"),
                                     validators=[Optional(), Length(max=200)])
     coop_vat_regime = SelectField(_l("VAT"), choices=lambda: [
-        ("subject", _l("The coop charges VAT")),
-        ("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))])
+        SelectChoice("subject", _l("The coop charges VAT")),
+        SelectChoice("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))])
     coop_vat_number = StringField(_l("Intra-EU VAT number"), validators=[Optional(), Length(max=20)])
     services_vat_rate_bp = SelectField(_l("VAT rate on the coop's fees and on delivery"), choices=vat_choices)
     default_vat_rate_bp = SelectField(_l("VAT rate preselected for a new product"), choices=vat_choices)
     delivery_seller = SelectField(_l("Who sells home delivery (and invoices it)"), choices=lambda: [
-        ("coop", _l("The coop")), ("courier", _l("The courier, when self-employed, under their billing mandate"))])
+        SelectChoice("coop", _l("The coop")),
+        SelectChoice("courier", _l("The courier, when self-employed, under their billing mandate"))])
     lost_chargeback_rule = SelectField(_l("Who bears a lost chargeback (published)"), validate_choice=False,
                                        validators=[Optional(), AnyOf(["coop_absorbs", "reverse_producers"])],
-                                       choices=[("coop_absorbs", _l("The coop, as a running cost")),
-                                                ("reverse_producers",
-                                                 _l("The order's producers, in proportion to what each was paid"))])
+                                       choices=[SelectChoice("coop_absorbs", _l("The coop, as a running cost")),
+                                                SelectChoice("reverse_producers", _l(
+                                                    "The order's producers, in proportion to what each was paid"))])
     withholding_cap_percent = IntegerField(_l("Most of a payment withheld for fees due (%, published)"),
                                            validators=[Optional(), NumberRange(0, 100)])

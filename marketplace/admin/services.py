@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
 from marketplace.core import outbox
+from marketplace.core.contrast import weakest_contrast
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
 from marketplace.core.models import OutboxMessage
@@ -29,7 +31,13 @@ def update_settings(admin: User, values: dict[str, str]) -> None:
     for key in ("colour_primary", "colour_accent"):
         if key in values and not _COLOUR.match(values[key]):
             raise ServiceError(_("Colours are written #RRGGBB."), key)
-    if "coop_logo_url" in values and values["coop_logo_url"] and not re.match(r"^(https://|/)", values["coop_logo_url"]):
+        problem = weakest_contrast(key, values[key]) if key in values else None
+        if problem is not None:
+            raise ServiceError(_("This colour is hard to read with %(where)s (contrast %(ratio)s:1, at least 4.5:1 "
+                                 "is needed): choose a darker or lighter one.", where=problem.where,
+                                 ratio=f"{problem.ratio:.1f}"), key)
+    logo_url = values.get("coop_logo_url")
+    if logo_url and not re.match(r"^(https://|/)", logo_url):
         raise ServiceError(_("The logo address must start with https:// or /."), "coop_logo_url")
     _check_invoicing_settings(values)
     for key, value in values.items():
@@ -70,6 +78,9 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
         query = query.filter(Distribution.pickup_place_id == pickup_place_id)
     if status:
         query = query.filter(Order.parts.any(OrderPart.status == status))
+    # Everything the list shows, in a fixed number of statements whatever the number of orders.
+    query = query.options(selectinload(Order.buyer), selectinload(Order.parts).selectinload(OrderPart.lines),
+                          selectinload(Order.distribution).selectinload(Distribution.pickup_place))
     return query.order_by(Order.created_at.desc()).limit(limit).all()
 
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import format_timedelta, to_utc
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.admin import services
-from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectForm, SettingsForm, ZoneForm
+from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, ServiceError
 from marketplace.core.models import OutboundEmail
@@ -16,10 +17,10 @@ from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
-from marketplace.money import cents_to_input
 from marketplace.members import services as member_services
 from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
+from marketplace.money import cents_to_input
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Order
 from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int
@@ -120,7 +121,7 @@ def _parse_slots(text: str, day) -> tuple:
             end = datetime.combine(day, time.fromisoformat(end_s))
             capacity = int(rest[0]) if rest else 20
         except ValueError:
-            raise ServiceError(_("Slot line %(n)d: write it like 17:00-19:00 20.", n=number), "slots")
+            raise ServiceError(_("Slot line %(n)d: write it like 17:00-19:00 20.", n=number), "slots") from None
         slots.append(distribution_services.SlotInput(to_utc(start), to_utc(end), capacity))
     return tuple(slots)
 
@@ -134,8 +135,9 @@ def distributions():
 @bp.route("/distributions/new", methods=["GET", "POST"])
 def new_distribution():
     form = DistributionForm()
-    form.pickup_place_id.choices = [(p.id, p.name) for p in db.session.query(PickupPlace).filter_by(active=True)]
-    form.producer_ids.choices = [(p.id, p.name) for p in
+    form.pickup_place_id.choices = [SelectChoice(p.id, p.name)
+                                    for p in db.session.query(PickupPlace).filter_by(active=True)]
+    form.producer_ids.choices = [SelectChoice(p.id, p.name) for p in
                                  db.session.query(ProducerProfile).order_by(ProducerProfile.name)]
     if form.validate_on_submit():
         created = perform(_schedule, form, form=form)

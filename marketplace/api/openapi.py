@@ -7,17 +7,21 @@ VAT_RATES = [0, 210, 550, 1000, 2000]
 
 
 def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 ERRORS = {"400": _error("Invalid request"), "401": _error("Missing, unknown or revoked token"),
           "403": _error("The token's account may not do this"), "404": _error("Not found"),
           "429": _error("Too many requests")}
 PAGING = [
-    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}},
-    {"name": "per_page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+    {"name": "page", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}},
+    {"name": "per_page", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
 ]
-PRODUCT_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+PRODUCT_ID = {"name": "product_id", "in": "path", "required": True,
+              "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 
 PRODUCT_FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 120},

@@ -81,7 +81,7 @@ def _product_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
     for name in required:
         if name not in body:
             raise ServiceError(_("%(name)s is required.", name=name), name)
-    values = {}
+    values: dict[str, object] = {}
     for name, value in body.items():
         types, nullable = PRODUCT_FIELDS[name]
         if value is None and nullable:
@@ -99,7 +99,8 @@ def _product_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
         try:
             values["unit"] = Unit(values["unit"])
         except ValueError:
-            raise ServiceError(_("unit must be one of: %(units)s.", units=", ".join(u.value for u in Unit)), "unit")
+            raise ServiceError(_("unit must be one of: %(units)s.", units=", ".join(u.value for u in Unit)),
+                               "unit") from None
     return values
 
 
@@ -115,13 +116,15 @@ def product_json(product) -> dict:
 def part_json(part) -> dict:
     order = part.order
     return {"id": part.id, "order_reference": order.reference, "status": part.status.value,
-            "distribution_id": order.distribution_id, "pickup_starts_at": order.distribution.starts_at.isoformat() + "Z",
+            "distribution_id": order.distribution_id,
+            "pickup_starts_at": order.distribution.starts_at.isoformat() + "Z",
             "fulfilment": order.fulfilment.value, "estimated_cents": part.estimated_cents,
             "final_cents": part.final_cents,
-            "lines": [{"id": l.id, "product_id": l.product_id, "product_name": l.product_name, "unit": l.unit,
-                       "quantity": l.quantity, "unit_price_cents": l.unit_price_cents, "status": l.status.value,
-                       "is_weight_priced": l.is_weight_priced, "weighed_grams": l.weighed_grams}
-                      for l in part.lines]}
+            "lines": [{"id": line.id, "product_id": line.product_id, "product_name": line.product_name,
+                       "unit": line.unit, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents,
+                       "status": line.status.value, "is_weight_priced": line.is_weight_priced,
+                       "weighed_grams": line.weighed_grams}
+                      for line in part.lines]}
 
 
 def _page_json(items, total, page, per_page, key):

@@ -108,7 +108,7 @@ def _entry_for(obj, is_new: bool) -> dict | None:
         if not on_create:
             return None
         after = {name: getattr(obj, name) for name in fields if name in state.mapper.column_attrs}
-        before = {}
+        before: dict[str, object] = {}
     else:
         before, after, changed = _field_values(state, fields)
         if not changed:

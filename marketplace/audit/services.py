@@ -135,8 +135,9 @@ def readers(admin: User) -> list[AuditReader]:
 def grant_reader(admin: User, email: str) -> AuditReader:
     """Make an active member a representative who can read the audit log."""
     require_admin(admin)
-    from marketplace.members.services import normalise_email
     from sqlalchemy import func
+
+    from marketplace.members.services import normalise_email
 
     user = db.session.query(User).filter(func.lower(User.email) == normalise_email(email or "")).first()
     if user is None or not user.is_active_member:

@@ -2,16 +2,17 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.catalog.forms import MoneyField, WholeNumberField
 
 
 def category_choices():
-    return [("hosting", _l("Hosting")), ("software", _l("Software")), ("accounting", _l("Accounting")),
-            ("insurance", _l("Insurance")), ("payment_processing", _l("Payment processing")),
-            ("maintenance", _l("Paid maintenance work")), ("other", _l("Other"))]
+    return [SelectChoice("hosting", _l("Hosting")), SelectChoice("software", _l("Software")),
+            SelectChoice("accounting", _l("Accounting")),
+            SelectChoice("insurance", _l("Insurance")), SelectChoice("payment_processing", _l("Payment processing")),
+            SelectChoice("maintenance", _l("Paid maintenance work")), SelectChoice("other", _l("Other"))]
 
 
 class CostForm(FlaskForm):
@@ -50,11 +51,13 @@ class DecisionForm(FlaskForm):
 
 
 class PaymentForm(FlaskForm):
-    method = SelectField(_l("Paid by"), choices=[("cash", _l("Cash")), ("bank_transfer", _l("Bank transfer")),
-                                                 ("cheque", _l("Cheque")), ("card", _l("Card"))])
+    method = SelectField(_l("Paid by"), choices=[
+        SelectChoice("cash", _l("Cash")), SelectChoice("bank_transfer", _l("Bank transfer")),
+        SelectChoice("cheque", _l("Cheque")), SelectChoice("card", _l("Card"))])
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=200)])
 
 
 class VoteForm(FlaskForm):
-    choice = SelectField(_l("Your vote"), choices=[("for", _l("For")), ("against", _l("Against")),
-                                                    ("abstain", _l("Abstain"))])
+    choice = SelectField(_l("Your vote"), choices=[SelectChoice("for", _l("For")),
+                                                    SelectChoice("against", _l("Against")),
+                                                    SelectChoice("abstain", _l("Abstain"))])

@@ -8,8 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.billing import services
-from marketplace.billing.forms import (BillingSettingsForm, CostForm, DecisionForm, PaymentForm, RuleForm,
-                                       VoteForm)
+from marketplace.billing.forms import BillingSettingsForm, CostForm, DecisionForm, PaymentForm, RuleForm, VoteForm
 from marketplace.billing.models import BillingPeriod, FeeRuleVersion, RuleStatus, RuleVote, Statement
 from marketplace.billing.pdf import category_label, college_label, statement_pdf
 from marketplace.core.errors import ServiceError
@@ -31,7 +30,8 @@ def labels():
 
 @bp.route("/transparency")
 def transparency():
-    return render_template("billing/transparency.html", reports=services.transparency_report(),
+    reports = services.transparency_report()
+    return render_template("billing/transparency.html", reports=reports, year=services.twelve_months(reports),
                            rule=services.rule_in_force(services.coop_today()))
 
 

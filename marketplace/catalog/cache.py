@@ -1,4 +1,8 @@
-"""A page cache for the anonymous catalogue (/products): the busiest page, identical for every visitor.
+"""A page cache for the anonymous catalogue (/products), and a fragment cache for everybody else.
+
+Members get the page's shared part (filters, product grid, pager) from `fragment`, under the same
+version and TTL rules as the anonymous pages below; their own parts (name, CSRF token, flashed
+messages) are rendered around it on every request.
 
 Safe to cache only what is the same for everybody: a GET without a session or remember-me cookie
 (so no member, no flashed message, no language chosen in the session) whose rendering did not
@@ -17,13 +21,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from flask import Response, current_app, has_app_context, request, session
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 TTL_SECONDS = 30
-MAX_ENTRIES = 256
+MAX_ENTRIES = 512
 MAX_QUERY = 300
 VERSION_KEY = "catalog:version"
 WATCHED = {"Product", "ProducerProfile", "Category", "Distribution"}
@@ -126,6 +132,64 @@ def store(html: str) -> str:
             while len(pages) > MAX_ENTRIES:
                 pages.popitem(last=False)
     return html
+
+
+def _fragment_key() -> tuple | None:
+    if len(request.query_string) > MAX_QUERY:
+        return None
+    current = version()
+    if current is None:
+        return None
+    from flask_babel import get_locale
+    from flask_login import current_user
+
+    return "fragment", current, str(get_locale()), request.query_string, bool(current_user.is_authenticated)
+
+
+def fragment(render: Callable[[], str]) -> Markup:
+    """The catalogue's shared part (filters, product grid, pager) for this query, rendered once per version.
+
+    What it holds is the same for every member: no name, no cart, no CSRF token (the cards' buttons
+    submit one form that the page renders outside the fragment, with the member's token). The key
+    is the catalogue version, the locale, the query string and whether the visitor is logged in.
+    """
+    key = _fragment_key()
+    pages = _state().pages
+    if key is not None:
+        with _lock:
+            entry = pages.get(key)
+            if entry is not None and entry[0] >= time.monotonic():
+                pages.move_to_end(key)
+                return Markup(entry[1].decode())
+    html = render()
+    if key is not None:
+        with _lock:
+            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
+            pages.move_to_end(key)
+            while len(pages) > MAX_ENTRIES:
+                pages.popitem(last=False)
+    return Markup(html)
+
+
+def remembered(name: tuple, compute: Callable[[], int]) -> int:
+    """A value every visitor shares (the number of products a filter matches), kept like the pages:
+    under the catalogue version, for TTL_SECONDS, in the same bounded LRU."""
+    current = version()
+    if current is None:
+        return compute()
+    key = ("value", current, name)
+    pages = _state().pages
+    with _lock:
+        entry = pages.get(key)
+        if entry is not None and entry[0] >= time.monotonic():
+            pages.move_to_end(key)
+            return entry[1]
+    value = compute()
+    with _lock:
+        pages[key] = (time.monotonic() + TTL_SECONDS, value)
+        while len(pages) > MAX_ENTRIES:
+            pages.popitem(last=False)
+    return value
 
 
 def clear() -> None:

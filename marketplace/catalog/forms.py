@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, SelectField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.catalog.models import Unit
@@ -11,17 +11,18 @@ from marketplace.money import MoneyError, parse_cents
 
 
 def unit_choices():
-    return [(Unit.PIECE.value, _l("piece")), (Unit.KG.value, _l("kg")), (Unit.LITRE.value, _l("litre")),
-            (Unit.BUNCH.value, _l("bunch")), (Unit.BOX.value, _l("box"))]
+    return [SelectChoice(Unit.PIECE.value, _l("piece")), SelectChoice(Unit.KG.value, _l("kg")),
+            SelectChoice(Unit.LITRE.value, _l("litre")),
+            SelectChoice(Unit.BUNCH.value, _l("bunch")), SelectChoice(Unit.BOX.value, _l("box"))]
 
 
 def vat_choices():
-    return [(str(bp), f"{bp / 100:g} %") for bp in VAT_RATES_BP]
+    return [SelectChoice(str(bp), f"{bp / 100:g} %") for bp in VAT_RATES_BP]
 
 
 def vat_regime_choices():
-    return [("", _l("Not stated yet")), ("subject", _l("I charge VAT")),
-            ("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))]
+    return [SelectChoice("", _l("Not stated yet")), SelectChoice("subject", _l("I charge VAT")),
+            SelectChoice("franchise", _l("VAT franchise: TVA non applicable, art. 293 B du CGI"))]
 
 
 class MoneyField(StringField):
@@ -40,7 +41,7 @@ class MoneyField(StringField):
         try:
             self.cents = parse_cents(raw, allow_zero=self.allow_zero)
         except MoneyError as exc:
-            raise ValidationError(str(exc))
+            raise ValidationError(str(exc)) from None
 
 
 class WholeNumberField(StringField):

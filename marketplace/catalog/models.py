@@ -9,6 +9,8 @@ from marketplace.extensions import db
 from marketplace.money import weighed_amount_cents
 from marketplace.timeutil import utcnow
 
+ON_SALE_SQL = "status = 'active' AND hidden_reason IS NULL"
+
 
 class Unit(str, enum.Enum):
     KG = "kg"
@@ -78,6 +80,11 @@ class Product(db.Model):
     photo_filename = db.Column(db.String(120))
     status = db.Column(enum_type(ProductStatus), nullable=False, default=ProductStatus.ACTIVE, index=True)
     hidden_reason = db.Column(db.Text)  # set by an admin when a product breaks the charter
+    # Kept by catalog.services (index_product) so the catalogue sorts and searches one table:
+    # the producer's name (the catalogue's first sort key) and the folded search text
+    # (catalog.search.fold of name, producer name and description).
+    producer_name = db.Column(db.String(120), nullable=False, default="", server_default="")
+    search_text = db.Column(db.Text, nullable=False, default="", server_default="")
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -85,6 +92,14 @@ class Product(db.Model):
         db.CheckConstraint("price_cents > 0", name="price_positive"),
         db.CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
         db.CheckConstraint("vat_rate_bp >= 0 AND vat_rate_bp <= 10000", name="vat_range"),
+        # The catalogue's order, read from an index (no sort, no join): all products, then by category.
+        db.Index("ix_products_catalogue_order", "producer_name", "name", "id",
+                 postgresql_where=db.text(ON_SALE_SQL), sqlite_where=db.text(ON_SALE_SQL)),
+        db.Index("ix_products_category_order", "category_id", "producer_name", "name", "id",
+                 postgresql_where=db.text(ON_SALE_SQL), sqlite_where=db.text(ON_SALE_SQL)),
+        # Substring search ("%pomme%") served by trigrams on PostgreSQL (pg_trgm, see install_search_ddl).
+        db.Index("ix_products_search_text", "search_text", postgresql_using="gin",
+                 postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
     producer = db.relationship("ProducerProfile", back_populates="products")
@@ -106,3 +121,8 @@ class Product(db.Model):
         if self.is_weight_priced:
             return weighed_amount_cents(quantity * (self.estimated_weight_g or 0), self.price_cents)
         return quantity * self.price_cents
+
+
+# The trigram operator class must exist before the search index; the Alembic revision does the same.
+db.event.listen(Product.__table__, "before_create",
+                db.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import or_
+from sqlalchemy import and_, case, func, select
 
+from marketplace.catalog import search
 from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import apply_identity
@@ -76,7 +78,11 @@ def update_profile(user: User, *, name: str, description: str, town: str, postco
         raise ServiceError(_("Latitude must be between -90 and 90."), "latitude")
     if longitude is not None and not -180 <= longitude <= 180:
         raise ServiceError(_("Longitude must be between -180 and 180."), "longitude")
+    renamed = profile.name != name.strip()
     profile.name = name.strip()
+    if renamed:
+        for product in profile.products:
+            index_product(product, profile.name)
     profile.description = description.strip()
     profile.town = town.strip()
     profile.postcode = postcode.strip()
@@ -134,12 +140,20 @@ def _apply(product: Product, data: ProductInput) -> None:
     product.status = ProductStatus.ACTIVE if data.active else ProductStatus.ARCHIVED
 
 
+def index_product(product: Product, producer_name: str) -> None:
+    """Keep the product's copies of what the catalogue sorts and searches on (one table, indexed)."""
+    product.producer_name = producer_name
+    product.search_text = search.search_text(product.name, producer_name, product.description,
+                                             product.name_en or "", product.description_en or "")
+
+
 def create_product(user: User, data: ProductInput) -> Product:
     """A producer lists a new product."""
     profile = producer_of(user)
     _validate(data)
     product = Product(producer_id=profile.id)
     _apply(product, data)
+    index_product(product, profile.name)
     db.session.add(product)
     db.session.flush()
     return product
@@ -158,6 +172,7 @@ def update_product(user: User, product_id: int, data: ProductInput) -> Product:
     product = own_product(user, product_id)
     _validate(data)
     _apply(product, data)
+    index_product(product, product.producer.name)
     return product
 
 
@@ -193,7 +208,8 @@ def store_photo(data: bytes) -> str:
     except Image.DecompressionBombError:  # Pillow's own guard, for sizes far beyond ours
         raise _too_many_pixels() from None
     except (UnidentifiedImageError, OSError, SyntaxError):
-        raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."), "photo")
+        raise ServiceError(_("This file is not an image we can read: upload a JPEG, PNG or WebP photo."),
+                           "photo") from None
     # Re-encoding drops metadata (GPS position of the farm...) and anything hidden in the file.
     image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
     if image.mode not in ("RGB", "RGBA"):
@@ -217,25 +233,103 @@ def set_product_photo(user: User, product_id: int, data: bytes) -> Product:
     return product
 
 
-def browse_query(text: str = "", category_slug: str = "", producer_id: int | None = None,
-                 distribution_id: int | None = None):
-    """Products a buyer can see, filtered; the caller paginates."""
+@dataclass
+class Page:
+    """One page of a product list, with what the template's pager needs."""
+
+    items: list[Product]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def _on_sale():
+    return and_(Product.status == ProductStatus.ACTIVE, Product.hidden_reason.is_(None))
+
+
+def _filters(words: list[str], category_slug: str, producer_id: int | None, distribution_id: int | None) -> list:
     from marketplace.distributions.models import distribution_producers
 
-    query = (db.select(Product).join(Product.producer)
-             .where(Product.status == ProductStatus.ACTIVE, Product.hidden_reason.is_(None)))
-    text = (text or "").strip()[:100]
-    if text:
-        pattern = f"%{text.replace('%', '').replace('_', '')}%"
-        query = query.where(or_(Product.name.ilike(pattern), Product.description.ilike(pattern),
-                                Product.name_en.ilike(pattern), Product.description_en.ilike(pattern),
-                                ProducerProfile.name.ilike(pattern)))
+    conditions = [_on_sale(), *(Product.search_text.contains(word, autoescape=True) for word in words)]
     if category_slug:
-        query = query.join(Product.category).where(Category.slug == category_slug)
+        conditions.append(Product.category_id == select(Category.id).where(Category.slug == category_slug)
+                          .scalar_subquery())
     if producer_id:
-        query = query.where(Product.producer_id == producer_id)
+        conditions.append(Product.producer_id == producer_id)
     if distribution_id:
-        query = query.where(Product.producer_id.in_(
-            db.select(distribution_producers.c.producer_id)
+        conditions.append(Product.producer_id.in_(
+            select(distribution_producers.c.producer_id)
             .where(distribution_producers.c.distribution_id == distribution_id)))
-    return query.order_by(ProducerProfile.name, Product.name, Product.id)
+    return conditions
+
+
+def _relevance(word: str):
+    """0 when the name matches, 1 the producer's name, 2 only the description (see catalog.search)."""
+    sep = search.SEPARATOR
+    escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return case((Product.search_text.like(f"%{escaped}%{sep}%{sep}%", escape="/"), 0),
+                (Product.search_text.like(f"%{escaped}%{sep}%", escape="/"), 1), else_=2)
+
+
+def browse_query(text: str = "", category_slug: str = "", producer_id: int | None = None,
+                 distribution_id: int | None = None):
+    """Products a buyer can see, filtered and in the catalogue's order; the caller paginates.
+
+    Reads the products table alone: the order (producer's name, product name) is an index
+    (ix_products_catalogue_order), and a search ranks name matches first.
+    """
+    from sqlalchemy.orm import selectinload
+
+    words = search.query_words(text or "")
+    query = select(Product).where(*_filters(words, category_slug, producer_id, distribution_id))
+    order = [Product.producer_name, Product.name, Product.id]
+    if words:
+        order.insert(0, _relevance(words[0]))
+    return query.options(selectinload(Product.producer)).order_by(*order)
+
+
+def _compute(_name: tuple, compute: Callable[[], int]) -> int:
+    return compute()
+
+
+def catalogue_page(page: int, per_page: int, text: str = "", category_slug: str = "",
+                   producer_id: int | None = None, distribution_id: int | None = None,
+                   remember: Callable[[tuple, Callable[[], int]], int] = _compute) -> Page:
+    """One page of the catalogue and the number of products matching.
+
+    A search reads its page and its total in one statement (count(*) OVER ()); browsing reads the
+    page in index order and counts separately (a window count would visit every row), through
+    `remember` (name, compute) so the caller can keep the count of a filter between pages.
+    """
+    words = search.query_words(text or "")
+    query = browse_query(text, category_slug, producer_id, distribution_id)
+    offset = (page - 1) * per_page
+    if words:
+        rows = db.session.execute(query.add_columns(func.count().over()).limit(per_page).offset(offset)).all()
+        if rows or page == 1:
+            return Page([product for product, _total in rows], page, per_page, rows[0][1] if rows else 0)
+    filters = _filters(words, category_slug, producer_id, distribution_id)
+    total = remember(("catalogue count", tuple(words), category_slug, producer_id, distribution_id),
+                     lambda: db.session.scalar(select(func.count(Product.id)).where(*filters)) or 0)
+    items = list(db.session.scalars(query.limit(per_page).offset(offset))) if offset < total and not words else []
+    return Page(items, page, per_page, total)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
 from marketplace.catalog import services
@@ -34,24 +35,30 @@ def product_description(product: Product) -> str:
 
 @bp.route("/products")
 def browse():
-    from marketplace.distributions.services import open_distributions
-
     cached = page_cache.cached_page()
     if cached is not None:
         return cached
+    grid = page_cache.fragment(_render_grid)
+    return page_cache.store(render_template("catalog/browse.html", grid=grid))
+
+
+def _render_grid() -> str:
+    """The catalogue's part shared by every visitor of this query: filters, product cards, pager."""
+    from marketplace.distributions.services import open_distributions
+
     page = request_int("page", 1, minimum=1, maximum=100_000)
     text = request.args.get("q", "")
     category = request.args.get("category", "")
     producer_id = request_int("producer")
     distribution_id = request_int("distribution")
-    query = services.browse_query(text, category, producer_id, distribution_id)
-    pagination = db.paginate(query, page=page, per_page=_per_page(), error_out=False)
-    return page_cache.store(render_template(
-        "catalog/browse.html", pagination=pagination, products=pagination.items,
+    pagination = services.catalogue_page(page, _per_page(), text, category, producer_id, distribution_id,
+                                         remember=page_cache.remembered)
+    return render_template(
+        "catalog/_browse_grid.html", pagination=pagination, products=pagination.items,
         categories=db.session.query(Category).order_by(Category.slug).all(),
-        producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
+        producers=db.session.query(ProducerProfile.id, ProducerProfile.name).order_by(ProducerProfile.name).all(),
         distributions=open_distributions(), q=text, category=category,
-        producer_id=producer_id, distribution_id=distribution_id))
+        producer_id=producer_id, distribution_id=distribution_id)
 
 
 def _per_page() -> int:
@@ -84,7 +91,7 @@ def _category_choices():
     from flask_babel import get_locale
 
     locale = str(get_locale())
-    return [(c.id, c.label(locale)) for c in db.session.query(Category).order_by(Category.slug)]
+    return [SelectChoice(c.id, c.label(locale)) for c in db.session.query(Category).order_by(Category.slug)]
 
 
 def _product_input(form: ProductForm) -> services.ProductInput:

@@ -53,7 +53,7 @@ def clean_siret(raw: str | None, field: str = "siret") -> str:
     try:
         return fr_siret.validate(text)
     except stdnum_errors.ValidationError:
-        raise ServiceError(_("This SIRET number is not valid (14 digits, check the number)."), field)
+        raise ServiceError(_("This SIRET number is not valid (14 digits, check the number)."), field) from None
 
 
 def clean_siren(raw: str | None, field: str = "siren") -> str:
@@ -66,7 +66,7 @@ def clean_siren(raw: str | None, field: str = "siren") -> str:
     try:
         return fr_siren.validate(text)
     except stdnum_errors.ValidationError:
-        raise ServiceError(_("This SIREN number is not valid (9 digits, check the number)."), field)
+        raise ServiceError(_("This SIREN number is not valid (9 digits, check the number)."), field) from None
 
 
 def clean_vat_number(raw: str | None, siren: str = "", field: str = "vat_number") -> str:
@@ -77,7 +77,7 @@ def clean_vat_number(raw: str | None, siren: str = "", field: str = "vat_number"
     try:
         number = eu_vat.validate(text)
     except stdnum_errors.ValidationError:
-        raise ServiceError(_("This intra-EU VAT number is not valid (e.g. FR40303265045)."), field)
+        raise ServiceError(_("This intra-EU VAT number is not valid (e.g. FR40303265045)."), field) from None
     if siren and number.startswith("FR") and number[-9:] != siren:
         raise ServiceError(_("This VAT number does not belong to the SIREN of your SIRET."), field)
     return number
@@ -91,7 +91,7 @@ def apply_identity(target: LegalIdentityMixin, *, legal_name: str, legal_form: s
     try:
         regime = VatRegime(vat_regime) if vat_regime else None
     except ValueError:
-        raise ServiceError(_("Choose whether you charge VAT."), "vat_regime")
+        raise ServiceError(_("Choose whether you charge VAT."), "vat_regime") from None
     vat = clean_vat_number(vat_number, siret[:9])
     if regime == VatRegime.SUBJECT and not vat:
         raise ServiceError(_("A seller who charges VAT must give their intra-EU VAT number."), "vat_number")

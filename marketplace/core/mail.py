@@ -8,8 +8,9 @@ person or task that triggered the e-mail. Composers live in each domain's `email
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import current_app
 from flask_babel import force_locale

@@ -26,7 +26,8 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "share_nominal_cents": "2000",
     "shares_minimum": "1",
     "weight_margin_percent": "20",
-    "delivery_fee_rule_text": "The delivery fee covers the courier's pay at cost: one flat fee per zone, the same for everyone.",
+    "delivery_fee_rule_text": "The delivery fee covers the courier's pay at cost: one flat fee per zone, "
+                              "the same for everyone.",
     # The coop's identity on its own invoices and on those it issues under billing mandates.
     "coop_siret": "",
     "coop_vat_number": "",

@@ -1,14 +1,26 @@
 """Forms of the courier pages and the dispatch board."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DecimalField, FloatField, IntegerField, SelectField, SelectMultipleField,
-                     StringField, TextAreaField, TimeField)
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    FloatField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.validators import InputRequired, Length, Optional
 
 
 class CourierProfileForm(FlaskForm):
-    vehicle = SelectField(_l("Vehicle"), choices=[("bike", _l("Bike")), ("cargo_bike", _l("Cargo bike")),
-                                                  ("van", _l("Van"))])
+    vehicle = SelectField(_l("Vehicle"), choices=[SelectChoice("bike", _l("Bike")),
+                                                  SelectChoice("cargo_bike", _l("Cargo bike")),
+                                                  SelectChoice("van", _l("Van"))])
     capacity_kg = DecimalField(_l("Capacity (kg)"), places=1, validators=[InputRequired()])
     capacity_parcels = IntegerField(_l("Capacity (parcels)"), validators=[InputRequired()])
     max_stops = IntegerField(_l("Maximum stops per run"), validators=[InputRequired()])

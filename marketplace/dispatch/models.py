@@ -217,7 +217,7 @@ class Run(db.Model):
         return sorted({s.order_id for s in self.stops if s.status != StopStatus.CANCELLED})
 
     @property
-    def live_stops(self) -> list["RunStop"]:
+    def live_stops(self) -> list[RunStop]:
         return [s for s in self.stops if s.status != StopStatus.CANCELLED]
 
 

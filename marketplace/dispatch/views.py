@@ -1,12 +1,24 @@
 """The courier's pages (mobile-first) and the dispatcher's board: parse, call a service, render."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_babel import get_locale, to_utc
 from flask_babel import gettext as _
-from flask_babel import to_utc
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from marketplace.core.errors import ServiceError
 from marketplace.dispatch import services
@@ -30,7 +42,8 @@ bp = Blueprint("dispatch", __name__)
 def courier_home():
     day = services.courier_day(current_user)
     return render_template("dispatch/courier.html", day=day, code_form=CodeForm(), failure_form=FailureForm(),
-                           pay=services.offered_pay_cents, rule=services.pay_rule_text())
+                           pay=services.offered_pay_cents, rule=services.pay_rule_text(),
+                           next_stop=services.next_stop(day))
 
 
 @bp.route("/courier/runs/<int:run_id>")
@@ -38,8 +51,43 @@ def courier_home():
 def courier_run(run_id: int):
     run = services.courier_run(current_user, run_id)
     return render_template("dispatch/run.html", run=run, contacts=contacts(current_user, run),
+                           stops=services.stops_in_turn(run),
                            pay=services.offered_pay_cents, rule=services.pay_rule_text(), code_form=CodeForm(),
                            failure_form=FailureForm())
+
+
+# ---------------------------------------------------------------- the courier's pages as an installable app
+
+@bp.route("/courier/manifest.webmanifest")
+def courier_manifest():
+    """The courier's pages installable on a phone's home screen (start on "My runs")."""
+    from marketplace.core.services import all_settings
+
+    settings = all_settings()
+    manifest = {
+        "name": _("%(coop)s — courier", coop=settings["coop_name"]), "short_name": _("My runs"),
+        "start_url": url_for("dispatch.courier_home"), "scope": url_for("dispatch.courier_home"),
+        "display": "standalone", "orientation": "portrait", "lang": str(get_locale()),
+        "background_color": "#fbfaf6", "theme_color": settings["colour_primary"],
+        "icons": [{"src": url_for("static", filename=f"icons/courier-{size}.png"), "sizes": f"{size}x{size}",
+                   "type": "image/png", "purpose": "any maskable"} for size in (192, 512)],
+    }
+    return Response(json.dumps(manifest, ensure_ascii=False), mimetype="application/manifest+json")
+
+
+@bp.route("/courier/sw.js")
+def courier_service_worker():
+    """A tiny service worker: pages from the network, the offline page when there is none."""
+    response = send_from_directory(current_app.static_folder, "courier-sw.js", mimetype="text/javascript",
+                                   max_age=0)
+    response.headers["Service-Worker-Allowed"] = url_for("dispatch.courier_home")
+    return response
+
+
+@bp.route("/courier/offline")
+def courier_offline():
+    """Shown by the service worker when the phone has no network (kept in its cache: nothing private here)."""
+    return render_template("dispatch/offline.html")
 
 
 @bp.route("/courier/runs/<int:run_id>/accept", methods=["POST"])
@@ -96,7 +144,7 @@ def availability():
         profile_form.capacity_kg.data = profile.capacity_g / 1000
         profile_form.zone_ids.data = [z.id for z in profile.zones]
         profile_form.vehicle.data = profile.vehicle.value
-    profile_form.zone_ids.choices = [(z.id, z.name) for z in db.session.query(DeliveryZone)
+    profile_form.zone_ids.choices = [SelectChoice(z.id, z.name) for z in db.session.query(DeliveryZone)
                                      .filter_by(active=True).order_by(DeliveryZone.name)]
     slot_form = AvailabilityForm(prefix="slot")
     posted = {"profile": profile_form, "slot": slot_form}.get(request.form.get("what", ""))  # None on a GET

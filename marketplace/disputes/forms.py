@@ -1,12 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
 class OpenDisputeForm(FlaskForm):
-    reason = RadioField(_l("What went wrong?"), choices=[("missing", _l("Missing")), ("damaged", _l("Damaged")),
-                                                         ("late", _l("Late"))], validators=[DataRequired()])
+    reason = RadioField(_l("What went wrong?"), choices=[SelectChoice("missing", _l("Missing")),
+                                                         SelectChoice("damaged", _l("Damaged")),
+                                                         SelectChoice("late", _l("Late"))], validators=[DataRequired()])
     note = TextAreaField(_l("Tell us more"), validators=[DataRequired(), Length(max=4000)])
 
 
@@ -15,8 +16,9 @@ class AnswerForm(FlaskForm):
 
 
 class ResolveForm(FlaskForm):
-    outcome = SelectField(_l("Decision"), choices=[("refunded", _l("Refund (through the payment method used)")),
-                                                   ("credited", _l("Credit for the buyer")),
-                                                   ("rejected", _l("Reject"))], validators=[DataRequired()])
+    outcome = SelectField(_l("Decision"), choices=[SelectChoice("refunded",
+                                                                _l("Refund (through the payment method used)")),
+                                                   SelectChoice("credited", _l("Credit for the buyer")),
+                                                   SelectChoice("rejected", _l("Reject"))], validators=[DataRequired()])
     amount = StringField(_l("Amount (EUR)"), validators=[Optional(), Length(max=16)])
     note = TextAreaField(_l("Reason, shown to both parties"), validators=[DataRequired(), Length(max=4000)])

@@ -13,8 +13,14 @@ from marketplace.audit.services import record
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.mail import Composer, send_email
 from marketplace.disputes import emails, signals
-from marketplace.disputes.models import (DISPUTE_TRANSITIONS, OPEN_STATES, Dispute, DisputeEvent, DisputeReason,
-                                         DisputeStatus)
+from marketplace.disputes.models import (
+    DISPUTE_TRANSITIONS,
+    OPEN_STATES,
+    Dispute,
+    DisputeEvent,
+    DisputeReason,
+    DisputeStatus,
+)
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member, require_admin
@@ -133,7 +139,7 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     try:
         outcome = DisputeStatus(outcome)
     except ValueError:
-        raise ServiceError(_("Choose credit, refund or reject."), "outcome")
+        raise ServiceError(_("Choose credit, refund or reject."), "outcome") from None
     dispute = db.session.query(Dispute).filter_by(id=dispute_id).with_for_update().first()
     if dispute is None:
         raise NotFound(_("No such dispute."))
@@ -202,8 +208,3 @@ def credits_owed_cents(user_id: int) -> int:
 
     return db.session.query(func.coalesce(func.sum(Dispute.amount_cents), 0)).filter(
         Dispute.buyer_id == user_id, Dispute.status == DisputeStatus.CREDITED).scalar()
-
-
-def open_count() -> int:
-    return db.session.query(Dispute).filter(Dispute.status.in_(list(OPEN_STATES))).count()
-

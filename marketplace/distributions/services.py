@@ -119,13 +119,6 @@ def schedule_distribution(admin: User, data: DistributionInput) -> list[Distribu
     return created
 
 
-def cancel_distribution(admin: User, distribution_id: int) -> Distribution:
-    require_admin(admin)
-    distribution = get_distribution(distribution_id)
-    distribution.cancelled_at = utcnow()
-    return distribution
-
-
 def get_distribution(distribution_id: int) -> Distribution:
     distribution = db.session.get(Distribution, distribution_id)
     if distribution is None:

@@ -110,11 +110,11 @@ def breakdown(lines: list[LineInput], franchise: bool = False) -> Breakdown:
         members = [i for i, r in enumerate(rates) if r == rate]
         ttc = sum(lines[i].ttc_cents for i in members)
         vat = vat_in_ttc(ttc, rate)
-        for i, share in zip(members, _share(vat, [lines[i].ttc_cents for i in members])):
+        for i, share in zip(members, _share(vat, [lines[i].ttc_cents for i in members]), strict=False):
             vat_of_line[i] = share
         totals.append(RateTotal(rate, vat_category(rate, franchise), ttc, vat))
     amounts = [LineAmounts(line.ttc_cents, rate, vat_category(rate, franchise), vat)
-               for line, rate, vat in zip(lines, rates, vat_of_line)]
+               for line, rate, vat in zip(lines, rates, vat_of_line, strict=False)]
     return Breakdown(amounts, totals)
 
 

@@ -6,7 +6,7 @@ seller identity, mandate) may wait until the seller has accepted the billing man
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -28,7 +28,7 @@ UNIT_CODES = {"kg": "KGM", "litre": "LTR"}  # UN/ECE rec. 20; anything else is c
 def local_date(moment: datetime | None) -> date:
     """A stored (naive UTC) time as a date in the coop's time zone."""
     zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
-    return (moment or utcnow()).replace(tzinfo=timezone.utc).astimezone(zone).date()
+    return (moment or utcnow()).replace(tzinfo=UTC).astimezone(zone).date()
 
 
 def save_draft(source_key: str, kind: InvoiceKind, issuer_kind: IssuerKind, payload: dict, *,

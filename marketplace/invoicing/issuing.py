@@ -16,11 +16,28 @@ from marketplace.extensions import db
 from marketplace.invoicing import amounts, emails
 from marketplace.invoicing.credit_notes import credit_lines
 from marketplace.invoicing.mandate import accept_mandate, mandate_in_force, party_of
-from marketplace.invoicing.models import (BillingMandate, BlockedReason, DraftStatus, Invoice, InvoiceDraft,
-                                          InvoiceKind, InvoiceLine, InvoiceVatTotal, IssuerKind, MandateParty)
+from marketplace.invoicing.models import (
+    BillingMandate,
+    BlockedReason,
+    DraftStatus,
+    Invoice,
+    InvoiceDraft,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceVatTotal,
+    IssuerKind,
+    MandateParty,
+)
 from marketplace.invoicing.numbering import allocate_number, number_text, series_key
-from marketplace.invoicing.parties import (Party, coop_gaps, coop_party, courier_identity, producer_identity,
-                                           seller_gaps, seller_party)
+from marketplace.invoicing.parties import (
+    Party,
+    coop_gaps,
+    coop_party,
+    courier_identity,
+    producer_identity,
+    seller_gaps,
+    seller_party,
+)
 from marketplace.members.models import User
 from marketplace.tasking import enqueue_after_commit
 from marketplace.timeutil import utcnow
@@ -67,7 +84,7 @@ def _issuer_id(draft: InvoiceDraft) -> int | None:
 def _new_invoice(draft: InvoiceDraft, seller: Party, buyer: Party, buyer_user_id: int | None, lines: list[dict],
                  **fields) -> Invoice:
     """Number and write the invoice: the series' counter stays locked until the transaction ends."""
-    split = amounts.breakdown([amounts.LineInput(l["ttc_cents"], l["vat_rate_bp"]) for l in lines],
+    split = amounts.breakdown([amounts.LineInput(line["ttc_cents"], line["vat_rate_bp"]) for line in lines],
                               franchise=seller.vat_franchise)
     key = series_key(draft.issuer_kind, _issuer_id(draft))
     number = allocate_number(key)
@@ -88,7 +105,7 @@ def _new_invoice(draft: InvoiceDraft, seller: Party, buyer: Party, buyer_user_id
         buyer_vat_number=buyer.vat_number, total_ht_cents=split.ht_cents, total_vat_cents=split.vat_cents,
         total_ttc_cents=split.ttc_cents, currency=current_app.config.get("COOP_CURRENCY", "EUR")[:3].upper(),
         **fields)
-    for position, (line, amount) in enumerate(zip(lines, split.lines), start=1):
+    for position, (line, amount) in enumerate(zip(lines, split.lines, strict=False), start=1):
         invoice.lines.append(InvoiceLine(
             position=position, description=line["description"][:300], quantity_milli=line["quantity_milli"],
             unit_code=line["unit_code"], vat_rate_bp=amount.vat_rate_bp, vat_category=amount.category,

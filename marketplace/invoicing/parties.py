@@ -8,8 +8,14 @@ from flask_babel import gettext as _
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotAllowed, ServiceError
-from marketplace.core.legal import (LegalIdentityMixin, VatRegime, apply_identity, clean_siren, clean_vat_number,
-                                    identity_gaps)
+from marketplace.core.legal import (
+    LegalIdentityMixin,
+    VatRegime,
+    apply_identity,
+    clean_siren,
+    clean_vat_number,
+    identity_gaps,
+)
 from marketplace.core.services import get_setting
 from marketplace.dispatch.models import CourierProfile, CourierStatus
 from marketplace.extensions import db

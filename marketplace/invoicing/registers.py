@@ -5,7 +5,7 @@ what its invoice said. Decimal commas, ';' separators: a French spreadsheet open
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,7 @@ def parse_period(start: str | None, end: str | None) -> tuple[date | None, date 
         first = date.fromisoformat(start) if start else None
         last = date.fromisoformat(end) if end else None
     except ValueError:
-        raise ServiceError(_("Dates are written YYYY-MM-DD."), "start")
+        raise ServiceError(_("Dates are written YYYY-MM-DD."), "start") from None
     if first and last and first > last:
         raise ServiceError(_("The period ends before it starts."), "end")
     return first, last
@@ -80,7 +80,7 @@ def parse_period(start: str | None, end: str | None) -> tuple[date | None, date 
 
 def _utc(day: date) -> datetime:
     zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
-    return datetime.combine(day, time.min, zone).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.combine(day, time.min, zone).astimezone(UTC).replace(tzinfo=None)
 
 
 def _in_period(query, first: date | None, last: date | None):

@@ -8,8 +8,8 @@ from marketplace.extensions import db
 from marketplace.invoicing import documents, issuing
 from marketplace.invoicing.models import Invoice
 
-RETRY = dict(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=600,
-             max_retries=5)
+RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 600,
+             "max_retries": 5}
 
 # Merged into marketplace.schedule.beat_schedule(): waiting drafts are retried (the seller may have
 # completed their identity, the coop its settings) even if nobody presses the admin's button.

@@ -1,6 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from marketplace.members.models import College
@@ -20,10 +30,10 @@ class LoginForm(FlaskForm):
 
 
 def college_choices():
-    return [(College.BUYER.value, _l("Buyer: I order food")),
-            (College.PRODUCER.value, _l("Producer: I sell what I grow or make")),
-            (College.COURIER.value, _l("Courier: I deliver orders")),
-            (College.SUPPORTER.value, _l("Supporter: I back the coop"))]
+    return [SelectChoice(College.BUYER.value, _l("Buyer: I order food")),
+            SelectChoice(College.PRODUCER.value, _l("Producer: I sell what I grow or make")),
+            SelectChoice(College.COURIER.value, _l("Courier: I deliver orders")),
+            SelectChoice(College.SUPPORTER.value, _l("Supporter: I back the coop"))]
 
 
 class ApplyForm(FlaskForm):
@@ -39,7 +49,7 @@ class AccountForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
     town = StringField(_l("Town"), validators=[Optional(), Length(max=120)])
-    locale = SelectField(_l("Language"), choices=[("fr", "Français"), ("en", "English")])
+    locale = SelectField(_l("Language"), choices=[SelectChoice("fr", "Français"), SelectChoice("en", "English")])
 
 
 class ForgotPasswordForm(FlaskForm):

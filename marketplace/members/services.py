@@ -8,6 +8,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.mail import send_email
@@ -16,8 +17,15 @@ from marketplace.core.services import get_int_setting
 from marketplace.core.urls import public_url
 from marketplace.extensions import db
 from marketplace.members import emails, signals, throttling
-from marketplace.members.models import (MEMBERSHIP_TRANSITIONS, AttemptKind, College, Membership, MembershipStatus,
-                                        User, new_session_secret)
+from marketplace.members.models import (
+    MEMBERSHIP_TRANSITIONS,
+    AttemptKind,
+    College,
+    Membership,
+    MembershipStatus,
+    User,
+    new_session_secret,
+)
 from marketplace.members.passwords import hash_password, hasher, require_strong_password
 from marketplace.timeutil import utcnow
 
@@ -93,7 +101,8 @@ def user_for_session(session_id: str) -> User | None:
     user_id, _sep, secret = session_id.partition(":")
     if not user_id.isdigit() or len(user_id) > 10 or not secret:
         return None
-    user = db.session.get(User, int(user_id))
+    # With the membership: every page asks whether the member is active (one statement, not two).
+    user = db.session.get(User, int(user_id), options=[joinedload(User.membership)])
     if user is None or not user.is_active or not user.session_secret:
         return None
     return user if hmac.compare_digest(user.session_secret.encode(), secret.encode()) else None
@@ -116,7 +125,7 @@ def change_password(user: User, current_password: str, new_password: str, client
         exc.field = "current_password"
         raise
     except ServiceError:
-        raise ServiceError(_("Your current password is not correct."), "current_password")
+        raise ServiceError(_("Your current password is not correct."), "current_password") from None
     set_password(user, new_password)
 
 
@@ -263,9 +272,9 @@ def _user_from_link(token: str, purpose: str, max_age_s: int) -> tuple[User, dic
     try:
         data = _serializer(purpose).loads(token, max_age=max_age_s)
     except SignatureExpired:
-        raise ServiceError(_("This link has expired: ask for a new one."))
+        raise ServiceError(_("This link has expired: ask for a new one.")) from None
     except BadSignature:
-        raise ServiceError(_("This link is not valid."))
+        raise ServiceError(_("This link is not valid.")) from None
     user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
     if user is None or not user.is_active:
         raise ServiceError(_("This link has already been used or is no longer valid."))

@@ -9,8 +9,16 @@ from flask_login import current_user, login_required, login_user, logout_user
 from marketplace.core.models import OutboundEmail
 from marketplace.extensions import db
 from marketplace.members import services
-from marketplace.members.forms import (AccountForm, ApplyForm, ChangePasswordForm, ConfirmEmailForm,
-                                       ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm)
+from marketplace.members.forms import (
+    AccountForm,
+    ApplyForm,
+    ChangePasswordForm,
+    ConfirmEmailForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ResetPasswordForm,
+    SignupForm,
+)
 from marketplace.members.models import College, User
 from marketplace.web import REFUSED, form_status, is_safe_next, perform
 

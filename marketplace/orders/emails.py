@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from marketplace.core.mail import email_template
 from marketplace.catalog.models import Unit
+from marketplace.core.mail import email_template
 from marketplace.money import format_money
 from marketplace.web import known_word
 

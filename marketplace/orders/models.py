@@ -4,8 +4,7 @@ from __future__ import annotations
 from marketplace.core.types import enum_type
 from marketplace.extensions import db
 from marketplace.money import weighed_amount_cents
-from marketplace.orders.states import (Fulfilment, LineStatus, PartStatus, PaymentMethod, PaymentStatus,
-                                       order_status)
+from marketplace.orders.states import Fulfilment, LineStatus, PartStatus, PaymentMethod, PaymentStatus, order_status
 from marketplace.timeutil import utcnow
 
 

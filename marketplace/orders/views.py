@@ -5,19 +5,27 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, selectinload
+from wtforms import SelectChoice
 
+from marketplace.catalog.models import Product
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.extensions import db
 from marketplace.orders import documents, services
 from marketplace.orders.events import event_text, reason_text
 from marketplace.orders.forms import CheckoutForm
-from marketplace.orders.models import Order, OrderPart
+from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
-from marketplace.web import REFUSED, act, form_status, perform, request_int
+from marketplace.web import REFUSED, act, form_status, next_or, perform, request_int
 
 bp = Blueprint("orders", __name__)
 bp.add_app_template_global(event_text, "order_event_text")
 bp.add_app_template_global(reason_text, "order_reason_text")
+
+
+@bp.app_context_processor
+def quantity_bounds() -> dict[str, int]:
+    """Quantity inputs carry the bounds the services enforce (min 1 to add, 0 to remove a line)."""
+    return {"max_quantity": services.MAX_QUANTITY}
 
 
 def _form_id(name: str) -> int:
@@ -26,8 +34,12 @@ def _form_id(name: str) -> int:
 
 def _quantity_or_zero() -> int:
     """A new quantity typed in the cart or an order: 0 removes the line."""
-    raw = (request.form.get("quantity") or "").strip()
-    return 0 if raw == "0" else services.parse_quantity(raw)
+    return services.parse_quantity(request.form.get("quantity"), allow_zero=True)
+
+
+def _changed(quantity: int, name: str, removed: str) -> None:
+    """Say what a quantity change did: 0 removed the line."""
+    flash(removed if quantity == 0 else _("Now %(n)d × %(name)s.", n=quantity, name=name), "success")
 
 
 # ---------------------------------------------------------------- cart
@@ -47,16 +59,27 @@ def cart():
 @bp.route("/cart/add", methods=["POST"])
 @login_required
 def add_to_cart():
-    return act(lambda: services.add_to_cart(current_user, _form_id("product_id"),
-                                            services.parse_quantity(request.form.get("quantity", "1"))),
-               success=_("Added to your cart."), back=url_for("orders.cart"))
+    def add():
+        product_id = _form_id("product_id")
+        # The catalogue's cards share one form: each card's quantity field is named after its product.
+        quantity = request.form.get(f"quantity-{product_id}", request.form.get("quantity", "1"))
+        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity))
+
+    return act(add, success=_("Added to your cart."), back=url_for("orders.cart"))
 
 
 @bp.route("/cart/update", methods=["POST"])
 @login_required
 def update_cart():
-    return act(lambda: services.set_cart_quantity(current_user, _form_id("product_id"), _quantity_or_zero()),
-               back=url_for("orders.cart"))
+    def update() -> tuple[int, str]:
+        product_id, quantity = _form_id("product_id"), _quantity_or_zero()
+        services.set_cart_quantity(current_user, product_id, quantity)
+        product = db.session.get(Product, product_id)
+        return quantity, product.name if product else ""
+
+    quantity, name = perform(update, back=url_for("orders.cart"))
+    _changed(quantity, name, _("%(name)s removed from your cart.", name=name))
+    return redirect(next_or(url_for("orders.cart")))
 
 
 @bp.route("/cart/distribution", methods=["POST"])
@@ -64,6 +87,41 @@ def update_cart():
 def choose_distribution():
     return act(lambda: services.choose_distribution(current_user, _form_id("distribution_id")),
                back=url_for("orders.cart"))
+
+
+def _checkout_form(distribution) -> CheckoutForm:
+    form = CheckoutForm()
+    labels = {choice.value: choice.label for choice in form.payment_method.choices}
+    labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
+    form.payment_method.choices = [SelectChoice(m.value, labels[m.value]) for m in services.available_payment_methods()]
+    slots = distribution.slots if distribution else []
+    form.delivery_slot_id.choices = [SelectChoice(0, "—"),
+                                     *(SelectChoice(s.id, s.starts_at.isoformat()) for s in slots)]
+    return form
+
+
+def _checkout_input(form: CheckoutForm, expected: bool) -> services.CheckoutInput:
+    raw_total = (form.expected_total_cents.data or "").strip()
+    return services.CheckoutInput(
+        fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
+        delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
+        delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
+        note=form.note.data or "",
+        expected_total_cents=int(raw_total) if expected and raw_total.isdigit() and len(raw_total) < 10 else None)
+
+
+def _shown_summary(cart, distribution, form: CheckoutForm) -> services.CheckoutSummary | None:
+    """The amounts for the choices on the page (None while they cannot be priced, e.g. an unserved postcode)."""
+    if distribution is None:
+        return None
+    try:
+        data = _checkout_input(form, expected=False)
+    except ValueError:
+        data = services.CheckoutInput()
+    try:
+        return services.checkout_summary(cart, distribution, data)
+    except ServiceError:
+        return None
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -74,35 +132,28 @@ def checkout():
         flash(_("Your cart is empty."), "error")
         return redirect(url_for("orders.cart"))
     distribution = cart.distribution
-    form = CheckoutForm()
-    labels = dict(form.payment_method.choices)
-    labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
-    form.payment_method.choices = [(m.value, labels[m.value]) for m in services.available_payment_methods()]
-    slots = distribution.slots if distribution else []
-    form.delivery_slot_id.choices = [(0, "—")] + [(s.id, s.starts_at.isoformat()) for s in slots]
+    form = _checkout_form(distribution)
     if request.method == "GET":
         form.delivery_address.data = current_user.address
         form.delivery_postcode.data = current_user.postcode
         form.delivery_town.data = current_user.town
     if form.validate_on_submit():
-        data = services.CheckoutInput(
-            fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
-            delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
-            delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
-            note=form.note.data or "")
-        order = perform(services.checkout, current_user, data, form=form)
-        if order is not REFUSED:
-            if order.payment_method == PaymentMethod.CARD:
-                # Hosted card page (payments domain); the order is paid only on a verified webhook.
-                # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
-                return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
-            flash(_("Thank you! Your order is placed."), "success")
-            return redirect(url_for("orders.order_page", order_id=order.id))
-    from marketplace.distributions.models import DeliveryZone
-
-    zones = db.session.query(DeliveryZone).filter_by(active=True).order_by(DeliveryZone.name).all()
-    return render_template("orders/checkout.html", form=form, summary=services.summarise_cart(cart),
-                           distribution=distribution, zones=zones), form_status(form)
+        if request.form.get("review"):
+            # Only the amounts for these choices: shown below, nothing is placed.
+            perform(services.checkout_summary, cart, distribution, _checkout_input(form, expected=False), form=form)
+        else:
+            order = perform(services.checkout, current_user, _checkout_input(form, expected=True), form=form)
+            if order is not REFUSED:
+                if order.payment_method == PaymentMethod.CARD:
+                    # Hosted card page (payments domain); the order is paid only on a verified webhook.
+                    # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
+                    return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
+                flash(_("Thank you! Your order is placed."), "success")
+                return redirect(url_for("orders.order_page", order_id=order.id))
+    summary = _shown_summary(cart, distribution, form)
+    form.expected_total_cents.data = str(summary.total_cents) if summary else ""
+    return render_template("orders/checkout.html", form=form, summary=summary, distribution=distribution,
+                           cart_summary=services.summarise_cart(cart)), form_status(form)
 
 
 # ---------------------------------------------------------------- buyer's orders
@@ -120,14 +171,25 @@ def order_page(order_id: int):
     order = db.session.get(Order, order_id)
     if order is None or (order.buyer_id != current_user.id and not current_user.is_admin):
         abort(404, _("No such order."))
-    return render_template("orders/order.html", order=order, editable=order.distribution.is_open())
+    return render_template("orders/order.html", order=order, editable=order.distribution.is_open(),
+                           summary=services.order_summary(order))
 
 
 @bp.route("/orders/<int:order_id>/lines/<int:line_id>", methods=["POST"])
 @login_required
 def change_line(order_id: int, line_id: int):
-    return act(lambda: services.change_line_quantity(current_user, order_id, line_id, _quantity_or_zero()),
-               success=_("Order updated."), back=url_for("orders.order_page", order_id=order_id))
+    back = url_for("orders.order_page", order_id=order_id)
+    line = db.session.get(OrderLine, line_id)
+    name = line.product_name if line is not None else ""
+
+    def change() -> int:
+        quantity = _quantity_or_zero()
+        services.change_line_quantity(current_user, order_id, line_id, quantity)
+        return quantity
+
+    quantity = perform(change, back=back)
+    _changed(quantity, name, _("%(name)s removed from your order.", name=name))
+    return redirect(next_or(back))
 
 
 @bp.route("/orders/<int:order_id>/cancel", methods=["POST"])
@@ -221,7 +283,7 @@ def mark_collected(order_id: int):
                back=url_for("orders.order_page", order_id=order_id))
 
 
-def _document(doc: "documents.Document", fmt: str) -> Response:
+def _document(doc: documents.Document, fmt: str) -> Response:
     if fmt == "csv":
         return Response(doc.to_csv(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{doc.filename}.csv"'})

@@ -12,7 +12,7 @@ from marketplace.extensions import db
 from marketplace.members.models import College, User
 from marketplace.members.services import require_active_member
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import commit_step, attr, now
+from marketplace.payments.common import attr, commit_step, now
 from marketplace.payments.models import ConnectedAccount, Payout, PayoutStatus
 from marketplace.tasking import enqueue_after_commit
 

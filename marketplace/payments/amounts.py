@@ -79,7 +79,8 @@ def checkout_line_items(order: Order) -> list[dict]:
                 items.append({"quantity": line.quantity, "price_data": {
                     "currency": cur, "unit_amount": line.unit_price_cents, "product_data": {"name": name[:250]}}})
     if order.delivery_fee_cents and items:
+        name = _("Home delivery (courier's pay at cost)")
         items.append({"quantity": 1, "price_data": {"currency": cur, "unit_amount": order.delivery_fee_cents,
-                                                    "product_data": {"name": _("Home delivery (courier's pay at cost)")}}})
+                                                    "product_data": {"name": name}}})
     return items
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-
 from marketplace.extensions import db
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import commit_step, attr, write_ledger
+from marketplace.payments.common import attr, commit_step, write_ledger
 from marketplace.payments.models import CardPayment, LedgerEntry, LedgerKind
 
 # Balance transactions whose amount is itself a fee Stripe charges the coop.

@@ -11,7 +11,16 @@ from marketplace.orders.states import PartStatus, PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.amounts import hold_cents, is_final, live_parts, set_payment_status
-from marketplace.payments.common import commit_step, attr, call_stripe, from_timestamp, id_of, now, raise_alert, write_ledger
+from marketplace.payments.common import (
+    attr,
+    call_stripe,
+    commit_step,
+    from_timestamp,
+    id_of,
+    now,
+    raise_alert,
+    write_ledger,
+)
 from marketplace.payments.models import CardPayment, CardPaymentStatus, LedgerKind
 from marketplace.tasking import enqueue_after_commit
 

@@ -18,9 +18,27 @@ from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import commit_step, attr, from_timestamp, id_of, now, raise_alert, settle_alert, write_ledger
-from marketplace.payments.models import (CardPayment, Chargeback, Credit, CreditKind, CreditStatus, LedgerKind,
-                                         Payout, PayoutKind, PayoutStatus)
+from marketplace.payments.common import (
+    attr,
+    commit_step,
+    from_timestamp,
+    id_of,
+    now,
+    raise_alert,
+    settle_alert,
+    write_ledger,
+)
+from marketplace.payments.models import (
+    CardPayment,
+    Chargeback,
+    Credit,
+    CreditKind,
+    CreditStatus,
+    LedgerKind,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
 from marketplace.payments.services import amount_due_cents
 from marketplace.tasking import enqueue_after_commit
 

@@ -17,7 +17,7 @@ from marketplace.orders.states import PaymentMethod, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.accounts import producer_can_take_cards
 from marketplace.payments.amounts import checkout_line_items, hold_cents
-from marketplace.payments.common import commit_step, attr, from_timestamp, now, to_timestamp
+from marketplace.payments.common import attr, commit_step, from_timestamp, now, to_timestamp
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 
 MIN_CARD_CENTS = 50
@@ -107,7 +107,7 @@ def _retire_session(payment: CardPayment) -> None:
     except stripe.InvalidRequestError:
         session = gateway.client().v1.checkout.sessions.retrieve(payment.session_id)
         if attr(session, "status") == "complete":
-            raise Conflict(_("Your payment went through: reload your order page."))
+            raise Conflict(_("Your payment went through: reload your order page.")) from None
     payment.session_id, payment.session_url = None, ""
 
 
@@ -150,7 +150,7 @@ def abandon_checkout(user: User, order_id: int) -> Order:
             # Already completed or expired: the webhook will tell us which; do not cancel a paid order.
             session = gateway.client().v1.checkout.sessions.retrieve(payment.session_id)
             if attr(session, "status") == "complete":
-                raise Conflict(_("Your payment went through: the order is not cancelled."))
+                raise Conflict(_("Your payment went through: the order is not cancelled.")) from None
         payment.status = CardPaymentStatus.EXPIRED
     from marketplace.orders.services import cancel_unpaid_order
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import stripe
 from flask import current_app
@@ -26,11 +26,11 @@ def from_timestamp(value: int | None) -> datetime | None:
     """A Stripe Unix timestamp as our naive UTC datetime."""
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value), timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(int(value), UTC).replace(tzinfo=None)
 
 
 def to_timestamp(value: datetime) -> int:
-    return int(value.replace(tzinfo=timezone.utc).timestamp())
+    return int(value.replace(tzinfo=UTC).timestamp())
 
 
 def attr(obj, name: str, default=None):

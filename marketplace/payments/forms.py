@@ -7,7 +7,8 @@ from wtforms.validators import DataRequired, Length
 
 class DisputeRefundForm(FlaskForm):
     amount = StringField(_l("Amount to refund"), validators=[DataRequired()])
-    reason = TextAreaField(_l("Reason (the buyer and the producer see it)"), validators=[DataRequired(), Length(max=500)])
+    reason = TextAreaField(_l("Reason (the buyer and the producer see it)"),
+                           validators=[DataRequired(), Length(max=500)])
 
 
 class OutsideRefundForm(FlaskForm):

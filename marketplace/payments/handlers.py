@@ -34,7 +34,8 @@ def keep_within_the_card_hold(order, **_kwargs) -> None:
     payment = _card_payment(order)
     if order.payment_status == PaymentStatus.AWAITING:
         raise Conflict(_("Finish paying by card (or cancel the payment) before changing this order."))
-    if payment is not None and payment.status == CardPaymentStatus.AUTHORISED and hold_cents(order) > payment.authorised_cents:
+    if payment is not None and payment.status == CardPaymentStatus.AUTHORISED \
+            and hold_cents(order) > payment.authorised_cents:
         raise Conflict(_("Your card was authorised for %(max)s: this change would go beyond it. Place a new "
                          "order for the extra products.", max=format_money(payment.authorised_cents)))
     if payment is not None:

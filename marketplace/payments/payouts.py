@@ -20,9 +20,16 @@ from marketplace.orders.models import Order
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.balances import available_cents
-from marketplace.payments.common import commit_step, call_stripe, now, raise_alert, settle_alert, write_ledger
-from marketplace.payments.models import (CardPaymentStatus, Credit, CreditStatus, LedgerKind, Payout, PayoutKind,
-                                         PayoutStatus)
+from marketplace.payments.common import call_stripe, commit_step, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.models import (
+    CardPaymentStatus,
+    Credit,
+    CreditStatus,
+    LedgerKind,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
 from marketplace.payments.services import account_of
 from marketplace.payments.withholding import record_withholding, withholding_for
 from marketplace.tasking import enqueue_after_commit

@@ -17,11 +17,22 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.balances import platform_problems, sync_platform_fees
-from marketplace.payments.common import commit_step, attr, raise_alert
-from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit, CreditKind, CreditStatus,
-                                         LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
 from marketplace.payments.amounts import is_final, live_parts
+from marketplace.payments.balances import platform_problems, sync_platform_fees
+from marketplace.payments.common import attr, commit_step, raise_alert
+from marketplace.payments.models import (
+    CardPayment,
+    CardPaymentStatus,
+    Chargeback,
+    Credit,
+    CreditKind,
+    CreditStatus,
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
 from marketplace.payments.services import disputed_cents
 
 PAGE = 100  # Stripe's largest page

@@ -21,10 +21,19 @@ from marketplace.members.services import require_admin
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import commit_step, attr, call_stripe, id_of, now, raise_alert, settle_alert, write_ledger
+from marketplace.payments.amounts import set_payment_status
+from marketplace.payments.common import (
+    attr,
+    call_stripe,
+    commit_step,
+    id_of,
+    now,
+    raise_alert,
+    settle_alert,
+    write_ledger,
+)
 from marketplace.payments.labels import REFUND_RETURNED
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
-from marketplace.payments.amounts import set_payment_status
 from marketplace.payments.services import has_chargeback
 from marketplace.payments.withholding import release_withholding
 from marketplace.tasking import enqueue_after_commit

@@ -7,9 +7,9 @@ that charge. Refunds, reversals, withholdings and Stripe's fees are all written 
 Services that call Stripe are run by Celery tasks; they commit their own intent rows *before* the
 call, so the row id makes the idempotency key and a retried task can never pay twice. What a
 request sends is decided and stored before its first call (the Checkout Session's parameters, the
-capture amount), so a retry sends exactly the same request. Connected accounts (accounts.py), what a card
-order may cost (amounts.py), the hosted checkout (checkout.py) and the capture (capture.py), payouts (payouts.py), refunds
-(refunds.py), chargebacks (chargebacks.py), the platform balance (balances.py), webhooks
+capture amount), so a retry sends exactly the same request. Connected accounts (accounts.py), what a
+card order may cost (amounts.py), the hosted checkout (checkout.py) and the capture (capture.py), payouts
+(payouts.py), refunds (refunds.py), chargebacks (chargebacks.py), the platform balance (balances.py), webhooks
 (webhooks.py) and reconciliation (reconciliation.py) live beside this module.
 """
 from __future__ import annotations
@@ -27,18 +27,43 @@ from marketplace.money import format_money
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus, PaymentStatus
 from marketplace.payments import signals
-from marketplace.payments.accounts import (account_of, dashboard_link, producer_can_take_cards,
-                                           start_onboarding, sync_account)
-from marketplace.payments.amounts import (PAYMENT_TRANSITIONS, SETTLED_PART_STATES, checkout_line_items,
-                                          hold_cents, is_final, line_hold_cents, live_parts, set_payment_status)
-from marketplace.payments.capture import (capture_expiring_authorisations, capture_order, locked_payment,
-                                          sync_payment)
+from marketplace.payments.accounts import (
+    account_of,
+    dashboard_link,
+    producer_can_take_cards,
+    start_onboarding,
+    sync_account,
+)
+from marketplace.payments.amounts import (
+    PAYMENT_TRANSITIONS,
+    SETTLED_PART_STATES,
+    checkout_line_items,
+    hold_cents,
+    is_final,
+    line_hold_cents,
+    live_parts,
+    set_payment_status,
+)
+from marketplace.payments.capture import capture_expiring_authorisations, capture_order, locked_payment, sync_payment
 from marketplace.payments.checkout import MIN_CARD_CENTS, abandon_checkout, check_card_order, start_checkout
 from marketplace.payments.common import commit_step
-from marketplace.payments.models import (CardPaymentStatus, Chargeback, Credit,
-                                         CreditKind, LedgerEntry, LedgerKind, Payout, PayoutKind, PayoutStatus)
-from marketplace.payments.withholding import (record_withholding, withheld_total_cents, withholding_cap_percent,
-                                              withholding_for)
+from marketplace.payments.models import (
+    CardPaymentStatus,
+    Chargeback,
+    Credit,
+    CreditKind,
+    LedgerEntry,
+    LedgerKind,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
+from marketplace.payments.withholding import (
+    record_withholding,
+    withheld_total_cents,
+    withholding_cap_percent,
+    withholding_for,
+)
 from marketplace.tasking import enqueue_after_commit
 
 # The public names of payments' services, wherever they live (accounts, amounts, checkout, capture).

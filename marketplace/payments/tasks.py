@@ -9,8 +9,8 @@ from marketplace.extensions import db
 from marketplace.payments import payouts, reconciliation, refunds, services, sync, webhooks
 from marketplace.payments.stripe_gateway import TRANSIENT_ERRORS
 
-RETRY = dict(acks_late=True, autoretry_for=TRANSIENT_ERRORS + (OperationalError,), retry_backoff=True,
-             retry_backoff_max=600, retry_jitter=True, max_retries=10)
+RETRY = {"acks_late": True, "autoretry_for": TRANSIENT_ERRORS + (OperationalError,), "retry_backoff": True,
+             "retry_backoff_max": 600, "retry_jitter": True, "max_retries": 10}
 
 # Merged into marketplace.schedule.beat_schedule().
 BEAT_SCHEDULE = {

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.extensions import db
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.common import commit_step, attr, now, raise_alert
+from marketplace.payments.common import attr, commit_step, now, raise_alert
 from marketplace.payments.models import CardPayment, EventStatus, StripeEvent
 from marketplace.tasking import enqueue_after_commit
 

@@ -9,7 +9,7 @@ log is not used for this: it is append-only and must not hold the identifiers it
 from __future__ import annotations
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstanceState, Session
 
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -41,7 +41,7 @@ def _old(state, name: str) -> str | None:
 
 def former_values(user: User) -> list[tuple[str, str]]:
     """(kind, old value) for each identifier of a loaded member that this flush changes."""
-    state = inspect(user)
+    state: InstanceState[User] = inspect(user)
     found = [(kind, _old(state, name)) for name, kind in REMEMBERED.items()]
     if any(_old(state, name) is not None for name in PLACE_FIELDS):
         before = [(_old(state, name) if _old(state, name) is not None else getattr(user, name) or "").strip()

@@ -238,8 +238,9 @@ def _anonymise_user(user: User) -> None:
     membership = user.membership
     if membership is not None:
         membership.motivation = ""
-        target = (MembershipStatus.LEFT if MembershipStatus.LEFT in MEMBERSHIP_TRANSITIONS[membership.status]
-                  else MembershipStatus.REJECTED if MembershipStatus.REJECTED in MEMBERSHIP_TRANSITIONS[membership.status]
+        allowed = MEMBERSHIP_TRANSITIONS[membership.status]
+        target = (MembershipStatus.LEFT if MembershipStatus.LEFT in allowed
+                  else MembershipStatus.REJECTED if MembershipStatus.REJECTED in allowed
                   else None)
         if target is not None:
             membership.status = target
@@ -293,8 +294,9 @@ def _anonymise_orders(user: User) -> None:
     if not order_ids:
         return
     # A courier's account of a failed delivery is about the buyer's home, named or not.
-    db.session.query(OrderEvent).filter(OrderEvent.order_id.in_(order_ids), OrderEvent.kind == "delivery_failed").update(
-        {OrderEvent.detail: ""}, synchronize_session=False)
+    failed_deliveries = db.session.query(OrderEvent).filter(OrderEvent.order_id.in_(order_ids),
+                                                            OrderEvent.kind == "delivery_failed")
+    failed_deliveries.update({OrderEvent.detail: ""}, synchronize_session=False)
     try:
         from marketplace.dispatch.models import DeliveryJob, RunStop, StopKind
     except ImportError:  # dispatch is optional

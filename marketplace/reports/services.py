@@ -92,7 +92,7 @@ def sales_by_producer(admin: User, period: Period) -> list[Row]:
         t["sales_cents"] += amount
         t["vat_cents"] += _vat_part(amount, vat)
         t["orders"].add(order_id)
-    names = dict(db.session.execute(select(ProducerProfile.id, ProducerProfile.name)).all())
+    names: dict[int, str] = dict(db.session.execute(select(ProducerProfile.id, ProducerProfile.name)).all())
     rows = [Row(names.get(pid, f"#{pid}"), {"producer_id": pid, "sales_cents": t["sales_cents"],
                                              "vat_cents": t["vat_cents"], "orders": len(t["orders"])})
             for pid, t in totals.items()]
@@ -113,7 +113,7 @@ def orders_by_pickup_point(admin: User, period: Period) -> list[Row]:
     sales: dict[int, int] = defaultdict(int)
     for _producer, place_id, _order, amount, _vat in _sold_lines(period):
         sales[place_id] += amount
-    names = dict(db.session.execute(select(PickupPlace.id, PickupPlace.name)).all())
+    names: dict[int, str] = dict(db.session.execute(select(PickupPlace.id, PickupPlace.name)).all())
     rows = [Row(names.get(pid, f"#{pid}"), {"place_id": pid, "orders": n, "sales_cents": sales.get(pid, 0)})
             for pid, n in counts]
     return sorted(rows, key=lambda r: (-r.values["orders"], r.label))
@@ -137,13 +137,27 @@ def courier_deliveries(admin: User, period: Period) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.values["pay_cents"], r.label))
 
 
-def member_register(admin: User) -> list[Membership]:
-    """The register of members, in member-number order (applicants last)."""
-    require_admin(admin)
+MEMBERS_PER_PAGE = 100
+
+
+def _register_query():
     from sqlalchemy.orm import joinedload
 
-    return (db.session.query(Membership).options(joinedload(Membership.user))
-            .order_by(Membership.member_number.is_(None), Membership.member_number, Membership.applied_at).all())
+    return (db.select(Membership).options(joinedload(Membership.user))
+            .order_by(Membership.member_number.is_(None), Membership.member_number, Membership.applied_at,
+                      Membership.id))
+
+
+def member_register(admin: User) -> list[Membership]:
+    """The register of members, in member-number order (applicants last): the whole of it (CSV export)."""
+    require_admin(admin)
+    return list(db.session.scalars(_register_query()))
+
+
+def member_register_page(admin: User, page: int, per_page: int = MEMBERS_PER_PAGE):
+    """One page of the register (a count and one query for its rows, whatever the page size)."""
+    require_admin(admin)
+    return db.paginate(_register_query(), page=page, per_page=per_page, error_out=False)
 
 
 def cost_ledger(admin: User, period: Period) -> list:
@@ -151,7 +165,8 @@ def cost_ledger(admin: User, period: Period) -> list:
     require_admin(admin)
     from marketplace.billing.models import CostEntry
 
-    return (db.session.query(CostEntry).filter(CostEntry.incurred_on >= period.start, CostEntry.incurred_on <= period.end)
+    return (db.session.query(CostEntry)
+            .filter(CostEntry.incurred_on >= period.start, CostEntry.incurred_on <= period.end)
             .order_by(CostEntry.incurred_on, CostEntry.id).all())
 
 

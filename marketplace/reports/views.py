@@ -7,11 +7,11 @@ from flask_login import current_user, login_required
 
 from marketplace.core.errors import ServiceError
 from marketplace.core.services import get_setting
+from marketplace.csvexport import cents_cell, csv_response
 from marketplace.members.services import require_admin
 from marketplace.reports import console, services
-from marketplace.csvexport import cents_cell, csv_response
 from marketplace.reports.forms import FeeRuleForm, HideProductForm, SharesForm
-from marketplace.web import REFUSED, act, form_status, perform, request_date
+from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int
 
 bp = Blueprint("reports", __name__)
 
@@ -86,7 +86,12 @@ def pickup_points_csv():
 
 @bp.route("/reports/members")
 def members():
-    return _page("members.html", memberships=services.member_register(current_user), shares_form=SharesForm())
+    from marketplace.members.models import College, MembershipStatus
+
+    result = services.member_register_page(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    # Enum labels translated once for the page, not once per row.
+    labels = {e.value: _(e.value) for e in (*College, *MembershipStatus)}
+    return _page("members.html", memberships=result.items, result=result, labels=labels, shares_form=SharesForm())
 
 
 @bp.route("/reports/members.csv")

@@ -1,7 +1,7 @@
 """one language per reader: history and ledger as codes and cents; products' optional English words
 
 Revision ID: 7c3e1a9d5f20
-Revises: 5b7d2c41a9f3
+Revises: 7c4e1f2a8d90
 Create Date: 2026-11-29 12:40:00.000000
 
 Order events gain amount_cents (formerly a formatted amount in `detail`, in the language of whoever
@@ -9,8 +9,7 @@ triggered the event); fixed sentences the shop wrote into `detail`, `cancel_reas
 `note` become codes (orders.events.REASONS) or disappear (the ledger's kind says it), in English or
 French alike. A person's own words (reasons, answers) are kept as typed.
 
-Products gain an optional English name and description, shown to English-speaking members. Payment
-alerts keep their composer's name and values, so that each admin reads them in their own language.
+Products gain an optional English name and description, shown to English-speaking members.
 """
 import re
 
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '7c3e1a9d5f20'
-down_revision = '5b7d2c41a9f3'
+down_revision = '7c4e1f2a8d90'
 branch_labels = None
 depends_on = None
 
@@ -62,9 +61,6 @@ def upgrade():
         batch.add_column(sa.Column('description_en', sa.Text(), server_default='', nullable=False))
     with op.batch_alter_table('order_events') as batch:
         batch.add_column(sa.Column('amount_cents', sa.Integer(), nullable=True))
-    with op.batch_alter_table('payment_alerts') as batch:
-        batch.add_column(sa.Column('template', sa.String(length=80), server_default='', nullable=False))
-        batch.add_column(sa.Column('values_json', sa.Text(), server_default='{}', nullable=False))
     bind = op.get_bind()
     events = sa.table('order_events', sa.column('id', sa.Integer), sa.column('kind', sa.String),
                       sa.column('detail', sa.Text), sa.column('amount_cents', sa.Integer))
@@ -94,9 +90,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('payment_alerts') as batch:
-        batch.drop_column('values_json')
-        batch.drop_column('template')
     with op.batch_alter_table('order_events') as batch:
         batch.drop_column('amount_cents')
     with op.batch_alter_table('products') as batch:

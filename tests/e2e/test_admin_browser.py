@@ -92,6 +92,7 @@ def test_member_downloads_their_data_then_erases_the_account(app, coop, live_ser
     assert [o["reference"] for o in tables["orders"]] == [order.reference]
     assert sorted(line["product_name"] for line in tables["order_lines"]) == ["Carrots", "Goat cheese"]
 
+    page.click("[data-testid=confirm-erase] summary")  # the erasure is asked twice, without JavaScript
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=confirmation]", "ERASE")
     page.click("[data-testid=erase-account]")

@@ -58,7 +58,7 @@ def test_buyer_joins_is_approved_orders_from_two_producers(app, market, live_ser
     buyer_page.goto(f"{live_server}/products")
     for name, quantity in (("Carrots", "3"), ("Goat cheese", "2")):
         card = buyer_page.locator("article.product", has_text=name)
-        card.locator("input[name=quantity]").fill(quantity)
+        card.locator("input[type=number]").fill(quantity)  # named quantity-<id>: the cards share one form
         card.locator("button:has-text('Add')").click()
         assert "Added to your cart" in buyer_page.inner_text("main")
     buyer_page.goto(f"{live_server}/cart")
@@ -145,3 +145,36 @@ def test_the_strict_csp_still_lets_the_coops_own_styles_apply(app, market, live_
     assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(18, 52, 86)"  # theme.css
     assert header.evaluate("e => getComputedStyle(e).display") == "flex"  # style.css
     assert not refused
+
+
+def test_the_total_shown_before_placing_is_the_orders_total(app, live_server, browser):
+    """Issue 16 item 4: delivery fee for the buyer's postcode, weighing margin and total before placing."""
+    from marketplace.orders import services
+
+    farm = make_producer("farm@test.coop", "Ferme du Marais")
+    squash = make_product(farm, "Squash", price_cents=320, stock=20, weight_priced_g=1200)
+    make_distribution([farm], home_delivery=True, slots=1)
+    buyer = make_member("marie@test.coop", address="3 rue Kervégan", postcode="44000")
+    services.add_to_cart(buyer, squash.id, 2)
+    db.session.commit()
+    page = browser.new_context(locale="en-GB").new_page()
+    log_in(page, live_server, "marie@test.coop")
+    page.goto(f"{live_server}/checkout")
+    page.check("input[value=delivery]")
+    page.select_option("select[name=delivery_slot_id]", index=1)
+    page.click("input[name=review]")
+    assert "Home delivery (Centre)" in page.inner_text("[data-testid=amounts]")
+    assert page.locator("[data-testid=amount-margin]").count() == 1
+    shown = page.inner_text("[data-testid=summary-total]")
+    assert shown == "€12.18"   # 2.4 kg x €3.20 + €4.50
+    page.click("button:has-text('Place my order')")
+    assert "Your order is placed" in page.inner_text("main")
+    assert page.inner_text("[data-testid=order-total]") == shown == page.inner_text("[data-testid=summary-total]")
+    db.session.expire_all()
+    assert format_cents(db.session.query(Order).one().total_due_cents) == shown
+
+
+def format_cents(cents: int) -> str:
+    from marketplace.money import format_money
+
+    return format_money(cents)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from marketplace.headers import SCRIPT_PAGES  # the only pages that run a script (the app's own)
 from tests.unit.test_authorization_matrix import EXPECTED, ROLES, observe
 
 PUBLIC_URL = "https://shop.coop.example"
@@ -47,7 +48,8 @@ def header_problems(endpoint: str, role: str, response) -> list[str]:
     problems = []
     csp = _csp(response)
     if csp.get("default-src") != "'none'" or csp.get("frame-ancestors") != "'none'" \
-            or csp.get("style-src") != "'self'" or "script-src" in csp or "unsafe" in str(csp):
+            or csp.get("style-src") != "'self'" or "unsafe" in str(csp) \
+            or csp.get("script-src", "'self'") != "'self'" or ("script-src" in csp) != (endpoint in SCRIPT_PAGES):
         problems.append(f"CSP {response.headers.get('Content-Security-Policy')!r}")
     expected = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
                 "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}

@@ -43,7 +43,7 @@ def test_settings_changed_through_the_console_are_recorded(app, client):
     db.session.commit()
     login(client, admin)
     response = client.post("/admin/settings", data={
-        "coop_name": "Coop Renamed", "colour_primary": "#112233", "colour_accent": "#445566",
+        "coop_name": "Coop Renamed", "colour_primary": "#112233", "colour_accent": "#e8a33d",
         "share_nominal": "25.00", "weight_margin_percent": "20"})
     assert response.status_code == 302
     entries = {e.subject_id: e for e in db.session.query(AuditEntry).filter(AuditEntry.subject_type == "settings")}

@@ -92,6 +92,10 @@ EXPECTED: dict[str, dict] = {
     "dispatch.availability": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "dispatch.board": R('login', 403, 403, 403, 403, 'ok'),
     "dispatch.courier_home": R('login', 403, 403, 403, 'ok', 403),
+    # The courier pages as an app: its manifest, worker and offline page hold nothing private.
+    "dispatch.courier_manifest": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "dispatch.courier_service_worker": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "dispatch.courier_offline": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "dispatch.courier_run": R('login', 403, 403, 403, 404, 403),
     "dispatch.decline": R('login', 403, 403, 403, 404, 403),
     "dispatch.delete_availability": R('login', 403, 403, 403, 404, 403),

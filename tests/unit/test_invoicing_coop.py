@@ -79,13 +79,13 @@ def test_without_the_coops_siret_fee_invoices_wait_and_the_admin_is_told(app, cl
     page = client.get("/admin/invoicing").get_data(as_text=True)
     assert "the coop&#39;s SIRET" in page or "the coop's SIRET" in page
     refused = client.post("/admin/settings", data={"coop_name": "Coop", "colour_primary": "#112233",
-                                                   "colour_accent": "#445566", "share_nominal": "20",
+                                                   "colour_accent": "#e8a33d", "share_nominal": "20",
                                                    "weight_margin_percent": "20", "coop_siret": "12345678200011",
                                                    "coop_vat_regime": "franchise", "services_vat_rate_bp": "2000",
                                                    "default_vat_rate_bp": "550", "delivery_seller": "coop"})
     assert "This SIRET number is not valid" in refused.get_data(as_text=True)
     saved = client.post("/admin/settings", data={"coop_name": "Coop", "colour_primary": "#112233",
-                                                 "colour_accent": "#445566", "share_nominal": "20",
+                                                 "colour_accent": "#e8a33d", "share_nominal": "20",
                                                  "weight_margin_percent": "20", "coop_siret": "123 456 782 00010",
                                                  "coop_vat_regime": "franchise", "services_vat_rate_bp": "2000",
                                                  "default_vat_rate_bp": "550", "delivery_seller": "coop"})

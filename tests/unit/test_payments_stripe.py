@@ -556,7 +556,7 @@ def test_the_admin_publishes_the_chargeback_rule_and_the_withholding_cap(app, cl
     from marketplace.core.services import get_setting
 
     login(client, get_admin())
-    form = {"coop_name": "La Coop", "colour_primary": "#112233", "colour_accent": "#445566", "share_nominal": "20.00",
+    form = {"coop_name": "La Coop", "colour_primary": "#112233", "colour_accent": "#e8a33d", "share_nominal": "20.00",
             "weight_margin_percent": "20", "lost_chargeback_rule": "reverse_producers",
             "withholding_cap_percent": "30"}
     assert client.post("/admin/settings", data=form).status_code == 302

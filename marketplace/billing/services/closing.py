@@ -10,13 +10,24 @@ from sqlalchemy import func, insert, select, update
 from marketplace.billing import emails as billing_emails
 from marketplace.billing import signals
 from marketplace.billing.allocation import Allocation, MemberActivity, MemberFee, allocate_fees
-from marketplace.billing.models import (PERIOD_TRANSITIONS, BillingPeriod, CostEntry, DuesEntry, DuesKind,
-                                        FeeRuleVersion, PeriodStatus, Statement)
-from marketplace.billing.services.activity import (buyer_purchases_by_member, courier_pay_by_member,
-                                                   delivery_fees_total, producer_sales_by_member)
+from marketplace.billing.models import (
+    PERIOD_TRANSITIONS,
+    BillingPeriod,
+    CostEntry,
+    DuesEntry,
+    DuesKind,
+    FeeRuleVersion,
+    PeriodStatus,
+    Statement,
+)
+from marketplace.billing.services.activity import (
+    buyer_purchases_by_member,
+    courier_pay_by_member,
+    delivery_fees_total,
+    producer_sales_by_member,
+)
 from marketplace.billing.services.costs import sync_processing_fees
-from marketplace.billing.services.periods import (coop_today, get_or_create_period, get_period, period_label,
-                                                  utc_bounds)
+from marketplace.billing.services.periods import coop_today, get_or_create_period, get_period, period_label, utc_bounds
 from marketplace.billing.services.rules import rule_in_force, to_fee_rule
 from marketplace.core.errors import Conflict, ServiceError
 from marketplace.core.mail import language_of, render_email
@@ -102,13 +113,13 @@ def _issue_statements(period: BillingPeriod, allocation: Allocation, activities:
     """One statement per member and one charge per fee above zero, in two statements whatever the count."""
     now = utcnow()
     activity_of = {a.member_id: a.activity_cents for a in activities}
-    statements = [dict(period_id=period.id, user_id=fee.member_id, college=fee.college,
-                       activity_cents=activity_of[fee.member_id], flat_cents=fee.flat_cents,
-                       proportional_cents=fee.proportional_cents, total_cents=fee.total_cents,
-                       explanation=fee.explanation, created_at=now)
+    statements = [{"period_id": period.id, "user_id": fee.member_id, "college": fee.college,
+                       "activity_cents": activity_of[fee.member_id], "flat_cents": fee.flat_cents,
+                       "proportional_cents": fee.proportional_cents, "total_cents": fee.total_cents,
+                       "explanation": fee.explanation, "created_at": now}
                   for fee in allocation.fees.values()]
-    charges = [dict(user_id=fee.member_id, period_id=period.id, kind=DuesKind.CHARGE.value,
-                    amount_cents=fee.total_cents, reference=f"period:{period.id}", created_at=now)
+    charges = [{"user_id": fee.member_id, "period_id": period.id, "kind": DuesKind.CHARGE.value,
+                    "amount_cents": fee.total_cents, "reference": f"period:{period.id}", "created_at": now}
                for fee in allocation.fees.values() if fee.total_cents > 0]
     # executemany without RETURNING: one statement whatever the number of members.
     if statements:
@@ -155,7 +166,8 @@ def close_period(period_id: int, actor: User | None = None, today: date | None =
 
 def _queue_statement_emails(period: BillingPeriod, fees: dict[int, MemberFee]) -> None:
     members = db.session.execute(select(User.id, User.email, User.locale)
-                                 .join(Membership, Membership.user_id == User.id).where(Membership.status == MembershipStatus.ACTIVE.value)).all()
+                                 .join(Membership, Membership.user_id == User.id)
+                                 .where(Membership.status == MembershipStatus.ACTIVE.value)).all()
     address = {row.id: row for row in members}
     now, url = utcnow(), public_url("billing.my_fees")
     rows = []
@@ -165,7 +177,7 @@ def _queue_statement_emails(period: BillingPeriod, fees: dict[int, MemberFee]) -
         member = address[user_id]
         subject, body = render_email(language_of(member), billing_emails.fee_statement, month=period.starts_on,
                                      amount_cents=fee.total_cents, how=fee.explanation, url=url)
-        rows.append(dict(recipient=member.email, created_at=now, subject=subject[:300], body=body))
+        rows.append({"recipient": member.email, "created_at": now, "subject": subject[:300], "body": body})
     if rows:
         db.session.execute(insert(OutboundEmail), rows)
 

@@ -94,7 +94,7 @@ def record_payment(admin: User, statement_id: int, method: PaymentMethod | str, 
     try:
         method = PaymentMethod(getattr(method, "value", method))
     except ValueError:
-        raise ServiceError(_("Choose how the fee was paid."), "method")
+        raise ServiceError(_("Choose how the fee was paid."), "method") from None
     statement = db.session.get(Statement, statement_id)
     if statement is None:
         raise NotFound(_("No such statement."))

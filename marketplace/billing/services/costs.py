@@ -39,7 +39,7 @@ def _validate_cost(data: CostInput) -> CostCategory:
     try:
         category = CostCategory(getattr(data.category, "value", data.category))
     except ValueError:
-        raise ServiceError(_("Choose a cost category from the list."), "category")
+        raise ServiceError(_("Choose a cost category from the list."), "category") from None
     if not _is_int(data.amount_cents):
         raise ServiceError(_("The amount must be a number of euros, e.g. 12.50."), "amount")
     if data.amount_cents <= 0:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -41,7 +41,7 @@ def utc_bounds(period: BillingPeriod) -> tuple[datetime, datetime]:
     tz = coop_timezone()
 
     def to_utc(day: date) -> datetime:
-        return datetime.combine(day, time(0), tz).astimezone(timezone.utc).replace(tzinfo=None)
+        return datetime.combine(day, time(0), tz).astimezone(UTC).replace(tzinfo=None)
 
     return to_utc(period.starts_on), to_utc(period.ends_on)
 

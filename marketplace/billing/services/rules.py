@@ -8,8 +8,15 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.billing.allocation import FeeRule
-from marketplace.billing.models import (RULE_TRANSITIONS, AdoptedVia, BillingSettings, FeeRuleVersion, RuleStatus,
-                                        RuleVote, VoteChoice)
+from marketplace.billing.models import (
+    RULE_TRANSITIONS,
+    AdoptedVia,
+    BillingSettings,
+    FeeRuleVersion,
+    RuleStatus,
+    RuleVote,
+    VoteChoice,
+)
 from marketplace.billing.services.common import COLLEGE_ORDER, _is_int
 from marketplace.billing.services.periods import month_start
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
@@ -78,7 +85,7 @@ def _validated_rule(data: RuleInput) -> FeeRule:
         return FeeRule(flat_cents=data.flat_cents, weights=data.weights)
     except ValueError:
         raise ServiceError(_("This rule cannot recover any cost: every flat part is zero and the weights sum to "
-                             "nothing. Give at least one college a flat part or a weight above zero."))
+                             "nothing. Give at least one college a flat part or a weight above zero.")) from None
 
 
 def propose_rule(admin: User, data: RuleInput) -> FeeRuleVersion:
@@ -118,7 +125,7 @@ def cast_vote(user: User, rule_id: int, choice: VoteChoice | str) -> RuleVote:
     try:
         choice = VoteChoice(getattr(choice, "value", choice))
     except ValueError:
-        raise ServiceError(_("Vote for, against, or abstain."), "choice")
+        raise ServiceError(_("Vote for, against, or abstain."), "choice") from None
     rule = get_rule(rule_id)
     if rule.status != RuleStatus.VOTING:
         raise Conflict(_("The vote on this rule is closed."))

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 
 from sqlalchemy import and_, func
 
-from marketplace.billing.models import BillingPeriod, CostCategory, CostEntry, DuesEntry, DuesKind, PeriodStatus, Statement
+from marketplace.billing.models import (
+    BillingPeriod,
+    CostCategory,
+    CostEntry,
+    DuesEntry,
+    DuesKind,
+    PeriodStatus,
+    Statement,
+)
 from marketplace.billing.services.common import COLLEGE_ORDER
 from marketplace.extensions import db
 
@@ -94,3 +103,51 @@ def transparency_report(limit: int = 12) -> list[PeriodReport]:
             report.shares["coop"] = 1 - report.shares["producers"] - report.shares["couriers"]
         reports.append(report)
     return reports
+
+
+@dataclass
+class YearView:
+    """The last twelve months of closed periods added up: costs, fees per college, where each buyer euro went."""
+    months: list[PeriodReport]            # oldest first
+    costs: list[tuple[str, int]]
+    colleges: list[CollegeFigures]
+    paid_by_buyers_cents: int = 0
+    to_producers_cents: int = 0
+    to_couriers_cents: int = 0
+
+    @property
+    def total_cost_cents(self) -> int:
+        return sum(cents for _category, cents in self.costs)
+
+    @property
+    def shares(self) -> dict[str, Fraction]:
+        """Of each euro buyers paid over the year: producers, couriers, and the coop's running costs and other."""
+        if self.paid_by_buyers_cents <= 0:
+            return {}
+        producers = Fraction(self.to_producers_cents, self.paid_by_buyers_cents)
+        couriers = Fraction(self.to_couriers_cents, self.paid_by_buyers_cents)
+        return {"producers": producers, "couriers": couriers, "coop": 1 - producers - couriers}
+
+
+def twelve_months(reports: list[PeriodReport]) -> YearView | None:
+    """Add up the closed periods that began in the twelve months before the newest one ended (None: none closed)."""
+    if not reports:
+        return None
+    newest_end = max(r.period.ends_on for r in reports)
+    year_start = date(newest_end.year - 1, newest_end.month, 1)   # periods run from the first of a month
+    months = sorted((r for r in reports if r.period.starts_on >= year_start), key=lambda r: r.period.starts_on)
+    costs: dict[str, int] = defaultdict(int)
+    colleges = {c: CollegeFigures(c) for c in COLLEGE_ORDER}
+    for report in months:
+        for category, cents in report.costs:
+            costs[category] += cents
+        for figures in report.colleges:
+            total = colleges[figures.college]
+            total.members = max(total.members, figures.members)   # members billed in the busiest month
+            total.due_cents += figures.due_cents
+            total.collected_cents += figures.collected_cents
+    return YearView(months=months, costs=[(c.value, costs[c.value]) for c in CostCategory if c.value in costs],
+                    colleges=list(colleges.values()),
+                    paid_by_buyers_cents=sum(r.paid_by_buyers_cents for r in months),
+                    to_producers_cents=sum(r.to_producers_cents for r in months),
+                    to_couriers_cents=sum(r.to_couriers_cents for r in months))

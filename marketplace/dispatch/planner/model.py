@@ -4,8 +4,9 @@ deliveries left unassigned, with a reason), the checks every input passes, and i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 from ..geo import Coordinates, HaversineMatrix, TravelTimeMatrix
 

@@ -4,8 +4,8 @@ the simulation of a run, and the final check that turns routes into a :class:`Pl
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class _Problem:
 
         def cost(order: Sequence[int]) -> int:
             total = 0
-            for a, b in zip(order, order[1:]):
+            for a, b in zip(order, order[1:], strict=False):
                 total += int(dist[idx[a], idx[b]])
             return total + int(dist[idx[order[-1]], drop])
 
@@ -172,7 +172,7 @@ class _Problem:
 
     # -- simulation -------------------------------------------------------- #
 
-    def simulate(self, courier: Courier, events: list[tuple[str, _Task]], start_s: int) -> "_SimResult":
+    def simulate(self, courier: Courier, events: list[tuple[str, _Task]], start_s: int) -> _SimResult:
         """Walk a run (events = ("pickup"|"dropoff", task)) from ``start_s``.
 
         Returns the physical stops with service start times and the checks."""
@@ -187,7 +187,7 @@ class _Problem:
         for kind, task in events:
             d = task.delivery
             if kind == "pickup":
-                for p, pi in zip(task.pickups, task.pickup_idx):
+                for p, pi in zip(task.pickups, task.pickup_idx, strict=False):
                     t += int(dur[pos, pi])
                     distance += int(dist[pos, pi])
                     pos = pi

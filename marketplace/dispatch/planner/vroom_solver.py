@@ -5,9 +5,10 @@ in one run."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -285,7 +286,7 @@ def _vroom_shipment(problem: _Problem, pos: int, task: _Task, nodes: _LocalNodes
     if pos in nodes.virtual:
         per_type = {}
         for profile, dur in problem.durations.items():
-            internal = sum(int(dur[a, b]) for a, b in zip(task.pickup_idx, task.pickup_idx[1:]))
+            internal = sum(int(dur[a, b]) for a, b in zip(task.pickup_idx, task.pickup_idx[1:], strict=False))
             per_type[profile] = internal + d.pickup_service_s * len(task.pickup_idx)
         pickup = vroom.ShipmentStep(
             pos,

@@ -74,7 +74,9 @@ from marketplace.dispatch.services.stops import (
     courier_day,
     courier_run,
     mark_picked_up,
+    next_stop,
     report_failure,
+    stops_in_turn,
 )
 
 __all__ = [
@@ -96,6 +98,8 @@ __all__ = [
     "check_coordinates",
     "confirm_delivery",
     "courier_day",
+    "next_stop",
+    "stops_in_turn",
     "courier_home",
     "courier_pay_by_member",
     "courier_run",

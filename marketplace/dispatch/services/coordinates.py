@@ -3,9 +3,9 @@ drop-off, a producer and a courier's home."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from flask import current_app
 from flask_babel import gettext as _

@@ -93,7 +93,8 @@ def reassign_run(admin: User, run_id: int, courier_id: int, now: datetime | None
 
 def _run_distance(run: Run) -> int:
     points = [Coordinates(s.latitude, s.longitude) for s in run.live_stops]
-    return int(sum(haversine_m(a, b) for a, b in zip(points, points[1:])) * HaversineMatrix(15).detour_factor)
+    straight = sum(haversine_m(a, b) for a, b in zip(points, points[1:], strict=False))
+    return int(straight * HaversineMatrix(15).detour_factor)
 
 
 def split_run(admin: User, run_id: int, order_ids: list[int], now: datetime | None = None) -> Run:

@@ -1,7 +1,7 @@
 """Planning: ready home deliveries of a slot become courier runs (the pure planner decides), offered at once."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from flask_babel import gettext as _
@@ -36,11 +36,11 @@ DEFAULT_ITEM_WEIGHT_G = 500  # a piece, bunch or box whose weight nobody entered
 
 
 def _epoch(dt: datetime) -> int:
-    return int(dt.replace(tzinfo=timezone.utc).timestamp())
+    return int(dt.replace(tzinfo=UTC).timestamp())
 
 
 def _from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
 
 
 def plan_key_for(order: Order) -> str:

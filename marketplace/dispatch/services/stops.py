@@ -172,3 +172,19 @@ def courier_run(user: User, run_id: int) -> Run:
             run.status == RunStatus.OPEN and user.courier_profile and can_take(user.courier_profile, run)):
         raise NotAllowed(_("This run is held by another courier."))
     return run
+
+
+def stops_in_turn(run: Run) -> list[RunStop]:
+    """The stops as the courier works them: those still to do first, in route order, then the ones done."""
+    live = run.live_stops
+    return [s for s in live if s.status == StopStatus.PENDING] + [s for s in live if s.status != StopStatus.PENDING]
+
+
+def next_stop(day: CourierDay) -> tuple[Run, RunStop] | None:
+    """The next stop of the courier's earliest run under way (accepted or in progress), if any."""
+    for run in day.runs:
+        if run.status in (RunStatus.ACCEPTED, RunStatus.IN_PROGRESS):
+            pending = [s for s in run.live_stops if s.status == StopStatus.PENDING]
+            if pending:
+                return run, pending[0]
+    return None

@@ -14,19 +14,44 @@ rolls back: the request or the task around a call commits once.
 """
 from marketplace.orders.models import Order  # read from here by callers (`orders.Order`) before the split
 from marketplace.orders.services.buyer import buyer_order, cancel_order, change_line_quantity
-from marketplace.orders.services.cart import (CartSummary, ProducerGroup, add_to_cart, choose_distribution, get_cart,
-                                              set_cart_quantity, summarise_cart)
-from marketplace.orders.services.cutoff import (HarvestLine, close_distribution, close_due_distributions,
-                                                due_distribution_ids, harvest_totals, producer_totals)
+from marketplace.orders.services.cart import (
+                                              CartSummary,
+                                              ProducerGroup,
+                                              add_to_cart,
+                                              choose_distribution,
+                                              get_cart,
+                                              set_cart_quantity,
+                                              summarise_cart,
+)
+from marketplace.orders.services.cutoff import (
+                                              HarvestLine,
+                                              close_distribution,
+                                              close_due_distributions,
+                                              due_distribution_ids,
+                                              harvest_totals,
+                                              producer_totals,
+)
 from marketplace.orders.services.handover import delivery_failed, hand_to_courier, mark_collected, mark_delivered
-from marketplace.orders.services.placing import (CheckoutInput, available_payment_methods, cancel_unpaid_order,
-                                                 checkout)
-from marketplace.orders.services.producer_desk import (accept_part, mark_ready, record_weight, reject_line,
-                                                       weight_bounds_g)
+from marketplace.orders.services.placing import CheckoutInput, available_payment_methods, cancel_unpaid_order, checkout
+from marketplace.orders.services.producer_desk import (
+                                              accept_part,
+                                              mark_ready,
+                                              record_weight,
+                                              reject_line,
+                                              weight_bounds_g,
+)
 from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock, parse_quantity, release_stock, reserve_stock
+from marketplace.orders.services.summary import (
+                                              AmountsChanged,
+                                              CheckoutSummary,
+                                              ProducerAmount,
+                                              checkout_summary,
+                                              order_summary,
+)
 
 __all__ = [
     "MAX_QUANTITY",
+    "AmountsChanged", "CheckoutSummary", "ProducerAmount", "checkout_summary", "order_summary",
     "CartSummary", "CheckoutInput", "HarvestLine", "Order", "OutOfStock", "ProducerGroup",
     "accept_part", "add_to_cart", "available_payment_methods", "buyer_order", "cancel_order", "cancel_unpaid_order",
     "change_line_quantity", "checkout", "choose_distribution", "close_distribution", "close_due_distributions",

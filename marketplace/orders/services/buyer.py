@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.core.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import signals
 from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _cancel_part, _record, _set_part_status
-from marketplace.orders.services.stock import MAX_QUANTITY, release_stock, reserve_stock
+from marketplace.orders.services.stock import MAX_QUANTITY, quantity_refusal, release_stock, reserve_stock
 from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus
 
 
@@ -35,7 +35,7 @@ def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int)
     if line.part.status not in BUYER_EDITABLE or line.status != LineStatus.ACTIVE:
         raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
     if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
-        raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+        raise quantity_refusal(allow_zero=True)
     before_cents = order.goods_estimated_cents
     delta = quantity - line.quantity
     if delta > 0:

@@ -13,7 +13,7 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders.models import Cart, CartItem
-from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock
+from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock, quantity_refusal
 
 
 def get_cart(user: User) -> Cart:
@@ -54,7 +54,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int) -> Cart:
     """Put `quantity` of a product in the cart (0 removes it); refuse more than the stock."""
     require_active_member(user)
     if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
-        raise ServiceError(_("Enter a whole number of units (1 to %(max)d).", max=MAX_QUANTITY), "quantity")
+        raise quantity_refusal(allow_zero=True)
     cart = get_cart(user)
     item = next((i for i in cart.items if i.product_id == product_id), None)
     if quantity == 0:
@@ -63,7 +63,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int) -> Cart:
         return cart
     product = _available_product(product_id)
     if cart.distribution_id is None:
-        distributions = [d for d in _open_for_producer(product.producer_id)]
+        distributions = list(_open_for_producer(product.producer_id))
         if not distributions:
             raise Conflict(_("%(producer)s takes part in no distribution open for orders right now.",
                              producer=product.producer.name))

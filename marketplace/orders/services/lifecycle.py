@@ -32,7 +32,7 @@ def _set_part_status(part: OrderPart, target: PartStatus, actor: User | None, no
         check_transition(part.status, target)
     except InvalidTransition as exc:
         raise Conflict(_("This order part cannot go from %(a)s to %(b)s.", a=_(exc.current.value),
-                         b=_(exc.target.value)))
+                         b=_(exc.target.value))) from None
     part.status = target
     part.status_changed_at = utcnow()
     if target == PartStatus.CANCELLED:

@@ -9,16 +9,16 @@ from flask_babel import gettext as _
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
-from marketplace.distributions.services import delivery_fee_cents, zone_for_postcode
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
-from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
-from marketplace.orders.services.stock import reserve_stock
+from marketplace.orders.services.stock import lock_products, reserve_stock_lines
+from marketplace.orders.services.summary import CheckoutSummary, checkout_summary, require_summary_matches
+from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
 from marketplace.timeutil import utcnow
 
@@ -42,6 +42,7 @@ class CheckoutInput:
     delivery_town: str = ""
     delivery_slot_id: int | None = None
     note: str = ""
+    expected_total_cents: int | None = None   # the total the buyer reviewed (None: no review step)
 
 
 def _new_reference() -> str:
@@ -65,6 +66,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     distribution = _open_distribution(cart.distribution_id)
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
+    summary = checkout_summary(cart, distribution, data)
 
     order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
                   fulfilment=data.fulfilment, payment_method=data.payment_method,
@@ -72,18 +74,18 @@ def checkout(user: User, data: CheckoutInput) -> Order:
                   else PaymentStatus.AWAITING,
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
-        _apply_delivery(order, distribution, data)
+        _apply_delivery(order, distribution, data, summary)
 
-    participating = _taking_part(distribution.id, {item.product.producer_id for item in cart.items})
+    items = sorted(cart.items, key=lambda i: i.product_id)
+    products = lock_products(item.product_id for item in items)  # one statement, whatever the cart's size
+    participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
     parts: dict[int, OrderPart] = {}
-    # Lock rows in a fixed order so two checkouts never deadlock on PostgreSQL.
-    for item in sorted(cart.items, key=lambda i: i.product_id):
-        product = item.product
+    for item in items:
+        product = products[item.product_id]
         if not product.is_available:
             raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
         if product.producer_id not in participating:
             raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-        reserve_stock(product.id, item.quantity)
         part = parts.get(product.producer_id)
         if part is None:
             part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
@@ -92,31 +94,31 @@ def checkout(user: User, data: CheckoutInput) -> Order:
             product_id=product.id, product_name=product.name, unit=product.unit.value,
             unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=item.quantity,
             is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g))
+    reserve_stock_lines({item.product_id: item.quantity for item in items})  # one conditional UPDATE
     db.session.add(order)
     _record(order, "placed", actor=user)
     cart.items.clear()
     db.session.flush()
+    require_summary_matches(order, summary)
     signals.order_placed.send(order)
     send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
 
 
-def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput) -> None:
-    if not distribution.home_delivery:
-        raise ServiceError(_("This distribution offers no home delivery."), "fulfilment")
+def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput, summary: CheckoutSummary) -> None:
+    """Delivery as the summary priced it (its zone for the postcode, its fee)."""
     if not data.delivery_address.strip():
         raise ServiceError(_("Enter the delivery address."), "delivery_address")
-    zone = zone_for_postcode(data.delivery_postcode)
-    if zone is None:
-        raise ServiceError(_("Sorry, the coop's couriers do not deliver to this postcode yet."), "delivery_postcode")
+    zone = summary.delivery_zone
+    assert zone is not None  # checkout_summary refuses a delivery without one
     if distribution.slots:
         order.delivery_slot_id = reserve_slot_place(distribution, data.delivery_slot_id).id
     order.delivery_address = data.delivery_address.strip()
     order.delivery_postcode = data.delivery_postcode.strip()
     order.delivery_town = data.delivery_town.strip()
     order.delivery_zone_id = zone.id
-    order.delivery_fee_cents = delivery_fee_cents(zone)
+    order.delivery_fee_cents = summary.delivery_fee_cents
 
 
 def cancel_unpaid_order(order_id: int, reason: str) -> Order:

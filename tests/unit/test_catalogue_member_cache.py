@@ -1,0 +1,124 @@
+"""The logged-in catalogue: its shared part is cached, never a member's own data, and follows every change."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from marketplace.catalog.models import Product, Unit
+from marketplace.catalog.services import ProductInput, set_stock, update_product, update_profile
+from marketplace.extensions import db
+from marketplace.orders import services as orders
+from tests.factories import make_distribution, make_member, make_producer, make_product
+from tests.unit.test_catalogue_querycount import counting
+
+TOKEN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def app_config():
+    return {"WTF_CSRF_ENABLED": True}
+
+
+def _login(app, user):
+    """A client logged in through the form, with CSRF on, as a browser does."""
+    client = app.test_client()
+    with app.app_context():  # each request in its own app context, as in production (`g` holds the token)
+        token = TOKEN.search(client.get("/login").data).group(1).decode()
+    with app.app_context():
+        response = client.post("/login", data={"email": user.email, "password": "correct horse battery",
+                                               "csrf_token": token})
+    assert response.status_code == 302
+    return client
+
+
+def _get(client, url="/products"):
+    """One request in its own app context (a fresh session, as in production), with its statements."""
+    with client.application.app_context(), counting() as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response.data, statements
+
+
+def _post(client, url, data):
+    with client.application.app_context():
+        return client.post(url, data=data)
+
+
+def _product_reads(statements) -> list[str]:
+    return [s for s in statements if "FROM products" in s]
+
+
+@pytest.fixture
+def shop(app):
+    farm = make_producer("farm@test.coop", "Ferme du Marais")
+    carrots = make_product(farm, "Carrots", price_cents=280, stock=40)
+    make_distribution([farm])
+    alice = make_member("alice@test.coop", name="Alice Quenouille")
+    bob = make_member("bob@test.coop", name="Bob Tournesol")
+    db.session.commit()
+    return farm, carrots, alice, bob
+
+
+def test_a_second_member_gets_the_cached_grid_with_only_their_own_name_and_token(app, shop):
+    farm, carrots, alice, bob = shop
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    first_page, first_statements = _get(alice_client)
+    assert _product_reads(first_statements)  # the first rendering reads the catalogue...
+    _post(alice_client, "/cart/add", {"csrf_token": TOKEN.search(first_page).group(1).decode(),
+                                      "product_id": carrots.id, f"quantity-{carrots.id}": 7})
+    alice_page = _get(alice_client)[0]
+    bob_page, bob_statements = _get(bob_client)
+
+    assert b"Carrots" in bob_page and b"Alice Quenouille" in alice_page
+    assert not _product_reads(bob_statements)  # ...the next member's page comes from the fragment cache
+    assert b"Bob Tournesol" in bob_page and b"Alice Quenouille" not in bob_page
+    alice_tokens, bob_tokens = set(TOKEN.findall(alice_page)), set(TOKEN.findall(bob_page))
+    assert len(bob_tokens) == 1 and alice_tokens.isdisjoint(bob_tokens)  # one token per page, Bob's own
+    assert orders.get_cart(bob).items == []  # nothing of Alice's cart reached Bob
+    assert [(i.product_id, i.quantity) for i in orders.get_cart(alice).items] == [(carrots.id, 7)]
+    # The shared grid has no token of its own: every card's button submits the page's one form.
+    assert bob_page.count(b'name="csrf_token"') == 2  # the add-to-cart form and the log-out form
+    assert bob_page.count(b'form="add-to-cart"') == 2  # Carrots' quantity field and button
+
+
+def test_the_members_grid_follows_price_stock_name_and_hiding(app, shop):
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    assert "€2.80".encode() in _get(client)[0] and b"40 in stock" in _get(client)[0]
+
+    update_product(farm, carrots.id, ProductInput(name="Purple carrots", category_id=carrots.category_id,
+                                                  unit=Unit.PIECE, price_cents=310, stock=40))
+    db.session.commit()
+    page = _get(client)[0]
+    assert b"Purple carrots" in page and "€3.10".encode() in page
+
+    set_stock(farm, carrots.id, 3)
+    db.session.commit()
+    assert b"3 in stock" in _get(client)[0]
+
+    update_profile(farm, name="Ferme des Oiseaux", description="", town="Nantes", postcode="44000",
+                   pickup_address="1 rue du Champ", min_order_cents=0)
+    db.session.commit()
+    assert b"Ferme des Oiseaux" in _get(client)[0]
+
+    db.session.get(Product, carrots.id).hidden_reason = "Not organic"
+    db.session.commit()
+    assert b"Purple carrots" not in _get(client)[0]
+
+
+def test_a_card_adds_its_own_product_and_quantity_through_the_shared_form(app, shop):
+    farm, carrots, alice, bob = shop
+    leeks = make_product(farm, "Leeks")
+    db.session.commit()
+    client = _login(app, alice)
+    page = _get(client)[0]
+    token = TOKEN.search(page).group(1).decode()
+    # A browser sends every field of the shared form: both quantities, and the pressed button's value.
+    response = _post(client, "/cart/add", {"csrf_token": token, "next": "/products", "product_id": leeks.id,
+                                           f"quantity-{carrots.id}": 1, f"quantity-{leeks.id}": 4})
+    assert response.status_code == 302
+    assert [(i.product_id, i.quantity) for i in orders.get_cart(alice).items] == [(leeks.id, 4)]
+    refused = _post(client, "/cart/add", {"product_id": leeks.id, f"quantity-{leeks.id}": 1})
+    assert refused.status_code == 400  # no token, no cart change
+    assert [(i.product_id, i.quantity) for i in orders.get_cart(alice).items] == [(leeks.id, 4)]

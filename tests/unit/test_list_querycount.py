@@ -1,0 +1,46 @@
+"""List pages run as many SQL statements for many rows as for few, and the members register is paginated."""
+from __future__ import annotations
+
+from marketplace.extensions import db
+from marketplace.members.models import College
+from marketplace.reports.services import MEMBERS_PER_PAGE
+from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
+from tests.unit.test_catalogue_querycount import _orders, _queries
+
+
+def _shop():
+    admin = get_admin()
+    farms = [make_producer(f"farm{i}@test.coop", f"Ferme {i}") for i in range(2)]
+    products = [make_product(farms[0], "Carrots", stock=500), make_product(farms[1], "Leeks", stock=500)]
+    make_distribution(farms)
+    db.session.commit()
+    return admin, farms, products
+
+
+def test_admin_orders_list_statement_count_does_not_follow_the_orders(app, client):
+    admin, farms, products = _shop()
+    _orders(farms[0], products, 3, 0)  # each order has two parts (two farms) of one line
+    login(client, admin)
+    few = _queries(client, "/admin/orders")
+    assert client.get("/admin/orders").data.count(b"/admin/orders/") == 3
+    _orders(farms[0], products, 17, 3)
+    many = _queries(client, "/admin/orders")
+    assert client.get("/admin/orders").data.count(b"/admin/orders/") == 20
+    assert many == few, f"{few} statements for 3 orders, {many} for 20"
+
+
+def test_members_register_is_paginated_and_its_statement_count_does_not_follow_the_members(app, client):
+    admin = get_admin()
+    for i in range(4):
+        make_member(f"m{i}@test.coop", College.BUYER)
+    db.session.commit()
+    login(client, admin)
+    few = _queries(client, "/reports/members")
+    for i in range(4, MEMBERS_PER_PAGE + 10):
+        make_member(f"m{i}@test.coop", College.BUYER, name=f"Member {i:03d}")
+    db.session.commit()
+    many = _queries(client, "/reports/members")
+    assert many == few, f"{few} statements for 5 members, {many} for {MEMBERS_PER_PAGE + 11}"
+    first, second = client.get("/reports/members").data, client.get("/reports/members?page=2").data
+    assert first.count(b'name="shares_count"') == MEMBERS_PER_PAGE  # the admin has no membership row
+    assert second.count(b'name="shares_count"') == 10 and b"Page 2 of 2" in second
