@@ -93,10 +93,17 @@ def refund_pending(ref: str, amount_cents: int) -> tuple[str, str]:
               "dashboard.", amount=format_money(amount_cents), ref=ref))
 
 
-@email_template(lines=["C-0042: charged 32.75, transferred 30.00, difference 2.75"])
-def not_reconciled(lines: list[str]) -> tuple[str, str]:
-    """`lines`: the reconciliation's own figures, one line per order or Stripe movement."""
-    return _("Payments do not reconcile"), "\n".join(lines)
+@email_template(orders=[{"ref": "C-0042", "charged": 3275, "transferred": 3000, "refunded": 0, "withheld": 0,
+                         "chargebacks": 0, "coop_cost": 0, "difference": 275, "problems": []}],
+                platform=["txn_1: transfer without a payout"])
+def not_reconciled(orders: list[dict], platform: list[str]) -> tuple[str, str]:
+    """`orders`: payments.reconciliation.describe's values; `platform`: Stripe movements found wrong, as found."""
+    money = ("charged", "transferred", "refunded", "withheld", "chargebacks", "coop_cost", "difference")
+    lines = [_("%(ref)s: charged %(charged)s, transferred %(transferred)s, refunded %(refunded)s, withheld "
+               "%(withheld)s, chargebacks %(chargebacks)s, borne by the coop %(coop_cost)s, difference "
+               "%(difference)s", ref=o["ref"], **{k: format_money(o[k]) for k in money})
+             + "".join(f" {p}" for p in o["problems"]) for o in orders]
+    return _("Payments do not reconcile"), "\n".join(lines + list(platform))
 
 
 @email_template(type="charge.refunded", id="evt_1", object="ch_1")
