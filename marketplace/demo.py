@@ -100,8 +100,14 @@ def seed_demo(now: datetime | None = None) -> dict | None:
               ("paul.buyer@demo.coop", "Paul Martin", "18 boulevard Guist'hau", "44000"),
               ("aicha.buyer@demo.coop", "Aïcha Diallo", "7 rue de la Mairie", "44200")]
     for email, name, address, postcode in buyers:
-        _member(email, name, College.BUYER, admin, password_hash, address=address, postcode=postcode, town="Nantes")
+        buyer = _member(email, name, College.BUYER, admin, password_hash, address=address, postcode=postcode,
+                        town="Nantes")
         accounts.append(("buyer", email))
+        if email.startswith("paul."):  # a prepaid balance: it pays his next order first (member accounts)
+            from marketplace.accounts.models import Means
+            from marketplace.accounts.services import record_top_up
+
+            record_top_up(admin, buyer.id, 2000, Means.CASH, "Espèces remises à la distribution")
     pending = register("new.applicant@demo.coop", DEMO_PASSWORD, "Nouveau Candidat", confirmed=True,
                        password_hash=password_hash)
     apply_for_membership(pending, College.BUYER, "J'habite à côté et je veux acheter local.")

@@ -82,3 +82,5 @@ class SettingsForm(FlaskForm):
                                                     "The order's producers, in proportion to what each was paid"))])
     withholding_cap_percent = IntegerField(_l("Most of a payment withheld for fees due (%, published)"),
                                            validators=[Optional(), NumberRange(0, 100)])
+    account_carry_over_cents = IntegerField(_l("Weighing differences carried to the member's account up to "
+                                               "(cents, published)"), validators=[Optional(), NumberRange(0, 10000)])

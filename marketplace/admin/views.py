@@ -38,8 +38,11 @@ def only_admins():
 @bp.route("/")
 def index():
     pending = db.session.query(Membership).filter_by(status=MembershipStatus.PENDING).count()
+    from marketplace.accounts.services import member_liability_cents
+
     return render_template("admin/index.html", pending=pending, background=services.background_status(current_user),
-                           distributions=distribution_services.upcoming_distributions(limit=10))
+                           distributions=distribution_services.upcoming_distributions(limit=10),
+                           members_money=member_liability_cents())
 
 
 @bp.route("/background")
@@ -162,8 +165,11 @@ def _schedule(form: DistributionForm) -> list:
 def distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
     orders = db.session.query(Order).filter_by(distribution_id=item.id).order_by(Order.id).all()
+    from marketplace.orders.documents import handover_text
+
     return render_template("admin/distribution.html", distribution=item, orders=orders,
-                           totals=order_services.producer_totals(item.id))
+                           totals=order_services.producer_totals(item.id),
+                           handovers={o.id: handover_text(o) for o in orders if o.status != "cancelled"})
 
 
 @bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])
@@ -234,7 +240,8 @@ def settings():
     current = all_settings()
     form = SettingsForm(data={**current, "share_nominal": cents_to_input(int(current["share_nominal_cents"])),
                               "weight_margin_percent": int(current["weight_margin_percent"]),
-                              "withholding_cap_percent": int(current["withholding_cap_percent"])})
+                              "withholding_cap_percent": int(current["withholding_cap_percent"]),
+                              "account_carry_over_cents": int(current["account_carry_over_cents"])})
     if form.validate_on_submit():
         values = {key: (getattr(form, key).data or "") for key in
                   ("coop_name", "coop_legal_form", "coop_address", "coop_tagline", "coop_logo_url",
@@ -245,6 +252,8 @@ def settings():
             values["lost_chargeback_rule"] = form.lost_chargeback_rule.data
         if form.withholding_cap_percent.data is not None:
             values["withholding_cap_percent"] = str(form.withholding_cap_percent.data)
+        if form.account_carry_over_cents.data is not None:
+            values["account_carry_over_cents"] = str(form.account_carry_over_cents.data)
         if perform(services.update_settings, current_user, values, form=form,
                    success=_("Settings saved.")) is not REFUSED:
             return redirect(url_for("admin.settings"))

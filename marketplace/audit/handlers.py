@@ -13,6 +13,7 @@ from flask import g, has_request_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from marketplace.accounts import signals as account_signals
 from marketplace.audit.models import AuditEntry
 from marketplace.audit.services import dumps, record
 from marketplace.orders import signals
@@ -27,6 +28,15 @@ def _current_actor_id() -> int | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return getattr(user, "id", None)
+
+
+# ---------------------------------------------------------------- member accounts
+
+@account_signals.movement_posted.connect
+def _account_movement(movement, actor=None, before_cents: int = 0, note: str = "", **_kw):
+    record(actor, f"account.{movement.kind.value}", movement, {"balance_cents": before_cents},
+           {"balance_cents": before_cents + movement.amount_cents, "amount_cents": movement.amount_cents,
+            "user_id": movement.user_id, "order_id": movement.order_id, "means": movement.means}, note=note)
 
 
 # ---------------------------------------------------------------- order signals

@@ -30,9 +30,11 @@ def labels():
 
 @bp.route("/transparency")
 def transparency():
+    from marketplace.accounts.services import member_liability_cents
+
     reports = services.transparency_report()
     return render_template("billing/transparency.html", reports=reports, year=services.twelve_months(reports),
-                           rule=services.rule_in_force(services.coop_today()))
+                           rule=services.rule_in_force(services.coop_today()), members_money=member_liability_cents())
 
 
 # ---------------------------------------------------------------- members

@@ -40,6 +40,9 @@ DEFAULT_SETTINGS: dict[str, str] = {
     # ("coop_absorbs" or "reverse_producers"), and the most of a payout withheld for fees due.
     "lost_chargeback_rule": "coop_absorbs",
     "withholding_cap_percent": "50",
+    # Member accounts: a weighing difference below this (either way) is carried to the buyer's account
+    # instead of a new charge or refund.
+    "account_carry_over_cents": "200",
 }
 
 

@@ -27,8 +27,8 @@ def decision(ref: str, product: str, outcome: DisputeStatus, amount_cents: int, 
     text = {
         DisputeStatus.REFUNDED: _("%(amount)s is refunded to the card used for the order.",
                                   amount=format_money(amount_cents)),
-        DisputeStatus.CREDITED: _("A credit of %(amount)s is recorded for you; it is handed back or deducted "
-                                  "at your next pickup.", amount=format_money(amount_cents)),
+        DisputeStatus.CREDITED: _("%(amount)s is credited to your account with the coop: it pays your next "
+                                  "order first, or is handed back on request.", amount=format_money(amount_cents)),
         DisputeStatus.REJECTED: _("No compensation."),
     }[outcome]
     return (_("Decision on the problem with order %(ref)s", ref=ref),

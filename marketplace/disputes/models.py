@@ -17,7 +17,7 @@ class DisputeReason(str, enum.Enum):
 class DisputeStatus(str, enum.Enum):
     OPEN = "open"            # reported by the buyer
     ANSWERED = "answered"    # the producer gave their side
-    CREDITED = "credited"    # resolved: a credit for the buyer (pay-at-pickup orders: deducted next time)
+    CREDITED = "credited"    # resolved: a credit on the buyer's member account
     REFUNDED = "refunded"    # resolved: refunded on the card used, reversed from the producer
     REJECTED = "rejected"    # resolved: no compensation, with a reason
 

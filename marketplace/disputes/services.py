@@ -2,7 +2,8 @@
 
 A refund goes back through the payment method used: a card order is refunded on the card with
 the producer's transfer reversed (payments.services.resolve_dispute); a pay-at-pickup order gets
-a credit recorded on the dispute, handed back or deducted at the next pickup.
+a credit on the buyer's member account (marketplace.accounts), which pays their next order first, shows on
+the pickup sheet, or is handed back on request.
 """
 from __future__ import annotations
 
@@ -164,6 +165,12 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
         # Paid (or to be paid) at the pickup: the money goes back the same way, as a credit.
         outcome = DisputeStatus.CREDITED
     _set_status(dispute, outcome)
+    if outcome == DisputeStatus.CREDITED:
+        from marketplace.accounts import services as accounts
+        from marketplace.accounts.models import MovementKind
+
+        accounts.post_movement(dispute.buyer_id, MovementKind.DISPUTE_CREDIT, amount_cents, reason=note, actor=admin,
+                               order_id=order.id, key=f"dispute:{dispute.id}")
     dispute.amount_cents = amount_cents
     dispute.resolution_note = note
     dispute.resolved_by_id = admin.id
@@ -202,9 +209,3 @@ def all_disputes(admin: User, status: str = "") -> list[Dispute]:
     return query.order_by(Dispute.created_at.desc()).limit(500).all()
 
 
-def credits_owed_cents(user_id: int) -> int:
-    """Credits decided for a buyer on pay-at-pickup orders (handed back or deducted at the pickup)."""
-    from sqlalchemy import func
-
-    return db.session.query(func.coalesce(func.sum(Dispute.amount_cents), 0)).filter(
-        Dispute.buyer_id == user_id, Dispute.status == DisputeStatus.CREDITED).scalar()

@@ -123,8 +123,29 @@ def pickup_sheet(distribution_id: int) -> Document:
             f"{line.quantity} × {line.product_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
             for part in order.parts if part.status != PartStatus.CANCELLED
             for line in part.lines if line.status == LineStatus.ACTIVE)
-        due = _money(order.total_due_cents) if order.payment_method.value == "pay_at_pickup" else _("paid by card")
-        rows.append([order.buyer.full_name, order.reference, items, due, ""])
+        rows.append([order.buyer.full_name, order.reference, items, handover_text(order), ""])
     return Document(title=_("Pickup sheet"), subtitle=_when(distribution),
-                    headers=[_("Buyer"), _("Order"), _("Items"), _("Amount due"), _("Signature")],
-                    rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 130, 30, 40])
+                    headers=[_("Buyer"), _("Order"), _("Items"), _("To pay / to hand back"), _("Signature")],
+                    rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 105, 55, 40])
+
+
+def handover_text(order: Order) -> str:
+    """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
+    from marketplace.orders.services.account_payment import handover_due
+
+    due = handover_due(order)
+    paid = _("paid by card") if order.payment_method.value == "card" else _("order %(amount)s",
+                                                                              amount=_money(due.order_rest_cents))
+    account = ""
+    if due.balance_cents:
+        account = _(", account %(balance)s", balance=_money(due.balance_cents))
+    if due.to_collect_cents:
+        return _("To pay: %(amount)s (%(detail)s%(account)s)", amount=_money(due.to_collect_cents), detail=paid,
+                 account=account)
+    if due.balance_after_cents > 0 and due.payback_requested:
+        return _("Nothing to pay (%(detail)s%(account)s). To hand back, asked: %(amount)s", detail=paid,
+                 account=account, amount=_money(due.balance_after_cents))
+    if due.balance_after_cents > 0:
+        return _("Nothing to pay (%(detail)s%(account)s). The account keeps %(amount)s", detail=paid,
+                 account=account, amount=_money(due.balance_after_cents))
+    return _("Nothing to pay (%(detail)s%(account)s)", detail=paid, account=account)

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from marketplace.web import MAX_ID
@@ -20,3 +20,5 @@ class CheckoutForm(FlaskForm):
     note = TextAreaField(_l("Note for the producers"), validators=[Optional(), Length(max=1000)])
     # The total the buyer was shown (cents): checkout refuses to place an order whose total differs.
     expected_total_cents = HiddenField()
+    # Unticked (the default), the buyer's account balance pays first.
+    skip_account = BooleanField(_l("Keep my account balance for later: do not use it for this order"))

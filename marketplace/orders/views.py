@@ -106,7 +106,7 @@ def _checkout_input(form: CheckoutForm, expected: bool) -> services.CheckoutInpu
         fulfilment=Fulfilment(form.fulfilment.data), payment_method=PaymentMethod(form.payment_method.data),
         delivery_address=form.delivery_address.data or "", delivery_postcode=form.delivery_postcode.data or "",
         delivery_town=form.delivery_town.data or "", delivery_slot_id=form.delivery_slot_id.data or None,
-        note=form.note.data or "",
+        note=form.note.data or "", use_account=not form.skip_account.data,
         expected_total_cents=int(raw_total) if expected and raw_total.isdigit() and len(raw_total) < 10 else None)
 
 
@@ -152,8 +152,10 @@ def checkout():
                 return redirect(url_for("orders.order_page", order_id=order.id))
     summary = _shown_summary(cart, distribution, form)
     form.expected_total_cents.data = str(summary.total_cents) if summary else ""
+    cart_summary = services.summarise_cart(cart)
     return render_template("orders/checkout.html", form=form, summary=summary, distribution=distribution,
-                           cart_summary=services.summarise_cart(cart)), form_status(form)
+                           cart_summary=cart_summary,
+                           account=services.account_use(current_user, cart_summary.goods_cents)), form_status(form)
 
 
 # ---------------------------------------------------------------- buyer's orders
@@ -279,8 +281,20 @@ def pickup_sheet(distribution_id: int, fmt: str):
 @bp.route("/admin/orders/<int:order_id>/collected", methods=["POST"])
 @login_required
 def mark_collected(order_id: int):
-    return act(services.mark_collected, current_user, order_id, success=_("Marked as collected."),
-               back=url_for("orders.order_page", order_id=order_id))
+    """Collected at the pickup; `received` (blank: the amount to pay) and `means` record what the buyer paid."""
+    from marketplace.accounts.models import Means
+    from marketplace.money import MoneyError, parse_cents
+
+    back = url_for("orders.order_page", order_id=order_id)
+    raw = (request.form.get("received") or "").strip()
+    try:
+        received = parse_cents(raw, allow_zero=True) if raw else None
+        means = Means(request.form.get("means") or "cash")
+    except (MoneyError, ValueError):
+        flash(_("Enter the amount received, e.g. 12.50, and cash or cheque."), "error")
+        return redirect(next_or(back), 303)
+    return act(services.mark_collected, current_user, order_id, received, means, success=_("Marked as collected."),
+               back=back)
 
 
 def _document(doc: documents.Document, fmt: str) -> Response:

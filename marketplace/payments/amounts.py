@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 
 from marketplace.money import weighed_amount_cents
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
+from marketplace.orders.services.account_payment import card_due_cents
 from marketplace.orders.states import LineStatus, PartStatus, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 
@@ -54,6 +55,11 @@ def hold_cents(order: Order) -> int:
     return goods + (order.delivery_fee_cents if goods > 0 else 0)
 
 
+def card_hold_cents(order: Order) -> int:
+    """What the card is held for: the hold less what the buyer's member account already paid."""
+    return card_due_cents(order, hold_cents(order))
+
+
 def is_final(order: Order) -> bool:
     """Every live part weighed and packed: the amount due is final."""
     live = live_parts(order)
@@ -61,8 +67,14 @@ def is_final(order: Order) -> bool:
 
 
 def checkout_line_items(order: Order) -> list[dict]:
-    """One Checkout line per product (weight-priced ones at their maximum), the delivery fee apart."""
+    """One Checkout line per product (weight-priced ones at their maximum), the delivery fee apart; one line
+    for the rest when the member account paid part of the order (Stripe takes no negative line)."""
     cur = gateway.currency()
+    if card_hold_cents(order) != hold_cents(order):
+        name = _("Order %(ref)s: the rest after your account balance, held at most, charged as weighed",
+                 ref=order.reference)
+        return [{"quantity": 1, "price_data": {"currency": cur, "unit_amount": card_hold_cents(order),
+                                               "product_data": {"name": name[:250]}}}]
     items = []
     for part in live_parts(order):
         for line in part.lines:

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.orders.models import Order
+from marketplace.orders.services.account_payment import card_due_cents, carry_over
 from marketplace.orders.states import PartStatus, PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.amounts import hold_cents, is_final, live_parts, set_payment_status
+from marketplace.payments.amounts import card_hold_cents, is_final, live_parts, set_payment_status
 from marketplace.payments.common import (
     attr,
     call_stripe,
@@ -133,7 +134,7 @@ def capture_order(order_id: int, *, early: bool = False) -> str:
         commit_step()
         return "nothing-to-do"
     order, intent_id = payment.order, payment.payment_intent_id
-    if not live_parts(order) or (not early and order.total_due_cents == 0):
+    if not live_parts(order) or (not early and card_due_cents(order, order.total_due_cents) == 0):
         _stripe_call(payment, lambda client: client.v1.payment_intents.cancel(
             intent_id, {"cancellation_reason": "abandoned"}, gateway.idem(f"cancel:{order_id}")))
         return "released"
@@ -153,7 +154,9 @@ def _decide_capture(payment: CardPayment, early: bool) -> int:
     if payment.capture_cents is not None:
         return payment.capture_cents
     order = payment.order
-    due = hold_cents(order) if early else order.total_due_cents
+    due = card_hold_cents(order) if early else card_due_cents(order, order.total_due_cents)
+    if not early and due > payment.authorised_cents and carry_over(order, payment.authorised_cents - due):
+        due = payment.authorised_cents  # a few cents above the hold: carried to the buyer's account
     amount = min(due, payment.authorised_cents)
     if due > payment.authorised_cents:
         raise_alert(emails.above_hold, order_id=order.id, ref=order.reference, due_cents=due,

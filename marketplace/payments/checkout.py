@@ -16,7 +16,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentMethod, PaymentStatus
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.accounts import producer_can_take_cards
-from marketplace.payments.amounts import checkout_line_items, hold_cents
+from marketplace.payments.amounts import card_hold_cents, checkout_line_items, hold_cents
 from marketplace.payments.common import attr, commit_step, from_timestamp, now, to_timestamp
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 
@@ -37,7 +37,10 @@ def check_card_order(order: Order) -> None:
         if not producer_can_take_cards(part.producer.user_id):
             raise ServiceError(_("%(producer)s cannot be paid by card yet: choose pay at pickup, or remove "
                                  "their products from your cart.", producer=part.producer.name), "payment_method")
-    if hold_cents(order) < MIN_CARD_CENTS:
+    if card_hold_cents(order) < MIN_CARD_CENTS:
+        if card_hold_cents(order) < hold_cents(order):
+            raise ServiceError(_("Your account balance covers this order: choose pay at pickup for what weighing "
+                                 "may add."), "payment_method")
         raise ServiceError(_("Card payments start at %(min)s.", min=format_money(MIN_CARD_CENTS)), "payment_method")
 
 
@@ -91,7 +94,7 @@ def _decide_checkout(order: Order) -> CardPayment:
     else:
         _retire_session(payment)
     payment.checkout_attempt += 1
-    payment.requested_cents = hold_cents(order)
+    payment.requested_cents = card_hold_cents(order)
     payment.checkout_params = json.dumps(_checkout_params(order, now() + CHECKOUT_SESSION_LIFETIME))
     commit_step()
     return payment

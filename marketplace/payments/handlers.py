@@ -27,7 +27,7 @@ def refuse_unpayable_card_order(order, **_kwargs) -> None:
 @signals.order_changed.connect
 def keep_within_the_card_hold(order, **_kwargs) -> None:
     from marketplace.payments.models import CardPaymentStatus
-    from marketplace.payments.services import hold_cents
+    from marketplace.payments.services import card_hold_cents
 
     if order.payment_method != PaymentMethod.CARD:
         return
@@ -35,7 +35,7 @@ def keep_within_the_card_hold(order, **_kwargs) -> None:
     if order.payment_status == PaymentStatus.AWAITING:
         raise Conflict(_("Finish paying by card (or cancel the payment) before changing this order."))
     if payment is not None and payment.status == CardPaymentStatus.AUTHORISED \
-            and hold_cents(order) > payment.authorised_cents:
+            and card_hold_cents(order) > payment.authorised_cents:
         raise Conflict(_("Your card was authorised for %(max)s: this change would go beyond it. Place a new "
                          "order for the extra products.", max=format_money(payment.authorised_cents)))
     if payment is not None:

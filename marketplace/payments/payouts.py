@@ -40,9 +40,16 @@ def _locked(payout_id: int) -> Payout | None:
 
 
 def _source_charge(payout: Payout) -> str | None:
-    """The order's charge the transfer is paid from; None when the coop pays from its own balance."""
+    """The order's charge the transfer is paid from; None when the coop pays from its own balance.
+
+    An order the buyer's member account paid in part was charged less than its producers are owed, and
+    Stripe refuses transfers from a charge beyond what it has left: such an order's producers are paid from
+    the coop's available balance, where card top-ups sit (cash and cheque top-ups sit in the coop's bank
+    account: the treasurer tops up the Stripe balance when a payout waits for funds)."""
+    from marketplace.accounts.services import order_share_cents
+
     payment = payout.order.card_payment if payout.order is not None else None
-    if payment is None or payment.status != CardPaymentStatus.CAPTURED:
+    if payment is None or payment.status != CardPaymentStatus.CAPTURED or order_share_cents(payout.order_id) > 0:
         return None
     return payment.charge_id
 
@@ -137,7 +144,7 @@ def _paid(payout_id: int, transfer_id: str) -> Payout:
 def retry_waiting_payouts() -> list[int]:
     """Send again, oldest first, the payouts that waited for the coop's balance and now fit in it."""
     waiting = (db.session.query(Payout).filter(Payout.status == PayoutStatus.WAITING)
-               .order_by(Payout.id).all())
+               .order_by(Payout.id).with_for_update(skip_locked=True).all())
     if not waiting:
         commit_step()
         return []
@@ -148,8 +155,10 @@ def retry_waiting_payouts() -> list[int]:
             continue
         available -= payout.net_cents
         payout.status = PayoutStatus.PENDING
-        enqueue_after_commit("payments.execute_payout", [payout.id],
-                             dedup_key=f"payout:{payout.id}:attempt-{payout.attempts}")
+        # No dedup key: a payout may wait, be retried and wait again with the same attempt number (waiting sends
+        # nothing to Stripe), and a kept key would drop every later retry. Setting PENDING under this commit is
+        # what stops a second retry from enqueuing it twice; execute_payout is safe to run twice anyway.
+        enqueue_after_commit("payments.execute_payout", [payout.id])
         retried.append(payout.id)
     commit_step()
     return retried

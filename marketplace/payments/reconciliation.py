@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func
 
+from marketplace.accounts.services import order_share_cents
 from marketplace.extensions import db
 from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
@@ -53,10 +54,13 @@ class OrderBalance:
     # is not final yet, or Stripe refused the reversal. The coop fronts it meanwhile.
     reversals_due: int = 0
     in_dispute: int = 0    # taken by a chargeback still open: the bank has not decided yet
+    # Paid from the buyer's member account (net of what went back to it): money the coop already held, so its
+    # producers are paid beyond the charge, from the coop's balance (marketplace.accounts).
+    from_account: int = 0
 
     @property
     def difference(self) -> int:
-        return (self.charged - self.refunded - self.chargebacks + self.coop_cost
+        return (self.charged + self.from_account - self.refunded - self.chargebacks + self.coop_cost
                 - self.transferred - self.withheld)
 
     @property
@@ -96,7 +100,8 @@ def order_balance(order: Order, check_stripe: bool = False) -> OrderBalance:
         chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST),
         reversals_due=_reversals_due(order.id),
         in_dispute=sum(c.amount_cents for c in db.session.query(Chargeback).filter_by(order_id=order.id)
-                       if c.closed_at is None))
+                       if c.closed_at is None),
+        from_account=order_share_cents(order.id))
     if check_stripe and order.card_payment and order.card_payment.charge_id:
         balance.stripe_problems = _stripe_problems(order, balance)
     return balance

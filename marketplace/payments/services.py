@@ -25,6 +25,7 @@ from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.money import format_money
 from marketplace.orders.models import Order, OrderEvent, OrderLine, OrderPart
+from marketplace.orders.services.account_payment import card_due_cents, carry_over
 from marketplace.orders.states import LineStatus, PartStatus, PaymentStatus
 from marketplace.payments import signals
 from marketplace.payments.accounts import (
@@ -37,6 +38,7 @@ from marketplace.payments.accounts import (
 from marketplace.payments.amounts import (
     PAYMENT_TRANSITIONS,
     SETTLED_PART_STATES,
+    card_hold_cents,
     checkout_line_items,
     hold_cents,
     is_final,
@@ -69,7 +71,7 @@ from marketplace.tasking import enqueue_after_commit
 # The public names of payments' services, wherever they live (accounts, amounts, checkout, capture).
 __all__ = [
     "MIN_CARD_CENTS", "PAYMENT_TRANSITIONS", "SETTLED_PART_STATES", "abandon_checkout", "account_of",
-    "amount_due_cents", "capture_expiring_authorisations", "capture_order", "check_card_order",
+    "amount_due_cents", "capture_expiring_authorisations", "card_hold_cents", "capture_order", "check_card_order",
     "checkout_line_items", "dashboard_link", "disputed_cents", "enqueue_now_or_outbox", "has_chargeback",
     "hold_cents", "is_final", "line_hold_cents", "live_parts", "locked_payment", "member_statement",
     "part_receipt", "part_refunded_cents", "plan_part_payout", "processing_fees_between", "producer_can_take_cards",
@@ -151,6 +153,8 @@ def rebalance_order(order_id: int) -> Credit | None:
         Credit.order_id == order_id, Credit.kind != CreditKind.CHARGEBACK))
     excess = payment.captured_cents - refunded - amount_due_cents(order)
     credit = None
+    if 0 < excess and not has_chargeback(order_id) and carry_over(order, excess):
+        excess = 0  # a few cents: kept on the buyer's account rather than refunded on the card
     if excess > 0 and not has_chargeback(order_id):  # the bank settles a charged-back payment itself
         credit = Credit(kind=CreditKind.REBALANCE, order_id=order_id, amount_cents=excess,
                         reason=_("Captured beyond the amount now due"))
@@ -163,9 +167,10 @@ def rebalance_order(order_id: int) -> Credit | None:
 
 
 def amount_due_cents(order: Order) -> int:
-    """What the buyer owes for the order now: final amounts (or the hold until final), less line refunds."""
+    """What the card owes for the order now: final amounts (or the hold until final), less line refunds and
+    what the member account paid."""
     due = order.total_due_cents if is_final(order) or not live_parts(order) else hold_cents(order)
-    return max(due - _line_refunds(Credit.order_id == order.id), 0)
+    return card_due_cents(order, max(due - _line_refunds(Credit.order_id == order.id), 0))
 
 
 def enqueue_now_or_outbox(task_name: str, args: list) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 import stripe
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -33,6 +33,22 @@ def start_checkout(order_id: int):
     # POST: it creates the Checkout Session. Checkout hands over here with a 307, which repeats its POST.
     url = perform(services.start_checkout, current_user, order_id,
                   back=url_for("orders.order_page", order_id=order_id))
+    return redirect(url, code=303)
+
+
+@bp.route("/payments/top-up", methods=["POST"])
+@login_required
+def start_top_up():
+    """A member tops their account up by card (the coop's hosted Checkout page)."""
+    from marketplace.payments import topups
+
+    back = url_for("accounts.mine")
+    try:
+        amount_cents = parse_cents(request.form.get("amount"))
+    except MoneyError as exc:  # money.py's fixed English sentences, translated here
+        flash(_(str(exc)), "error")
+        return redirect(back, 303)
+    url = perform(topups.start_top_up, current_user, amount_cents, back=back)
     return redirect(url, code=303)
 
 

@@ -80,6 +80,7 @@ def handle_event(event_row_id: int) -> EventStatus:
 
 def _dispatch(event_type: str, obj: dict) -> tuple[EventStatus, str]:
     from marketplace.payments import chargebacks, payouts, refunds, services
+    from marketplace.payments.topups import sync_top_up, top_up_for_object
 
     if event_type == "account.updated":
         if services.sync_account(obj["id"]) is None:
@@ -92,6 +93,8 @@ def _dispatch(event_type: str, obj: dict) -> tuple[EventStatus, str]:
             return EventStatus.UNMATCHED, _("No refund of the shop matches this one.")
     elif event_type == "balance.available":
         payouts.retry_waiting_payouts()
+    elif event_type.startswith(("checkout.session.", "payment_intent.", "charge.")) and top_up_for_object(obj):
+        sync_top_up(top_up_for_object(obj))  # a member's account top-up, not an order
     elif event_type.startswith(("checkout.session.", "payment_intent.", "charge.")):
         order_id = _order_for_object(obj)
         if order_id is None:

@@ -103,6 +103,9 @@ def _open_work(user: User) -> str | None:
     if profile is not None and db.session.query(OrderPart.id).filter(
             OrderPart.producer_id == profile.id, OrderPart.status.notin_(list(TERMINAL))).first():
         return _("Buyers are waiting for orders you sell: finish or cancel them first.")
+    account_reason = _unsettled_account(user)
+    if account_reason:
+        return account_reason
     try:
         from marketplace.dispatch.models import UNSTARTED_RUN, Run, RunStatus
 
@@ -111,6 +114,22 @@ def _open_work(user: User) -> str | None:
             return _("You have delivery runs in progress: finish them first.")
     except ImportError:  # dispatch is optional
         pass
+    return None
+
+
+def _unsettled_account(user: User) -> str | None:
+    """Leaving settles the member account first: the coop hands a positive balance back, a debt is paid.
+    Its movements are kept (accounting records: the amounts stay, names in their reasons are blanked)."""
+    from marketplace.accounts.services import balance_cents
+    from marketplace.money import format_money
+
+    balance = balance_cents(user.id)
+    if balance > 0:
+        return _("The coop holds %(amount)s for you: ask for your balance back on your account page, and erase "
+                 "your account once it is handed over.", amount=format_money(balance))
+    if balance < 0:
+        return _("%(amount)s carried over from a weighing is still due: pay it at a pickup or to an admin first.",
+                 amount=format_money(-balance))
     return None
 
 

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
+from marketplace.accounts import services as accounts
 from marketplace.audit.models import AuditEntry
-from marketplace.disputes import services as disputes
 from marketplace.disputes.models import Dispute, DisputeStatus
 from marketplace.extensions import db
 from marketplace.members.models import Membership, MembershipStatus, User
@@ -70,7 +70,7 @@ def test_admin_approves_a_member_and_refunds_a_reported_problem(app, coop, live_
     assert dispute.status == DisputeStatus.CREDITED and dispute.amount_cents == 560
     assert dispute.resolved_by_id == coop["admin"].id
     assert [e.kind for e in dispute.events] == ["opened", "credited"]
-    assert disputes.credits_owed_cents(coop["buyer"].id) == 560
+    assert accounts.balance_cents(coop["buyer"].id) == 560
     assert db.session.query(AuditEntry).filter_by(action="dispute.credited").count() == 1
 
 

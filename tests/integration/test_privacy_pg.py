@@ -75,6 +75,11 @@ def books(pg_coop):
     line = next(l for p in pg_coop["done_order"].parts for l in p.lines if l.product_name == "Carrots")
     dispute = disputes.open_dispute(pg_coop["buyer"], line.id, DisputeReason.MISSING, "Only one bunch")
     disputes.resolve_dispute(admin, dispute.id, DisputeStatus.CREDITED, 280, "One bunch credited")
+    # The credit went to her member account; it is handed back before she leaves (erasure waits for it).
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import Means
+
+    accounts.record_payback(admin, pg_coop["buyer"].id, Means.CASH)
     db.session.commit()
     return pg_coop
 

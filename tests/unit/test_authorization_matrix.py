@@ -28,6 +28,13 @@ def R(anonymous, pending, buyer, producer, courier, admin) -> dict:
 # the request reached the service or its input check (no form data sent) rather than being refused
 # for the role. Admin-only actions check the role before the input (dispatch.reassign, dispatch.replan).
 EXPECTED: dict[str, dict] = {
+    "accounts.adjust": R('login', 403, 403, 403, 403, 400),
+    "accounts.ask_payback": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
+    "accounts.member": R('login', 403, 403, 403, 403, 'ok'),
+    "accounts.mine": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "accounts.payback": R('login', 403, 403, 403, 403, 400),
+    "accounts.top_up": R('login', 403, 403, 403, 403, 400),
+    "accounts.treasury": R('login', 403, 403, 403, 403, 'ok'),
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
     "admin.background": R('login', 403, 403, 403, 403, 'ok'),
     "admin.change_status": R('login', 403, 403, 403, 403, 'refused'),
@@ -171,6 +178,7 @@ EXPECTED: dict[str, dict] = {
     "payments.refunded_outside": R('login', 403, 403, 403, 403, 404),
     "payments.resolve_alert": R('login', 403, 403, 403, 403, 404),
     "payments.retry_payout": R('login', 403, 403, 403, 403, 404),
+    "payments.start_top_up": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "payments.start_checkout": R('login', 404, 'refused', 404, 404, 404),
     "payments.stripe_dashboard": R('login', 403, 403, 'refused', 'refused', 403),
     "payments.webhook": R(400, 400, 400, 400, 400, 400),

@@ -15,6 +15,14 @@ def test_demo_seed_is_complete_and_runs_once(app, client):
     assert roles.count("producer") >= 3 and roles.count("courier") == 2 and roles.count("buyer") == 3
     for _role, email in logins["accounts"]:
         assert authenticate(email, DEMO_PASSWORD) is not None, email
+    # Paul has a prepaid balance (member accounts), and the ledger reconciles.
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import MovementKind
+    from marketplace.members.models import User
+
+    paul = db.session.query(User).filter_by(email="paul.buyer@demo.coop").one()
+    assert MovementKind.TOP_UP in [m.kind for m in accounts.movements_of(paul.id)]
+    assert accounts.treasury(db.session.query(User).filter_by(is_admin=True).first()).reconciled
     products = db.session.query(Product).all()
     assert len(products) >= 20 and all(p.photo_filename for p in products)
     assert any(p.is_weight_priced for p in products)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from marketplace.accounts import services as accounts
+from marketplace.accounts.models import AccountMovement, MovementKind
 from marketplace.audit.models import AuditEntry
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.models import OutboundEmail
@@ -52,7 +54,10 @@ def test_full_dispute_on_a_pay_at_pickup_order_ends_in_a_credit(coop, client):
     # Paid at the pickup: the money goes back the same way, as a credit (no card refund).
     assert dispute.status == DisputeStatus.CREDITED and dispute.amount_cents == 560
     assert db.session.query(Credit).count() == 0
-    assert services.credits_owed_cents(coop["buyer"].id) == 560
+    assert accounts.balance_cents(coop["buyer"].id) == 560
+    movement = db.session.query(AccountMovement).one()
+    assert movement.kind == MovementKind.DISPUTE_CREDIT and movement.order_id == coop["done_order"].id
+    assert movement.reason == "Damaged goods"
     assert [e.kind for e in dispute.events] == ["opened", "answered", "credited"]
     assert any("Decision" in s for s in _mails("marie@test.coop"))
     assert any("Decision" in s for s in _mails("ferme@test.coop"))

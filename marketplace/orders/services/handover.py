@@ -3,18 +3,22 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from marketplace.accounts.models import Means
 from marketplace.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order
+from marketplace.orders.services.account_payment import settle_at_handover
 from marketplace.orders.services.lifecycle import _all_done, _get_order, _record, _set_part_status
 from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod, PaymentStatus
 
 
-def mark_collected(admin_or_producer: User, order_id: int) -> Order:
-    """At the pickup: the buyer collected every ready part of the order."""
+def mark_collected(admin_or_producer: User, order_id: int, received_cents: int | None = None,
+                   means: Means = Means.CASH) -> Order:
+    """At the pickup: the buyer collected every ready part of the order; what they paid (by default the amount
+    to collect, account included) is recorded into their account, which pays the order."""
     order = db.session.get(Order, order_id)
     if order is None:
         raise NotFound(_("No such order."))
@@ -25,11 +29,11 @@ def mark_collected(admin_or_producer: User, order_id: int) -> Order:
         raise Conflict(_("No part of this order is ready to be collected."))
     for part in ready:
         _set_part_status(part, PartStatus.COLLECTED, admin_or_producer)
-    if order.payment_method == PaymentMethod.PAY_AT_PICKUP and all(p.status in (PartStatus.COLLECTED,
-                                                                                PartStatus.CANCELLED)
-                                                                   for p in order.parts):
-        order.payment_status = PaymentStatus.PAID
-        _record(order, "paid_at_pickup", actor=admin_or_producer, amount_cents=order.total_due_cents)
+    if all(p.status in (PartStatus.COLLECTED, PartStatus.CANCELLED) for p in order.parts):
+        received = settle_at_handover(order, admin_or_producer, received_cents, means)
+        if order.payment_method == PaymentMethod.PAY_AT_PICKUP:
+            order.payment_status = PaymentStatus.PAID
+            _record(order, "paid_at_pickup", actor=admin_or_producer, amount_cents=received)
     db.session.flush()
     if _all_done(order):
         signals.order_completed.send(order)
@@ -56,6 +60,8 @@ def mark_delivered(order_id: int, courier: User | None = None) -> Order:
     for part in order.parts:
         if part.status == PartStatus.HANDED_TO_COURIER:
             _set_part_status(part, PartStatus.DELIVERED, courier)
+    if _all_done(order):
+        settle_at_handover(order, courier)  # the courier collected the amount shown on the stop
     if order.payment_method == PaymentMethod.PAY_AT_PICKUP and _all_done(order):
         order.payment_status = PaymentStatus.PAID
     db.session.flush()

@@ -14,6 +14,7 @@ from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.stock import lock_products, reserve_stock_lines
@@ -43,6 +44,7 @@ class CheckoutInput:
     delivery_slot_id: int | None = None
     note: str = ""
     expected_total_cents: int | None = None   # the total the buyer reviewed (None: no review step)
+    use_account: bool = True  # the buyer's account balance pays first unless they opt out
 
 
 def _new_reference() -> str:
@@ -100,6 +102,8 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     cart.items.clear()
     db.session.flush()
     require_summary_matches(order, summary)
+    if data.use_account:
+        pay_from_account(order)
     signals.order_placed.send(order)
     send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
