@@ -1,7 +1,7 @@
 """payment alerts keep their composer and values, worded in each reader's language
 
 Revision ID: 8d1f4b6a2c37
-Revises: 7c3e1a9d5f20
+Revises: a7c3e91f0b24
 Create Date: 2026-11-29 13:30:00.000000
 
 Alerts raised before keep their stored subject and body (shown as they are).
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '8d1f4b6a2c37'
-down_revision = '7c3e1a9d5f20'
+down_revision = 'a7c3e91f0b24'
 branch_labels = None
 depends_on = None
 

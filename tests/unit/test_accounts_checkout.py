@@ -54,7 +54,7 @@ def test_a_dispute_credit_on_a_pay_at_pickup_order_reduces_the_next_order_and_sh
     order, distribution = _next_order(coop)
     assert accounts.order_share_cents(order.id) == 560 and accounts.balance_cents(coop["buyer"].id) == 0
     _make_ready(coop, order)
-    assert _sheet_row(distribution.id, order.reference)[3].startswith("To pay: 6,40 €")
+    assert _sheet_row(distribution.id, order.reference)[3].startswith("To pay: €6.40")
     orders.mark_collected(get_admin(), order.id)
     db.session.commit()
     assert order.payment_status == PaymentStatus.PAID
@@ -69,7 +69,7 @@ def test_a_credit_granted_after_the_order_was_placed_is_deducted_at_the_pickup(c
     order, distribution = _next_order(coop)
     _credit_from_a_dispute(coop, 300)
     _make_ready(coop, order)
-    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: 9,00 € (order 12,00 €, account 3,00 €)"
+    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: €9.00 (order €12.00, account €3.00)"  # in the reader's language
     orders.mark_collected(get_admin(), order.id, 1000, Means.CHEQUE)  # a cheque of 10.00: 1.00 stays
     db.session.commit()
     assert accounts.balance_cents(coop["buyer"].id) == 100
@@ -101,7 +101,7 @@ def test_a_small_shortfall_at_the_pickup_is_carried_over_a_large_one_is_refused(
     # The next order's sheet adds it.
     order, distribution = _next_order(coop)
     _make_ready(coop, order)
-    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: 13,50 € (order 12,00 €, account -1,50 €)"
+    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: €13.50 (order €12.00, account -€1.50)"
 
 
 def test_the_checkout_page_shows_the_balance_and_the_choice(coop, client):
@@ -166,7 +166,7 @@ def test_the_courier_stop_says_what_to_collect_and_the_delivery_records_it(clien
     login(client, run.offered_to)
     assert client.post(f"/courier/runs/{run.id}/accept").status_code == 302
     page = client.get(f"/courier/runs/{run.id}").get_data(as_text=True)
-    expected = f"{(order.total_due_cents - 300) // 100},{(order.total_due_cents - 300) % 100:02d}"
+    expected = f"€{(order.total_due_cents - 300) // 100}.{(order.total_due_cents - 300) % 100:02d}"  # reader's
     assert 'data-testid="to-pay"' in page and f"To pay: {expected}" in page
     for stop in run.stops[:-1]:
         client.post(f"/courier/stops/{stop.id}/picked-up")
