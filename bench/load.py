@@ -391,8 +391,8 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     hello = make_hello().test_client()
 
     def measure(client, paths: list[str], n: int, before=None) -> float:
-        for path in paths[:20]:
-            client.get(path)  # warm: first renders, connections, compiled templates
+        for path in list(dict.fromkeys(paths))[:60]:
+            client.get(path)  # warm: every distinct page of the mix rendered once (product pages: 60 of them)
         start = time.process_time()
         for i in range(n):
             if before:

@@ -16,7 +16,8 @@ from marketplace.invoicing.amounts import FRANCHISE_MENTION
 from marketplace.invoicing.drafting import local_date
 from marketplace.invoicing.models import Invoice, InvoiceDocument
 from marketplace.invoicing.texts import document_title, legal_notes
-from marketplace.orders.documents import _font, _money
+from marketplace.money import cents_to_decimal
+from marketplace.orders.documents import _font
 
 UNIT_LABELS = {"KGM": "kg", "LTR": "l", "H87": "pièce", "C62": "unité"}
 
@@ -35,6 +36,11 @@ def _rate(bp: int) -> str:
 
 def _unit_price(e4: int) -> str:
     return f"{Decimal(e4) / 10000:.4f} €".replace(".", ",")
+
+
+def _money(cents: int) -> str:
+    """Invoices are legal documents in French, whoever reads them: '21,74 €'."""
+    return f"{cents_to_decimal(cents)} €".replace(".", ",")
 
 
 def _party_lines(name: str, legal_form: str, address: str, postcode: str, town: str, siret: str = "",

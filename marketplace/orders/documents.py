@@ -134,8 +134,12 @@ def handover_text(order: Order) -> str:
     from marketplace.orders.services.account_payment import handover_due
 
     due = handover_due(order)
-    paid = _("paid by card") if order.payment_method.value == "card" else _("order %(amount)s",
-                                                                              amount=_money(due.order_rest_cents))
+    if order.payment_method.value == "card":
+        paid = _("paid by card")
+    elif order.payment_status.value == "paid":
+        paid = _("already paid")
+    else:
+        paid = _("order %(amount)s", amount=_money(due.order_rest_cents))
     account = ""
     if due.balance_cents:
         account = _(", account %(balance)s", balance=_money(due.balance_cents))

@@ -69,7 +69,7 @@ def test_a_credit_granted_after_the_order_was_placed_is_deducted_at_the_pickup(c
     order, distribution = _next_order(coop)
     _credit_from_a_dispute(coop, 300)
     _make_ready(coop, order)
-    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: €9.00 (order €12.00, account €3.00)"  # in the reader's language
+    assert _sheet_row(distribution.id, order.reference)[3] == "To pay: €9.00 (order €12.00, account €3.00)"
     orders.mark_collected(get_admin(), order.id, 1000, Means.CHEQUE)  # a cheque of 10.00: 1.00 stays
     db.session.commit()
     assert accounts.balance_cents(coop["buyer"].id) == 100
@@ -166,7 +166,7 @@ def test_the_courier_stop_says_what_to_collect_and_the_delivery_records_it(clien
     login(client, run.offered_to)
     assert client.post(f"/courier/runs/{run.id}/accept").status_code == 302
     page = client.get(f"/courier/runs/{run.id}").get_data(as_text=True)
-    expected = f"€{(order.total_due_cents - 300) // 100}.{(order.total_due_cents - 300) % 100:02d}"  # reader's
+    expected = f"€{(order.total_due_cents - 300) // 100}.{(order.total_due_cents - 300) % 100:02d}"
     assert 'data-testid="to-pay"' in page and f"To pay: {expected}" in page
     for stop in run.stops[:-1]:
         client.post(f"/courier/stops/{stop.id}/picked-up")

@@ -55,7 +55,7 @@ def test_full_dispute_on_a_pay_at_pickup_order_ends_in_a_credit(coop, client):
     assert dispute.status == DisputeStatus.CREDITED and dispute.amount_cents == 560
     assert db.session.query(Credit).count() == 0
     assert accounts.balance_cents(coop["buyer"].id) == 560
-    movement = db.session.query(AccountMovement).one()
+    movement = db.session.query(AccountMovement).filter_by(kind=MovementKind.DISPUTE_CREDIT).one()
     assert movement.kind == MovementKind.DISPUTE_CREDIT and movement.order_id == coop["done_order"].id
     assert movement.reason == "Damaged goods"
     assert [e.kind for e in dispute.events] == ["opened", "answered", "credited"]

@@ -285,7 +285,6 @@ def test_a_packed_card_order_cancelled_at_the_cut_off_after_its_invoice_is_credi
     assert sorted((c.credited_invoice_id, c.total_ttc_cents) for c in credits) == sorted(
         [(goods.id, 700), (delivery.id, 450)])
     goods_credit = next(c for c in credits if c.credited_invoice_id == goods.id)
-    # A credit note is a legal document: its reason is in French whatever the language of the tests.
     assert goods_credit.reason.startswith("Annulation : ") and "minimum de commande" in goods_credit.reason
     assert goods_credit.series_key == goods.series_key and goods_credit.number == goods.number + 1
     assert "remboursé sur la carte" in goods_credit.payment_note
