@@ -41,11 +41,30 @@ def email_template(**example: Any) -> Callable[[C], C]:
     """Register a composer; `example` holds sample values (every parameter) to render it without a database."""
 
     def register(compose: C) -> C:
-        name = f"{compose.__module__.rsplit('.', 2)[-2]}.{compose.__name__}"
+        name = template_name(compose)
         TEMPLATES[name] = EmailTemplate(name, compose, example)
         return compose
 
     return register
+
+
+def template_name(compose: Composer) -> str:
+    """"domain.function": how a stored message (e.g. a payment alert) names its composer."""
+    return f"{compose.__module__.rsplit('.', 2)[-2]}.{compose.__name__}"
+
+
+def render_stored(name: str, values_json: str) -> tuple[str, str] | None:
+    """A stored message worded now, in the current language; None if its composer is gone."""
+    import json
+
+    template = TEMPLATES.get(name)
+    if template is None:
+        return None
+    try:
+        subject, body = template.compose(**json.loads(values_json or "{}"))
+    except (TypeError, ValueError):
+        return None
+    return str(subject), str(body)
 
 
 def language_of(user: Recipient | None) -> str:

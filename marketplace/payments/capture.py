@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
-from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.orders.services.account_payment import card_due_cents, carry_over
 from marketplace.orders.states import PartStatus, PaymentStatus
@@ -116,13 +114,8 @@ def _on_canceled(payment: CardPayment, intent, charge) -> None:
         payment.status = CardPaymentStatus.LAPSED
         set_payment_status(order, PaymentStatus.DUE)
         handed = any(p.status in HANDED_OVER_STATES for p in live_parts(order))
-        raise_alert(
-            _("Order %(ref)s: the card hold lapsed before capture", ref=order.reference),
-            (_("The goods were handed over: %(amount)s is due from the buyer, to collect another way.",
-               amount=format_money(order.total_due_cents)) if handed else
-             _("The order is not delivered yet: %(amount)s is due at pickup or delivery.",
-               amount=format_money(order.total_due_cents)))
-            + " " + _("Nothing was charged on the card."), key=f"lapsed:{order.id}", order_id=order.id)
+        raise_alert(emails.hold_lapsed, key=f"lapsed:{order.id}", order_id=order.id, ref=order.reference,
+                    amount_cents=order.total_due_cents, handed=handed)
         return
     payment.status = CardPaymentStatus.RELEASED
     set_payment_status(order, PaymentStatus.CANCELLED)
@@ -166,10 +159,8 @@ def _decide_capture(payment: CardPayment, early: bool) -> int:
         due = payment.authorised_cents  # a few cents above the hold: carried to the buyer's account
     amount = min(due, payment.authorised_cents)
     if due > payment.authorised_cents:
-        raise_alert(_("Order %(ref)s: amount above the card hold", ref=order.reference),
-                      _("%(due)s is due but only %(held)s was authorised; %(gap)s must be collected another way.",
-                        due=format_money(due), held=format_money(payment.authorised_cents),
-                        gap=format_money(due - payment.authorised_cents)), order_id=order.id)
+        raise_alert(emails.above_hold, order_id=order.id, ref=order.reference, due_cents=due,
+                    held_cents=payment.authorised_cents)
     payment.capture_cents, payment.captured_early = amount, early
     return amount
 

@@ -16,7 +16,6 @@ from marketplace.core.services import get_setting
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
-from marketplace.money import format_money
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import (
@@ -101,14 +100,10 @@ def _record_movements(chargeback: Chargeback, transactions) -> None:
 
 def _alert_opened(chargeback: Chargeback) -> None:
     order = chargeback.order
-    due = chargeback.due_by.strftime("%Y-%m-%d %H:%M UTC") if chargeback.due_by else "?"
-    raise_alert(_("Chargeback on order %(ref)s: answer before %(due)s", ref=order.reference, due=due),
-                _("The buyer's bank disputed %(amount)s (%(reason)s). Stripe took it from the coop's balance with "
-                  "its fee of %(fee)s. Send the evidence (delivery, weighing, messages) from the Stripe dashboard "
-                  "before %(due)s, then follow it on the payments page. If it is lost: %(rule)s",
-                  amount=format_money(chargeback.amount_cents), reason=chargeback.reason,
-                  fee=format_money(chargeback.fee_cents), due=due, rule=RULES[lost_chargeback_rule()]),
-                key=f"chargeback:{chargeback.stripe_dispute_id}", order_id=order.id)
+    raise_alert(emails.chargeback_opened, key=f"chargeback:{chargeback.stripe_dispute_id}", order_id=order.id,
+                ref=order.reference, due_at=chargeback.due_by.isoformat() if chargeback.due_by else "",
+                amount_cents=chargeback.amount_cents, reason=chargeback.reason, fee_cents=chargeback.fee_cents,
+                rule=lost_chargeback_rule())
 
 
 def _closed(chargeback: Chargeback) -> None:

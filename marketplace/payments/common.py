@@ -1,14 +1,16 @@
 """What every payments module shares: the clock, reading Stripe objects, the ledger and admin alerts."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import stripe
+from flask import current_app
 from flask_babel import gettext as _
 
 from marketplace import timeutil
 from marketplace.core.errors import NotFound
-from marketplace.core.services import queue_email
+from marketplace.core.mail import Composer, render_email, render_stored, send_email, template_name
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
@@ -106,20 +108,32 @@ def admins() -> list[User]:
     return db.session.query(User).filter_by(is_admin=True).all()
 
 
-def raise_alert(subject: str, body: str, *, key: str | None = None, order_id: int | None = None) -> PaymentAlert:
-    """Record an alert for the admins (once per key while open) and e-mail them about it."""
+def raise_alert(compose: Composer, *, key: str | None = None, order_id: int | None = None,
+                **values) -> PaymentAlert:
+    """Record an alert for the admins (once per key while open) and e-mail each of them about it.
+
+    `compose` is one of payments.emails' composers and `values` its (JSON) values: the alert stores them
+    and is worded in each reader's language; subject and body keep it in the coop's language too."""
     alert = db.session.query(PaymentAlert).filter_by(key=key).first() if key else None
     if alert is not None and alert.resolved_at is None:
         return alert
     if alert is None:
         alert = PaymentAlert(key=key)
         db.session.add(alert)
+    subject, body = render_email(current_app.config["BABEL_DEFAULT_LOCALE"], compose, **values)
     alert.subject, alert.body, alert.order_id = subject[:300], body, order_id
+    alert.template, alert.values_json = template_name(compose), json.dumps(values)
     alert.created_at, alert.resolved_at, alert.resolved_by_id = now(), None, None
     for admin in admins():
-        queue_email(admin.email, subject, body)
+        send_email(admin, compose, **values)
     db.session.flush()
     return alert
+
+
+def alert_text(alert: PaymentAlert) -> tuple[str, str]:
+    """(subject, body) of an alert in the reader's language (as stored, for alerts older than their composer)."""
+    worded = render_stored(alert.template, alert.values_json) if alert.template else None
+    return worded or (alert.subject, alert.body)
 
 
 def settle_alert(key: str) -> None:

@@ -239,8 +239,11 @@ class PaymentAlert(db.Model):
     __tablename__ = "payment_alerts"
     id = db.Column(db.Integer, primary_key=True)
     key = db.Column(db.String(200), unique=True)  # one open alert per situation
-    subject = db.Column(db.String(300), nullable=False)
+    subject = db.Column(db.String(300), nullable=False)  # in the coop's language, as raised
     body = db.Column(db.Text, nullable=False, default="")
+    # The composer (payments.emails) and its values: the alert is worded in each reader's language.
+    template = db.Column(db.String(80), nullable=False, default="", server_default="")
+    values_json = db.Column(db.Text, nullable=False, default="{}", server_default="{}")
     order_id = db.Column(db.Integer, db.ForeignKey("orders.id"), index=True)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     resolved_at = db.Column(db.DateTime, index=True)

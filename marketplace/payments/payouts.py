@@ -16,7 +16,6 @@ from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
-from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
@@ -67,7 +66,7 @@ def execute_payout(payout_id: int) -> Payout | None:
         return payout
     account = account_of(payout.user_id)
     if account is None or not account.can_receive_transfers:
-        _block(payout, _("The member's Stripe account cannot receive transfers yet."), alert=False)
+        _block(payout, "account_not_ready", alert=False)
         commit_step()
         return payout
     source = _source_charge(payout)
@@ -100,21 +99,16 @@ def _transfer_params(payout: Payout, destination: str, source: str | None) -> di
 def _block(payout: Payout, reason: str, alert: bool = True) -> None:
     payout.status, payout.error = PayoutStatus.BLOCKED, reason[:500]
     if alert:
-        raise_alert(_("A payout is blocked"), _("%(ref)s: %(error)s", ref=payout.reference, error=payout.error)
-                    + " " + _("Check the member's Stripe account, then retry it from the payments page."),
-                    key=f"payout:{payout.id}", order_id=payout.order_id)
+        raise_alert(emails.payout_blocked, key=f"payout:{payout.id}", order_id=payout.order_id,
+                    ref=payout.reference, error=payout.error)
 
 
 def _wait(payout: Payout, available: int) -> None:
     payout.status = PayoutStatus.WAITING
-    payout.error = _("The coop's Stripe balance has %(available)s available; %(needed)s is needed. It is paid "
-                     "as soon as funds are available.", available=format_money(max(available, 0)),
-                     needed=format_money(payout.net_cents))
-    raise_alert(_("A payout waits for the coop's Stripe balance"),
-                _("%(ref)s (%(amount)s to %(member)s): %(reason)s", ref=payout.reference,
-                  amount=format_money(payout.net_cents), member=payout.user.full_name, reason=payout.error)
-                + " " + _("Top up the coop's Stripe balance if card payments will not cover it soon."),
-                key=f"payout-waiting:{payout.id}", order_id=payout.order_id)
+    payout.error = "waiting_for_balance"
+    raise_alert(emails.payout_waiting, key=f"payout-waiting:{payout.id}", order_id=payout.order_id,
+                ref=payout.reference, amount_cents=payout.net_cents, member=payout.user.full_name,
+                available_cents=available)
 
 
 def _refused(payout_id: int, exc: stripe.InvalidRequestError, source: str | None) -> Payout:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import func
 
 from marketplace.accounts.services import order_share_cents
 from marketplace.extensions import db
-from marketplace.money import format_money
 from marketplace.orders.models import Order
 from marketplace.orders.states import PaymentStatus
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.amounts import is_final, live_parts
 from marketplace.payments.balances import platform_problems, sync_platform_fees
@@ -175,11 +174,11 @@ def reconcile_platform() -> list[str]:
     return platform_problems()
 
 
-def describe(b: OrderBalance) -> str:
-    return (f"{b.reference}: charged {format_money(b.charged)}, transferred {format_money(b.transferred)}, "
-            f"refunded {format_money(b.refunded)}, withheld {format_money(b.withheld)}, chargebacks "
-            f"{format_money(b.chargebacks)}, borne by the coop {format_money(b.coop_cost)}, difference "
-            f"{format_money(b.difference)} {'; '.join(b.stripe_problems)}")
+def describe(b: OrderBalance) -> dict:
+    """An order that does not balance, as values (payments.emails.not_reconciled words them)."""
+    return {"ref": b.reference, "charged": b.charged, "transferred": b.transferred, "refunded": b.refunded,
+            "withheld": b.withheld, "chargebacks": b.chargebacks, "coop_cost": b.coop_cost,
+            "difference": b.difference, "problems": list(b.stripe_problems)}
 
 
 def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], list[str]]:
@@ -187,6 +186,6 @@ def reconcile_and_alert(check_stripe: bool = True) -> tuple[list[OrderBalance], 
     wrong = [b for b in reconcile(check_stripe) if not b.ok]
     platform = reconcile_platform() if check_stripe else []
     if wrong or platform:
-        raise_alert(_("Payments do not reconcile"), "\n".join([describe(b) for b in wrong] + platform))
+        raise_alert(emails.not_reconciled, orders=[describe(b) for b in wrong], platform=list(platform))
     commit_step()
     return wrong, platform

@@ -18,7 +18,6 @@ from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
-from marketplace.money import format_money
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
@@ -33,6 +32,7 @@ from marketplace.payments.common import (
     settle_alert,
     write_ledger,
 )
+from marketplace.payments.labels import REFUND_RETURNED
 from marketplace.payments.models import Credit, CreditKind, CreditStatus, LedgerKind, Payout
 from marketplace.payments.services import has_chargeback
 from marketplace.payments.withholding import release_withholding
@@ -58,7 +58,7 @@ def execute_credit(credit_id: int) -> Credit | None:
     if credit.kind != CreditKind.CHARGEBACK and credit.refund_status not in REFUNDED:
         if credit.stripe_refund_id is None:
             if has_chargeback(credit.order_id):
-                credit.error = _("Waits for the chargeback on this payment to close.")
+                credit.error = "waits_for_chargeback"
                 commit_step()
                 return credit
             if not _refund(credit_id):
@@ -97,7 +97,7 @@ def _refund(credit_id: int) -> bool:
 
 def _refund_refused(credit: Credit, exc: stripe.InvalidRequestError) -> None:
     if exc.code == "charge_disputed":
-        credit.error = _("Waits for the chargeback on this payment to close.")
+        credit.error = "waits_for_chargeback"
         return
     credit.status, credit.error = CreditStatus.FAILED, str(exc.user_message or exc)[:500]
     _tell_admins_refund_failed(credit)
@@ -105,11 +105,8 @@ def _refund_refused(credit: Credit, exc: stripe.InvalidRequestError) -> None:
 
 def _tell_admins_refund_failed(credit: Credit) -> None:
     order = credit.order
-    raise_alert(_("Refund failed for order %(ref)s", ref=order.reference),
-                _("%(amount)s could not be refunded to %(buyer)s's card: %(error)s. Next step: give it back "
-                  "another way (bank transfer), then mark it refunded on the payments page.",
-                  amount=format_money(credit.amount_cents), buyer=order.buyer.full_name, error=credit.error),
-                key=f"refund:{credit.id}", order_id=order.id)
+    raise_alert(emails.refund_failed, key=f"refund:{credit.id}", order_id=order.id, ref=order.reference,
+                amount_cents=credit.amount_cents, buyer=order.buyer.full_name, error=credit.error)
 
 
 def _reverse(credit_id: int) -> bool:
@@ -121,7 +118,7 @@ def _reverse(credit_id: int) -> bool:
     if payout is None:
         return True  # not planned yet: plan_part_payout pays the part net of the refund
     if not payout.stripe_transfer_id:
-        credit.error = _("Waits for the producer's transfer, then is taken back from it.")
+        credit.error = "waits_for_transfer"
         commit_step()  # payouts.execute_payout sends it on once the transfer is made
         return False
     if credit.reversal_cents is None:
@@ -169,11 +166,8 @@ def _reversal_refused(credit_id: int, exc: stripe.InvalidRequestError) -> None:
     credit.reversal_attempts += 1
     credit.error = str(exc.user_message or exc)[:500]
     payout = db.session.query(Payout).filter_by(part_id=credit.part_id).first()
-    raise_alert(_("A reversal from %(member)s was refused", member=payout.user.full_name),
-                _("%(amount)s could not be taken back from %(member)s's Stripe account (%(error)s): it is retried "
-                  "every day. Next step: ask them to keep the funds on Stripe, or let the coop bear it from the "
-                  "payments page.", amount=format_money(credit.reversal_cents), member=payout.user.full_name,
-                  error=credit.error), key=f"reversal:{credit.id}", order_id=credit.order_id)
+    raise_alert(emails.reversal_refused, key=f"reversal:{credit.id}", order_id=credit.order_id,
+                member=payout.user.full_name, amount_cents=credit.reversal_cents, error=credit.error)
     commit_step()
 
 
@@ -214,8 +208,7 @@ def sync_refund(refund_id: str) -> Credit | None:
                      part_id=credit.part_id, stripe_id=back, reference=None if back else f"refund-failed:{credit.id}",
                      note=attr(refund, "failure_reason") or status)
         credit.status = CreditStatus.FAILED
-        credit.error = _("The card network returned the refund (%(reason)s).",
-                         reason=attr(refund, "failure_reason") or status)
+        credit.error = (REFUND_RETURNED + (attr(refund, "failure_reason") or status))[:500]
         _tell_admins_refund_failed(credit)
     commit_step()
     return credit
@@ -230,10 +223,8 @@ def sync_pending_refunds(at: datetime | None = None) -> list[int]:
         sync_refund(credit.stripe_refund_id)
         credit = db.session.get(Credit, credit.id)
         if credit.refund_status == "pending" and credit.created_at <= at - REFUND_PENDING_ALERT:
-            raise_alert(_("A refund has been pending for days"),
-                        _("%(amount)s for order %(ref)s is still pending at Stripe. Check it in the Stripe "
-                          "dashboard.", amount=format_money(credit.amount_cents), ref=credit.order.reference),
-                        key=f"refund-pending:{credit.id}", order_id=credit.order_id)
+            raise_alert(emails.refund_pending, key=f"refund-pending:{credit.id}", order_id=credit.order_id,
+                        ref=credit.order.reference, amount_cents=credit.amount_cents)
             commit_step()
     return [c.id for c in pending]
 

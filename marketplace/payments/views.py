@@ -13,13 +13,16 @@ from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, parse_cents
 from marketplace.orders.models import Order, OrderLine
 from marketplace.payments import reconciliation, services, sync, webhooks
+from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
-from marketplace.payments.labels import ledger_label
+from marketplace.payments.labels import error_text, ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
 from marketplace.web import REFUSED, act, form_status, json_object, perform
 
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(ledger_label, "ledger_label")
+bp.add_app_template_global(alert_text, "payment_alert_text")
+bp.add_app_template_global(error_text, "payment_error_text")
 
 
 # ---------------------------------------------------------------- buyer: hosted checkout

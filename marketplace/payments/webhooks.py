@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
+from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
 from marketplace.payments.common import attr, commit_step, now, raise_alert
 from marketplace.payments.models import CardPayment, EventStatus, StripeEvent
@@ -71,10 +72,8 @@ def handle_event(event_row_id: int) -> EventStatus:
     row = db.session.get(StripeEvent, event_row_id)
     row.status, row.note, row.processed_at = status, note, now()
     if status == EventStatus.UNMATCHED:
-        raise_alert(_("Payment event needs checking"),
-                    _("Stripe sent %(type)s (%(id)s) about %(object)s, which matches nothing in the shop. "
-                      "Check it in the Stripe dashboard.", type=row.type, id=row.event_id, object=row.object_id),
-                    key=f"event:{row.event_id}")
+        raise_alert(emails.event_unmatched, key=f"event:{row.event_id}", type=row.type, id=row.event_id,
+                    object=row.object_id)
     commit_step()
     return status
 

@@ -83,3 +83,45 @@ def test_pickup_sheet_and_packing_list_in_the_readers_language_without_seconds(a
     for subtitle in (english.subtitle, french.subtitle, packing.subtitle):
         time_part = subtitle.rsplit(", ", 1)[-1]
         assert len(time_part) == 5 and time_part[2] == ":", subtitle  # HH:mm, no seconds
+
+
+def test_payment_alerts_are_stored_as_values_and_worded_for_each_admin(app, client):
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    from marketplace.core.models import OutboundEmail
+    from marketplace.members.services import register
+    from marketplace.payments import emails
+    from marketplace.payments.common import raise_alert
+
+    english = get_admin()
+    french = register("admin.fr@test.coop", "correct horse battery", "Admin Fr", confirmed=True)
+    french.is_admin, french.locale = True, "fr"
+    alert = raise_alert(emails.refund_pending, key="refund-pending:1", ref="C-0042", amount_cents=450)
+    db.session.commit()
+    assert alert.template == "payments.refund_pending" and '"amount_cents": 450' in alert.values_json
+    with force_locale("fr"):
+        french_subject = _("A refund has been pending for days")
+    assert french_subject != "A refund has been pending for days"
+    subjects = dict(db.session.query(OutboundEmail.recipient, OutboundEmail.subject))
+    assert subjects[english.email] == "A refund has been pending for days"
+    assert subjects[french.email] == french_subject
+    login(client, "admin.fr@test.coop")
+    refresh()
+    page = client.get("/payments/admin/attention").get_data(as_text=True)
+    assert french_subject in page and "4,50\u00a0€" in page and "€4.50" not in page
+
+
+def test_why_a_payout_waits_is_a_code_worded_for_the_reader(app):
+    from flask_babel import force_locale
+
+    from marketplace.payments.labels import error_text
+
+    with force_locale("en"):
+        assert error_text("waits_for_chargeback") == "Waits for the chargeback on this payment to close."
+        assert error_text("refund_returned:expired_or_canceled_card") == \
+            "The card network returned the refund (expired_or_canceled_card)."
+        assert error_text("Your card was declined.") == "Your card was declined."  # Stripe's words, as they came
+    with force_locale("fr"):
+        assert error_text("waits_for_chargeback") not in ("waits_for_chargeback",
+                                                          "Waits for the chargeback on this payment to close.")

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 import stripe
 from flask import current_app
+from flask_babel import format_datetime
 
 from marketplace.core.models import OutboundEmail
 from marketplace.core.services import set_setting
@@ -20,6 +21,7 @@ from marketplace.billing import services as billing_services
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import balances, payouts, reconciliation, refunds, services, stripe_gateway, sync
 from marketplace.payments.common import from_timestamp
+from marketplace.payments.labels import error_text
 from marketplace.payments.models import (CardPayment, CardPaymentStatus, Chargeback, Credit,
                                          CreditStatus, LedgerEntry, LedgerKind, PaymentAlert, Payout, PayoutStatus)
 from tests.factories import get_admin, login
@@ -157,7 +159,7 @@ def test_a_chargeback_is_recorded_and_raised_with_its_deadline(flow, client):
     assert _ledger(LedgerKind.DISPUTE, order_id) == [dispute["amount"]]
     assert DISPUTE_FEE in _ledger(LedgerKind.FEE, order_id)
     [alert] = _alerts("Chargeback")
-    assert chargeback.due_by.strftime("%Y-%m-%d") in alert.subject
+    assert format_datetime(chargeback.due_by, "y-MM-dd HH:mm") in alert.subject  # the coop's time, no seconds
     assert db.session.query(OutboundEmail).filter(OutboundEmail.subject == alert.subject).count() == 1
     login(client, get_admin())
     page = client.get("/payments/admin/chargebacks").get_data(as_text=True)
@@ -293,7 +295,7 @@ def test_coop_funded_courier_pay_waits_for_available_funds_then_goes(flow, clien
     payouts.pay_courier(coop["courier"].id, 600, "courier-run:1", [order_id])
     flow.settle()
     coop_part = db.session.query(Payout).filter_by(reference="courier-run:1:coop").one()
-    assert coop_part.status == PayoutStatus.WAITING and "available" in coop_part.error
+    assert coop_part.status == PayoutStatus.WAITING and "available" in error_text(coop_part.error)
     assert db.session.query(Payout).filter_by(reference=f"courier-run:1:order:{order_id}").one().status == \
         PayoutStatus.PAID
     assert not [r for r in flow.fake.requests if r.idempotency_key == "courier-run:1:coop"]

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
+from marketplace.accounts import emails
 from marketplace.accounts.models import AccountMovement, MemberAccount
 from marketplace.accounts.services.ledger import account_row, balance_cents, movements_of
 from marketplace.core.errors import NotAllowed, NotFound, ServiceError
-from marketplace.core.services import queue_email
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.money import format_money
@@ -53,8 +54,5 @@ def request_payback(user: User) -> None:
     if account.payback_requested_at is None:
         account.payback_requested_at = utcnow()
         for admin in db.session.query(User).filter_by(is_admin=True, login_disabled=False):
-            queue_email(admin.email, _("A member asks for their balance back"),
-                        _("%(member)s asks for their balance of %(amount)s back. Record the payback on their "
-                          "account page once it is handed over.", member=user.full_name,
-                          amount=format_money(balance)))
+            send_email(admin, emails.payback_requested, member=user.full_name, amount_cents=balance)
     db.session.flush()
