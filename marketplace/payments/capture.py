@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.orders.models import Order
