@@ -1,14 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-MEANS_CHOICES = [("cash", _l("Cash")), ("cheque", _l("Cheque")), ("bank_transfer", _l("Bank transfer"))]
+MEANS_CHOICES = [SelectChoice("cash", _l("Cash")), SelectChoice("cheque", _l("Cheque")),
+                 SelectChoice("bank_transfer", _l("Bank transfer"))]
 
 
 class AdjustmentForm(FlaskForm):
-    direction = SelectField(_l("Direction"), choices=[("credit", _l("Credit the member")),
-                                                      ("debit", _l("Debit the member"))], validators=[DataRequired()])
+    direction = SelectField(_l("Direction"), choices=[SelectChoice("credit", _l("Credit the member")),
+                                                      SelectChoice("debit", _l("Debit the member"))],
+                            validators=[DataRequired()])
     amount = StringField(_l("Amount (EUR)"), validators=[DataRequired(), Length(max=16)])
     reason = TextAreaField(_l("Reason, shown to the member"), validators=[DataRequired(), Length(max=1000)])
 
