@@ -15,6 +15,12 @@ from marketplace.web import REFUSED, act, form_status, perform
 bp = Blueprint("accounts", __name__, url_prefix="/account")
 
 
+@bp.app_template_global()
+def movement_text(movement) -> str:
+    """A movement's words in the reader's language (templates/accounts/_movements.html)."""
+    return services.movement_text(movement)
+
+
 @bp.route("/")
 @login_required
 def mine():

@@ -107,7 +107,7 @@ def sync_top_up(top_up_id: int) -> CardTopUp | None:
         top_up.charge_id = id_of(attr(intent, "latest_charge"))
         top_up.status, top_up.paid_at = TopUpStatus.PAID, now()
         accounts.post_movement(top_up.user_id, MovementKind.TOP_UP, top_up.amount_cents, means=Means.CARD,
-                               key=f"card-top-up:{top_up.id}", reason=_("Card top-up"))
+                               key=f"card-top-up:{top_up.id}")
         write_ledger(LedgerKind.CHARGE, top_up.amount_cents, user_id=top_up.user_id, stripe_id=top_up.charge_id,
                      reference=None if top_up.charge_id else f"top-up:{top_up.id}",
                      note=_("Account top-up %(id)s (members' money, not income)", id=top_up.id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from marketplace.accounts import services as accounts
-from marketplace.accounts.models import Means, MovementKind
+from marketplace.accounts.models import AccountMovement, Means, MovementKind
 from marketplace.core.errors import Conflict
 from marketplace.disputes import services as disputes
 from marketplace.disputes.models import DisputeReason, DisputeStatus
@@ -174,3 +174,24 @@ def test_the_courier_stop_says_what_to_collect_and_the_delivery_records_it(clien
     db.session.expire_all()
     assert accounts.balance_cents(order.buyer_id) == 0
     assert accounts.movements_of(order.buyer_id)[1].amount_cents == order.total_due_cents - 300  # cash received
+
+
+def test_movements_the_shop_posts_store_no_sentence_and_read_in_the_readers_language(coop, app):
+    """Issue 16: codes stored, words at display time. The handover's movements keep no sentence written in
+    the language of whoever ran the pickup; each reader sees them in their own."""
+    from flask_babel import force_locale
+
+    order, distribution = _next_order(coop)
+    _make_ready(coop, order)
+    orders.mark_collected(get_admin(), order.id, 1300, Means.CASH)  # 1.00 more than the 12.00 due
+    db.session.commit()
+    handover = db.session.query(AccountMovement).filter_by(
+        order_id=order.id, kind=MovementKind.TOP_UP).one()
+    assert handover.reason == ""
+    with app.test_request_context():
+        with force_locale("en"):
+            english = accounts.movement_text(handover)
+        with force_locale("fr"):
+            french = accounts.movement_text(handover)
+    assert english == f"Received at the handover of order {order.reference}"
+    assert order.reference in french and french != english

@@ -17,6 +17,7 @@ from marketplace.accounts.services.admin import (
                                                  record_top_up,
                                                  treasury,
 )
+from marketplace.accounts.services.labels import movement_text
 from marketplace.accounts.services.ledger import (
                                                  ORDER_SETTLEMENT_KINDS,
                                                  account_row,
@@ -32,7 +33,7 @@ from marketplace.accounts.services.member import Statement, request_payback, sta
 __all__ = [
     "ORDER_SETTLEMENT_KINDS",
     "OFFLINE_MEANS", "Statement", "Treasury", "account_row", "adjust", "balance_cents", "carry_over_limit_cents",
-    "floor_cents", "member_liability_cents", "movements_of", "order_share_cents", "post_movement",
+    "floor_cents", "member_liability_cents", "movement_text", "movements_of", "order_share_cents", "post_movement",
     "record_payback", "record_top_up",
     "request_payback", "statement", "treasury",
 ]

@@ -49,7 +49,7 @@ def pay_from_account(order: Order) -> int:
     applied = min(max(accounts.balance_cents(order.buyer_id), 0), estimate)
     if applied > 0:
         accounts.post_movement(order.buyer_id, MovementKind.ORDER_PAYMENT, -applied, order_id=order.id,
-                               reason=_("Order %(ref)s", ref=order.reference), key=f"order-payment:{order.id}")
+                               key=f"order-payment:{order.id}")
         _record(order, "paid_from_account", format_money(applied))
     return applied
 
@@ -70,7 +70,6 @@ def return_account_excess(order: Order) -> int:
         AccountMovement.order_id == order.id,
         AccountMovement.kind == MovementKind.REFUND_TO_ACCOUNT).scalar()
     accounts.post_movement(order.buyer_id, MovementKind.REFUND_TO_ACCOUNT, excess, order_id=order.id,
-                           reason=_("Order %(ref)s: less than paid from the account", ref=order.reference),
                            key=f"order-excess:{order.id}:{returned}")
     return excess
 
@@ -85,8 +84,7 @@ def carry_over(order: Order, amount_cents: int) -> bool:
         AccountMovement.order_id == order.id, AccountMovement.kind == MovementKind.CARRY_OVER).scalar()
     try:
         accounts.post_movement(order.buyer_id, MovementKind.CARRY_OVER, amount_cents, order_id=order.id,
-                               key=f"carry-over:{order.id}:{carried}",
-                               reason=_("Order %(ref)s: weighing difference carried over", ref=order.reference))
+                               key=f"carry-over:{order.id}:{carried}")
     except Conflict:
         return False
     return True
@@ -136,21 +134,18 @@ def settle_at_handover(order: Order, actor: User, received_cents: int | None = N
         raise ServiceError(_("The amount received cannot be negative."), "received")
     if received > 0:
         accounts.post_movement(order.buyer_id, MovementKind.TOP_UP, received, order_id=order.id, actor=actor,
-                               means=Means(means), key=f"handover:{order.id}",
-                               reason=_("Received at the handover of order %(ref)s", ref=order.reference))
+                               means=Means(means), key=f"handover:{order.id}")
     if due.order_rest_cents <= 0:
         return received
     from_balance = min(max(accounts.balance_cents(order.buyer_id), 0), due.order_rest_cents)
     if from_balance:
         accounts.post_movement(order.buyer_id, MovementKind.ORDER_PAYMENT, -from_balance, order_id=order.id,
-                               actor=actor, key=f"order-payment-handover:{order.id}",
-                               reason=_("Order %(ref)s", ref=order.reference))
+                               actor=actor, key=f"order-payment-handover:{order.id}")
     shortfall = due.order_rest_cents - from_balance
     if shortfall:
         try:
             accounts.post_movement(order.buyer_id, MovementKind.CARRY_OVER, -shortfall, order_id=order.id,
-                                   actor=actor, key=f"carry-handover:{order.id}",
-                                   reason=_("Order %(ref)s: short at the handover, carried over", ref=order.reference))
+                                   actor=actor, key=f"carry-handover:{order.id}")
         except Conflict:
             raise Conflict(_("%(amount)s is still due for order %(ref)s: collect it.", ref=order.reference,
                              amount=format_money(shortfall))) from None
