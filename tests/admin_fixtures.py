@@ -8,6 +8,7 @@ from marketplace.members.models import College
 from marketplace.orders import services as orders
 from marketplace.orders.services import CheckoutInput
 from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
+from tests.snapshots import snapshot
 
 
 def place_order(buyer, items, **checkout):
@@ -52,7 +53,7 @@ def build_coop() -> dict:
 
 @pytest.fixture
 def coop(app):
-    return build_coop()
+    return snapshot("coop", build_coop)
 
 
 @pytest.fixture

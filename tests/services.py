@@ -9,6 +9,8 @@ import os
 import pytest
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/coop_test")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2 tests/unit`: one database per worker
+    POSTGRES_URL = f"{POSTGRES_URL}_{os.environ['PYTEST_XDIST_WORKER']}"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

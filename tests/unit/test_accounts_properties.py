@@ -11,6 +11,7 @@ from marketplace.core.errors import Conflict
 from marketplace.extensions import db
 from marketplace.members.models import User
 from tests.factories import get_admin, make_member
+from tests.thorough import examples
 
 # (kind, sign): top-ups, orders paid, weighing differences either way, rejected lines, refunds, adjustments.
 OPERATIONS = st.sampled_from([
@@ -21,7 +22,7 @@ OPERATIONS = st.sampled_from([
 STEPS = st.lists(st.tuples(st.integers(0, 2), OPERATIONS, st.integers(1, 5000)), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_balances_are_their_movements_never_below_the_floor_and_add_up_to_the_liability(app, steps):
     admin = get_admin()

@@ -18,8 +18,9 @@ from marketplace.billing.allocation import (
     allocate_fees,
     largest_remainder,
 )
+from tests.thorough import examples
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=examples(200), deadline=None)
 
 # The rule used in the examples: producers 3.00 + weight 2, couriers 0.00 + weight 1,
 # buyers 0.50 + weight 1, supporters nothing.

@@ -22,6 +22,7 @@ from marketplace.orders.models import OrderLine
 from marketplace.orders.states import PartStatus
 from tests.billing_fixtures import LineSpec, add_cost, adopt_rule, last_month, make_sale, past_distribution
 from tests.factories import get_admin, make_member, make_producer
+from tests.thorough import examples
 
 
 def _snapshot() -> tuple:
@@ -358,7 +359,7 @@ line_specs = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=st.lists(line_specs, min_size=1, max_size=6))
 def test_sql_line_amount_matches_python(app, specs) -> None:
     specs = [s if s.weight_priced_g else LineSpec(s.price_cents, s.quantity, None, None, s.rejected) for s in specs]

@@ -6,10 +6,11 @@ from marketplace.distributions.services import open_distributions
 from marketplace.extensions import db
 from marketplace.members.models import College, Membership, MembershipStatus
 from marketplace.members.services import authenticate
+from tests.snapshots import snapshot
 
 
 def test_demo_seed_is_complete_and_runs_once(app, client):
-    logins = seed_demo()
+    logins = snapshot("demo", seed_demo)
     assert logins["password"] == DEMO_PASSWORD
     roles = [role for role, _email in logins["accounts"]]
     assert roles.count("producer") >= 3 and roles.count("courier") == 2 and roles.count("buyer") == 3
@@ -47,7 +48,7 @@ def test_a_demo_home_delivery_is_planned_into_a_run_for_a_demo_courier(app):
     from marketplace.orders import services as orders
     from marketplace.orders.states import Fulfilment
 
-    seed_demo()
+    snapshot("demo", seed_demo)
     marie = db.session.query(User).filter_by(email="marie.buyer@demo.coop").one()
     distribution = next(d for d in open_distributions() if d.home_delivery)
     orders.choose_distribution(marie, distribution.id)
@@ -74,7 +75,7 @@ def test_the_demo_economy_tells_a_small_coops_true_story(app, client):
     from marketplace.dispatch.models import CourierPayable
     from marketplace.orders.models import Order
 
-    seed_demo()
+    snapshot("demo", seed_demo)
     assert db.session.query(Order).count() >= 300
     assert db.session.query(CourierPayable).count() >= 10
     reports = transparency_report()
@@ -90,7 +91,7 @@ def test_the_demo_shop_speaks_french_and_english_to_its_members(app, client):
     """The coop's language is French; a product's English name is shown to English readers; search finds both."""
     from marketplace.catalog.services import browse_query
 
-    seed_demo()
+    snapshot("demo", seed_demo)
     found = db.session.execute(browse_query("pomme")).scalars().all()
     assert {"Pommes Reinette", "Jus de pomme"} <= {p.name for p in found}
     assert "Pommes Reinette" in {p.name for p in db.session.execute(browse_query("apple")).scalars()}

@@ -13,10 +13,10 @@ from tests.admin_fixtures import coop  # noqa: F401
 from tests.factories import PASSWORD, category, login, make_distribution, make_member, make_producer, make_product
 from tests.payments_fixtures import fake_stripe, stripe_config  # noqa: F401
 from tests.refusals import refused
+from tests.snapshots import snapshot
 
 
-@pytest.fixture
-def shop(app):
+def _build_shop() -> dict:
     ferme = make_producer("ferme@test.coop", "Ferme")
     other = make_producer("other@test.coop", "Other Farm")
     carrots = make_product(ferme, "Carrots", price_cents=280, stock=10)
@@ -25,6 +25,11 @@ def shop(app):
     buyer = make_member("buyer@test.coop")
     db.session.commit()
     return dict(ferme=ferme, other=other, carrots=carrots, foreign=foreign, buyer=buyer)
+
+
+@pytest.fixture
+def shop(app):
+    return snapshot("hostile-shop", _build_shop)
 
 
 def _cart_count():

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from marketplace.invoicing.amounts import LineInput, breakdown, unit_price_ht_e4, vat_in_ttc
 from marketplace.money import weighed_amount_cents
+from tests.thorough import examples
 
 RATES = (0, 210, 550, 1000, 2000)
 
@@ -21,7 +22,7 @@ line_strategy = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(line_strategy, min_size=1, max_size=30), st.booleans())
 def test_lines_rates_and_total_agree_with_the_amount_paid_to_the_cent(lines, franchise):
     paid = sum(ttc for ttc, _rate in lines)

@@ -13,7 +13,7 @@ duplicated, reordered or lost, and the worker running tasks (again). After every
 Whenever the shop has caught up (every webhook delivered, every task run, the beat run: the
 ``catch_up`` step, and at the end), the ledger equals Stripe's objects to the cent for every
 order and for the platform balance, and reconciliation against Stripe reports no mismatch.
-``MONEY_FLOW_EXAMPLES`` runs more examples (CI keeps it small: the machine is shared), and
+``MONEY_FLOW_EXAMPLES`` runs more examples (CI runs 12, the inner loop 3: ``tests.thorough``), and
 ``MONEY_FLOW_RANDOM=1`` explores other random sequences than the fixed (derandomized) ones.
 """
 from __future__ import annotations
@@ -41,8 +41,9 @@ from tests.fakes.contract import object_problems, param_problems
 from tests.fakes.stripe_common import DAY
 from tests.payments_fixtures import fake_stripe, stripe_config  # noqa: F401
 from tests.payments_harness import MoneyFlow
+from tests.thorough import examples
 
-EXAMPLES = int(os.environ.get("MONEY_FLOW_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("MONEY_FLOW_EXAMPLES", examples(12)))
 
 
 @pytest.fixture

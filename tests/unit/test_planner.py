@@ -24,6 +24,7 @@ from marketplace.dispatch.planner import (
     plan_greedy,
     plan_runs,
 )
+from tests.thorough import examples
 
 T0 = 1_767_272_400  # fixed epoch (13:00)
 H = 3600
@@ -460,7 +461,7 @@ def instances(draw):
 
 
 @pytest.mark.parametrize("planner", PLANNERS)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instance=instances())
 def test_property_invariants(planner, instance):
     deliveries, couriers = instance
