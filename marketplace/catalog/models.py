@@ -104,6 +104,8 @@ class Product(db.Model):
 
     producer = db.relationship("ProducerProfile", back_populates="products")
     category = db.relationship("Category")
+    variants = db.relationship("ProductVariant", back_populates="product",
+                               order_by="(ProductVariant.position, ProductVariant.id)")
 
     def name_for(self, locale: str) -> str:
         """The name a reader of `locale` sees: the English one for English readers when the producer gave it."""
@@ -121,6 +123,81 @@ class Product(db.Model):
         if self.is_weight_priced:
             return weighed_amount_cents(quantity * (self.estimated_weight_g or 0), self.price_cents)
         return quantity * self.price_cents
+
+
+class ProductVariant(db.Model):
+    """One way a product is sold (500 g, 1 kg, a case of 6): its own unit, price, VAT and estimated weight.
+
+    Every product has at least one; the product's own unit/price/VAT/weight columns mirror its first
+    variant (position 0), kept by catalog.services, so pages that show one price show that one.
+    """
+
+    __tablename__ = "product_variants"
+    id = db.Column(db.Integer, primary_key=True)
+    product_id = db.Column(db.Integer, db.ForeignKey("products.id"), nullable=False, index=True)
+    label = db.Column(db.String(60), nullable=False, default="", server_default="")  # "" = the product itself
+    unit = db.Column(enum_type(Unit), nullable=False, default=Unit.PIECE)
+    # Price per unit, VAT included; for weight-priced variants, the price per kg.
+    price_cents = db.Column(db.Integer, nullable=False)
+    vat_rate_bp = db.Column(db.Integer, nullable=False, default=550)
+    is_weight_priced = db.Column(db.Boolean, nullable=False, default=False)
+    estimated_weight_g = db.Column(db.Integer)  # per piece, for weight-priced variants
+    position = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    active = db.Column(db.Boolean, nullable=False, default=True, server_default=db.true())
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        db.CheckConstraint("price_cents > 0", name="variant_price_positive"),
+        db.CheckConstraint("vat_rate_bp >= 0 AND vat_rate_bp <= 10000", name="variant_vat_range"),
+    )
+
+    product = db.relationship("Product", back_populates="variants")
+
+    def estimated_line_cents(self, quantity: int, price_cents: int | None = None) -> int:
+        """What `quantity` of this variant is expected to cost at `price_cents` (default: its own price)."""
+        price = self.price_cents if price_cents is None else price_cents
+        if self.is_weight_priced:
+            return weighed_amount_cents(quantity * (self.estimated_weight_g or 0), price)
+        return quantity * price
+
+
+class DistributionOffer(db.Model):
+    """What a producer brings to one distribution: a variant, how many (NULL = unlimited), at what price.
+
+    `reserved` counts the units of active order lines taken from this offer; checkouts raise it with one
+    conditional UPDATE (orders.services.stock), so `reserved <= quantity` always holds.
+    """
+
+    __tablename__ = "distribution_offers"
+    id = db.Column(db.Integer, primary_key=True)
+    distribution_id = db.Column(db.Integer, db.ForeignKey("distributions.id", ondelete="CASCADE"),
+                                nullable=False, index=True)
+    variant_id = db.Column(db.Integer, db.ForeignKey("product_variants.id"), nullable=False, index=True)
+    quantity = db.Column(db.Integer)  # NULL = unlimited
+    reserved = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    price_cents = db.Column(db.Integer)  # NULL = the variant's price
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        db.UniqueConstraint("distribution_id", "variant_id", name="uq_distribution_offers_distribution_variant"),
+        db.CheckConstraint("quantity IS NULL OR quantity >= 0", name="offer_quantity_not_negative"),
+        db.CheckConstraint("reserved >= 0", name="offer_reserved_not_negative"),
+        db.CheckConstraint("quantity IS NULL OR reserved <= quantity", name="offer_not_oversold"),
+        db.CheckConstraint("price_cents IS NULL OR price_cents > 0", name="offer_price_positive"),
+    )
+
+    variant = db.relationship("ProductVariant")
+    distribution = db.relationship("Distribution")
+
+    @property
+    def unit_price_cents(self) -> int:
+        return self.variant.price_cents if self.price_cents is None else self.price_cents
+
+    @property
+    def remaining(self) -> int | None:
+        """Units still for sale (None = unlimited)."""
+        return None if self.quantity is None else self.quantity - self.reserved
 
 
 # The trigram operator class must exist before the search index; the Alembic revision does the same.

@@ -20,6 +20,9 @@ distribution_producers = db.Table(
     db.Column("distribution_id", db.Integer, db.ForeignKey("distributions.id", ondelete="CASCADE"),
               primary_key=True),
     db.Column("producer_id", db.Integer, db.ForeignKey("producers.id", ondelete="CASCADE"), primary_key=True),
+    # Set once the producer has said what they bring (distribution_offers): from then on only their offers
+    # are sold there. NULL: every active variant is sold, from the product's own stock (the default).
+    db.Column("offers_set_at", db.DateTime),
 )
 
 

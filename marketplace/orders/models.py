@@ -25,13 +25,15 @@ class CartItem(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     cart_id = db.Column(db.Integer, db.ForeignKey("carts.id", ondelete="CASCADE"), nullable=False)
     product_id = db.Column(db.Integer, db.ForeignKey("products.id"), nullable=False)
+    variant_id = db.Column(db.Integer, db.ForeignKey("product_variants.id"), nullable=False, index=True)
     quantity = db.Column(db.Integer, nullable=False)
 
-    __table_args__ = (db.UniqueConstraint("cart_id", "product_id", name="uq_cart_items_cart_product"),
+    __table_args__ = (db.UniqueConstraint("cart_id", "variant_id", name="uq_cart_items_cart_variant"),
                       db.CheckConstraint("quantity > 0", name="quantity_positive"))
 
     cart = db.relationship("Cart", back_populates="items")
     product = db.relationship("Product")
+    variant = db.relationship("ProductVariant")
 
 
 class Order(db.Model):
@@ -118,8 +120,12 @@ class OrderLine(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     part_id = db.Column(db.Integer, db.ForeignKey("order_parts.id", ondelete="CASCADE"), nullable=False, index=True)
     product_id = db.Column(db.Integer, db.ForeignKey("products.id"), nullable=False, index=True)
+    variant_id = db.Column(db.Integer, db.ForeignKey("product_variants.id"), nullable=False, index=True)
+    # Where the units were reserved: this offer, or (NULL) the product's own stock. Released to the same place.
+    offer_id = db.Column(db.Integer, db.ForeignKey("distribution_offers.id"), index=True)
     # Snapshots: what the buyer agreed to, even if the producer edits the product later.
     product_name = db.Column(db.String(120), nullable=False)
+    variant_label = db.Column(db.String(60), nullable=False, default="", server_default="")
     unit = db.Column(db.String(16), nullable=False)
     unit_price_cents = db.Column(db.Integer, nullable=False)
     vat_rate_bp = db.Column(db.Integer, nullable=False)
@@ -136,6 +142,7 @@ class OrderLine(db.Model):
 
     part = db.relationship("OrderPart", back_populates="lines")
     product = db.relationship("Product")
+    variant = db.relationship("ProductVariant")
 
     @property
     def estimated_weight_total_g(self) -> int:
