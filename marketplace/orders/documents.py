@@ -103,11 +103,29 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         unit = known_word(line.unit, enum_words())
         rows.append([line.product_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
                      _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
+    rows.extend(_absence_rows(distribution_id, producer_id))
     return Document(
         title=_("Packing list — %(producer)s", producer=producer.name if producer else ""),
         subtitle=_when(distribution),
         headers=[_("Product"), _("Qty"), _("Unit"), _("Weight"), _("Buyer"), _("Order"), _("Fulfilment")],
         rows=rows, filename=f"packing-list-{distribution_id}-{producer_id}")
+
+
+def packing_notes(distribution_id: int, producer_id: int) -> list[tuple[str, str]]:
+    """Who is absent (no basket prepared) or has someone else collect, as the higher domains answer it."""
+    from marketplace.orders.signals import packing_notes as question
+
+    notes = [note for _receiver, answer in question.send(distribution_id, producer_id=producer_id)
+             for note in (answer or [])]
+    return sorted(notes, key=lambda note: note[0].lower())
+
+
+def _absence_rows(distribution_id: int, producer_id: int) -> list[list[str]]:
+    rows = []
+    for member, collector in packing_notes(distribution_id, producer_id):
+        what = _("Collected by %(name)s", name=collector) if collector else _("Absent: no basket to prepare")
+        rows.append([what, "", "", "", member, "", ""])
+    return rows
 
 
 def pickup_sheet(distribution_id: int) -> Document:
