@@ -150,3 +150,40 @@ def managed_contracts(user: User) -> list[Contract]:
     if producer_id is not None:
         query = query.filter(Contract.producer_id == producer_id)
     return query.order_by(Contract.created_at.desc()).all()
+
+
+@dataclass(frozen=True)
+class ContractChoices:
+    series: list[tuple[str, str]]          # (series_key, "place — first date, n distributions")
+    variants: list[tuple[int, str]]        # (variant_id, "producer — product — label")
+
+
+def contract_choices(user: User) -> ContractChoices:
+    """What a new contract may be made of: the distribution series to come, and the variants the user may sell."""
+    from flask_babel import format_date
+
+    from marketplace.timeutil import utcnow
+
+    producer_id = _acting_producer_id(user)
+    rows = (db.session.query(Distribution).filter(Distribution.series_key.is_not(None),
+                                                  Distribution.starts_at > utcnow())
+            .order_by(Distribution.starts_at).all())
+    series: dict[str, list[Distribution]] = {}
+    for distribution in rows:
+        series.setdefault(distribution.series_key, []).append(distribution)
+    series_choices = [(key, _("%(place)s — from %(date)s, %(n)d distributions", place=ds[0].pickup_place.name,
+                                date=format_date(ds[0].starts_at), n=len(ds))) for key, ds in series.items()]
+    query = (db.session.query(ProductVariant).join(Product, Product.id == ProductVariant.product_id)
+             .filter(ProductVariant.active.is_(True)))
+    if producer_id is not None:
+        query = query.filter(Product.producer_id == producer_id)
+    variants = [(v.id, " — ".join(part for part in (v.product.producer.name, v.product.name, v.label) if part))
+                for v in query.order_by(Product.name, ProductVariant.position).limit(500)]
+    return ContractChoices(series_choices, variants)
+
+
+def subscribers(contract: Contract) -> list:
+    from marketplace.contracts.models import Subscription
+
+    return (db.session.query(Subscription).filter_by(contract_id=contract.id)
+            .order_by(Subscription.created_at).all())
