@@ -153,7 +153,8 @@ def _order(rng: random.Random, n: int, buyer: User, distribution: Distribution, 
             if product.is_weight_priced:
                 grams = int(quantity * product.estimated_weight_g * rng.uniform(0.9, 1.1))
             part.lines.append(OrderLine(
-                product_id=product.id, product_name=product.name, unit=product.unit.value,
+                product_id=product.id, variant_id=product.variants[0].id, product_name=product.name,
+                unit=product.unit.value,
                 unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=quantity,
                 is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g,
                 weighed_grams=grams, status=LineStatus.ACTIVE))

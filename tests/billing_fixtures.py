@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from marketplace.billing import services
 from marketplace.billing.models import CostCategory
-from marketplace.catalog.models import Product
+from marketplace.catalog.models import Product, ProductVariant, Unit
 from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -62,6 +62,10 @@ def _product(producer: User, spec: LineSpec) -> Product:
     product = Product(producer_id=producer.producer_profile.id, category_id=category().id, name="Produce",
                       price_cents=spec.price_cents, is_weight_priced=spec.weight_priced_g is not None,
                       estimated_weight_g=spec.weight_priced_g)
+    product.variants.append(ProductVariant(unit=Unit.KG if spec.weight_priced_g else Unit.PIECE,
+                                           price_cents=spec.price_cents, vat_rate_bp=550,
+                                           is_weight_priced=spec.weight_priced_g is not None,
+                                           estimated_weight_g=spec.weight_priced_g))
     db.session.add(product)
     db.session.flush()
     return product
@@ -80,7 +84,7 @@ def make_sale(buyer: User, producer: User, distribution: Distribution, lines: li
     for spec in lines:
         product = _product(producer, spec)
         part.lines.append(OrderLine(
-            product_id=product.id, product_name=product.name, unit="kg" if spec.weight_priced_g else "piece",
+            product_id=product.id, variant_id=product.variants[0].id, product_name=product.name, unit="kg" if spec.weight_priced_g else "piece",
             unit_price_cents=spec.price_cents, vat_rate_bp=550, quantity=spec.quantity,
             is_weight_priced=spec.weight_priced_g is not None, estimated_weight_g=spec.weight_priced_g,
             weighed_grams=spec.weighed_grams, status=LineStatus.REJECTED if spec.rejected else LineStatus.ACTIVE))

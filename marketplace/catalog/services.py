@@ -13,7 +13,8 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import and_, case, func, select
 
 from marketplace.catalog import search
-from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, Unit
+from marketplace.catalog.models import Category, ProducerProfile, Product, ProductStatus, ProductVariant, Unit
+from marketplace.catalog.variants import offered_product_ids
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import apply_identity
 from marketplace.extensions import db
@@ -138,6 +139,20 @@ def _apply(product: Product, data: ProductInput) -> None:
     product.is_weight_priced = data.is_weight_priced
     product.estimated_weight_g = data.estimated_weight_g if data.is_weight_priced else None
     product.status = ProductStatus.ACTIVE if data.active else ProductStatus.ARCHIVED
+    _mirror_on_first_variant(product)
+
+
+def _mirror_on_first_variant(product: Product) -> None:
+    """The product's unit, price, VAT and weight are those of its first variant (created with the product)."""
+    variant = product.variants[0] if product.variants else None
+    if variant is None:
+        variant = ProductVariant(position=0)
+        product.variants.append(variant)
+    variant.unit = product.unit
+    variant.price_cents = product.price_cents
+    variant.vat_rate_bp = product.vat_rate_bp
+    variant.is_weight_priced = product.is_weight_priced
+    variant.estimated_weight_g = product.estimated_weight_g
 
 
 def index_product(product: Product, producer_name: str) -> None:
@@ -277,9 +292,11 @@ def _filters(words: list[str], category_slug: str, producer_id: int | None, dist
     if producer_id:
         conditions.append(Product.producer_id == producer_id)
     if distribution_id:
+        # Only what is sold there: the producer's offers, or all their variants if they declared none.
         conditions.append(Product.producer_id.in_(
             select(distribution_producers.c.producer_id)
             .where(distribution_producers.c.distribution_id == distribution_id)))
+        conditions.append(Product.id.in_(offered_product_ids(distribution_id)))
     return conditions
 
 
@@ -305,7 +322,7 @@ def browse_query(text: str = "", category_slug: str = "", producer_id: int | Non
     order = [Product.producer_name, Product.name, Product.id]
     if words:
         order.insert(0, _relevance(words[0]))
-    return query.options(selectinload(Product.producer)).order_by(*order)
+    return query.options(selectinload(Product.producer), selectinload(Product.variants)).order_by(*order)
 
 
 def _compute(_name: tuple, compute: Callable[[], int]) -> int:

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
-from marketplace.catalog import services
+from marketplace.catalog import services, variants
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.legal import IDENTITY_FIELDS
@@ -33,6 +33,12 @@ def product_description(product: Product) -> str:
     return product.description_for(str(get_locale()))
 
 
+@bp.app_template_global()
+def default_sale_terms(product: Product) -> list:
+    """A product's active variants at their own price and stock (where no distribution is chosen)."""
+    return variants.product_sale_terms(None, [product])[product.id]
+
+
 @bp.route("/products")
 def browse():
     cached = page_cache.cached_page()
@@ -55,6 +61,7 @@ def _render_grid() -> str:
                                          remember=page_cache.remembered)
     return render_template(
         "catalog/_browse_grid.html", pagination=pagination, products=pagination.items,
+        sold=variants.product_sale_terms(distribution_id, pagination.items),
         categories=db.session.query(Category).order_by(Category.slug).all(),
         producers=db.session.query(ProducerProfile.id, ProducerProfile.name).order_by(ProducerProfile.name).all(),
         distributions=open_distributions(), q=text, category=category,

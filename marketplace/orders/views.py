@@ -61,9 +61,10 @@ def cart():
 def add_to_cart():
     def add():
         product_id = _form_id("product_id")
-        # The catalogue's cards share one form: each card's quantity field is named after its product.
+        # The catalogue's cards share one form: each card's fields are named after its product.
         quantity = request.form.get(f"quantity-{product_id}", request.form.get("quantity", "1"))
-        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity))
+        variant_id = request_int(f"variant-{product_id}", form=True) or request_int("variant_id", form=True)
+        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity), variant_id)
 
     return act(add, success=_("Added to your cart."), back=url_for("orders.cart"))
 
@@ -73,7 +74,7 @@ def add_to_cart():
 def update_cart():
     def update() -> tuple[int, str]:
         product_id, quantity = _form_id("product_id"), _quantity_or_zero()
-        services.set_cart_quantity(current_user, product_id, quantity)
+        services.set_cart_quantity(current_user, product_id, quantity, request_int("variant_id", form=True))
         product = db.session.get(Product, product_id)
         return quantity, product.name if product else ""
 

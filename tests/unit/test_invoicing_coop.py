@@ -225,13 +225,14 @@ def test_a_producer_identity_is_checked_on_the_profile_form(app, client):
 
 
 def test_pending_drafts_of_one_seller_only_are_issued_on_their_acceptance(app):
-    from marketplace.catalog.models import Product
+    from marketplace.catalog.models import Product, ProductVariant, Unit
     from tests.invoicing_fixtures import collected_order, invoicing_producer, shop
 
     farm, tomatoes, eggs, buyer = shop(mandate=False)
     other = invoicing_producer("other@test.coop", "Other farm", mandate=False)
     plums = Product(producer_id=other.producer_profile.id, category_id=eggs.category_id, name="Plums",
                     price_cents=500)
+    plums.variants.append(ProductVariant(unit=plums.unit or Unit.PIECE, price_cents=500, vat_rate_bp=550))
     db.session.add(plums)
     db.session.flush()
     collected_order(buyer, [(eggs, 1), (plums, 1)])

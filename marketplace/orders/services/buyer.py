@@ -9,7 +9,7 @@ from marketplace.members.models import User
 from marketplace.orders import signals
 from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _cancel_part, _record, _set_part_status
-from marketplace.orders.services.stock import MAX_QUANTITY, quantity_refusal, release_stock, reserve_stock
+from marketplace.orders.services.stock import MAX_QUANTITY, quantity_refusal, release_line_stock, reserve_more_for_line
 from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus
 
 
@@ -41,9 +41,9 @@ def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int)
     before_cents = order.goods_estimated_cents
     delta = quantity - line.quantity
     if delta > 0:
-        reserve_stock(line.product_id, delta)
+        reserve_more_for_line(line, delta)
     elif delta < 0:
-        release_stock(line.product_id, -delta)
+        release_line_stock(line, -delta)
     part = line.part
     if quantity == 0:
         part.lines.remove(line)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from marketplace.catalog.models import ProducerProfile
+from marketplace.catalog.variants import variant_display_name
 from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
@@ -24,6 +25,9 @@ class HarvestLine:
     unit: str
     quantity: int
     estimated_weight_g: int
+    variant_id: int | None = None
+    variant_label: str = ""
+    orders: int = 0   # how many orders ask for it
 
 
 def producer_totals(distribution_id: int) -> dict[int, int]:
@@ -37,18 +41,21 @@ def producer_totals(distribution_id: int) -> dict[int, int]:
 
 
 def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
-    """What a producer must harvest and pack: quantities per product over all buyers."""
+    """What a producer must harvest and pack for a distribution: units per variant over every order
+    (one-off or made from a contract: all are orders), active lines of parts not cancelled."""
     lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
              .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
                      OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
-             .order_by(OrderLine.product_name).all())
-    merged: dict[tuple[str, str], list[int]] = {}
+             .order_by(OrderLine.product_name, OrderLine.variant_label, OrderLine.variant_id).all())
+    merged: dict[tuple[int, str], list] = {}
     for line in lines:
-        key = (line.product_name, line.unit)
-        acc = merged.setdefault(key, [0, 0])
-        acc[0] += line.quantity
-        acc[1] += line.estimated_weight_total_g
-    return [HarvestLine(name, unit, q, g) for (name, unit), (q, g) in merged.items()]
+        # Per variant and unit: a line priced before a variant's unit changed is counted apart.
+        acc = merged.setdefault((line.variant_id, line.unit), [line.product_name, line.variant_label, 0, 0, set()])
+        acc[2] += line.quantity
+        acc[3] += line.estimated_weight_total_g
+        acc[4].add(line.part.order_id)
+    return [HarvestLine(name, unit, quantity, grams, variant_id, label, len(orders))
+            for (variant_id, unit), (name, label, quantity, grams, orders) in merged.items()]
 
 
 def close_distribution(distribution_id: int, now: datetime | None = None) -> bool:
@@ -97,7 +104,8 @@ def _cancel_under_minimum(distribution: Distribution, producer: ProducerProfile,
 def _send_harvest_totals(distribution: Distribution, producer: ProducerProfile) -> None:
     lines = harvest_totals(distribution.id, producer.id)
     send_email(producer.user, emails.harvest_list, place=distribution.pickup_place.name,
-               lines=[(line.product_name, line.quantity, line.unit, line.estimated_weight_g) for line in lines])
+               lines=[(variant_display_name(line.product_name, line.variant_label), line.quantity, line.unit,
+                      line.estimated_weight_g) for line in lines])
 
 
 def due_distribution_ids(now: datetime | None = None) -> list[int]:

@@ -9,7 +9,7 @@ from marketplace.members.models import User
 from marketplace.orders import signals
 from marketplace.orders.events import reason_text
 from marketplace.orders.models import Order, OrderEvent, OrderPart
-from marketplace.orders.services.stock import release_stock
+from marketplace.orders.services.stock import release_line_stock
 from marketplace.orders.states import InvalidTransition, LineStatus, PartStatus, check_transition
 from marketplace.timeutil import utcnow
 
@@ -45,7 +45,7 @@ def _cancel_part(part: OrderPart, actor: User | None, reason: str) -> None:
     _set_part_status(part, PartStatus.CANCELLED, actor, reason)
     for line in part.lines:
         if line.status == LineStatus.ACTIVE:
-            release_stock(line.product_id, line.quantity)
+            release_line_stock(line)
     signals.part_cancelled.send(part, reason=reason_text(reason), reason_code=reason)
 
 

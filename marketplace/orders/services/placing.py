@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
+from marketplace.catalog.models import Product
+from marketplace.catalog.variants import sale_terms, variant_display_name
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
@@ -13,11 +15,12 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
-from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.models import CartItem, Order, OrderPart
 from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
-from marketplace.orders.services.stock import lock_products, reserve_stock_lines
+from marketplace.orders.services.lines import new_order_line
+from marketplace.orders.services.stock import lock_products, reserve_variants
 from marketplace.orders.services.summary import CheckoutSummary, checkout_summary, require_summary_matches
 from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
@@ -68,7 +71,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     distribution = _open_distribution(cart.distribution_id)
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
-    items = sorted(cart.items, key=lambda i: i.product_id)
+    items = sorted(cart.items, key=lambda i: (i.product_id, i.variant_id))
     # One statement, whatever the cart's size; the summary below then reads the products it loaded.
     products = lock_products(item.product_id for item in items)
     summary = checkout_summary(cart, distribution, data)
@@ -80,24 +83,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data, summary)
-
-    participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
-    parts: dict[int, OrderPart] = {}
-    for item in items:
-        product = products[item.product_id]
-        if not product.is_available:
-            raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
-        if product.producer_id not in participating:
-            raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-        part = parts.get(product.producer_id)
-        if part is None:
-            part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
-            order.parts.append(part)
-        part.lines.append(OrderLine(
-            product_id=product.id, product_name=product.name, unit=product.unit.value,
-            unit_price_cents=product.price_cents, vat_rate_bp=product.vat_rate_bp, quantity=item.quantity,
-            is_weight_priced=product.is_weight_priced, estimated_weight_g=product.estimated_weight_g))
-    reserve_stock_lines({item.product_id: item.quantity for item in items})  # one conditional UPDATE
+    _add_lines(order, distribution, items, products)
     db.session.add(order)
     _record(order, "placed", actor=user)
     cart.items.clear()
@@ -109,6 +95,32 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
+
+
+def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product]) -> None:
+    """One part per producer, one line per variant at the distribution's terms; stock taken in one go."""
+    participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
+    terms = sale_terms(distribution.id, [item.variant_id for item in items])
+    parts: dict[int, OrderPart] = {}
+    for item in items:
+        product = products[item.product_id]
+        if not product.is_available:
+            raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
+        if product.producer_id not in participating:
+            raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
+        if item.variant_id not in terms:
+            raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",
+                             name=variant_display_name(product.name, item.variant.label)))
+        part = parts.get(product.producer_id)
+        if part is None:
+            part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
+            order.parts.append(part)
+        part.lines.append(new_order_line(terms[item.variant_id], item.quantity, None))
+    # One conditional UPDATE on the offers, one on the products, whatever the cart's size.
+    sources = reserve_variants(distribution.id, {item.variant_id: item.quantity for item in items})
+    for part in parts.values():
+        for line in part.lines:
+            line.offer_id = sources[line.variant_id]
 
 
 def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput, summary: CheckoutSummary) -> None:

@@ -11,7 +11,7 @@ from marketplace.members.models import User
 from marketplace.orders import emails, signals
 from marketplace.orders.models import OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _record, _set_part_status
-from marketplace.orders.services.stock import release_stock
+from marketplace.orders.services.stock import release_line_stock
 from marketplace.orders.states import LineStatus, PartStatus
 
 
@@ -49,7 +49,7 @@ def reject_line(user: User, line_id: int, reason: str) -> OrderLine:
     line.credited_cents = line.final_cents
     line.status = LineStatus.REJECTED
     line.rejection_reason = reason
-    release_stock(line.product_id, line.quantity)
+    release_line_stock(line)
     order = part.order
     _record(order, "line_rejected", f"{line.product_name}: {reason}", part=part, actor=user)
     if all(other.status == LineStatus.REJECTED for other in part.lines):

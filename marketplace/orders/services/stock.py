@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import case, select, update
 
-from marketplace.catalog.models import Product, ProductStatus
+from marketplace.catalog.models import DistributionOffer, Product, ProductStatus
+from marketplace.catalog.variants import SaleTerms, sale_terms, variant_display_name
 from marketplace.core.errors import Conflict, ServiceError
 from marketplace.extensions import db
+from marketplace.orders.models import OrderLine
 
 MAX_QUANTITY = 999
 
@@ -92,3 +95,126 @@ def release_stock(product_id: int, quantity: int) -> None:
     db.session.execute(
         update(Product).where(Product.id == product_id, Product.stock.is_not(None))
         .values(stock=Product.stock + quantity).execution_options(synchronize_session=False))
+
+
+# ---------------------------------------------------------------- per distribution: offers or product stock
+
+@dataclass(frozen=True)
+class Reservation:
+    """Where a line's units were taken: this offer, or (None) the product's own stock."""
+
+    offer_id: int | None
+
+
+def _take_from_offers(wanted: dict[int, int]) -> int:
+    """Raise each offer's `reserved` by its quantity where enough is left, in one UPDATE; rows changed."""
+    if not wanted:
+        return 0
+    amount = case(wanted, value=DistributionOffer.id)
+    result = db.session.execute(
+        update(DistributionOffer)
+        .where(DistributionOffer.id.in_(list(wanted)),
+               DistributionOffer.quantity.is_(None)
+               | (DistributionOffer.quantity - DistributionOffer.reserved >= amount))
+        .values(reserved=DistributionOffer.reserved + amount)
+        .execution_options(synchronize_session=False))
+    for offer_id in wanted:  # the loaded rows no longer say how much is reserved
+        offer = db.session.identity_map.get((DistributionOffer, (offer_id,), None))
+        if offer is not None:
+            db.session.expire(offer, ["reserved"])
+    return result.rowcount
+
+
+def _split(distribution_id: int, quantities: dict[int, int]) -> tuple[dict[int, SaleTerms], dict[int, int],
+                                                                      dict[int, int]]:
+    """The terms of each variant, the units to take per offer and per product (default mode)."""
+    terms = sale_terms(distribution_id, quantities)
+    by_offer: dict[int, int] = {}
+    by_product: dict[int, int] = {}
+    for variant_id, quantity in quantities.items():
+        term = terms.get(variant_id)
+        if term is None:
+            continue
+        if term.offer is not None:
+            by_offer[term.offer.id] = by_offer.get(term.offer.id, 0) + quantity
+        else:
+            product_id = term.variant.product_id
+            by_product[product_id] = by_product.get(product_id, 0) + quantity
+    return terms, by_offer, by_product
+
+
+def reserve_variants(distribution_id: int, quantities: dict[int, int]) -> dict[int, int | None]:
+    """Take `quantities` ({variant_id: units}) for this distribution, or raise OutOfStock (the caller
+    rolls back). Returns {variant_id: offer_id, or None when taken from the product's stock}.
+
+    One conditional UPDATE on the offers and one on the products whatever the number of lines: the
+    database re-checks what is left under its row lock, so concurrent checkouts never oversell.
+    """
+    if not quantities:
+        return {}
+    terms, by_offer, by_product = _split(distribution_id, quantities)
+    missing = sorted(set(quantities) - set(terms))
+    if missing:
+        raise OutOfStock(_("This product is not sold at this distribution."), "quantity")
+    if _take_from_offers(by_offer) != len(by_offer):
+        _refuse_offers(terms, quantities)
+    reserve_stock_lines(by_product)
+    return {variant_id: (term.offer.id if term.offer is not None else None) for variant_id, term in terms.items()}
+
+
+def _refuse_offers(terms: dict[int, SaleTerms], quantities: dict[int, int]) -> None:
+    for variant_id in sorted(quantities):
+        offer = terms[variant_id].offer
+        if offer is None:
+            continue
+        db.session.refresh(offer)
+        if offer.remaining is not None and offer.remaining < quantities[variant_id]:
+            variant = terms[variant_id].variant
+            raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=offer.remaining,
+                               name=variant_display_name(variant.product.name, variant.label)), "quantity")
+    raise OutOfStock(_("This product is no longer available."), "quantity")
+
+
+def try_reserve_variant(distribution_id: int, variant_id: int, quantity: int) -> Reservation | None:
+    """One line, one conditional UPDATE: the reservation, or None when it cannot be served (nothing taken)."""
+    terms = sale_terms(distribution_id, [variant_id])
+    term = terms.get(variant_id)
+    if term is None:
+        return None
+    if term.offer is not None:
+        return Reservation(term.offer.id) if _take_from_offers({term.offer.id: quantity}) == 1 else None
+    product_id = term.variant.product_id
+    result = db.session.execute(
+        update(Product)
+        .where(Product.id == product_id, Product.status == ProductStatus.ACTIVE, Product.hidden_reason.is_(None),
+               Product.stock.is_(None) | (Product.stock >= quantity))
+        .values(stock=case((Product.stock.is_(None), None), else_=Product.stock - quantity))
+        .execution_options(synchronize_session=False))
+    return Reservation(None) if result.rowcount == 1 else None
+
+
+def reserve_more_for_line(line: OrderLine, quantity: int) -> None:
+    """Take `quantity` more units for a placed line, from where its units came, or raise OutOfStock."""
+    if line.offer_id is None:
+        reserve_stock(line.product_id, quantity)
+        return
+    if _take_from_offers({line.offer_id: quantity}) != 1:
+        offer = db.session.get(DistributionOffer, line.offer_id)
+        left = offer.remaining if offer is not None else 0
+        raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=left or 0,
+                           name=variant_display_name(line.product_name, line.variant_label)), "quantity")
+
+
+def release_line_stock(line: OrderLine, quantity: int | None = None) -> None:
+    """Give back `quantity` (default: all) of a line's units to where they were taken."""
+    units = line.quantity if quantity is None else quantity
+    if line.offer_id is None:
+        release_stock(line.product_id, units)
+        return
+    db.session.execute(
+        update(DistributionOffer).where(DistributionOffer.id == line.offer_id)
+        .values(reserved=case((DistributionOffer.reserved >= units, DistributionOffer.reserved - units), else_=0))
+        .execution_options(synchronize_session=False))
+    offer = db.session.identity_map.get((DistributionOffer, (line.offer_id,), None))
+    if offer is not None:
+        db.session.expire(offer, ["reserved"])

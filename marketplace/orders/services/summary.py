@@ -16,6 +16,7 @@ from marketplace.distributions.models import DeliverySlot, DeliveryZone, Distrib
 from marketplace.distributions.services import delivery_fee_cents, zone_for_postcode
 from marketplace.money import weighed_amount_cents
 from marketplace.orders.models import Cart, Order
+from marketplace.orders.services.cart import cart_lines
 from marketplace.orders.states import Fulfilment, LineStatus, PartStatus, PaymentMethod
 
 if TYPE_CHECKING:
@@ -81,12 +82,12 @@ def checkout_summary(cart: Cart, distribution: Distribution, data: CheckoutInput
     weighing margin, total. With `data.expected_total_cents`, refuse if that is not the total (the buyer
     saw other amounts)."""
     producers: dict[str, list[int]] = {}
-    for item in cart.items:
-        product = item.product
-        goods = product.estimated_line_cents(item.quantity)
-        margin = (_margin_cents(item.quantity * (product.estimated_weight_g or 0), product.price_cents, goods)
-                  if product.is_weight_priced else 0)
-        amounts = producers.setdefault(product.producer.name, [0, 0])
+    for line in cart_lines(cart):
+        variant = line.variant
+        goods = line.line_cents
+        margin = (_margin_cents(line.quantity * (variant.estimated_weight_g or 0), line.unit_price_cents, goods)
+                  if variant.is_weight_priced else 0)
+        amounts = producers.setdefault(line.product.producer.name, [0, 0])
         amounts[0] += goods
         amounts[1] += margin
     zone = slot = None
