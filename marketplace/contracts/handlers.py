@@ -2,15 +2,17 @@
 producer's packing list asks who is absent or handed their basket over."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from marketplace.contracts import services
 from marketplace.distributions.models import Distribution
 from marketplace.orders import signals
 
 
 @signals.distribution_closing.connect
-def make_missing_orders(distribution: Distribution, **_kwargs) -> None:
+def make_missing_orders(distribution: Distribution, now: datetime | None = None, **_kwargs) -> None:
     # A beat that was down until the cut-off: the baskets still go into the harvest list.
-    services.create_subscription_orders(distribution.id)
+    services.create_subscription_orders(distribution.id, now=now)
 
 
 @signals.packing_notes.connect

@@ -67,7 +67,7 @@ def close_distribution(distribution_id: int, now: datetime | None = None) -> boo
     now = now or utcnow()
     pending = db.session.get(Distribution, distribution_id)
     if pending is not None and pending.closed_at is None and pending.cutoff_at <= now:
-        signals.distribution_closing.send(pending)
+        signals.distribution_closing.send(pending, now=now)
     # A conditional UPDATE claims the cut-off: a concurrent run waits on the row, then finds it closed.
     claimed = db.session.execute(
         update(Distribution).where(Distribution.id == distribution_id, Distribution.closed_at.is_(None),
