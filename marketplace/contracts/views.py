@@ -11,6 +11,7 @@ from marketplace.contracts.models import ContractStatus, PaymentMeans
 from marketplace.contracts.pdf import accepted_text, contract_pdf
 from marketplace.contracts.services.schedule import RECORDED_MEANS
 from marketplace.core.errors import ServiceError
+from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import MoneyError, parse_cents
 from marketplace.web import act, perform, request_int
 
@@ -48,9 +49,8 @@ def subscribe(contract_id: int):
     back = url_for("contracts.contract", contract_id=contract_id)
 
     def run():
-        if not request.form.get("accept"):
-            raise ServiceError(_("Tick the box to accept the contract's text."), "accept")
-        return services.subscribe(current_user, contract_id,
+        require_active_member(current_user)
+        return services.subscribe(current_user, contract_id, accepted=bool(request.form.get("accept")),
                                   accepted_version=request_int("version", 0, form=True, maximum=10_000),
                                   means=_means(request.form.get("means")),
                                   share=request_int("share", 1, form=True, minimum=1, maximum=10))
@@ -111,8 +111,12 @@ def present(subscription_id: int, distribution_id: int):
 @bp.route("/subscriptions/<int:subscription_id>/deliveries/<int:distribution_id>/baskets", methods=["POST"])
 @login_required
 def baskets(subscription_id: int, distribution_id: int):
-    return act(lambda: services.set_baskets(current_user, subscription_id, distribution_id,
-                                            request_int("baskets", form=True, required=True, maximum=10)),
+    def run():
+        services.own_subscription(current_user, subscription_id)  # someone else's: a 404 before the input
+        return services.set_baskets(current_user, subscription_id, distribution_id,
+                                    request_int("baskets", form=True, required=True, maximum=10))
+
+    return act(run,
                success=_("Baskets changed for this delivery."), back=_back(subscription_id))
 
 
@@ -136,6 +140,7 @@ def standing_from_cart():
     from marketplace.orders import services as orders
 
     def run():
+        require_active_member(current_user)
         cart = orders.get_cart(current_user)
         if cart.distribution is None or not cart.distribution.series_key:
             raise ServiceError(_("Choose a weekly distribution for your cart first."))
@@ -215,6 +220,7 @@ def revise_text(contract_id: int):
 @login_required
 def contract_status(contract_id: int):
     def run():
+        services.require_contract_manager(current_user, services.get_contract(contract_id))
         try:
             status = ContractStatus(request.form.get("status", ""))
         except ValueError:
@@ -227,6 +233,10 @@ def contract_status(contract_id: int):
 @bp.route("/manage/subscriptions/<int:subscription_id>/instalments", methods=["POST"])
 @login_required
 def record_instalment(subscription_id: int):
-    return act(lambda: services.record_instalment(current_user, subscription_id, _means(request.form.get("means"))),
+    def run():
+        require_admin(current_user)
+        return services.record_instalment(current_user, subscription_id, _means(request.form.get("means")))
+
+    return act(run,
                success=_("Instalment recorded."), back=url_for("contracts.manage"))
 

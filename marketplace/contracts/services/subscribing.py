@@ -23,10 +23,12 @@ MAX_SHARE = 10
 
 
 def subscribe(member: User, contract_id: int, *, accepted_version: int, means: PaymentMeans,
-              share: int = 1) -> Subscription:
+              share: int = 1, accepted: bool = True) -> Subscription:
     """The member accepts version `accepted_version` of the contract's text (it must be the current one)."""
     require_active_member(member)
     contract = get_contract(contract_id)
+    if not accepted:
+        raise ServiceError(_("Tick the box to accept the contract's text."), "accept")
     if contract.status != ContractStatus.OPEN:
         raise Conflict(_("This contract takes no new subscribers."))
     if accepted_version != contract.text_version:
