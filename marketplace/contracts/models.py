@@ -115,6 +115,8 @@ class Subscription(db.Model):
     share = db.Column(db.Integer, nullable=False, default=1)  # baskets per delivery
     status = db.Column(enum_type(SubscriptionStatus), nullable=False, default=SubscriptionStatus.ACTIVE)
     accepted_version = db.Column(db.Integer)   # the contract text's version the member accepted
+    # When the contract's text was accepted; for a standing order, when it starts. Deliveries are the
+    # series' distributions whose cut-off comes after it.
     accepted_at = db.Column(db.DateTime)
     payment_means = db.Column(enum_type(PaymentMeans))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)

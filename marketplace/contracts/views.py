@@ -145,7 +145,8 @@ def standing_from_cart():
         if cart.distribution is None or not cart.distribution.series_key:
             raise ServiceError(_("Choose a weekly distribution for your cart first."))
         return services.start_standing_order(current_user, cart.distribution.series_key,
-                                             {item.variant_id: item.quantity for item in cart.items})
+                                             {item.variant_id: item.quantity for item in cart.items},
+                                             starts_after=cart.distribution.cutoff_at)
 
     sub = perform(run, back=url_for("orders.cart"),
                   success=_("Standing order started: this basket will be ordered for you every week."))

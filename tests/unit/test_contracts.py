@@ -239,3 +239,58 @@ def test_a_producer_cannot_put_another_producers_products_in_a_contract(amap):
     with pytest.raises(ServiceError):
         make_contract(amap["ferme"], amap["season"], [(cheese.variants[0].id, 1)])
     assert db.session.query(Product).count() == 3
+
+
+def test_changing_the_baskets_resizes_the_order_and_the_amount(app):
+    ferme = make_producer("ferme@test.coop", "Ferme du Marais")
+    leeks = make_product(ferme, "Leeks", price_cents=250, stock=20)
+    season = make_season([ferme], weeks=2)
+    contract = make_contract(ferme, season, [(leeks.variants[0].id, 2)], changeable=True, instalments=1)
+    member = make_member("member@test.coop")
+    sub = services.subscribe(member, contract.id, accepted_version=1, means=PaymentMeans.CHEQUE)
+    db.session.commit()
+    tasks.create_due_orders()
+    services.set_baskets(member, sub.id, season[0].id, 3)
+    db.session.commit()
+    order = db.session.query(Order).filter_by(buyer_id=member.id).one()
+    assert [line.quantity for p in order.parts for line in p.lines] == [6]
+    assert db.session.get(Product, leeks.id).stock == 20 - 6
+    assert services.amount_cents(sub) == 1800 * (3 + 1)
+    assert [row.amount_cents for row in sub.instalment_rows] == [1800 * 4]
+    services.set_baskets(member, sub.id, season[0].id, 0)  # skip this week: not an absence, nothing charged
+    db.session.commit()
+    assert order.status == "cancelled" and db.session.get(Product, leeks.id).stock == 20
+    assert services.amount_cents(sub) == 1800 and services.absences_left(sub) == 2
+
+
+def test_a_standing_order_from_the_cart_starts_after_this_weeks_checkout(amap, client):
+    from tests.factories import login
+
+    member = make_member("weekly@test.coop")
+    first = amap["season"][0]
+    orders.choose_distribution(member, first.id)
+    orders.add_to_cart(member, amap["potatoes"].id, 2)
+    db.session.commit()
+    login(client, member)
+    response = client.post("/standing-orders/from-cart")
+    assert response.status_code == 303
+    assert services.create_due_orders() == 0  # this week's basket is the member's own checkout
+    second = amap["season"][1]
+    assert services.create_due_orders(now=second.opens_at) == 1
+    order = db.session.query(Order).filter_by(buyer_id=member.id).one()
+    assert order.distribution_id == second.id and order.origin == "standing"
+
+
+def test_subscribing_without_ticking_the_box_is_refused_with_a_reason(amap, client):
+    from tests.factories import login
+
+    login(client, amap["members"][0])
+    response = client.post(f"/contracts/{amap['contract'].id}/subscribe",
+                           data={"version": "1", "means": "cheque"}, follow_redirects=True)
+    assert "Tick the box to accept" in response.get_data(as_text=True)
+    assert services.subscriptions_of(amap["members"][0]) == []
+    response = client.post(f"/contracts/{amap['contract'].id}/subscribe",
+                           data={"version": "1", "means": "cheque", "accept": "1"})
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "text version 1" in page and "Declare an absence" in page

@@ -1,6 +1,8 @@
 """Subscribing: a member accepts a contract's text (version and date kept), or sets up a standing order."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask_babel import gettext as _
 
 from marketplace.catalog.models import ProductVariant
@@ -55,8 +57,12 @@ def subscribe(member: User, contract_id: int, *, accepted_version: int, means: P
     return subscription
 
 
-def start_standing_order(member: User, series_key: str, lines: dict[int, int]) -> Subscription:
-    """"Repeat this basket every week until I stop it": the same machinery, without a contract."""
+def start_standing_order(member: User, series_key: str, lines: dict[int, int],
+                         starts_after: datetime | None = None) -> Subscription:
+    """"Repeat this basket every week until I stop it": the same machinery, without a contract.
+
+    Orders are made for the series' distributions whose cut-off comes after `starts_after` (default: now),
+    e.g. after the cut-off of the distribution the member is checking out for by hand."""
     require_active_member(member)
     if not any(d.cutoff_at > utcnow() and d.cancelled_at is None for d in season_distributions(series_key)):
         raise ServiceError(_("Choose a series of distributions still to come."), "series_key")
@@ -68,8 +74,9 @@ def start_standing_order(member: User, series_key: str, lines: dict[int, int]) -
     found = db.session.query(ProductVariant.id).filter(ProductVariant.id.in_(wanted), ProductVariant.active).count()
     if found != len(wanted):
         raise ServiceError(_("Unknown product in the basket."), "items")
+    now = utcnow()
     subscription = Subscription(member_id=member.id, contract_id=None, series_key=series_key, share=1,
-                                created_at=utcnow())
+                                created_at=now, accepted_at=max(starts_after or now, now))
     subscription.lines = [SubscriptionLine(variant_id=v, quantity=q) for v, q in sorted(wanted.items())]
     db.session.add(subscription)
     db.session.flush()
