@@ -98,3 +98,16 @@ def test_the_demo_shop_speaks_french_and_english_to_its_members(app, client):
     assert carrots.name_for("en") == "Sandy-soil carrots" and carrots.name_for("fr") == "Carottes des sables"
     english = client.get(f"/products/{carrots.id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Sandy-soil carrots" in english
+
+
+def test_the_demo_has_a_vegetable_basket_contract_with_a_subscriber_away_one_week(app):
+    from marketplace.contracts import services as contracts
+    from marketplace.contracts.models import Contract, Subscription
+
+    seed_demo()
+    contract = db.session.query(Contract).one()
+    subscription = db.session.query(Subscription).filter_by(contract_id=contract.id).one()
+    assert subscription.member.email == "marie.buyer@demo.coop"
+    assert contracts.absences_left(subscription) == 1
+    deliveries = len(contracts.delivery_plan(subscription))
+    assert contracts.amount_cents(subscription) == 1800 * (deliveries - 1)  # the absence is one of the two free
