@@ -5,6 +5,8 @@ that cannot be served stays on the order as rejected, with the reason, while the
 """
 from __future__ import annotations
 
+import secrets
+
 from flask_babel import gettext as _
 
 from marketplace.catalog.models import ProductVariant
@@ -46,7 +48,8 @@ def place_subscription_order(buyer: User, distribution: Distribution, wanted: di
         raise ValueError(origin)
     order = Order(reference=_new_reference(), buyer_id=buyer.id, distribution_id=distribution.id,
                   payment_status=PaymentStatus.PAID if origin == "contract" else PaymentStatus.DUE,
-                  delivery_code="0000", note=note[:1000], origin=origin, quantities_locked=locked)
+                  delivery_code=f"{secrets.randbelow(10000):04d}", note=note[:1000], origin=origin,
+                  quantities_locked=locked)
     variants = {v.id: v for v in db.session.query(ProductVariant).filter(ProductVariant.id.in_(wanted)).all()}
     terms = sale_terms(distribution.id, wanted)
     parts: dict[int, OrderPart] = {}
