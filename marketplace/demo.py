@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from marketplace.catalog.models import Category, Product
 from marketplace.catalog.services import ProductInput, create_product, store_photo, update_profile
-from marketplace.demo_data import ALCOHOL, CATEGORIES, PRODUCERS
+from marketplace.demo_data import ALCOHOL, CATEGORIES, PRODUCERS, THURSDAY_OFFERS, VARIANTS
 from marketplace.demo_economy import seed_past_months
 from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.distributions.services import (
@@ -131,12 +131,32 @@ def seed_demo(now: datetime | None = None) -> dict | None:
         pickup_place_id=ecole.id, title="Samedi à l'école", starts_at=saturday,
         ends_at=saturday + timedelta(hours=2), opens_at=now - timedelta(days=1),
         cutoff_at=saturday - timedelta(hours=40), producer_ids=tuple(producer_ids[1:]), home_delivery=False))
+    _seed_variants_and_offers(admin)
     _seed_couriers(admin, couriers, halles.id)
     _seed_contract(thursdays[0].series_key)
     _seed_invoicing()
     seed_past_months(admin, now)
     db.session.commit()
     return {"password": DEMO_PASSWORD, "accounts": accounts}
+
+
+def _seed_variants_and_offers(admin: User) -> None:
+    """A few products in several sizes; Ferme du Marais says what it brings to the open Thursday."""
+    from marketplace.catalog.models import Product
+    from marketplace.distributions.services import open_distributions
+    from marketplace.offers.services import OfferInput, VariantInput, add_variant, set_offers
+
+    for name, (first_label, others) in VARIANTS.items():
+        product = db.session.query(Product).filter_by(name=name).one()
+        product.variants[0].label = first_label
+        for label, unit, price in others:
+            add_variant(product.producer.user, product.id,
+                        VariantInput(label, unit, price, vat_rate_bp=product.vat_rate_bp))
+    marais = db.session.query(User).filter_by(email="ferme.du.marais@demo.coop").one()
+    thursday = next(d for d in open_distributions() if d.title == "Marché du jeudi")
+    variants = {(v.product.name, v.label): v.id for p in marais.producer_profile.products for v in p.variants}
+    set_offers(marais, thursday.id, [OfferInput(variants[key], quantity, price)
+                                     for key, (quantity, price) in THURSDAY_OFFERS.items()])
 
 
 # Made-up identifiers with valid check keys. The third producer has not accepted the billing mandate

@@ -137,3 +137,21 @@ PRODUCERS = [
 
 # VAT: food 5.5 %, alcohol 20 %.
 ALCOHOL = {"Cidre brut", "Muscadet sur lie"}
+
+# Products sold in several sizes: the first variant is the product as listed above (named here), then
+# the others: (label, unit, price in cents).
+VARIANTS = {
+    "Carottes des sables": ("1 kg", [("Sac de 5 kg", X, 1250)]),
+    "Pommes de terre Charlotte": ("1 kg", [("Sac de 5 kg", X, 1050), ("Sac de 10 kg", X, 1950)]),
+    "Œufs plein air (6)": ("Boîte de 6", [("Plateau de 12", X, 550)]),
+    "Miel de printemps": ("Pot de 500 g", [("Pot de 250 g", P, 550), ("Seau de 1 kg", P, 1750)]),
+}
+
+# What Ferme du Marais brings to the open Thursday distribution (variant label or "" -> quantity, None =
+# unlimited, then an optional price of the day): it has said so, so only these are sold there. The other
+# producers have not said yet: all their products are sold from their stock.
+THURSDAY_OFFERS = {
+    ("Carottes des sables", "1 kg"): (40, None), ("Carottes des sables", "Sac de 5 kg"): (6, 1150),
+    ("Pommes de terre Charlotte", "1 kg"): (None, None), ("Pommes de terre Charlotte", "Sac de 5 kg"): (10, None),
+    ("Salade batavia", ""): (30, None), ("Panier de légumes", ""): (25, None), ("Poireaux", ""): (20, None),
+}

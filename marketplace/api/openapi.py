@@ -23,6 +23,9 @@ PAGING = [
 PRODUCT_ID = {"name": "product_id", "in": "path", "required": True,
               "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 
+DISTRIBUTION_ID = {"name": "distribution_id", "in": "path", "required": True,
+                   "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+
 PRODUCT_FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 120},
     "description": {"type": "string", "maxLength": 4000},
@@ -71,7 +74,21 @@ def _schemas() -> dict:
         "ProductPatch": {"type": "object", "properties": PRODUCT_FIELDS, "additionalProperties": False},
         "Stock": {"type": "object", "properties": {"stock": PRODUCT_FIELDS["stock"]}, "required": ["stock"],
                   "additionalProperties": False},
+        "Offers": {"type": "object", "properties": {
+            "distribution_id": {"type": "integer"}, "offers_set": {"type": "boolean"},
+            "offers": {"type": "array", "items": {"type": "object", "properties": {
+                "variant_id": {"type": "integer"}, "product_id": {"type": "integer"}, "label": {"type": "string"},
+                "unit": {"type": "string"}, "usual_price_cents": {"type": "integer"}, "offered": {"type": "boolean"},
+                "quantity": {"type": ["integer", "null"]}, "reserved": {"type": "integer"},
+                "price_cents": {"type": ["integer", "null"]}}}}}},
+        "OffersPut": {"type": "object", "required": ["offers"], "additionalProperties": False, "properties": {
+            "offers": {"type": "array", "maxItems": 1000, "items": {
+                "type": "object", "required": ["variant_id"], "additionalProperties": False, "properties": {
+                    "variant_id": {"type": "integer", "minimum": 1},
+                    "quantity": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000},
+                    "price_cents": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000000}}}}}},
         "OrderLine": {"type": "object", "properties": {
+            "variant_id": {"type": "integer"}, "variant_label": {"type": "string"},
             "id": {"type": "integer"}, "product_id": {"type": "integer"}, "product_name": {"type": "string"},
             "unit": {"type": "string"}, "quantity": {"type": "integer"},
             "unit_price_cents": {"type": "integer"}, "status": {"type": "string"},
@@ -117,6 +134,21 @@ def _paths() -> dict:
                         "schema": {"$ref": "#/components/schemas/Stock"}}}},
                     "responses": {"200": {"description": "Updated", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Product"}}}}, **ERRORS}},
+        },
+        "/api/v1/distributions/{distribution_id}/offers": {
+            "get": {"operationId": "getOffers", "summary": "What you bring to a distribution (every variant)",
+                    "parameters": [DISTRIBUTION_ID],
+                    "responses": {"200": {"description": "Your offers", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Offers"}}}}, **ERRORS}},
+            "put": {"operationId": "setOffers",
+                    "summary": "Set all your offers for a distribution (variants not listed are withdrawn)",
+                    "parameters": [DISTRIBUTION_ID],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/OffersPut"}}}},
+                    "responses": {"200": {"description": "Saved", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Offers"}}}},
+                                  "409": _error("Ordering is over, or a quantity is below what is ordered"),
+                                  **ERRORS}},
         },
         "/api/v1/order-parts": {
             "get": {"operationId": "listOrderParts", "summary": "Your parts of buyers' orders",

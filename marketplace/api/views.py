@@ -110,6 +110,9 @@ def product_json(product) -> dict:
             "vat_rate_bp": product.vat_rate_bp, "stock": product.stock, "is_weight_priced": product.is_weight_priced,
             "estimated_weight_g": product.estimated_weight_g, "active": product.status.value == "active",
             "hidden_reason": product.hidden_reason,
+            "variants": [{"id": v.id, "label": v.label, "unit": v.unit.value, "price_cents": v.price_cents,
+                          "vat_rate_bp": v.vat_rate_bp, "is_weight_priced": v.is_weight_priced,
+                          "estimated_weight_g": v.estimated_weight_g, "active": v.active} for v in product.variants],
             "updated_at": product.updated_at.isoformat() + "Z" if product.updated_at else None}
 
 
@@ -121,6 +124,7 @@ def part_json(part) -> dict:
             "fulfilment": order.fulfilment.value, "estimated_cents": part.estimated_cents,
             "final_cents": part.final_cents,
             "lines": [{"id": line.id, "product_id": line.product_id, "product_name": line.product_name,
+                       "variant_id": line.variant_id, "variant_label": line.variant_label,
                        "unit": line.unit, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents,
                        "status": line.status.value, "is_weight_priced": line.is_weight_priced,
                        "weighed_grams": line.weighed_grams}
@@ -192,6 +196,59 @@ def order_parts():
         raise ServiceError(_("Unknown status."), "status")
     rows, total = services.list_order_parts(g.api_user, page, per_page, status)
     return _page_json([part_json(p) for p in rows], total, page, per_page, "order_parts")
+
+
+# ---------------------------------------------------------------- offers per distribution
+
+def offers_json(sheet) -> dict:
+    return {"distribution_id": sheet.distribution.id, "offers_set": sheet.offers_set,
+            "offers": [{"variant_id": row.variant.id, "product_id": row.variant.product_id,
+                        "label": row.variant.label, "unit": row.variant.unit.value,
+                        "usual_price_cents": row.variant.price_cents,
+                        "offered": row.offer is not None,
+                        "quantity": row.offer.quantity if row.offer else None,
+                        "reserved": row.offer.reserved if row.offer else 0,
+                        "price_cents": row.offer.price_cents if row.offer else None} for row in sheet.rows]}
+
+
+def _offer_items(body: dict) -> list:
+    """{"offers": [{"variant_id": int, "quantity": int|null, "price_cents": int|null}, ...]}, checked."""
+    from marketplace.offers.services import OfferInput
+
+    if set(body) != {"offers"} or not isinstance(body["offers"], list) or len(body["offers"]) > 1000:
+        raise ServiceError(_("Send {\"offers\": [{\"variant_id\": ..., \"quantity\": ..., \"price_cents\": ...}]}."),
+                           "offers")
+    items = []
+    for entry in body["offers"]:
+        if not isinstance(entry, dict) or not {"variant_id"} <= set(entry) <= {"variant_id", "quantity", "price_cents"}:
+            raise ServiceError(_("Each offer has variant_id, and optionally quantity and price_cents."), "offers")
+        values = [entry.get(name) for name in ("variant_id", "quantity", "price_cents")]
+        for name, value in zip(("variant_id", "quantity", "price_cents"), values, strict=True):
+            if value is None and name != "variant_id":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2_000_000_000:
+                raise ServiceError(_("%(name)s must be a whole number.", name=name), name)
+        items.append(OfferInput(*values))
+    return items
+
+
+@bp.route("/api/v1/distributions/<int:distribution_id>/offers", methods=["GET"])
+@token_api
+def offers(distribution_id: int):
+    from marketplace.offers.services import producer_offer_sheet
+
+    return jsonify(offers_json(producer_offer_sheet(g.api_user, distribution_id)))
+
+
+@bp.route("/api/v1/distributions/<int:distribution_id>/offers", methods=["PUT"])
+@token_api
+def set_offers(distribution_id: int):
+    from marketplace.offers.services import producer_offer_sheet
+    from marketplace.offers.services import set_offers as save
+
+    producer_offer_sheet(g.api_user, distribution_id)  # 404 before 400 for a distribution not theirs
+    save(g.api_user, distribution_id, _offer_items(_json_body()))
+    return jsonify(offers_json(producer_offer_sheet(g.api_user, distribution_id)))
 
 
 # ---------------------------------------------------------------- token management (web, session + CSRF)

@@ -32,7 +32,9 @@ TTL_SECONDS = 30
 MAX_ENTRIES = 512
 MAX_QUERY = 300
 VERSION_KEY = "catalog:version"
-WATCHED = {"Product", "ProducerProfile", "Category", "Distribution"}
+# Offers and variants change what a distribution's catalogue shows; units reserved by checkouts (bulk
+# UPDATEs of distribution_offers.reserved) do not bump, like products' stock.
+WATCHED = {"Product", "ProducerProfile", "Category", "Distribution", "ProductVariant", "DistributionOffer"}
 
 _lock = threading.Lock()
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import enum
 
+from sqlalchemy.orm import object_session
+
 from marketplace.core.legal import LegalIdentityMixin
 from marketplace.core.types import enum_type
 from marketplace.extensions import db
@@ -198,6 +200,28 @@ class DistributionOffer(db.Model):
     def remaining(self) -> int | None:
         """Units still for sale (None = unlimited)."""
         return None if self.quantity is None else self.quantity - self.reserved
+
+
+# A product's unit, price, VAT and weight are its first variant's: whoever sets them on the product (a
+# service, the admin, a script) sets them on that variant too, so the two never disagree.
+MIRRORED_ON_FIRST_VARIANT = ("unit", "price_cents", "vat_rate_bp", "is_weight_priced", "estimated_weight_g")
+
+
+def _mirror_to_first_variant(name: str):
+    def on_set(product: Product, value, _old, _initiator) -> None:
+        session = object_session(product)
+        if session is not None:
+            with session.no_autoflush:
+                variants = product.variants
+        else:
+            variants = product.variants
+        if variants:
+            setattr(variants[0], name, value)
+    return on_set
+
+
+for _name in MIRRORED_ON_FIRST_VARIANT:
+    db.event.listen(getattr(Product, _name), "set", _mirror_to_first_variant(_name))
 
 
 # The trigram operator class must exist before the search index; the Alembic revision does the same.

@@ -61,7 +61,7 @@ def line_payload(line: OrderLine) -> dict:
         quantity_milli, unit = line.weighed_grams, "KGM"
     else:
         quantity_milli, unit = line.quantity * 1000, UNIT_CODES.get(line.unit, "H87")
-    return {"description": line.product_name, "quantity_milli": quantity_milli, "unit_code": unit,
+    return {"description": line.display_name, "quantity_milli": quantity_milli, "unit_code": unit,
             "ttc_cents": line.final_cents, "vat_rate_bp": line.vat_rate_bp, "order_line_id": line.id}
 
 

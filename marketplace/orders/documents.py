@@ -93,7 +93,7 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
     lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
              .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
                      OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
-             .order_by(OrderLine.product_name, Order.reference).all())
+             .order_by(OrderLine.product_name, OrderLine.variant_label, Order.reference).all())
     rows = []
     for line in lines:
         order = line.part.order
@@ -101,7 +101,7 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         if line.is_weight_priced:
             weight = f"{line.weighed_grams} g" if line.weighed_grams else f"~{line.estimated_weight_total_g} g"
         unit = known_word(line.unit, enum_words())
-        rows.append([line.product_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
+        rows.append([line.display_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
                      _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
     rows.extend(_absence_rows(distribution_id, producer_id))
     return Document(
@@ -138,7 +138,7 @@ def pickup_sheet(distribution_id: int) -> Document:
         if order.status == "cancelled":
             continue
         items = ", ".join(
-            f"{line.quantity} × {line.product_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
+            f"{line.quantity} × {line.display_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
             for part in order.parts if part.status != PartStatus.CANCELLED
             for line in part.lines if line.status == LineStatus.ACTIVE)
         rows.append([order.buyer.full_name, order.reference, items, handover_text(order), ""])

@@ -149,6 +149,11 @@ class OrderLine(db.Model):
     variant = db.relationship("ProductVariant")
 
     @property
+    def display_name(self) -> str:
+        """ "Tomatoes — 500 g"; lines of a product's unnamed variant (all lines before variants) keep the name."""
+        return f"{self.product_name} — {self.variant_label}" if self.variant_label else self.product_name
+
+    @property
     def estimated_weight_total_g(self) -> int:
         return self.quantity * (self.estimated_weight_g or 0)
 

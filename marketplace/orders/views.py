@@ -22,6 +22,19 @@ bp.add_app_template_global(event_text, "order_event_text")
 bp.add_app_template_global(reason_text, "order_reason_text")
 
 
+@bp.app_template_global()
+def cart_distribution_id() -> int | None:
+    """The open distribution the member's cart orders for (the catalogue offers to show only its offers)."""
+    from marketplace.orders.models import Cart
+
+    if not current_user.is_authenticated:
+        return None
+    cart = db.session.query(Cart).filter_by(user_id=current_user.id).first()
+    if cart is None or cart.distribution is None or not cart.distribution.is_open():
+        return None
+    return cart.distribution_id
+
+
 @bp.app_context_processor
 def quantity_bounds() -> dict[str, int]:
     """Quantity inputs carry the bounds the services enforce (min 1 to add, 0 to remove a line)."""
@@ -64,7 +77,8 @@ def add_to_cart():
         # The catalogue's cards share one form: each card's fields are named after its product.
         quantity = request.form.get(f"quantity-{product_id}", request.form.get("quantity", "1"))
         variant_id = request_int(f"variant-{product_id}", form=True) or request_int("variant_id", form=True)
-        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity), variant_id)
+        return services.add_to_cart(current_user, product_id, services.parse_quantity(quantity), variant_id,
+                                    browsed_distribution_id=request_int("distribution_id", form=True))
 
     return act(add, success=_("Added to your cart."), back=url_for("orders.cart"))
 

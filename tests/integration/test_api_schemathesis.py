@@ -44,5 +44,5 @@ def test_no_server_error(api_setup):
                                  response.text[:300]))
 
         run()
-    assert len(seen) == 6, seen
+    assert len(seen) == 8, seen
     assert failures == []

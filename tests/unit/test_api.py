@@ -144,3 +144,23 @@ def test_rate_limit_answers_429_in_json(coop, client):
     statuses = [client.get("/api/v1/products", headers=_auth(token)).status_code for _ in range(7)]
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
     assert "error" in client.get("/api/v1/products", headers=_auth(token)).get_json()
+
+
+def test_a_producer_sets_a_distributions_offers_through_the_api(coop, client):
+    from marketplace.catalog.models import DistributionOffer
+
+    token = _token(coop["ferme"])
+    url = f"/api/v1/distributions/{coop['distribution'].id}/offers"
+    sheet = client.get(url, headers=_auth(token)).get_json()
+    carrots = coop["carrots"].variants[0].id
+    assert sheet["offers_set"] is False and {o["variant_id"] for o in sheet["offers"]} >= {carrots}
+    response = client.put(url, json={"offers": [{"variant_id": carrots, "quantity": 12, "price_cents": 260}]},
+                          headers=_auth(token))
+    assert response.status_code == 200 and response.get_json()["offers_set"] is True
+    offer = db.session.query(DistributionOffer).one()
+    assert (offer.variant_id, offer.quantity, offer.price_cents) == (carrots, 12, 260)
+    bad = client.put(url, json={"offers": [{"variant_id": carrots, "quantity": "many"}]}, headers=_auth(token))
+    assert bad.status_code == 400 and "error" in bad.get_json()
+    other = client.put(url, json={"offers": []}, headers=_auth(_token(coop["chevre"], "goat")))
+    assert other.status_code == 200  # the goat farm takes part too: its own (empty) offer
+    assert client.get("/api/v1/distributions/999999/offers", headers=_auth(token)).status_code == 404

@@ -57,10 +57,12 @@ EXPECTED: dict[str, dict] = {
     "admin.zones": R('login', 403, 403, 403, 403, 'refused'),
     "api.create_product": R(401, 401, 401, 401, 401, 401),
     "api.new_token": R('login', 403, 403, 'refused', 403, 403),
+    "api.offers": R(401, 401, 401, 401, 401, 401),
     "api.openapi": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "api.order_parts": R(401, 401, 401, 401, 401, 401),
     "api.product": R(401, 401, 401, 401, 401, 401),
     "api.products": R(401, 401, 401, 401, 401, 401),
+    "api.set_offers": R(401, 401, 401, 401, 401, 401),
     "api.revoke": R('login', 404, 404, 404, 404, 404),
     "api.set_stock": R(401, 401, 401, 401, 401, 401),
     "api.tokens": R('login', 403, 403, 'ok', 403, 403),
@@ -165,6 +167,12 @@ EXPECTED: dict[str, dict] = {
     "members.reset_password": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.signup": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "members.signup_sent": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "offers.copy_offers": R('login', 403, 403, 'refused', 403, 403),
+    "offers.distributions": R('login', 403, 403, 'ok', 403, 403),
+    "offers.harvest": R('login', 403, 403, 'ok', 403, 403),
+    "offers.offers": R('login', 403, 403, 'ok', 403, 403),
+    "offers.variant_active": R('login', 403, 403, 'refused', 403, 403),
+    "offers.variants": R('login', 403, 403, 'ok', 403, 403),
     "orders.accept_part": R('login', 403, 403, 'refused', 403, 403),
     "orders.add_to_cart": R('login', 'refused', 'refused', 'refused', 'refused', 'refused'),
     "orders.cancel": R('login', 404, 'refused', 404, 404, 404),
@@ -246,7 +254,8 @@ def _objects(coop) -> dict:
             "slot_id": 1, "job_id": 1, "period_id": 1, "invoice_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
             "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1,
             "alert_id": 1, "payout_id": 1, "credit_id": 1, "contract_id": contract.id,
-            "subscription_id": subscription.id}
+            "subscription_id": subscription.id,
+            "variant_id": coop["carrots"].variants[0].id}
 
 
 def _outcome(response, flashed_errors: list[str]) -> object:

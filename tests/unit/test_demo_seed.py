@@ -111,3 +111,22 @@ def test_the_demo_has_a_vegetable_basket_contract_with_a_subscriber_away_one_wee
     assert contracts.absences_left(subscription) == 1
     deliveries = len(contracts.delivery_plan(subscription))
     assert contracts.amount_cents(subscription) == 1800 * (deliveries - 1)  # the absence is one of the two free
+
+
+def test_the_demo_shows_variants_and_the_offers_of_its_open_distributions(app, client):
+    from marketplace.catalog.models import DistributionOffer, ProductVariant
+
+    seed_demo()
+    potatoes = db.session.query(Product).filter_by(name="Pommes de terre Charlotte").one()
+    assert [v.label for v in potatoes.variants] == ["1 kg", "Sac de 5 kg", "Sac de 10 kg"]
+    assert db.session.query(ProductVariant).count() >= len(db.session.query(Product).all()) + 6
+    thursday = next(d for d in open_distributions() if d.title == "Marché du jeudi")
+    offered = db.session.query(DistributionOffer).filter_by(distribution_id=thursday.id).all()
+    assert len(offered) == 7 and any(o.price_cents == 1150 for o in offered)
+    from marketplace.catalog.services import browse_query
+
+    sold = {p.name for p in db.session.scalars(browse_query(distribution_id=thursday.id))}
+    assert "Pommes de terre Charlotte" in sold and "Chou kale" not in sold  # Marais did not bring kale
+    assert "Chèvre frais" in sold  # the goat farm has not said: everything of theirs is sold there
+    page = client.get(f"/products?distribution={thursday.id}").get_data(as_text=True)
+    assert "Kale" not in page and "Charlotte potatoes" in page

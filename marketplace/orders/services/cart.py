@@ -96,9 +96,13 @@ def set_cart_quantity(user: User, product_id: int, quantity: int, variant_id: in
     return cart
 
 
-def add_to_cart(user: User, product_id: int, quantity: int, variant_id: int | None = None) -> Cart:
-    """Add units to what is already in the cart."""
+def add_to_cart(user: User, product_id: int, quantity: int, variant_id: int | None = None,
+                browsed_distribution_id: int | None = None) -> Cart:
+    """Add units to what is already in the cart. Added from a distribution's catalogue, an empty cart
+    orders for that distribution (a cart with items keeps its own)."""
     cart = get_cart(user)
+    if browsed_distribution_id is not None and (cart.distribution_id is None or not cart.items):
+        choose_distribution(user, browsed_distribution_id)
     if variant_id is None:
         product = db.session.get(Product, product_id)
         first = default_variant(product) if product is not None else None
