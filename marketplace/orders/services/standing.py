@@ -21,7 +21,12 @@ from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part, _record
 from marketplace.orders.services.lines import new_order_line
 from marketplace.orders.services.placing import _new_reference
-from marketplace.orders.services.stock import release_line_stock, reserve_more_for_line, try_reserve_variant
+from marketplace.orders.services.stock import (
+    lock_products,
+    release_line_stock,
+    reserve_more_for_line,
+    try_reserve_variant,
+)
 from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus, PaymentStatus
 
 ORIGINS = ("contract", "standing")
@@ -51,6 +56,9 @@ def place_subscription_order(buyer: User, distribution: Distribution, wanted: di
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=note[:1000], origin=origin,
                   quantities_locked=locked)
     variants = {v.id: v for v in db.session.query(ProductVariant).filter(ProductVariant.id.in_(wanted)).all()}
+    # Locks in checkout's order (products, then offers): a checkout holding a product's row while it waits for
+    # an offer this order has taken would otherwise deadlock with this order's lines (their foreign key).
+    lock_products(variant.product_id for variant in variants.values())
     terms = sale_terms(distribution.id, wanted)
     parts: dict[int, OrderPart] = {}
     for variant_id in sorted(wanted):
