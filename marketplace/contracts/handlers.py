@@ -16,6 +16,7 @@ def make_missing_orders(distribution: Distribution, now: datetime | None = None,
 
 
 @signals.packing_notes.connect
-def absences_on_packing_list(distribution_id: int, producer_id: int, **_kwargs) -> list[tuple[str, str]]:
+def absences_on_packing_list(distribution_id: int, producer_id: int | None = None,
+                             **_kwargs) -> list[tuple[int, str, str]]:
     return services.absences_for(distribution_id, producer_id)
 

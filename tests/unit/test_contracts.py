@@ -161,6 +161,8 @@ def test_an_absence_means_no_basket_and_the_packing_list_says_who(amap):
     notes = [(row[0], row[4]) for row in doc.rows if row[0].startswith(("Absent", "Collected"))]
     assert notes == [("Absent: no basket to prepare", absent.full_name),
                      ("Collected by Paul Martin", handed.full_name)]
+    sheet = [row[0] for row in documents.pickup_sheet(first.id).rows]
+    assert f"{handed.full_name} (collected by Paul Martin)" in sheet and absent.full_name not in sheet
     # Absent after the order was made: its parts are cancelled, and back again when the member withdraws it.
     services.declare_absence(handed, subs[1].id, first.id)
     db.session.commit()

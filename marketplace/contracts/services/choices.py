@@ -81,19 +81,20 @@ def set_baskets(member: User, subscription_id: int, distribution_id: int, basket
     return choice
 
 
-def absences_for(distribution_id: int, producer_id: int) -> list[tuple[str, str]]:
-    """For a producer's packing list: (member, "" if absent else who collects) for this distribution's
-    subscribers of a basket holding this producer's products."""
+def absences_for(distribution_id: int, producer_id: int | None = None) -> list[tuple[int, str, str]]:
+    """For the packing list and the pickup sheet: (member id, member, "" if absent else who collects) for this
+    distribution, limited to baskets holding `producer_id`'s products when given."""
     from marketplace.catalog.models import Product, ProductVariant
     from marketplace.contracts.models import SubscriptionLine
 
-    rows = (db.session.query(DeliveryChoice, Subscription)
-            .join(Subscription, Subscription.id == DeliveryChoice.subscription_id)
-            .filter(DeliveryChoice.distribution_id == distribution_id,
-                    (DeliveryChoice.absent.is_(True)) | (DeliveryChoice.handover_to != ""))
-            .filter(Subscription.id.in_(
-                db.session.query(SubscriptionLine.subscription_id)
-                .join(ProductVariant, ProductVariant.id == SubscriptionLine.variant_id)
-                .join(Product, Product.id == ProductVariant.product_id).filter(Product.producer_id == producer_id)))
-            .all())
-    return sorted(((sub.member.full_name, choice.handover_to) for choice, sub in rows), key=lambda r: r[0].lower())
+    query = (db.session.query(DeliveryChoice, Subscription)
+             .join(Subscription, Subscription.id == DeliveryChoice.subscription_id)
+             .filter(DeliveryChoice.distribution_id == distribution_id,
+                     (DeliveryChoice.absent.is_(True)) | (DeliveryChoice.handover_to != "")))
+    if producer_id is not None:
+        query = query.filter(Subscription.id.in_(
+            db.session.query(SubscriptionLine.subscription_id)
+            .join(ProductVariant, ProductVariant.id == SubscriptionLine.variant_id)
+            .join(Product, Product.id == ProductVariant.product_id).filter(Product.producer_id == producer_id)))
+    rows = {(sub.member_id, sub.member.full_name, choice.handover_to) for choice, sub in query.all()}
+    return sorted(rows, key=lambda row: (row[1].lower(), row[0]))
