@@ -49,6 +49,9 @@ def _orders_per_member(distribution_id: int) -> dict[int, int]:
 def test_subscribing_keeps_the_text_version_and_date_and_makes_the_schedule(amap):
     [sub, *_] = _subscribe_all(amap)
     assert sub.accepted_version == 1 and sub.accepted_at is not None
+    mail = db.session.query(OutboundEmail).filter(OutboundEmail.recipient == "member0@test.coop",
+                                                  OutboundEmail.subject.contains("Your contract")).one()
+    assert "version 1" in mail.body and "4 deliveries" in mail.body and "€24.00" in mail.body
     # 4 deliveries × 18.00 in 3 instalments, the leftover cent on the first.
     assert [row.amount_cents for row in sorted(sub.instalment_rows, key=lambda r: r.number)] == [2400, 2400, 2400]
     services.revise_text(amap["ferme"], amap["contract"].id, CONTRACT_TEXT + " Revised.")

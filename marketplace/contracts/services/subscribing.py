@@ -6,6 +6,7 @@ from datetime import datetime
 from flask_babel import gettext as _
 
 from marketplace.catalog.models import ProductVariant
+from marketplace.contracts import emails
 from marketplace.contracts.models import (
     ContractStatus,
     PaymentMeans,
@@ -14,8 +15,9 @@ from marketplace.contracts.models import (
     SubscriptionStatus,
 )
 from marketplace.contracts.services.defining import MAX_BASKET_QUANTITY, get_contract, season_distributions
-from marketplace.contracts.services.schedule import refresh_schedule
+from marketplace.contracts.services.schedule import refresh_schedule, subscriber_distributions
 from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
@@ -53,7 +55,10 @@ def subscribe(member: User, contract_id: int, *, accepted_version: int, means: P
                           for item in contract.items]
     db.session.add(subscription)
     db.session.flush()
-    refresh_schedule(subscription)
+    rows = refresh_schedule(subscription)
+    send_email(member, emails.subscribed, title=contract.title, version=contract.text_version,
+               deliveries=len(subscriber_distributions(subscription)), first_cents=rows[0].amount_cents,
+               instalments=len(rows))
     return subscription
 
 
