@@ -299,3 +299,21 @@ def test_subscribing_without_ticking_the_box_is_refused_with_a_reason(amap, clie
     assert response.status_code == 303
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "text version 1" in page and "Declare an absence" in page
+
+
+def test_one_subscribers_refusal_does_not_stop_the_others(amap, monkeypatch):
+    _subscribe_all(amap)
+    from marketplace.contracts.services import ordering
+
+    real = ordering.place_subscription_order
+
+    def refuse_the_second(buyer, *args, **kwargs):
+        if buyer.id == amap["members"][1].id:
+            raise Conflict("refused for this one")
+        return real(buyer, *args, **kwargs)
+
+    monkeypatch.setattr(ordering, "place_subscription_order", refuse_the_second)
+    assert tasks.create_due_orders() == 2
+    monkeypatch.setattr(ordering, "place_subscription_order", real)
+    assert tasks.create_due_orders() == 1  # its claim was undone with it: the next sweep makes it
+    assert _orders_per_member(amap["season"][0].id) == {m.id: 1 for m in amap["members"]}

@@ -12,6 +12,7 @@ savepoint as the order it stands for. So:
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from marketplace.contracts.models import (
     SubscriptionDelivery,
     SubscriptionStatus,
 )
+from marketplace.core.errors import ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -35,6 +37,8 @@ from marketplace.orders.services.standing import (
 )
 from marketplace.orders.states import PartStatus
 from marketplace.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def wanted_for(subscription: Subscription, choice: DeliveryChoice | None) -> dict[int, int]:
@@ -114,8 +118,12 @@ def create_subscription_orders(distribution_id: int, now: datetime | None = None
         return 0
     made = 0
     for subscription_id in subscriber_ids(distribution):
-        if create_order_for(subscription_id, distribution) is not None:
-            made += 1
+        try:
+            if create_order_for(subscription_id, distribution) is not None:
+                made += 1
+        except ServiceError as exc:  # one subscriber's refusal (its savepoint undone) does not stop the others
+            log.warning("subscription %s, distribution %s: no order made (%s); retried at the next sweep",
+                        subscription_id, distribution_id, exc.message)
         if after_each is not None:
             after_each()
     return made
