@@ -125,7 +125,9 @@ def _save_product(form: ProductForm, save, success: str) -> bool:
 @login_required
 def my_products():
     profile = services.producer_of(current_user)
-    products = profile.products.order_by(Product.status, Product.name).all()
+    from sqlalchemy.orm import selectinload
+
+    products = profile.products.options(selectinload(Product.variants)).order_by(Product.status, Product.name).all()
     return render_template("catalog/my_products.html", producer=profile, products=products)
 
 

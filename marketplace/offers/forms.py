@@ -12,7 +12,8 @@ class OffersForm(FlaskForm):
 
 
 class VariantForm(FlaskForm):
-    label = StringField(_l("Variant (e.g. 500 g, 1 kg, case of 6)"), validators=[DataRequired(), Length(max=LABEL_MAX)])
+    # Blank: the product itself (its first variant may stay unnamed).
+    label = StringField(_l("Variant (e.g. 500 g, 1 kg, case of 6)"), validators=[Optional(), Length(max=LABEL_MAX)])
     unit = SelectField(_l("Unit"), choices=unit_choices)
     price = MoneyField(_l("Price per unit (EUR, VAT included)"), validators=[DataRequired()])
     vat_rate_bp = SelectField(_l("VAT rate"), choices=vat_choices, default="550")

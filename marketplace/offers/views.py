@@ -77,20 +77,41 @@ def harvest(distribution_id: int):
                            lines=services.producer_harvest(current_user, distribution_id))
 
 
+def _variant_input(form: VariantForm) -> services.VariantInput:
+    return services.VariantInput(
+        label=form.label.data or "", unit=Unit(form.unit.data), price_cents=form.price.cents or 0,
+        vat_rate_bp=int(form.vat_rate_bp.data), is_weight_priced=bool(form.is_weight_priced.data),
+        estimated_weight_g=form.estimated_weight_g.number)
+
+
 @bp.route("/producer/products/<int:product_id>/variants", methods=["GET", "POST"])
 @login_required
 def variants(product_id: int):
     product = own_product(current_user, product_id)
     form = VariantForm()
-    if form.validate_on_submit():
-        data = services.VariantInput(
-            label=form.label.data or "", unit=Unit(form.unit.data), price_cents=form.price.cents or 0,
-            vat_rate_bp=int(form.vat_rate_bp.data), is_weight_priced=bool(form.is_weight_priced.data),
-            estimated_weight_g=form.estimated_weight_g.number)
-        if perform(services.add_variant, current_user, product_id, data, success=_("Variant added."),
-                   form=form) is not REFUSED:
-            return redirect(url_for("offers.variants", product_id=product_id))
-    return render_template("offers/variants.html", product=product, form=form), form_status(form)
+    if form.validate_on_submit() and perform(
+            services.add_variant, current_user, product_id, _variant_input(form), success=_("Variant added."),
+            form=form) is not REFUSED:
+        return redirect(url_for("offers.variants", product_id=product_id))
+    return render_template("offers/variants.html", product=product, form=form, variant=None), form_status(form)
+
+
+@bp.route("/producer/variants/<int:variant_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_variant(variant_id: int):
+    variant = services.own_variant(current_user, variant_id)
+    form = VariantForm(obj=variant)
+    if request.method == "GET":
+        form.price.data = cents_to_input(variant.price_cents)
+        form.unit.data = variant.unit.value
+        form.vat_rate_bp.data = str(variant.vat_rate_bp)
+        form.estimated_weight_g.data = "" if variant.estimated_weight_g is None else str(variant.estimated_weight_g)
+    if form.validate_on_submit() and perform(
+            services.update_variant, current_user, variant_id, _variant_input(form), success=_("Variant saved."),
+            form=form) is not REFUSED:
+        return redirect(url_for("offers.variants", product_id=variant.product_id))
+    return render_template("offers/variants.html", product=variant.product, form=form, variant=variant), \
+        form_status(form)
 
 
 @bp.route("/producer/variants/<int:variant_id>/active", methods=["POST"])

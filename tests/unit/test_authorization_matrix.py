@@ -169,6 +169,7 @@ EXPECTED: dict[str, dict] = {
     "members.signup_sent": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "offers.copy_offers": R('login', 403, 403, 'refused', 403, 403),
     "offers.distributions": R('login', 403, 403, 'ok', 403, 403),
+    "offers.edit_variant": R('login', 403, 403, 'ok', 403, 403),
     "offers.harvest": R('login', 403, 403, 'ok', 403, 403),
     "offers.offers": R('login', 403, 403, 'ok', 403, 403),
     "offers.variant_active": R('login', 403, 403, 'refused', 403, 403),

@@ -221,3 +221,19 @@ def test_variants_are_added_and_sold_by_name(farm, client):
     order = _order(buyer, farm["monday"], [(farm["eggs"], 2, box)])
     [line] = order.parts[0].lines
     assert (line.variant_id, line.unit, line.unit_price_cents, line.estimated_cents) == (box.id, "box", 540, 1080)
+
+
+def test_a_variant_is_edited_and_the_first_one_is_the_products_price(farm, client):
+    login(client, farm["producer"])
+    first = farm["tomatoes"].variants[0]
+    assert client.get(f"/producer/variants/{first.id}/edit").status_code == 200
+    response = client.post(f"/producer/variants/{first.id}/edit",
+                           data={"label": "1 kg", "unit": "kg", "price": "4.20", "vat_rate_bp": "550"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (first.label, first.price_cents, db.session.get(Product, farm["tomatoes"].id).price_cents) == \
+        ("1 kg", 420, 420)
+    other = make_producer("other@test.coop", "Other farm")
+    client.post("/logout")
+    login(client, other)
+    assert client.get(f"/producer/variants/{first.id}/edit").status_code == 404

@@ -110,6 +110,11 @@ def _take_from_offers(wanted: dict[int, int]) -> int:
     """Raise each offer's `reserved` by its quantity where enough is left, in one UPDATE; rows changed."""
     if not wanted:
         return 0
+    if len(wanted) > 1:
+        # Rows locked in variant order first (as a basket reserved line by line in variant order): two
+        # transactions taking several offers never deadlock.
+        db.session.execute(select(DistributionOffer.id).where(DistributionOffer.id.in_(list(wanted)))
+                           .order_by(DistributionOffer.variant_id, DistributionOffer.id).with_for_update())
     amount = case(wanted, value=DistributionOffer.id)
     result = db.session.execute(
         update(DistributionOffer)
