@@ -40,7 +40,9 @@ def index():
 @bp.route("/contracts/<int:contract_id>")
 @login_required
 def contract(contract_id: int):
-    return render_template("contracts/contract.html", contract=services.get_contract(contract_id))
+    contract = services.get_contract(contract_id)
+    return render_template("contracts/contract.html", contract=contract,
+                           season=services.season_distributions(contract.series_key))
 
 
 @bp.route("/contracts/<int:contract_id>/subscribe", methods=["POST"])

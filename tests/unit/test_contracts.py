@@ -317,3 +317,26 @@ def test_one_subscribers_refusal_does_not_stop_the_others(amap, monkeypatch):
     monkeypatch.setattr(ordering, "place_subscription_order", real)
     assert tasks.create_due_orders() == 1  # its claim was undone with it: the next sweep makes it
     assert _orders_per_member(amap["season"][0].id) == {m.id: 1 for m in amap["members"]}
+
+
+def test_a_producer_defines_a_contract_through_the_form(app, client):
+    from tests.factories import login
+
+    ferme = make_producer("ferme@test.coop", "Ferme du Marais")
+    leeks = make_product(ferme, "Leeks", price_cents=250, stock=None)
+    season = make_season([ferme], weeks=3)
+    db.session.commit()
+    login(client, ferme)
+    form = {"title": "Panier d'hiver", "series_key": season[0].series_key, "variant_0": str(leeks.variants[0].id),
+            "quantity_0": "2", "price": "15.50", "instalments": "3", "means": ["cheque", "bank_transfer"],
+            "allowed_absences": "2", "text": "Un panier par semaine."}
+    refused = client.post("/manage/contracts/new", data={**form, "price": "quinze"}, follow_redirects=True)
+    assert "Enter the price of one delivery" in refused.get_data(as_text=True)
+    response = client.post("/manage/contracts/new", data=form)
+    assert response.status_code == 303
+    contract = services.managed_contracts(ferme)[0]
+    assert (contract.price_per_delivery_cents, contract.instalments, contract.means, contract.allowed_absences) == \
+        (1550, 3, [PaymentMeans.BANK_TRANSFER, PaymentMeans.CHEQUE], 2)
+    assert [(item.variant_id, item.quantity) for item in contract.items] == [(leeks.variants[0].id, 2)]
+    page = client.get(f"/contracts/{contract.id}").get_data(as_text=True)
+    assert "Un panier par semaine." in page and page.count("<li>") >= 3  # the season's three distributions
