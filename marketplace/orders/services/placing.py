@@ -117,7 +117,7 @@ def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], 
             order.parts.append(part)
         part.lines.append(new_order_line(terms[item.variant_id], item.quantity, None))
     # One conditional UPDATE on the offers, one on the products, whatever the cart's size.
-    sources = reserve_variants(distribution.id, {item.variant_id: item.quantity for item in items})
+    sources = reserve_variants(distribution.id, {item.variant_id: item.quantity for item in items}, terms)
     for part in parts.values():
         for line in part.lines:
             line.offer_id = sources[line.variant_id]

@@ -130,10 +130,11 @@ def _take_from_offers(wanted: dict[int, int]) -> int:
     return result.rowcount
 
 
-def _split(distribution_id: int, quantities: dict[int, int]) -> tuple[dict[int, SaleTerms], dict[int, int],
-                                                                      dict[int, int]]:
+def _split(distribution_id: int, quantities: dict[int, int], terms: dict[int, SaleTerms] | None = None
+           ) -> tuple[dict[int, SaleTerms], dict[int, int], dict[int, int]]:
     """The terms of each variant, the units to take per offer and per product (default mode)."""
-    terms = sale_terms(distribution_id, quantities)
+    if terms is None:
+        terms = sale_terms(distribution_id, quantities)
     by_offer: dict[int, int] = {}
     by_product: dict[int, int] = {}
     for variant_id, quantity in quantities.items():
@@ -148,7 +149,8 @@ def _split(distribution_id: int, quantities: dict[int, int]) -> tuple[dict[int, 
     return terms, by_offer, by_product
 
 
-def reserve_variants(distribution_id: int, quantities: dict[int, int]) -> dict[int, int | None]:
+def reserve_variants(distribution_id: int, quantities: dict[int, int],
+                     terms: dict[int, SaleTerms] | None = None) -> dict[int, int | None]:
     """Take `quantities` ({variant_id: units}) for this distribution, or raise OutOfStock (the caller
     rolls back). Returns {variant_id: offer_id, or None when taken from the product's stock}.
 
@@ -157,14 +159,16 @@ def reserve_variants(distribution_id: int, quantities: dict[int, int]) -> dict[i
     """
     if not quantities:
         return {}
-    terms, by_offer, by_product = _split(distribution_id, quantities)
+    # `terms`: the caller's sale_terms for these variants, read after it locked their products.
+    terms, by_offer, by_product = _split(distribution_id, quantities, terms)
     missing = sorted(set(quantities) - set(terms))
     if missing:
         raise OutOfStock(_("This product is not sold at this distribution."), "quantity")
     if _take_from_offers(by_offer) != len(by_offer):
         _refuse_offers(terms, quantities)
     reserve_stock_lines(by_product)
-    return {variant_id: (term.offer.id if term.offer is not None else None) for variant_id, term in terms.items()}
+    return {variant_id: (terms[variant_id].offer.id if terms[variant_id].offer is not None else None)
+            for variant_id in quantities}
 
 
 def _refuse_offers(terms: dict[int, SaleTerms], quantities: dict[int, int]) -> None:
