@@ -68,7 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
 # Each domain is a package with optional models.py, tasks.py and views.py (a blueprint named `bp`).
 # `site` first: it adds the dashboard route to the members blueprint before that one is registered.
 DOMAINS = ("site", "core", "audit", "members", "catalog", "distributions", "orders", "offers", "payments", "dispatch",
-           "billing", "accounts", "disputes", "invoicing", "privacy", "reports", "api", "admin")
+           "billing", "accounts", "contracts", "disputes", "invoicing", "privacy", "reports", "api", "admin")
 
 
 def _domain_modules(kind: str):

@@ -121,7 +121,7 @@ def seed_demo(now: datetime | None = None) -> dict | None:
     create_delivery_zone(admin, name="Nantes centre", postcodes="44000,44100,44200,44300", fee_cents=450)
 
     day = _next_local(now, weekday=3, hour=16)  # Thursday 16:00, coop time
-    schedule_distribution(admin, DistributionInput(
+    thursdays = schedule_distribution(admin, DistributionInput(
         pickup_place_id=halles.id, title="Marché du jeudi", starts_at=day, ends_at=day + timedelta(hours=3),
         opens_at=now - timedelta(days=2), cutoff_at=day - timedelta(hours=30), producer_ids=tuple(producer_ids),
         home_delivery=True, repeat_weeks=4,
@@ -133,6 +133,7 @@ def seed_demo(now: datetime | None = None) -> dict | None:
         cutoff_at=saturday - timedelta(hours=40), producer_ids=tuple(producer_ids[1:]), home_delivery=False))
     _seed_variants_and_offers(admin)
     _seed_couriers(admin, couriers, halles.id)
+    _seed_contract(thursdays[0].series_key)
     _seed_invoicing()
     seed_past_months(admin, now)
     db.session.commit()
@@ -220,3 +221,32 @@ def _seed_couriers(admin: User, couriers: list[User], place_id: int) -> None:
 
 
 __all__ = ["seed_demo", "DEMO_PASSWORD", "PickupPlace", "Product"]
+
+
+CONTRACT_TEXT = (
+    "Contrat AMAP — panier de légumes de la Ferme du Marais.\n\n"
+    "L'adhérent·e s'engage à prendre un panier de légumes de saison à chaque distribution du jeudi de la "
+    "saison, et la Ferme du Marais à le récolter la veille. Le prix est celui d'un panier par livraison, "
+    "payé en trois échéances (chèque, virement ou compte adhérent).\n"
+    "Deux absences déclarées avant la clôture ne sont pas facturées ; au-delà, le panier est dû. On peut "
+    "aussi confier son panier à une personne nommée, qui le récupère à sa place.")
+
+
+def _seed_contract(series_key: str) -> None:
+    """A vegetable-basket AMAP contract on the Thursday series; Marie subscribes and is away the second week."""
+    from marketplace.catalog.models import Product
+    from marketplace.contracts import services as contracts
+    from marketplace.contracts.models import PaymentMeans
+
+    farmer = db.session.query(User).filter_by(email="ferme.du.marais@demo.coop").one()
+    basket = db.session.query(Product).filter_by(name="Panier de légumes").one()
+    contract = contracts.create_contract(farmer, contracts.ContractInput(
+        title="AMAP — Panier de légumes du jeudi", series_key=series_key, price_per_delivery_cents=1800,
+        items=((basket.variants[0].id, 1),), instalments=3,
+        payment_means=(PaymentMeans.CHEQUE, PaymentMeans.BANK_TRANSFER, PaymentMeans.ACCOUNT),
+        allowed_absences=2, quantities_changeable=False,
+        content="Six légumes de saison, environ 4 kg, selon la récolte.", text=CONTRACT_TEXT))
+    marie = db.session.query(User).filter_by(email="marie.buyer@demo.coop").one()
+    subscription = contracts.subscribe(marie, contract.id, accepted_version=1, means=PaymentMeans.CHEQUE)
+    second = contracts.season_distributions(series_key)[1]
+    contracts.declare_absence(marie, subscription.id, second.id)

@@ -5,6 +5,7 @@ It sits above the domains (it names their tasks); marketplace.tasking, below the
 from __future__ import annotations
 
 from marketplace.billing.tasks import BEAT_SCHEDULE as billing_beat
+from marketplace.contracts.tasks import BEAT_SCHEDULE as contracts_beat
 from marketplace.invoicing.tasks import BEAT_SCHEDULE as invoicing_beat
 from marketplace.payments.tasks import BEAT_SCHEDULE as payments_beat
 
@@ -19,6 +20,7 @@ def beat_schedule(config) -> dict:
     sweep = float(config["SWEEP_INTERVAL_S"])
     return {
         **billing_beat,
+        **contracts_beat,
         **invoicing_beat,
         **payments_beat,
         "drain-task-outbox": {"task": "core.drain_outbox", "schedule": float(config["OUTBOX_DRAIN_INTERVAL_S"])},

@@ -24,6 +24,7 @@ class MovementKind(str, enum.Enum):
     ADJUSTMENT = "adjustment"                      # ± an admin's correction, with its mandatory reason
     PAYBACK = "payback"                            # - the balance handed back to the member
     CARRY_OVER = "carry_over"                      # ± a small weighing difference carried to the next order
+    CONTRACT_PAYMENT = "contract_payment"          # - the balance pays a contract's instalment (contracts)
 
 
 class Means(str, enum.Enum):
@@ -45,6 +46,7 @@ KIND_SIGN: dict[MovementKind, int] = {
     MovementKind.ADJUSTMENT: 0,
     MovementKind.PAYBACK: -1,
     MovementKind.CARRY_OVER: 0,
+    MovementKind.CONTRACT_PAYMENT: -1,
 }
 
 

@@ -103,6 +103,7 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         unit = known_word(line.unit, enum_words())
         rows.append([line.display_name, str(line.quantity), unit, weight, order.buyer.full_name, order.reference,
                      _("delivery") if order.fulfilment.value == "delivery" else _("pickup")])
+    rows.extend(_absence_rows(distribution_id, producer_id))
     return Document(
         title=_("Packing list — %(producer)s", producer=producer.name if producer else ""),
         subtitle=_when(distribution),
@@ -110,20 +111,41 @@ def packing_list(distribution_id: int, producer_id: int) -> Document:
         rows=rows, filename=f"packing-list-{distribution_id}-{producer_id}")
 
 
+def packing_notes(distribution_id: int, producer_id: int | None = None) -> list[tuple[int, str, str]]:
+    """(member id, name, who collects or "" when absent) as the higher domains answer it (contracts)."""
+    from marketplace.orders.signals import packing_notes as question
+
+    notes = [note for _receiver, answer in question.send(distribution_id, producer_id=producer_id)
+             for note in (answer or [])]
+    return sorted(notes, key=lambda note: (note[1].lower(), note[0]))
+
+
+def _absence_rows(distribution_id: int, producer_id: int) -> list[list[str]]:
+    rows = []
+    for _member_id, member, collector in packing_notes(distribution_id, producer_id):
+        what = _("Collected by %(name)s", name=collector) if collector else _("Absent: no basket to prepare")
+        rows.append([what, "", "", "", member, "", ""])
+    return rows
+
+
 def pickup_sheet(distribution_id: int) -> Document:
     """The pickup sheet: each buyer, their items, the amount due, and a column to sign."""
     distribution = _distribution(distribution_id)
     orders = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
               .order_by(Order.id).all())
+    collectors = {member_id: collector for member_id, _name, collector in packing_notes(distribution_id) if collector}
     rows = []
     for order in sorted(orders, key=lambda o: (o.buyer.full_name.lower(), o.id)):
         if order.status == "cancelled":
             continue
+        buyer = order.buyer.full_name
+        if order.buyer_id in collectors:
+            buyer = _("%(buyer)s (collected by %(name)s)", buyer=buyer, name=collectors[order.buyer_id])
         items = ", ".join(
             f"{line.quantity} × {line.display_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
             for part in order.parts if part.status != PartStatus.CANCELLED
             for line in part.lines if line.status == LineStatus.ACTIVE)
-        rows.append([order.buyer.full_name, order.reference, items, handover_text(order), ""])
+        rows.append([buyer, order.reference, items, handover_text(order), ""])
     return Document(title=_("Pickup sheet"), subtitle=_when(distribution),
                     headers=[_("Buyer"), _("Order"), _("Items"), _("To pay / to hand back"), _("Signature")],
                     rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 105, 55, 40])

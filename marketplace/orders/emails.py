@@ -73,3 +73,23 @@ def delivered_to_buyer(ref: str) -> tuple[str, str]:
 def delivered_to_producer(ref: str) -> tuple[str, str]:
     return (_("Order %(ref)s delivered", ref=ref),
             _("Your part of order %(ref)s has been delivered to the buyer.", ref=ref))
+
+
+@email_template(ref="C-0042", place="Marché de Talensac", total_cents=2200,
+                unserved=[("Poireaux", "sold_out")], paid_by_contract=True)
+def subscription_order_placed(ref: str, place: str, total_cents: int, unserved: list[tuple[str, str]],
+                              paid_by_contract: bool) -> tuple[str, str]:
+    """`unserved`: (product name, reason code of orders.events.REASONS) for each line that could not be served."""
+    from marketplace.orders.events import reason_text
+
+    if paid_by_contract:
+        body = _("Your basket for %(place)s is ordered (order %(ref)s). It is paid by your contract.",
+                 place=place, ref=ref)
+    else:
+        body = _("Your standing order for %(place)s is placed (order %(ref)s). Estimated total: %(total)s.",
+                 place=place, ref=ref, total=format_money(total_cents))
+    lines = "\n".join(f"- {name}: {reason_text(reason)}" for name, reason in unserved)
+    if lines:
+        body += "\n" + _("Could not be served this time:") + "\n" + lines
+    body += "\n" + _("You can change it or declare an absence until the cut-off.")
+    return _("Order %(ref)s placed for you", ref=ref), body

@@ -35,6 +35,9 @@ REASONS = {
     "card_abandoned": _l("Card payment cancelled by the buyer."),
     "card_expired": _l("The card payment was not completed in time."),
     "minimum_not_reached": _l("The producer's minimum order for this distribution was not reached."),
+    "absent": _l("Absence declared: no basket this time."),
+    "not_offered": _l("Not offered at this distribution."),
+    "sold_out": _l("Sold out for this distribution."),
 }
 
 

@@ -53,6 +53,10 @@ class Order(db.Model):
     payment_method = db.Column(enum_type(PaymentMethod), nullable=False, default=PaymentMethod.PAY_AT_PICKUP)
     payment_status = db.Column(enum_type(PaymentStatus), nullable=False, default=PaymentStatus.DUE)
     note = db.Column(db.Text, nullable=False, default="")
+    # Made by a subscription (contracts): "contract" (paid by the contract's instalments) or "standing".
+    origin = db.Column(db.String(16), nullable=False, default="", server_default="")
+    # A contract's basket: changed on the contract's page (baskets, absence), not line by line.
+    quantities_locked = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -24,3 +24,10 @@ order_out_for_delivery = _signals.signal("order-out-for-delivery")
 order_completed = _signals.signal("order-completed")
 # sender: the Order; kwargs: reason. A delivery failed and goes back to the dispatcher.
 delivery_failed = _signals.signal("delivery-failed")
+# sender: the Distribution; kwargs: now. Its cut-off is about to run (before the harvest totals): the
+# subscription orders still missing are made now (contracts).
+distribution_closing = _signals.signal("distribution-closing")
+# A question (payments.signals.fees_due's pattern): sender the distribution id, kwargs producer_id (None: every
+# producer); each receiver returns [(member id, member's name, who collects instead or "" when absent)] for the
+# packing list and the pickup sheet.
+packing_notes = _signals.signal("packing-notes")

@@ -188,7 +188,8 @@ def order_page(order_id: int):
     order = db.session.get(Order, order_id)
     if order is None or (order.buyer_id != current_user.id and not current_user.is_admin):
         abort(404, _("No such order."))
-    return render_template("orders/order.html", order=order, editable=order.distribution.is_open(),
+    return render_template("orders/order.html", order=order,
+                           editable=order.distribution.is_open() and not order.quantities_locked,
                            summary=services.order_summary(order))
 
 
@@ -237,7 +238,8 @@ def producer_orders():
     for part in parts:
         by_distribution.setdefault(part.order.distribution, []).append(part)
     return render_template("orders/producer_orders.html", producer=profile, by_distribution=by_distribution,
-                           PartStatus=PartStatus, weight_bounds=services.weight_bounds_g)
+                           PartStatus=PartStatus, weight_bounds=services.weight_bounds_g,
+                           packing_notes=lambda distribution: documents.packing_notes(distribution.id, profile.id))
 
 
 @bp.route("/producer/parts/<int:part_id>/accept", methods=["POST"])

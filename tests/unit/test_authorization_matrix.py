@@ -13,7 +13,10 @@ import pytest
 from flask import message_flashed
 
 from marketplace.extensions import db
+from marketplace.contracts import services as contract_services
+from marketplace.contracts.models import PaymentMeans
 from tests.admin_fixtures import build_coop
+from tests.contracts_fixtures import make_contract, make_season
 from tests.factories import login
 
 ROLES = ("anonymous", "pending", "buyer", "producer", "courier", "admin")
@@ -91,6 +94,23 @@ EXPECTED: dict[str, dict] = {
     "catalog.new_product": R('login', 403, 403, 'ok', 403, 403),
     "catalog.producer": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "catalog.product": R('ok', 'ok', 'ok', 404, 404, 404),
+    "contracts.absence": R('login', 404, 404, 404, 404, 404),
+    "contracts.baskets": R('login', 404, 'refused', 404, 404, 404),
+    "contracts.contract": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "contracts.contract_document": R('login', 404, 'ok', 404, 404, 404),
+    "contracts.contract_status": R('login', 403, 403, 'refused', 403, 'refused'),
+    "contracts.index": R('login', 'ok', 'ok', 'ok', 'ok', 'ok'),
+    "contracts.manage": R('login', 403, 403, 'ok', 403, 'ok'),
+    "contracts.manage_contract": R('login', 403, 403, 'ok', 403, 'ok'),
+    "contracts.new_contract": R('login', 403, 403, 'ok', 403, 'ok'),
+    "contracts.pay_from_account": R('login', 404, 'refused', 404, 404, 404),
+    "contracts.present": R('login', 404, 404, 404, 404, 404),
+    "contracts.record_instalment": R('login', 403, 403, 403, 403, 'refused'),
+    "contracts.revise_text": R('login', 403, 403, 'refused', 403, 'refused'),
+    "contracts.standing_from_cart": R('login', 403, 'refused', 'refused', 'refused', 403),
+    "contracts.stop": R('login', 404, 'refused', 404, 404, 404),
+    "contracts.subscribe": R('login', 403, 'refused', 'refused', 'refused', 403),
+    "contracts.subscription": R('login', 404, 'ok', 404, 404, 404),
     "core.healthz": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "core.home": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
     "core.privacy": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),
@@ -223,6 +243,10 @@ def _objects(coop) -> dict:
     ferme_part = next(p for p in done.parts if p.producer_id == coop["ferme"].producer_profile.id)
     line = ferme_part.lines[0]
     dispute = open_dispute(coop["buyer"], line.id, DisputeReason.DAMAGED, "bruised")
+    season = make_season([coop["ferme"]], weeks=2)
+    contract = make_contract(coop["ferme"], season, [(coop["leeks"].variants[0].id, 1)])
+    subscription = contract_services.subscribe(coop["buyer"], contract.id, accepted_version=1,
+                                               means=PaymentMeans.CHEQUE)
     db.session.commit()
     return {"order_id": done.id, "part_id": ferme_part.id, "line_id": line.id, "product_id": coop["carrots"].id,
             "producer_id": coop["ferme"].producer_profile.id, "distribution_id": coop["distribution"].id,
@@ -230,7 +254,9 @@ def _objects(coop) -> dict:
             "code": "en", "filename": "missing.jpg", "fmt": "csv", "token_id": 1, "run_id": 1, "stop_id": 1,
             "slot_id": 1, "job_id": 1, "period_id": 1, "invoice_id": 1, "rule_id": 1, "statement_id": 1, "cost_id": 1,
             "key": "slot:1", "plan_key": "slot:1", "id": 1, "token": "not-a-valid-token", "message_id": 1,
-            "alert_id": 1, "payout_id": 1, "credit_id": 1, "variant_id": coop["carrots"].variants[0].id}
+            "alert_id": 1, "payout_id": 1, "credit_id": 1, "contract_id": contract.id,
+            "subscription_id": subscription.id,
+            "variant_id": coop["carrots"].variants[0].id}
 
 
 def _outcome(response, flashed_errors: list[str]) -> object:

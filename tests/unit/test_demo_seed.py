@@ -101,6 +101,19 @@ def test_the_demo_shop_speaks_french_and_english_to_its_members(app, client):
     assert "Sandy-soil carrots" in english
 
 
+def test_the_demo_has_a_vegetable_basket_contract_with_a_subscriber_away_one_week(app):
+    from marketplace.contracts import services as contracts
+    from marketplace.contracts.models import Contract, Subscription
+
+    seed_demo()
+    contract = db.session.query(Contract).one()
+    subscription = db.session.query(Subscription).filter_by(contract_id=contract.id).one()
+    assert subscription.member.email == "marie.buyer@demo.coop"
+    assert contracts.absences_left(subscription) == 1
+    deliveries = len(contracts.delivery_plan(subscription))
+    assert contracts.amount_cents(subscription) == 1800 * (deliveries - 1)  # the absence is one of the two free
+
+
 def test_the_demo_shows_variants_and_the_offers_of_its_open_distributions(app, client):
     from marketplace.catalog.models import DistributionOffer, ProductVariant
 

@@ -24,6 +24,8 @@ def movement_text(movement: AccountMovement) -> str:
         return _("Order %(ref)s: short at the handover, carried over", ref=ref)
     if key.startswith("carry-over:"):
         return _("Order %(ref)s: weighing difference carried over", ref=ref)
+    if key.startswith("contract-instalment:"):
+        return _("Contract instalment")
     if key.startswith("order-excess:"):
         return _("Order %(ref)s: less than paid from the account", ref=ref)
     return _("Order %(ref)s", ref=ref) if ref else ""

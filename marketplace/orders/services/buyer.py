@@ -23,6 +23,8 @@ def buyer_order(user: User, order_id: int) -> Order:
 def _require_editable(order: Order) -> None:
     if not order.distribution.is_open():
         raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
+    if order.quantities_locked:
+        raise Conflict(_("This basket comes with your contract: change it on your contract's page."))
 
 
 def change_line_quantity(user: User, order_id: int, line_id: int, quantity: int) -> Order:

@@ -12,7 +12,7 @@ from marketplace.catalog.variants import variant_display_name
 from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.orders import emails
+from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
 from marketplace.orders.states import LineStatus, PartStatus
@@ -65,6 +65,9 @@ def close_distribution(distribution_id: int, now: datetime | None = None) -> boo
     was changed. Flushes only: the caller commits.
     """
     now = now or utcnow()
+    pending = db.session.get(Distribution, distribution_id)
+    if pending is not None and pending.closed_at is None and pending.cutoff_at <= now:
+        signals.distribution_closing.send(pending, now=now)
     # A conditional UPDATE claims the cut-off: a concurrent run waits on the row, then finds it closed.
     claimed = db.session.execute(
         update(Distribution).where(Distribution.id == distribution_id, Distribution.closed_at.is_(None),

@@ -1,0 +1,145 @@
+"""A subscription's money: its season as the rule sees it, the instalments, and payments recorded."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import gettext as _
+
+from marketplace.contracts.models import DeliveryChoice, Instalment, PaymentMeans, Subscription
+from marketplace.contracts.rules import DeliveryPlan, amount_due_cents, free_absences_taken, reschedule
+from marketplace.contracts.services.defining import season_distributions
+from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.distributions.models import Distribution
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.members.services import require_admin
+from marketplace.timeutil import utcnow
+
+RECORDED_MEANS = (PaymentMeans.CARD, PaymentMeans.CHEQUE, PaymentMeans.BANK_TRANSFER)
+
+
+def subscriber_distributions(subscription: Subscription) -> list[Distribution]:
+    """The subscriber's deliveries: the season's distributions whose cut-off is after they subscribed
+    (and, once stopped, before they stopped)."""
+    start = subscription.accepted_at or subscription.created_at
+    return [d for d in season_distributions(subscription.series_key) if d.cutoff_at > start
+            and (subscription.stopped_at is None or d.cutoff_at <= subscription.stopped_at)]
+
+
+def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
+    rows = db.session.query(DeliveryChoice).filter_by(subscription_id=subscription.id).all()
+    return {choice.distribution_id: choice for choice in rows}
+
+
+def delivery_plan(subscription: Subscription) -> list[tuple[Distribution, DeliveryPlan]]:
+    """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not."""
+    choices = choices_of(subscription)
+    plan = []
+    for distribution in subscriber_distributions(subscription):
+        choice = choices.get(distribution.id)
+        baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
+        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=bool(choice and choice.absent),
+                                                cancelled=distribution.cancelled_at is not None)))
+    return plan
+
+
+def amount_cents(subscription: Subscription) -> int:
+    """The season's amount under the contract's rule (contracts.rules)."""
+    contract = subscription.contract
+    return amount_due_cents(contract.price_per_delivery_cents, [p for _d, p in delivery_plan(subscription)],
+                            contract.allowed_absences)
+
+
+def absences_left(subscription: Subscription) -> int:
+    contract = subscription.contract
+    used = free_absences_taken([p for _d, p in delivery_plan(subscription)], contract.allowed_absences)
+    return contract.allowed_absences - used
+
+
+def _due_dates(subscription: Subscription, count: int) -> list[date]:
+    """Instalment i falls due on the day of delivery (i × deliveries) // count: spread over the season."""
+    days = [d.starts_at.date() for d in subscriber_distributions(subscription)] or [utcnow().date()]
+    return [days[(i * len(days)) // count] for i in range(count)]
+
+
+def refresh_schedule(subscription: Subscription) -> list[Instalment]:
+    """Recompute the instalments still to pay from the season as it now stands (contracts.rules.reschedule).
+
+    Paid instalments never change; the unpaid ones take the new amounts; a settling instalment is added
+    when everything was paid and the amount changed, or removed when no longer needed."""
+    contract = subscription.contract
+    rows = sorted(subscription.instalment_rows, key=lambda row: row.number)
+    paid = [row.paid_cents for row in rows if row.paid_cents is not None]
+    schedule = reschedule(amount_cents(subscription), paid, contract.instalments)
+    dates = _due_dates(subscription, contract.instalments)
+    by_number = {row.number: row for row in rows}
+    for index, cents in enumerate(schedule):
+        number = index + 1
+        row = by_number.get(number)
+        if row is None:
+            row = Instalment(number=number, due_on=dates[min(index, len(dates) - 1)], amount_cents=cents)
+            subscription.instalment_rows.append(row)
+        elif row.paid_cents is None:
+            row.amount_cents = cents
+    for number, row in by_number.items():
+        if number > len(schedule) and row.paid_cents is None:
+            subscription.instalment_rows.remove(row)
+            db.session.delete(row)
+    db.session.flush()
+    return sorted(subscription.instalment_rows, key=lambda row: row.number)
+
+
+@dataclass(frozen=True)
+class Balance:
+    amount_cents: int   # the season's amount under the rule, as it stands
+    paid_cents: int
+    due_cents: int      # negative: owed back to the member
+
+
+def balance(subscription: Subscription) -> Balance:
+    amount = amount_cents(subscription)
+    paid = sum(row.paid_cents or 0 for row in subscription.instalment_rows)
+    return Balance(amount, paid, amount - paid)
+
+
+def _next_unpaid(subscription_id: int) -> tuple[Subscription, Instalment]:
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None or subscription.contract is None:
+        raise NotFound(_("No such subscription."))
+    refresh_schedule(subscription)
+    row = next((r for r in sorted(subscription.instalment_rows, key=lambda r: r.number) if r.paid_cents is None),
+               None)
+    if row is None:
+        raise Conflict(_("Every instalment is already paid."))
+    return subscription, row
+
+
+def record_instalment(admin: User, subscription_id: int, means: PaymentMeans) -> Instalment:
+    """The coop received the next instalment (card terminal, cheque, transfer): it is recorded as paid, in order."""
+    require_admin(admin)
+    means = PaymentMeans(means)
+    if means not in RECORDED_MEANS:
+        raise ServiceError(_("Record a card, cheque or transfer payment."), "means")
+    subscription, row = _next_unpaid(subscription_id)
+    row.paid_cents, row.paid_at, row.means, row.recorded_by_id = row.amount_cents, utcnow(), means, admin.id
+    refresh_schedule(subscription)
+    return row
+
+
+def pay_instalment_from_account(member: User, subscription_id: int) -> Instalment:
+    """The member's account pays the next instalment (never below the account's floor)."""
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import MovementKind
+
+    subscription, row = _next_unpaid(subscription_id)
+    if subscription.member_id != member.id:
+        raise NotFound(_("No such subscription."))
+    if row.amount_cents <= 0:
+        raise Conflict(_("Nothing to pay: this instalment is a credit to you."))
+    accounts.post_movement(member.id, MovementKind.CONTRACT_PAYMENT, -row.amount_cents, actor=member,
+                           key=f"contract-instalment:{subscription.id}:{row.number}")
+    row.paid_cents, row.paid_at, row.means, row.recorded_by_id = row.amount_cents, utcnow(), PaymentMeans.ACCOUNT, \
+        member.id
+    refresh_schedule(subscription)
+    return row
