@@ -130,6 +130,7 @@ def _key() -> tuple | None:
 
 def serve_cached_page() -> Response | None:
     """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
+    g.pop("member_page_key", None)
     key = _key()
     if key is None:
         return None
@@ -143,7 +144,9 @@ def serve_cached_page() -> Response | None:
 def keep_page(response: Response) -> Response:
     """after_request: keep a freshly rendered page when it was rendered for the member the session names."""
     key = g.pop("member_page_key", None)
-    if key is None or response.status_code != 200 or response.direct_passthrough or session.modified:
+    if key is None or key[:2] != (request.path, request.query_string):
+        return response
+    if response.status_code != 200 or response.direct_passthrough or session.modified:
         return response
     from flask_login import current_user
 
