@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--miss", action="store_true", help="empty the member page cache before each GET")
     args = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="coop-profile-"))
     (instance / "uploads").mkdir()
@@ -60,6 +61,8 @@ def main() -> None:
         mix = paths[args.page]
 
         def call(i=[0]):
+            if args.miss:
+                app.extensions.pop("member_pages", None)
             r = client.get(mix[call.__defaults__[0][0] % len(mix)])
             call.__defaults__[0][0] += 1
             assert r.status_code == 200

@@ -57,7 +57,7 @@ def init_app(app: Flask) -> None:
         from marketplace.core.services import all_settings
 
         if "coop" not in g:
-            g.coop = all_settings()
+            g.coop = _coop_settings(all_settings)
         return {"coop": g.coop, "current_locale": str(get_locale())}
 
     # Globals (not context) so that imported macros can use them too.
@@ -101,6 +101,19 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
             return error_response(exc.description or exc.name, exc.code)
         return exc
+
+
+def _coop_settings(read: Callable[[], dict]) -> dict:
+    """The coop's settings, read once per site version when this request knows it (`g.site_version`, set by the
+    member page cache from Redis; a settings change bumps it at commit), else from the database."""
+    version = g.get("site_version")
+    if version is None:
+        return read()
+    kept = current_app.extensions.get("coop_settings")
+    if kept is None or kept[0] != version:
+        kept = (version, read())
+        current_app.extensions["coop_settings"] = kept
+    return dict(kept[1])
 
 
 def wants_json() -> bool:

@@ -123,6 +123,7 @@ def _key() -> tuple | None:
     versions = _versions(int(user_id))
     if versions is None or None in versions:
         return None
+    g.catalog_version, g.site_version = versions[0], versions[1]  # read once for the rendering, on a miss
     # No host: the pages hold relative links only, and an untrusted host was refused while routing.
     return (request.path, request.query_string, user_ref, session["csrf_token"], session.get("lang"), languages,
             *versions)
@@ -130,7 +131,8 @@ def _key() -> tuple | None:
 
 def serve_cached_page() -> Response | None:
     """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
-    g.pop("member_page_key", None)
+    for name in ("member_page_key", "catalog_version", "site_version"):  # read afresh by every request
+        g.pop(name, None)
     key = _key()
     if key is None:
         return None
