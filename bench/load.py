@@ -53,6 +53,9 @@ CONCURRENCY = 50
 GUNICORN = ["--workers", "3"]  # the Dockerfile's settings, for both servers
 PASSWORD = "bench-password-2026"
 MAX_PYTHON_REQUESTS = 20_000  # per phase, on top of the time bound
+# One browser: the buyers' Python sessions and wrk send the same User-Agent, as a member's browser does, so
+# Flask-Login's session protection (a hash of address and User-Agent kept in the session) sees the same client.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) coop-bench/1.0"
 
 
 def make_hello():
@@ -254,7 +257,7 @@ local cookie = "%(cookie)s"
 local n = 0
 request = function()
   n = n + 1
-  local headers = {["Accept-Language"] = "en"}
+  local headers = {["Accept-Language"] = "en", ["User-Agent"] = "%(agent)s"}
   if cookie ~= "" then headers["Cookie"] = cookie end
   return wrk.format("GET", paths[(n %% #paths) + 1], headers)
 end
@@ -269,7 +272,8 @@ end
 
 def run_wrk(base: str, paths: list[str], duration: int, cookie: str = "", workdir: Path | None = None) -> dict:
     script = Path(workdir or tempfile.gettempdir()) / "bench_load.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "cookie": cookie})
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "cookie": cookie,
+                                          "agent": USER_AGENT})
     out = subprocess.run(["wrk", "-t", "2", "-c", str(CONCURRENCY), "-d", f"{duration}s", "--timeout", "10s",
                           "-s", str(script), base], capture_output=True, text=True, timeout=duration + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("WRKJSON ")), None)
@@ -290,17 +294,24 @@ class Buyer:
         import requests
 
         self.base, self.http = base, requests.Session()
-        self.http.headers["Accept-Language"] = "en"
+        self.http.headers.update({"Accept-Language": "en", "User-Agent": USER_AGENT})
         token = self._token("/login")
         response = self.http.post(f"{base}/login", data={"csrf_token": token, "email": email, "password": PASSWORD},
                                   allow_redirects=False)
         if response.status_code != 302:
             raise RuntimeError(f"login failed for {email}: {response.status_code}")
+        self._follow(response)
         self.csrf = self._token("/cart")  # the session's token, as the cart page's forms carry it
         response = self.http.post(f"{base}/cart/distribution", allow_redirects=False,
                                   data={"csrf_token": self.csrf, "distribution_id": distribution_id})
         if response.status_code != 302:
             raise RuntimeError(f"choosing the distribution failed: {response.status_code}")
+        self._follow(response)  # its flashed message is shown, and leaves the session (wrk reuses this cookie)
+
+    def _follow(self, response) -> None:
+        if response.is_redirect:
+            location = response.headers["Location"]
+            self.http.get(self.base + location if location.startswith("/") else location)
 
     def _token(self, path: str) -> str:
         match = CSRF_RE.search(self.http.get(self.base + path).text)
@@ -314,9 +325,7 @@ class Buyer:
         start = time.perf_counter()
         response = self.http.post(self.base + path, data={"csrf_token": self.csrf, **data}, allow_redirects=False)
         seconds = time.perf_counter() - start
-        if response.is_redirect:
-            self.http.get(self.base + response.headers["Location"] if response.headers["Location"].startswith("/")
-                          else response.headers["Location"])
+        self._follow(response)
         return response.status_code, seconds
 
     def add(self, product_id: int) -> tuple[int, float]:
