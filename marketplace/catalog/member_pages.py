@@ -7,15 +7,18 @@ settings (name, logo, colours), the member themself (name, language, roles, memb
 session is kept in this process, under a key made of all of those, and the next GET of it is answered by a
 `before_request` hook placed first, with one Redis round trip (the versions) and no SQL:
 
-- the session must name the member (`_user_id`, which holds their session secret), carry no flashed
-  message, and pass Flask-Login's session protection unchanged; the page was stored only after Flask-Login
+- the session must name the member (`_user_id`, which holds their session secret) and pass Flask-Login's
+  session protection unchanged; the page was stored only after Flask-Login
   had loaded that very member from the database through that cookie value;
 - every commit that changes a user or a membership bumps that member's version (`member:<id>:version`),
   and a change of coop settings, or a bulk UPDATE/DELETE of users or memberships (which names no row),
   bumps the site's version (`site:version`): logging out, a new password, a suspension or an erasure
   therefore make the next request miss, reach Flask-Login, and find the session ended;
 - the key holds the session's own CSRF secret and user id, so no page is ever shared between two
-  sessions, let alone two members; stock shown is at most `cache.TTL_SECONDS` old, as on the anonymous pages.
+  sessions, let alone two members; stock shown is at most `cache.TTL_SECONDS` old, as on the anonymous pages;
+- pages are kept without their flashed messages (base.html marks where they go); a message flashed to the
+  session (after adding to the cart, say) is taken out of it and put in the stored page, once, as
+  `get_flashed_messages` would.
 
 Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACHE_BYTES). Without Redis
 (development, tests) the versions are per process, like the catalogue's.
@@ -27,6 +30,7 @@ import time
 from collections import OrderedDict
 
 from flask import Flask, Response, current_app, g, request, session
+from markupsafe import escape
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -37,6 +41,7 @@ SITE_KEY = "site:version"
 SITE_TABLES = frozenset({"users", "memberships", "settings"})  # a bulk statement on these bumps the site's version
 MAX_HEADER = 200
 DEFAULT_BYTES = 32 * 1024 * 1024
+FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's markers around the flashed messages
 
 _lock = threading.Lock()
 
@@ -114,7 +119,7 @@ def _key() -> tuple | None:
     if request.method != "GET" or request.endpoint not in ENDPOINTS or len(request.query_string) > cache.MAX_QUERY:
         return None
     user_ref = session.get("_user_id")
-    if not isinstance(user_ref, str) or session.get("_flashes") or not session.get("csrf_token"):
+    if not isinstance(user_ref, str) or not session.get("csrf_token"):
         return None
     user_id = user_ref.partition(":")[0]
     languages = request.headers.get("Accept-Language", "")
@@ -131,30 +136,55 @@ def _key() -> tuple | None:
 
 def serve_cached_page() -> Response | None:
     """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
-    for name in ("member_page_key", "catalog_version", "site_version"):  # read afresh by every request
+    for name in ("member_page_key", "member_page_session", "catalog_version", "site_version"):  # per request
         g.pop(name, None)
     key = _key()
     if key is None:
         return None
     body = _pages().get(key)
     if body is None:
-        g.member_page_key = key
+        g.member_page_key, g.member_page_session = key, _session_state()
         return None
+    flashes = session.pop("_flashes", None)
+    if flashes:  # shown once, on this page, as base.html shows them
+        body = body.replace(FLASHES, FLASHES + _flash_html(flashes).encode(), 1)
     return Response(body, mimetype="text/html")
+
+
+def _session_state() -> dict:
+    """The session as the rendering must leave it for the page to be kept (flashed messages may be consumed)."""
+    return {name: value for name, value in session.items() if name != "_flashes"}
+
+
+def _flash_html(flashes: list) -> str:
+    return "".join(
+        f'\n      <div class="flash flash-{escape(category)}" role="{"alert" if category == "error" else "status"}">'
+        f"{escape(message)}</div>" for category, message in flashes)
+
+
+def _without_flashes(body: bytes) -> bytes | None:
+    """The page with its flashed messages taken out (None if base.html's markers are not there)."""
+    start, end = body.find(FLASHES), body.find(FLASHES_END)
+    if start < 0 or end < start:
+        return None
+    return body[:start + len(FLASHES)] + body[end:]
 
 
 def keep_page(response: Response) -> Response:
     """after_request: keep a freshly rendered page when it was rendered for the member the session names."""
     key = g.pop("member_page_key", None)
+    before = g.pop("member_page_session", None)
     if key is None or key[:2] != (request.path, request.query_string):
         return response
-    if response.status_code != 200 or response.direct_passthrough or session.modified:
+    if response.status_code != 200 or response.direct_passthrough or _session_state() != before:
         return response
     from flask_login import current_user
 
     if not current_user.is_authenticated or current_user.get_id() != key[2] or session.get("_flashes"):
         return response
-    _pages().put(key, response.get_data())
+    body = _without_flashes(response.get_data())
+    if body is not None:
+        _pages().put(key, body)
     return response
 
 

@@ -203,12 +203,34 @@ def test_a_bulk_update_of_members_and_a_settings_change_reach_the_cached_pages(a
     assert b"La Coop des Marais" in _get(client)[0]
 
 
-def test_a_flashed_message_is_shown_once_and_never_cached(app, shop):
+def test_a_flashed_message_is_shown_once_in_the_cached_page_and_never_kept(app, shop):
     farm, carrots, alice, bob = shop
     client = _login(app, alice)
+    _get(client, "/me")
     page = _get(client)[0]
     _post(client, "/cart/add", {"csrf_token": _token(page), "product_id": carrots.id,
                                 f"quantity-{carrots.id}": 2, "next": "/products"})
-    with_message = _get(client)[0]
-    assert b'class="flash flash-success"' in with_message
-    assert b'class="flash' not in _get(client)[0] and b'class="flash' not in _get(client)[0]
+    with_message, statements = _get(client)
+    assert statements == []  # the stored page, with the message put in it
+    assert with_message.count(b'class="flash flash-success"') == 1 and b"Added to your cart." in with_message
+    assert _get(client)[0] == page  # shown once: the next visit has no message
+    _post(client, "/cart/add", {"csrf_token": _token(page), "product_id": carrots.id,
+                                f"quantity-{carrots.id}": 9999, "next": f"/products/{carrots.id}"})
+    refused, statements = _get(client, f"/products/{carrots.id}")  # rendered (not stored yet), message shown
+    assert statements and refused.count(b'class="flash flash-error"') == 1
+    product_page, statements = _get(client, f"/products/{carrots.id}")
+    assert statements == [] and b'class="flash' not in product_page  # kept without the message
+
+
+def test_a_flashed_message_is_escaped_in_the_cached_page(app, shop):
+    from flask import flash
+
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    page = _get(client)[0]
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "<b>Carrots & co</b>")]
+    shown, statements = _get(client)
+    assert statements == [] and b"&lt;b&gt;Carrots &amp; co&lt;/b&gt;" in shown and b"<b>Carrots" not in shown
+    assert flash  # (the same escaping as base.html's {{ message }})
