@@ -14,6 +14,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     make_response,
     redirect,
@@ -61,8 +62,8 @@ def init_app(app: Flask) -> None:
         return {"coop": g.coop, "current_locale": str(get_locale())}
 
     # Globals (not context) so that imported macros can use them too.
-    app.jinja_env.globals.update(format_money=format_money, format_datetime=format_datetime,
-                                 format_date=format_date, cents_to_input=cents_to_input, id_url=id_url)
+    app.jinja_env.globals.update(format_money=format_money, format_datetime=_memo(format_datetime),
+                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url)
     app.jinja_env.filters["known_word"] = known_word
     app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
     from marketplace import headers
@@ -101,6 +102,21 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
             return error_response(exc.description or exc.name, exc.code)
         return exc
+
+
+def _memo(format_: Callable[..., str]) -> Callable[..., str]:
+    """A Babel date formatter that formats each (value, format) once per request and locale: list pages show the
+    same distribution date on every row."""
+    def formatted(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
+        if value is None or not has_request_context():
+            return format_(value, format, rebase)
+        memo = g.setdefault("formatted_dates", {})
+        key = (format_, value, format, rebase, str(get_locale()))
+        if key not in memo:
+            memo[key] = format_(value, format, rebase)
+        return memo[key]
+
+    return formatted
 
 
 ID_PLACEHOLDER = 2_147_483_646  # a valid <int:...> that no real id reaches before the last one
