@@ -107,7 +107,7 @@ def _versions(user_id: int) -> tuple | None:
 
 def _session_protected() -> bool:
     """Whether Flask-Login would accept this session as it is (its 'basic'/'strong' identifier check)."""
-    manager = current_app.login_manager  # type: ignore[attr-defined]
+    manager = current_app.login_manager
     mode = current_app.config.get("SESSION_PROTECTION", manager.session_protection)
     if mode not in ("basic", "strong"):
         return True
