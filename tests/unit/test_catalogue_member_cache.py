@@ -234,3 +234,15 @@ def test_a_flashed_message_is_escaped_in_the_cached_page(app, shop):
     shown, statements = _get(client)
     assert statements == [] and b"&lt;b&gt;Carrots &amp; co&lt;/b&gt;" in shown and b"<b>Carrots" not in shown
     assert flash  # (the same escaping as base.html's {{ message }})
+
+
+def test_the_kept_pages_stay_within_their_byte_budget_dropping_the_least_recently_used():
+    from marketplace.catalog.member_pages import _Pages
+
+    pages = _Pages(budget=250)
+    for name in ("a", "b", "c"):
+        pages.put((name,), name.encode() * 100)
+    assert pages.size <= 250 and pages.get(("a",)) is None  # the oldest went
+    assert pages.get(("b",)) == b"b" * 100  # b is now the most recently used...
+    pages.put(("d",), b"d" * 100)
+    assert pages.get(("c",)) is None and pages.get(("b",)) is not None and pages.size == 200  # ...so c went
