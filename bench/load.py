@@ -53,6 +53,9 @@ CONCURRENCY = 50
 GUNICORN = ["--workers", "3"]  # the Dockerfile's settings, for both servers
 PASSWORD = "bench-password-2026"
 MAX_PYTHON_REQUESTS = 20_000  # per phase, on top of the time bound
+# One browser: the buyers' Python sessions and wrk send the same User-Agent, as a member's browser does, so
+# Flask-Login's session protection (a hash of address and User-Agent kept in the session) sees the same client.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) coop-bench/1.0"
 
 
 def make_hello():
@@ -254,7 +257,7 @@ local cookie = "%(cookie)s"
 local n = 0
 request = function()
   n = n + 1
-  local headers = {["Accept-Language"] = "en"}
+  local headers = {["Accept-Language"] = "en", ["User-Agent"] = "%(agent)s"}
   if cookie ~= "" then headers["Cookie"] = cookie end
   return wrk.format("GET", paths[(n %% #paths) + 1], headers)
 end
@@ -269,7 +272,8 @@ end
 
 def run_wrk(base: str, paths: list[str], duration: int, cookie: str = "", workdir: Path | None = None) -> dict:
     script = Path(workdir or tempfile.gettempdir()) / "bench_load.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "cookie": cookie})
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "cookie": cookie,
+                                          "agent": USER_AGENT})
     out = subprocess.run(["wrk", "-t", "2", "-c", str(CONCURRENCY), "-d", f"{duration}s", "--timeout", "10s",
                           "-s", str(script), base], capture_output=True, text=True, timeout=duration + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("WRKJSON ")), None)
@@ -290,17 +294,24 @@ class Buyer:
         import requests
 
         self.base, self.http = base, requests.Session()
-        self.http.headers["Accept-Language"] = "en"
+        self.http.headers.update({"Accept-Language": "en", "User-Agent": USER_AGENT})
         token = self._token("/login")
         response = self.http.post(f"{base}/login", data={"csrf_token": token, "email": email, "password": PASSWORD},
                                   allow_redirects=False)
         if response.status_code != 302:
             raise RuntimeError(f"login failed for {email}: {response.status_code}")
+        self._follow(response)
         self.csrf = self._token("/cart")  # the session's token, as the cart page's forms carry it
         response = self.http.post(f"{base}/cart/distribution", allow_redirects=False,
                                   data={"csrf_token": self.csrf, "distribution_id": distribution_id})
         if response.status_code != 302:
             raise RuntimeError(f"choosing the distribution failed: {response.status_code}")
+        self._follow(response)  # its flashed message is shown, and leaves the session (wrk reuses this cookie)
+
+    def _follow(self, response) -> None:
+        if response.is_redirect:
+            location = response.headers["Location"]
+            self.http.get(self.base + location if location.startswith("/") else location)
 
     def _token(self, path: str) -> str:
         match = CSRF_RE.search(self.http.get(self.base + path).text)
@@ -314,9 +325,7 @@ class Buyer:
         start = time.perf_counter()
         response = self.http.post(self.base + path, data={"csrf_token": self.csrf, **data}, allow_redirects=False)
         seconds = time.perf_counter() - start
-        if response.is_redirect:
-            self.http.get(self.base + response.headers["Location"] if response.headers["Location"].startswith("/")
-                          else response.headers["Location"])
+        self._follow(response)
         return response.status_code, seconds
 
     def add(self, product_id: int) -> tuple[int, float]:
@@ -383,7 +392,9 @@ def _bench_app(instance: Path):
 
 def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -> dict:
     """In-process, with the test client: this process's CPU time per request (ms), for the logged-in
-    buyer's pages, cached and uncached, and for the bare hello app. CPU time, unlike wall time, hardly
+    buyer's pages, cached and uncached, and for the bare hello app. "catalogue", "search", "product page" are
+    pages the buyer saw before (kept by catalog/member_pages.py; product pages: 60 of them); "first visit"
+    empties that cache before each request (the shared catalogue grid stays); "uncached" empties both. CPU time, unlike wall time, hardly
     depends on what else the machine runs, so the ratio to hello is the framework ceiling on a quiet
     machine (PostgreSQL's and Redis's own CPU is not counted: see the SQL table for those)."""
     app = _bench_app(instance)
@@ -407,14 +418,20 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     with app.app_context():
         client.post("/login", data={"csrf_token": token, "email": facts["buyers"][0], "password": PASSWORD})
 
+    def first_visit():  # the member's own page not kept yet (the shared grid still is)
+        app.extensions.pop("member_pages", None)
+
     def no_cache():
+        app.extensions.pop("member_pages", None)
         app.extensions.pop("catalog_page_cache", None)
 
     n = requests_per_page
     out = {"hello": measure(hello, ["/"], 10 * n)}
     out["catalogue"] = measure(client, catalogue, n)
     out["search"] = measure(client, searches, n)
-    out["product page"] = measure(client, products, n)
+    out["product page"] = measure(client, products[:60], n)
+    out["catalogue, first visit"] = measure(client, catalogue, n // 3, first_visit)
+    out["product, first visit"] = measure(client, products, n // 3, first_visit)
     out["catalogue, uncached"] = measure(client, catalogue, n // 3, no_cache)
     out["search, uncached"] = measure(client, searches, n // 3, no_cache)
     with app.app_context():
@@ -573,10 +590,10 @@ def _print(results: dict) -> None:
 def _print_growth(growth: dict, hello_rps: float) -> None:
     sizes = sorted(growth)
     print(f"\ngrowth, logged-in buyer (wrk req/s, share of bare Flask's {hello_rps:.0f} req/s in this run)")
-    print(f"{'page':22}" + "".join(f"{n:>17,}" for n in sizes) + f"{'first/last':>12}")
+    print(f"{'page':24}" + "".join(f"{n:>17,}" for n in sizes) + f"{'first/last':>12}")
     for page in ("catalogue", "search", "product page"):
         cells = [growth[n][page] for n in sizes]
-        print(f"{page:22}" + "".join(f"{c['rps']:9.0f} {c['rps'] / hello_rps:6.1%}" for c in cells)
+        print(f"{page:24}" + "".join(f"{c['rps']:9.0f} {c['rps'] / hello_rps:6.1%}" for c in cells)
               + f"{cells[0]['rps'] / cells[-1]['rps']:11.2f}x")
     _print_cpu(growth)
 
@@ -584,15 +601,15 @@ def _print_growth(growth: dict, hello_rps: float) -> None:
 def _print_cpu(growth: dict) -> None:
     sizes = sorted(growth)
     print("\nCPU per request in this process (ms; test client, logged-in buyer), and the bare app's share of it")
-    print(f"{'page':22}" + "".join(f"{n:>17,}" for n in sizes) + f"{'last/first':>12}")
+    print(f"{'page':24}" + "".join(f"{n:>17,}" for n in sizes) + f"{'last/first':>12}")
     for page in growth[sizes[0]]["cpu"]:
         cells = [growth[n]["cpu"][page] for n in sizes]
-        print(f"{page:22}" + "".join(f"{c:9.2f} {growth[n]['cpu']['hello'] / c:6.1%}" for c, n in zip(cells, sizes))
+        print(f"{page:24}" + "".join(f"{c:9.2f} {growth[n]['cpu']['hello'] / c:6.1%}" for c, n in zip(cells, sizes))
               + f"{cells[-1] / cells[0]:11.2f}x")
     print("\nuncached SQL of one page (in-process, median ms; what a cache miss costs)")
     for case in growth[sizes[0]]["sql"]:
         cells = [growth[n]["sql"][case] for n in sizes]
-        print(f"{case:22}" + "".join(f"{c:17.2f}" for c in cells) + f"{cells[-1] / cells[0]:11.2f}x")
+        print(f"{case:24}" + "".join(f"{c:17.2f}" for c in cells) + f"{cells[-1] / cells[0]:11.2f}x")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ def create_app(config: dict | None = None) -> Flask:
     # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
     # ends them all (Flask-Login's "alternative tokens").
     login_manager.user_loader(user_for_session)
+    from marketplace.catalog import member_pages
+
+    member_pages.init_app(app)  # first of the before_request hooks: a member's stored catalogue page
     _register_blueprints(app)
     from marketplace.cli import register_cli
 

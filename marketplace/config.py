@@ -145,6 +145,8 @@ def _web(instance: Path) -> dict:
         "REMEMBER_COOKIE_DURATION": 60 * 60 * 24 * 30,
         "WTF_CSRF_TIME_LIMIT": None,
         "PRODUCTS_PER_PAGE": _env_int("PRODUCTS_PER_PAGE", 24),
+        # Logged-in members' catalogue pages kept by each worker (catalog/member_pages.py), at most this many bytes.
+        "MEMBER_PAGE_CACHE_BYTES": _env_int("MEMBER_PAGE_CACHE_BYTES", 32 * 1024 * 1024),
         "TRUSTED_HOSTS": _env_list("TRUSTED_HOSTS"),
         # How many reverse proxies (X-Forwarded-For/-Proto/-Host) stand before the app: 0 trusts none.
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),

@@ -14,6 +14,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     make_response,
     redirect,
@@ -57,12 +58,12 @@ def init_app(app: Flask) -> None:
         from marketplace.core.services import all_settings
 
         if "coop" not in g:
-            g.coop = all_settings()
+            g.coop = _coop_settings(all_settings)
         return {"coop": g.coop, "current_locale": str(get_locale())}
 
     # Globals (not context) so that imported macros can use them too.
-    app.jinja_env.globals.update(format_money=format_money, format_datetime=format_datetime,
-                                 format_date=format_date, cents_to_input=cents_to_input)
+    app.jinja_env.globals.update(format_money=format_money, format_datetime=_memo(format_datetime),
+                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url)
     app.jinja_env.filters["known_word"] = known_word
     app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
     from marketplace import headers
@@ -101,6 +102,48 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
             return error_response(exc.description or exc.name, exc.code)
         return exc
+
+
+def _memo(format_: Callable[..., str]) -> Callable[..., str]:
+    """A Babel date formatter that formats each (value, format) once per request and locale: list pages show the
+    same distribution date on every row."""
+    def formatted(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
+        if value is None or not has_request_context():
+            return format_(value, format, rebase)
+        memo = g.setdefault("formatted_dates", {})
+        key = (format_, value, format, rebase, str(get_locale()))
+        if key not in memo:
+            memo[key] = format_(value, format, rebase)
+        return memo[key]
+
+    return formatted
+
+
+ID_PLACEHOLDER = 2_147_483_646  # a valid <int:...> that no real id reaches before the last one
+
+
+def id_url(endpoint: str, name: str, **values: Any) -> Callable[[int], str]:
+    """`url_for(endpoint, name=id)` for many ids, built once: list pages make one link per row and action.
+
+    The link is built with a placeholder id and the id put in its place; ids are integers, so nothing else in
+    the link can look like it."""
+    from flask import url_for
+
+    head, _sep, tail = url_for(endpoint, **{**values, name: ID_PLACEHOLDER}).partition(str(ID_PLACEHOLDER))
+    return lambda value: f"{head}{int(value)}{tail}"
+
+
+def _coop_settings(read: Callable[[], dict]) -> dict:
+    """The coop's settings, read once per site version when this request knows it (`g.site_version`, set by the
+    member page cache from Redis; a settings change bumps it at commit), else from the database."""
+    version = g.get("site_version")
+    if version is None:
+        return read()
+    kept = current_app.extensions.get("coop_settings")
+    if kept is None or kept[0] != version:
+        kept = (version, read())
+        current_app.extensions["coop_settings"] = kept
+    return dict(kept[1])
 
 
 def wants_json() -> bool:

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import Response, current_app, has_app_context, request, session
+from flask import Response, current_app, g, has_app_context, has_request_context, request, session
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -68,20 +68,27 @@ def _redis():
 
 
 def version() -> int | None:
-    """The current catalogue version; None when it cannot be known (then nothing is cached)."""
+    """The current catalogue version; None when it cannot be known (then nothing is cached). Read once per
+    request (the member page cache may have read it already, with the other versions)."""
+    if has_request_context() and "catalog_version" in g:
+        return g.catalog_version
     client = _redis()
     if client is None:
         return _state().version
     try:
-        return int(client.get(VERSION_KEY) or 0)
+        current = int(client.get(VERSION_KEY) or 0)
     except Exception:  # Redis down: serve fresh pages rather than risk stale ones
         return None
+    if has_request_context():
+        g.catalog_version = current
+    return current
 
 
 def bump() -> None:
     """The catalogue changed: every cached page is out of date."""
     if not has_app_context():  # a script without an app: nothing is cached there
         return
+    g.pop("catalog_version", None)
     state = _state()
     with _lock:
         state.version += 1

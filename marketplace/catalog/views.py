@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
@@ -76,7 +77,7 @@ def _per_page() -> int:
 
 @bp.route("/products/<int:product_id>")
 def product(product_id: int):
-    item = db.session.get(Product, product_id)
+    item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
     if item is None or not item.is_available:
         abort(404, _("This product does not exist or is no longer sold."))
     return render_template("catalog/product.html", product=item)

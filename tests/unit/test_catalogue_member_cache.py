@@ -122,3 +122,127 @@ def test_a_card_adds_its_own_product_and_quantity_through_the_shared_form(app, s
     refused = _post(client, "/cart/add", {"product_id": leeks.id, f"quantity-{leeks.id}": 1})
     assert refused.status_code == 400  # no token, no cart change
     assert [(i.product_id, i.quantity) for i in orders.get_cart(alice).items] == [(leeks.id, 4)]
+
+
+# ---------------------------------------------------------------- whole pages (catalog/member_pages.py)
+
+def _token(page: bytes) -> str:
+    return TOKEN.search(page).group(1).decode()
+
+
+@pytest.mark.parametrize("url", ["/products", "/products?q=carr", "product"])
+def test_a_members_next_visit_of_a_page_runs_no_statement_and_is_still_their_own(app, shop, url):
+    farm, carrots, alice, bob = shop
+    url = f"/products/{carrots.id}" if url == "product" else url
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    for client in (alice_client, bob_client):
+        _get(client, "/me")  # the page after logging in: the session gets its CSRF secret there
+    first, first_statements = _get(alice_client, url)
+    again, again_statements = _get(alice_client, url)
+    assert first_statements and again_statements == []  # the whole page came from the member page cache
+    assert again == first and b"Alice Quenouille" in again and b"Carrots" in again
+    bob_page, bob_statements = _get(bob_client, url)
+    assert bob_statements  # Bob's first visit is rendered for him, never Alice's page
+    assert b"Bob Tournesol" in bob_page and b"Alice Quenouille" not in bob_page
+    assert set(TOKEN.findall(bob_page)).isdisjoint(TOKEN.findall(first))
+    assert _get(bob_client, url)[0] == bob_page and _get(alice_client, url)[0] == first
+
+
+def test_a_second_session_of_the_same_member_gets_its_own_token(app, shop):
+    farm, carrots, alice, bob = shop
+    phone, laptop = _login(app, alice), _login(app, alice)
+    phone_page, laptop_page = _get(phone)[0], _get(laptop)[0]
+    assert _get(phone)[0] == phone_page
+    assert set(TOKEN.findall(phone_page)).isdisjoint(TOKEN.findall(laptop_page))
+
+
+def _logged_out(page: bytes) -> bool:
+    return b"Alice Quenouille" not in page and b'action="/logout"' not in page and b"Log in" in page
+
+
+def test_logging_out_on_one_device_ends_the_cached_page_on_the_other(app, shop):
+    farm, carrots, alice, bob = shop
+    phone, laptop = _login(app, alice), _login(app, alice)
+    for client in (phone, laptop, phone):
+        page = _get(client)[0]
+    assert b"Alice Quenouille" in page
+    assert _post(laptop, "/logout", {"csrf_token": _token(_get(laptop)[0])}).status_code == 302
+    assert _logged_out(_get(phone)[0]) and _logged_out(_get(phone, f"/products/{carrots.id}")[0])
+
+
+def test_a_suspension_and_a_password_change_end_the_cached_pages(app, shop):
+    from marketplace.members.models import MembershipStatus
+    from marketplace.members.services import change_membership_status, set_password
+    from tests.factories import get_admin
+
+    farm, carrots, alice, bob = shop
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    for client in (alice_client, bob_client, alice_client, bob_client):
+        _get(client)
+    change_membership_status(get_admin(), alice.membership.id, MembershipStatus.SUSPENDED, "Unpaid shares")
+    db.session.commit()
+    assert _logged_out(_get(alice_client)[0])
+    assert b"Bob Tournesol" in _get(bob_client)[0]  # another member's pages are untouched...
+    set_password(db.session.get(type(bob), bob.id), "sunflower seeds at dawn")
+    db.session.commit()
+    assert b"Bob Tournesol" not in _get(bob_client)[0]  # ...until his own password changes
+
+
+def test_a_bulk_update_of_members_and_a_settings_change_reach_the_cached_pages(app, shop):
+    from marketplace.core.services import set_setting
+    from marketplace.members.models import User
+
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client), _get(client)
+    db.session.query(User).filter(User.id == alice.id).update({"full_name": "Alice Roseau"})
+    db.session.commit()
+    assert b"Alice Roseau" in _get(client)[0]
+    set_setting("coop_name", "La Coop des Marais")
+    db.session.commit()
+    assert b"La Coop des Marais" in _get(client)[0]
+
+
+def test_a_flashed_message_is_shown_once_in_the_cached_page_and_never_kept(app, shop):
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    page = _get(client)[0]
+    _post(client, "/cart/add", {"csrf_token": _token(page), "product_id": carrots.id,
+                                f"quantity-{carrots.id}": 2, "next": "/products"})
+    with_message, statements = _get(client)
+    assert statements == []  # the stored page, with the message put in it
+    assert with_message.count(b'class="flash flash-success"') == 1 and b"Added to your cart." in with_message
+    assert _get(client)[0] == page  # shown once: the next visit has no message
+    _post(client, "/cart/add", {"csrf_token": _token(page), "product_id": carrots.id,
+                                f"quantity-{carrots.id}": 9999, "next": f"/products/{carrots.id}"})
+    refused, statements = _get(client, f"/products/{carrots.id}")  # rendered (not stored yet), message shown
+    assert statements and refused.count(b'class="flash flash-error"') == 1
+    product_page, statements = _get(client, f"/products/{carrots.id}")
+    assert statements == [] and b'class="flash' not in product_page  # kept without the message
+
+
+def test_a_flashed_message_is_escaped_in_the_cached_page(app, shop):
+    from flask import flash
+
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    page = _get(client)[0]
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "<b>Carrots & co</b>")]
+    shown, statements = _get(client)
+    assert statements == [] and b"&lt;b&gt;Carrots &amp; co&lt;/b&gt;" in shown and b"<b>Carrots" not in shown
+    assert flash  # (the same escaping as base.html's {{ message }})
+
+
+def test_the_kept_pages_stay_within_their_byte_budget_dropping_the_least_recently_used():
+    from marketplace.catalog.member_pages import _Pages
+
+    pages = _Pages(budget=250)
+    for name in ("a", "b", "c"):
+        pages.put((name,), name.encode() * 100)
+    assert pages.size <= 250 and pages.get(("a",)) is None  # the oldest went
+    assert pages.get(("b",)) == b"b" * 100  # b is now the most recently used...
+    pages.put(("d",), b"d" * 100)
+    assert pages.get(("c",)) is None and pages.get(("b",)) is not None and pages.size == 200  # ...so c went

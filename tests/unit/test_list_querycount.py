@@ -44,3 +44,19 @@ def test_members_register_is_paginated_and_its_statement_count_does_not_follow_t
     first, second = client.get("/reports/members").data, client.get("/reports/members?page=2").data
     assert first.count(b'name="shares_count"') == MEMBERS_PER_PAGE  # the admin has no membership row
     assert second.count(b'name="shares_count"') == 10 and b"Page 2 of 2" in second
+
+
+def test_admin_members_list_statement_count_does_not_follow_the_members(app, client):
+    admin = get_admin()
+    for i in range(3):
+        make_member(f"m{i}@test.coop", College.BUYER, name=f"Member {i:03d}")
+    db.session.commit()
+    login(client, admin)
+    few = _queries(client, "/admin/members")
+    for i in range(3, 30):
+        make_member(f"m{i}@test.coop", College.BUYER, name=f"Member {i:03d}")
+    db.session.commit()
+    many = _queries(client, "/admin/members")
+    page = client.get("/admin/members").data
+    assert page.count(b'data-testid="member-') == 30 and b"Member 029" in page and b"m29@test.coop" in page
+    assert many == few, f"{few} statements for 3 members, {many} for 30"

@@ -1,0 +1,140 @@
+"""List pages in-process: 200 rows rendered, milliseconds and statements per page (no server, SQLite).
+
+    python bench/lists.py              # 200 orders (two producers each), 200 members; each page 15 times
+    python bench/lists.py --rows 400   # more rows
+
+Builds a throwaway SQLite shop in a temporary directory with the test factories and the shop's own services
+(carts and checkouts), logs in the admin and a producer through the test client, then renders each list page
+and prints the median wall and CPU milliseconds per rendering, the statements it ran and the rows shown.
+Target (issue 15): 200 rows in under 30 ms. A measurement, not a test: nothing here fails on a slow machine.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build(tmp: Path, rows: int):
+    from marketplace import create_app
+    from marketplace.extensions import db
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'l.db'}",
+                      "WTF_CSRF_ENABLED": False, "UPLOAD_FOLDER": str(tmp / "uploads"), "MAIL_SERVER": "",
+                      "STRIPE_SECRET_KEY": "", "BABEL_DEFAULT_LOCALE": "en", "PASSWORD_HASH_CHEAP": True,
+                      "REDIS_URL": "", "INSTANCE_PATH": str(tmp),
+                      "CELERY": {"task_always_eager": True, "broker_url": "memory://",
+                                 "result_backend": "cache+memory://"}})
+    with app.app_context():
+        from marketplace.orders import services as orders
+        from marketplace.orders.services import CheckoutInput
+        from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
+
+        db.create_all()
+        get_admin()
+        farms = [make_producer(f"farm{i}@bench.coop", f"Ferme {i}") for i in range(2)]
+        products = [make_product(farms[0], "Carrots", stock=100_000), make_product(farms[1], "Leeks", stock=100_000)]
+        make_distribution(farms)
+        db.session.commit()
+        for i in range(rows):
+            buyer = make_member(f"buyer{i:04d}@bench.coop", name=f"Buyer {i:04d}")
+            orders.add_to_cart(buyer, products[0].id, 1 + i % 3)
+            orders.add_to_cart(buyer, products[1].id, 2)
+            orders.checkout(buyer, CheckoutInput())
+            if i % 50 == 49:
+                db.session.commit()
+        db.session.commit()
+    return app
+
+
+def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int) -> list[tuple]:
+    from sqlalchemy import event
+
+    from marketplace.extensions import db
+    from tests.factories import PASSWORD
+
+    client = app.test_client()
+    with app.app_context():
+        client.post("/login", data={"email": email, "password": PASSWORD})
+    out = []
+    for name, url, row_marker in pages:
+        walls, cpus = [], []
+        statements: list[str] = []
+        for i in range(repeat + 1):
+            with app.app_context():
+                counted: list[str] = []
+                listener = lambda *a: counted.append(a[2])  # noqa: E731
+                event.listen(db.engine, "before_cursor_execute", listener)
+                wall, cpu = time.perf_counter(), time.process_time()
+                response = client.get(url)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                event.remove(db.engine, "before_cursor_execute", listener)
+            assert response.status_code == 200, (url, response.status_code)
+            if i:  # the first rendering compiles the templates
+                walls.append(wall * 1000)
+                cpus.append(cpu * 1000)
+                statements = counted
+        out.append((name, statistics.median(walls), statistics.median(cpus), len(statements),
+                    response.data.count(row_marker)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--profile", metavar="URL", help="instead: cProfile (CPU) of this page, as --as")
+    parser.add_argument("--as", dest="who", default="admin@test.coop", help="who --profile logs in as")
+    args = parser.parse_args()
+    if args.profile:
+        return profile(args)
+    with tempfile.TemporaryDirectory(prefix="coop-lists-") as tmp:
+        started = time.monotonic()
+        app = build(Path(tmp), args.rows)
+        print(f"built {args.rows} orders and members in {time.monotonic() - started:.0f} s (SQLite, in-process)")
+        results = measure(app, "admin@test.coop", [
+            ("admin orders", "/admin/orders", b'href="/admin/orders/'),
+            ("members register (a page)", "/reports/members", b'name="shares_count"'),
+            ("admin members", "/admin/members", b"<tr"),
+            ("reports: pickup points", "/reports/pickup-points", b"<tr"),
+            ("reports: sales", "/reports/sales", b"<tr"),
+        ], args.repeat)
+        results += measure(app, "farm0@bench.coop", [
+            ("producer order desk", "/producer/orders", b'data-testid="part-'),
+        ], args.repeat)
+    print(f"\n{'page':28} {'wall ms':>8} {'CPU ms':>8} {'statements':>11} {'rows':>6}")
+    for name, wall, cpu, statements, rows in results:
+        print(f"{name:28} {wall:8.1f} {cpu:8.1f} {statements:11d} {rows:6d}")
+    print("\nmedian of", args.repeat, "renderings each (the first one, which compiles the templates, left out)")
+
+
+def profile(args) -> None:
+    import cProfile
+    import pstats
+
+    from tests.factories import PASSWORD
+
+    with tempfile.TemporaryDirectory(prefix="coop-lists-") as tmp:
+        app = build(Path(tmp), args.rows)
+        client = app.test_client()
+        with app.app_context():
+            client.post("/login", data={"email": args.who, "password": PASSWORD})
+        with app.app_context():
+            client.get(args.profile)
+        profiler = cProfile.Profile(time.process_time)
+        for _ in range(args.repeat):
+            with app.app_context():
+                profiler.enable()
+                client.get(args.profile)
+                profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
+if __name__ == "__main__":
+    main()

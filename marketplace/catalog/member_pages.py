@@ -1,0 +1,273 @@
+"""Whole catalogue pages for a logged-in member, served before Flask-Login, the database or a template is touched.
+
+A member's catalogue page (`/products` with any filter or search) and product page are the same on every
+request as long as nothing they show changed: the catalogue (its version, `cache.version`), the coop's
+settings (name, logo, colours), the member themself (name, language, roles, membership) and the session
+(the CSRF token derived from it, the language chosen in it). So the first rendering of such a page for one
+session is kept in this process, under a key made of all of those, and the next GET of it is answered by a
+`before_request` hook placed first, with one Redis round trip (the versions) and no SQL:
+
+- the session must name the member (`_user_id`, which holds their session secret) and pass Flask-Login's
+  session protection unchanged; the page was stored only after Flask-Login
+  had loaded that very member from the database through that cookie value;
+- every commit that changes a user or a membership bumps that member's version (`member:<id>:version`),
+  and a change of coop settings, or a bulk UPDATE/DELETE of users or memberships (which names no row),
+  bumps the site's version (`site:version`): logging out, a new password, a suspension or an erasure
+  therefore make the next request miss, reach Flask-Login, and find the session ended;
+- the key holds the session's own CSRF secret and user id, so no page is ever shared between two
+  sessions, let alone two members; stock shown is at most `cache.TTL_SECONDS` old, as on the anonymous pages;
+- pages are kept without their flashed messages (base.html marks where they go); a message flashed to the
+  session (after adding to the cart, say) is taken out of it and put in the stored page, once, as
+  `get_flashed_messages` would.
+
+Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACHE_BYTES). Without Redis
+(development, tests) the versions are per process, like the catalogue's.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from flask import Flask, Response, current_app, g, request, session
+from markupsafe import escape
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from marketplace.catalog import cache
+
+ENDPOINTS = frozenset({"catalog.browse", "catalog.product"})
+SITE_KEY = "site:version"
+SITE_TABLES = frozenset({"users", "memberships", "settings"})  # a bulk statement on these bumps the site's version
+MAX_HEADER = 200
+DEFAULT_BYTES = 32 * 1024 * 1024
+FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's markers around the flashed messages
+
+_lock = threading.Lock()
+
+
+def member_key(user_id: int) -> str:
+    return f"member:{user_id}:version"
+
+
+class _Pages:
+    """One app's member pages (an LRU bounded in bytes) and, without Redis, its local versions."""
+
+    def __init__(self, budget: int):
+        self.entries: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+        self.size = 0
+        self.budget = budget
+        self.versions: dict[str, int] = {}
+
+    def get(self, key: tuple) -> bytes | None:
+        with _lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with _lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.size -= len(old[1])
+            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body)
+            self.size += len(body)
+            while self.size > self.budget and self.entries:
+                _key, (_expires, dropped) = self.entries.popitem(last=False)
+                self.size -= len(dropped)
+
+    def clear(self) -> None:
+        with _lock:
+            self.entries.clear()
+            self.size = 0
+
+
+def _pages() -> _Pages:
+    pages = current_app.extensions.get("member_pages")
+    if pages is None:
+        budget = int(current_app.config.get("MEMBER_PAGE_CACHE_BYTES", DEFAULT_BYTES))
+        pages = current_app.extensions.setdefault("member_pages", _Pages(budget))
+    return pages
+
+
+def _versions(user_id: int) -> tuple | None:
+    """(catalogue, site, member) versions in one round trip; None when Redis cannot answer."""
+    client = cache._redis()
+    if client is None:
+        local = _pages().versions
+        return cache.version(), local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+    try:
+        values = client.mget(cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+    except Exception:  # Redis down: render the page, as the catalogue's own cache does
+        return None
+    return tuple(int(v or 0) for v in values)
+
+
+def _session_protected() -> bool:
+    """Whether Flask-Login would accept this session as it is (its 'basic'/'strong' identifier check)."""
+    manager = current_app.login_manager
+    mode = current_app.config.get("SESSION_PROTECTION", manager.session_protection)
+    if mode not in ("basic", "strong"):
+        return True
+    return session.get("_id") == manager._session_identifier_generator()
+
+
+def _key() -> tuple | None:
+    """This request's key, or None when the request is not one this cache may answer or keep."""
+    if request.method != "GET" or request.endpoint not in ENDPOINTS or len(request.query_string) > cache.MAX_QUERY:
+        return None
+    user_ref = session.get("_user_id")
+    if not isinstance(user_ref, str) or not session.get("csrf_token"):
+        return None
+    user_id = user_ref.partition(":")[0]
+    languages = request.headers.get("Accept-Language", "")
+    if not user_id.isdigit() or len(user_id) > 10 or len(languages) > MAX_HEADER or not _session_protected():
+        return None
+    versions = _versions(int(user_id))
+    if versions is None or None in versions:
+        return None
+    g.catalog_version, g.site_version = versions[0], versions[1]  # read once for the rendering, on a miss
+    # No host: the pages hold relative links only, and an untrusted host was refused while routing.
+    return (request.path, request.query_string, user_ref, session["csrf_token"], session.get("lang"), languages,
+            *versions)
+
+
+def serve_cached_page() -> Response | None:
+    """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
+    for name in ("member_page_key", "member_page_session", "catalog_version", "site_version"):  # per request
+        g.pop(name, None)
+    key = _key()
+    if key is None:
+        return None
+    body = _pages().get(key)
+    if body is None:
+        g.member_page_key, g.member_page_session = key, _session_state()
+        return None
+    flashes = session.pop("_flashes", None)
+    if flashes:  # shown once, on this page, as base.html shows them
+        body = body.replace(FLASHES, FLASHES + _flash_html(flashes).encode(), 1)
+    return Response(body, mimetype="text/html")
+
+
+def _session_state() -> dict:
+    """The session as the rendering must leave it for the page to be kept (flashed messages may be consumed)."""
+    return {name: value for name, value in session.items() if name != "_flashes"}
+
+
+def _flash_html(flashes: list) -> str:
+    return "".join(
+        f'\n      <div class="flash flash-{escape(category)}" role="{"alert" if category == "error" else "status"}">'
+        f"{escape(message)}</div>" for category, message in flashes)
+
+
+def _without_flashes(body: bytes) -> bytes | None:
+    """The page with its flashed messages taken out (None if base.html's markers are not there)."""
+    start, end = body.find(FLASHES), body.find(FLASHES_END)
+    if start < 0 or end < start:
+        return None
+    return body[:start + len(FLASHES)] + body[end:]
+
+
+def keep_page(response: Response) -> Response:
+    """after_request: keep a freshly rendered page when it was rendered for the member the session names."""
+    key = g.pop("member_page_key", None)
+    before = g.pop("member_page_session", None)
+    if key is None or key[:2] != (request.path, request.query_string):
+        return response
+    if response.status_code != 200 or response.direct_passthrough or _session_state() != before:
+        return response
+    from flask_login import current_user
+
+    if not current_user.is_authenticated or current_user.get_id() != key[2] or session.get("_flashes"):
+        return response
+    body = _without_flashes(response.get_data())
+    if body is not None:
+        _pages().put(key, body)
+    return response
+
+
+def clear() -> None:
+    _pages().clear()
+
+
+# ---------------------------------------------------------------- invalidation
+
+def _bump(keys: set[str]) -> None:
+    from flask import has_app_context
+
+    if not keys or not has_app_context():
+        return
+    local = _pages().versions
+    for key in keys:
+        local[key] = local.get(key, 0) + 1
+    client = cache._redis()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in sorted(keys):
+            pipe.incr(key)
+        pipe.execute()
+    except Exception:
+        current_app.logger.warning("member pages: could not bump %s in Redis", sorted(keys))
+
+
+def _changed_keys(session_: Session) -> set[str]:
+    keys: set[str] = set()
+    for obj in (*session_.new, *session_.dirty, *session_.deleted):
+        name = type(obj).__name__
+        if name not in ("User", "Membership", "Setting"):
+            continue
+        if obj in session_.dirty and not session_.is_modified(obj):
+            continue
+        if name == "Setting":
+            keys.add(SITE_KEY)
+            continue
+        user_id = obj.id if name == "User" else obj.user_id
+        keys.add(member_key(user_id) if user_id is not None else SITE_KEY)
+    return keys
+
+
+def _after_flush(session_: Session, _flush_context) -> None:
+    keys = _changed_keys(session_)
+    if keys:
+        session_.info.setdefault("member_pages_changed", set()).update(keys)
+
+
+def _on_execute(state) -> None:
+    """A bulk UPDATE or DELETE of users, memberships or settings names no row: every member's pages go."""
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in SITE_TABLES:
+        state.session.info.setdefault("member_pages_changed", set()).add(SITE_KEY)
+
+
+def _after_commit(session_: Session) -> None:
+    if session_.in_nested_transaction():
+        return
+    _bump(session_.info.pop("member_pages_changed", set()))
+
+
+def _after_rollback(session_: Session, previous=None) -> None:
+    # Only the outermost transaction's rollback forgets: after a savepoint's, the outer one may still commit the
+    # changes noted before it (an extra bump costs a cache miss, a missing one a stale page).
+    if previous is None or previous.parent is None:
+        session_.info.pop("member_pages_changed", None)
+
+
+def install() -> None:
+    """Bump the versions when a commit changed a member or the settings (marketplace.transaction_hooks calls this)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _on_execute)
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+def init_app(app: Flask) -> None:
+    """Serve before every other hook (limits, CSRF, Flask-Login); keep after the view."""
+    app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
+    app.after_request(keep_page)
