@@ -10,7 +10,8 @@ session is kept in this process, under a key made of all of those, and the next 
 - the session must name the member (`_user_id`, which holds their session secret) and pass Flask-Login's
   session protection unchanged; the page was stored only after Flask-Login
   had loaded that very member from the database through that cookie value;
-- every commit that changes a user or a membership bumps that member's version (`member:<id>:version`),
+- every commit that changes a user, a membership or a cart (the catalogue links to the distribution it orders
+  for) bumps that member's version (`member:<id>:version`),
   and a change of coop settings, or a bulk UPDATE/DELETE of users or memberships (which names no row),
   bumps the site's version (`site:version`): logging out, a new password, a suspension or an erasure
   therefore make the next request miss, reach Flask-Login, and find the session ended;
@@ -31,7 +32,7 @@ from collections import OrderedDict
 
 from flask import Flask, Response, current_app, g, request, session
 from markupsafe import escape
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from marketplace.catalog import cache
@@ -218,10 +219,12 @@ def _changed_keys(session_: Session) -> set[str]:
     keys: set[str] = set()
     for obj in (*session_.new, *session_.dirty, *session_.deleted):
         name = type(obj).__name__
-        if name not in ("User", "Membership", "Setting"):
+        if name not in ("User", "Membership", "Setting", "Cart"):
             continue
         if obj in session_.dirty and not session_.is_modified(obj):
             continue
+        if name == "Cart" and obj in session_.dirty and not inspect(obj).attrs.distribution_id.history.has_changes():
+            continue  # items added: the catalogue shows no cart content, only the distribution ordered for
         if name == "Setting":
             keys.add(SITE_KEY)
             continue

@@ -205,6 +205,8 @@ def test_a_bulk_update_of_members_and_a_settings_change_reach_the_cached_pages(a
 
 def test_a_flashed_message_is_shown_once_in_the_cached_page_and_never_kept(app, shop):
     farm, carrots, alice, bob = shop
+    orders.add_to_cart(alice, carrots.id, 1)  # her cart orders for the open distribution already
+    db.session.commit()
     client = _login(app, alice)
     _get(client, "/me")
     page = _get(client)[0]
@@ -246,3 +248,20 @@ def test_the_kept_pages_stay_within_their_byte_budget_dropping_the_least_recentl
     assert pages.get(("b",)) == b"b" * 100  # b is now the most recently used...
     pages.put(("d",), b"d" * 100)
     assert pages.get(("c",)) is None and pages.get(("b",)) is not None and pages.size == 200  # ...so c went
+
+
+def test_choosing_the_distribution_to_order_for_reaches_the_members_cached_catalogue(app, shop):
+    """The catalogue links to the distribution the cart orders for: a cart change is the member's own change."""
+    farm, carrots, alice, bob = shop
+    distribution = make_distribution([farm])
+    db.session.commit()
+    client = _login(app, alice)
+    _get(client, "/me")
+    page, _statements = _get(client)
+    assert b'data-testid="ordering-for"' not in page
+    assert _get(client)[1] == []  # kept
+    orders.choose_distribution(alice, distribution.id)  # from another device, say: this session is unchanged
+    db.session.commit()
+    page, statements = _get(client)
+    assert statements  # rendered again, not the page kept before the cart changed
+    assert f'/products?distribution={distribution.id}"'.encode() in page
