@@ -16,6 +16,7 @@ from marketplace.core.errors import Conflict
 from marketplace.extensions import db
 from tests.contracts_fixtures import make_contract, make_season
 from tests.factories import get_admin, make_member, make_producer, make_product
+from tests.thorough import examples
 
 WEEKS, PRICE, ALLOWED = 6, 1733, 2  # a price that does not split evenly
 _members = count(1)
@@ -54,7 +55,7 @@ def _expected(share: int, state: dict[int, tuple[bool, int | None]]) -> int:
     return charged * PRICE
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS, share=st.integers(1, 3))
 def test_instalments_paid_equal_the_rule_whatever_the_member_does(season_contract, actions, share):
     season, contract = season_contract

@@ -12,6 +12,7 @@ from marketplace.contracts.rules import (
     reschedule,
     split_instalments,
 )
+from tests.thorough import examples
 
 # What happens to one delivery of the season: taken as planned, absent, amended to k baskets, or cancelled.
 EVENTS = st.one_of(st.just(("taken", 0)), st.just(("absent", 0)), st.just(("cancelled", 0)),
@@ -44,7 +45,7 @@ def _plan(share: int, events: list[tuple[str, int]], known: int) -> list[Deliver
     return plans
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(price=st.integers(1, 20_000), share=st.integers(1, 3), allowed=st.integers(0, 6),
        events=st.lists(EVENTS, min_size=1, max_size=40), count_choice=st.sampled_from(["1", "3", "n"]),
        n=st.integers(2, 12))
