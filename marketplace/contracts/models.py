@@ -36,6 +36,7 @@ class SubscriptionStatus(str, enum.Enum):
 class DeliveryOutcome(str, enum.Enum):
     ORDERED = "ordered"    # the order was created
     ABSENT = "absent"      # absence declared: no basket prepared
+    ABSENT_OWED = "absent_owed"  # absent beyond the allowance: the basket is prepared, owed, not collected
     NOTHING = "nothing"    # nothing to order (0 baskets, or nothing could be served)
 
 

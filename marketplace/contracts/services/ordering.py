@@ -25,6 +25,7 @@ from marketplace.contracts.models import (
     SubscriptionDelivery,
     SubscriptionStatus,
 )
+from marketplace.contracts.services.schedule import charged_absence_ids
 from marketplace.core.errors import ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
@@ -41,12 +42,34 @@ from marketplace.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 
-def wanted_for(subscription: Subscription, choice: DeliveryChoice | None) -> dict[int, int]:
-    """{variant_id: units} for one delivery: the basket × the share or the amended baskets; nothing if absent."""
-    if choice is not None and choice.absent:
+def _baskets(subscription: Subscription, choice: DeliveryChoice | None) -> int:
+    return subscription.share if choice is None or choice.baskets is None else choice.baskets
+
+
+def _absence_owed(subscription: Subscription, distribution_id: int, choice: DeliveryChoice | None) -> bool:
+    return choice is not None and choice.absent and distribution_id in charged_absence_ids(subscription)
+
+
+def wanted_for(subscription: Subscription, choice: DeliveryChoice | None, owed: bool = False) -> dict[int, int]:
+    """{variant_id: units} for one delivery: the basket × the share or the amended baskets; nothing if absent,
+    unless the absence is beyond the allowance (`owed`: the basket is prepared all the same, contracts.rules)."""
+    if choice is not None and choice.absent and not owed:
         return {}
-    baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
+    baskets = _baskets(subscription, choice)
     return {line.variant_id: line.quantity * baskets for line in subscription.lines if baskets > 0}
+
+
+def agreed_total(subscription: Subscription, choice: DeliveryChoice | None) -> int | None:
+    """A contract's delivery costs the contract's price × its baskets (contracts.rules); a standing order's
+    lines keep their own prices (None)."""
+    contract = subscription.contract
+    return None if contract is None else contract.price_per_delivery_cents * _baskets(subscription, choice)
+
+
+def _outcome(wanted: dict[int, int], choice: DeliveryChoice | None, owed: bool) -> DeliveryOutcome:
+    if wanted:
+        return DeliveryOutcome.ABSENT_OWED if owed else DeliveryOutcome.ORDERED
+    return DeliveryOutcome.ABSENT if choice is not None and choice.absent else DeliveryOutcome.NOTHING
 
 
 def _choice(subscription_id: int, distribution_id: int) -> DeliveryChoice | None:
@@ -76,11 +99,13 @@ def subscriber_ids(distribution: Distribution) -> list[int]:
     return [subscription_id for (subscription_id,) in rows]
 
 
-def _place(subscription: Subscription, distribution: Distribution, wanted: dict[int, int]) -> Order:
+def _place(subscription: Subscription, distribution: Distribution, wanted: dict[int, int],
+           choice: DeliveryChoice | None) -> Order:
     contract = subscription.contract
     return place_subscription_order(
         subscription.member, distribution, wanted, origin="contract" if contract else "standing",
-        locked=contract is not None, note=contract.title if contract else "")
+        locked=contract is not None, note=contract.title if contract else "",
+        agreed_total_cents=agreed_total(subscription, choice))
 
 
 def create_order_for(subscription_id: int, distribution: Distribution) -> SubscriptionDelivery | None:
@@ -89,7 +114,8 @@ def create_order_for(subscription_id: int, distribution: Distribution) -> Subscr
         return None
     subscription = db.session.get(Subscription, subscription_id)
     choice = _choice(subscription_id, distribution.id)
-    wanted = wanted_for(subscription, choice)
+    owed = _absence_owed(subscription, distribution.id, choice)
+    wanted = wanted_for(subscription, choice, owed)
     try:
         with db.session.begin_nested():
             claim = SubscriptionDelivery(subscription_id=subscription_id, distribution_id=distribution.id,
@@ -97,10 +123,8 @@ def create_order_for(subscription_id: int, distribution: Distribution) -> Subscr
             db.session.add(claim)
             db.session.flush()  # the unique key: a concurrent claimer stops here
             if wanted:
-                claim.order_id = _place(subscription, distribution, wanted).id
-                claim.outcome = DeliveryOutcome.ORDERED
-            elif choice is not None and choice.absent:
-                claim.outcome = DeliveryOutcome.ABSENT
+                claim.order_id = _place(subscription, distribution, wanted, choice).id
+            claim.outcome = _outcome(wanted, choice, owed)
             db.session.flush()
     except IntegrityError:
         return None
@@ -150,15 +174,16 @@ def sync_order(subscription: Subscription, distribution: Distribution, actor: Us
     if claim is None:
         return  # the order will be made from the choice when the window opens
     choice = _choice(subscription.id, distribution.id)
-    wanted = wanted_for(subscription, choice)
+    owed = _absence_owed(subscription, distribution.id, choice)
+    wanted = wanted_for(subscription, choice, owed)
     order = claim.order
     live = order is not None and any(part.status != PartStatus.CANCELLED for part in order.parts)
     if live and not wanted:
         cancel_subscription_order(order.id, actor, "absent" if choice and choice.absent else "emptied_by_buyer")
     elif live:
-        set_subscription_quantities(order.id, wanted, actor, "emptied_by_buyer")
+        set_subscription_quantities(order.id, wanted, actor, "emptied_by_buyer",
+                                    agreed_total_cents=agreed_total(subscription, choice))
     elif wanted:
-        claim.order_id = _place(subscription, distribution, wanted).id
-    claim.outcome = (DeliveryOutcome.ORDERED if wanted else
-                     DeliveryOutcome.ABSENT if choice is not None and choice.absent else DeliveryOutcome.NOTHING)
+        claim.order_id = _place(subscription, distribution, wanted, choice).id
+    claim.outcome = _outcome(wanted, choice, owed)
     db.session.flush()

@@ -6,14 +6,27 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from marketplace.contracts.models import DeliveryChoice, Instalment, PaymentMeans, Subscription
-from marketplace.contracts.rules import DeliveryPlan, amount_due_cents, free_absences_taken, reschedule
+from marketplace.contracts.models import (
+    DeliveryChoice,
+    Instalment,
+    PaymentMeans,
+    Subscription,
+    SubscriptionDelivery,
+)
+from marketplace.contracts.rules import (
+    DeliveryPlan,
+    absence_charged,
+    amount_due_cents,
+    free_absences_taken,
+    reschedule,
+)
 from marketplace.contracts.services.defining import season_distributions
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
+from marketplace.orders.states import PartStatus
 from marketplace.timeutil import utcnow
 
 RECORDED_MEANS = (PaymentMeans.CARD, PaymentMeans.CHEQUE, PaymentMeans.BANK_TRANSFER)
@@ -32,16 +45,39 @@ def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
     return {choice.distribution_id: choice for choice in rows}
 
 
+def _unserved(claim: SubscriptionDelivery | None) -> bool:
+    """The order was made (or tried) and has nothing left to hand over: every part cancelled or none made."""
+    if claim is None:
+        return False
+    order = claim.order
+    return order is None or all(part.status == PartStatus.CANCELLED for part in order.parts)
+
+
 def delivery_plan(subscription: Subscription) -> list[tuple[Distribution, DeliveryPlan]]:
-    """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not."""
+    """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not, and
+    whether its order (once made) could serve anything."""
     choices = choices_of(subscription)
+    claims = {claim.distribution_id: claim for claim in
+              db.session.query(SubscriptionDelivery).filter_by(subscription_id=subscription.id)}
     plan = []
     for distribution in subscriber_distributions(subscription):
         choice = choices.get(distribution.id)
         baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
-        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=bool(choice and choice.absent),
-                                                cancelled=distribution.cancelled_at is not None)))
+        absent = bool(choice and choice.absent)
+        claim = claims.get(distribution.id)
+        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=absent,
+                                                cancelled=distribution.cancelled_at is not None,
+                                                unserved=baskets > 0 and _unserved(claim))))
     return plan
+
+
+def charged_absence_ids(subscription: Subscription) -> set[int]:
+    """The distributions where the member is absent beyond the allowance: the basket is prepared and owed."""
+    if subscription.contract is None:
+        return set()
+    plan = delivery_plan(subscription)
+    flags = absence_charged([p for _d, p in plan], subscription.contract.allowed_absences)
+    return {distribution.id for (distribution, _p), charged in zip(plan, flags, strict=True) if charged}
 
 
 def amount_cents(subscription: Subscription) -> int:
