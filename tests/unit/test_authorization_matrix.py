@@ -41,6 +41,7 @@ EXPECTED: dict[str, dict] = {
     "admin.approve": R('login', 403, 403, 403, 403, 'ok'),
     "admin.background": R('login', 403, 403, 403, 403, 'ok'),
     "admin.change_status": R('login', 403, 403, 403, 403, 'refused'),
+    "admin.cancel_distribution": R('login', 403, 403, 403, 403, 'refused'),
     "admin.close_distribution": R('login', 403, 403, 403, 403, 'refused'),
     "admin.distribution": R('login', 403, 403, 403, 403, 'ok'),
     "admin.distributions": R('login', 403, 403, 403, 403, 'ok'),

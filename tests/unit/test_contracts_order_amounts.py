@@ -53,7 +53,7 @@ def two_farms(app):
                                                    (apples.variants[0].id, 3)],
                              price_cents=PRICE, instalments=3, allowed_absences=ALLOWED, changeable=True)
     db.session.commit()
-    return dict(ferme=ferme, verger=verger, season=season, contract=contract)
+    return {"ferme": ferme, "verger": verger, "season": season, "contract": contract}
 
 
 def _order_totals(member_id: int) -> int:

@@ -40,6 +40,7 @@ from marketplace.contracts.services.schedule import (
                                                     pay_instalment_from_account,
                                                     record_instalment,
                                                     refresh_schedule,
+                                                    refresh_series_schedules,
 )
 from marketplace.contracts.services.subscribing import (
                                                     own_subscription,
@@ -54,6 +55,7 @@ __all__ = [
     "create_contract", "create_due_orders", "create_order_for", "create_subscription_orders", "declare_absence",
     "delivery_plan", "due_distribution_ids", "get_contract", "managed_contracts", "open_contracts",
     "own_subscription", "pay_instalment_from_account", "record_instalment", "refresh_schedule",
+    "refresh_series_schedules",
     "require_contract_manager", "revise_text", "season_distributions", "set_baskets", "set_contract_status",
     "start_standing_order", "stop_standing_order", "subscribe", "subscriber_ids", "subscriptions_of",
     "withdraw_absence",

@@ -126,6 +126,19 @@ def refresh_schedule(subscription: Subscription) -> list[Instalment]:
     return sorted(subscription.instalment_rows, key=lambda row: row.number)
 
 
+def refresh_series_schedules(series_key: str | None) -> int:
+    """Every contract subscription on the series gets its schedule recomputed (a distribution of it was
+    cancelled: nobody pays for it any more). Returns how many were refreshed."""
+    if not series_key:
+        return 0
+    subscriptions = (db.session.query(Subscription)
+                     .filter(Subscription.series_key == series_key, Subscription.contract_id.is_not(None))
+                     .order_by(Subscription.id).all())
+    for subscription in subscriptions:
+        refresh_schedule(subscription)
+    return len(subscriptions)
+
+
 @dataclass(frozen=True)
 class Balance:
     amount_cents: int   # the season's amount under the rule, as it stands
