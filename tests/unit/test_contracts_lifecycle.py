@@ -61,3 +61,43 @@ def test_the_admin_cancels_a_distribution_from_its_page_after_confirming(amap, c
     db.session.expire_all()
     assert db.session.get(type(last), last.id).cancelled_at is not None
     assert [amount for amount, _paid in _stored_schedule(sub.id)] == [1800, 1800, 1800]
+
+
+def test_a_contract_needs_its_producers_in_the_seasons_distributions_to_come(amap):
+    from marketplace.core.errors import ServiceError
+
+    verger = make_producer("verger@test.coop", "Verger des Landes")
+    apples = make_product(verger, "Apples", price_cents=300, stock=None)
+    with pytest.raises(ServiceError) as refused:  # the orchard brings nothing to the AMAP du Marais
+        make_contract(get_admin(), amap["season"], [(amap["leeks"].variants[0].id, 1), (apples.variants[0].id, 1)])
+    assert refused.value.field == "series_key" and "Verger des Landes" in refused.value.message
+    for distribution in amap["season"][1:3]:  # taking part only in cancelled ones is not enough either
+        distribution.producers.append(verger.producer_profile)
+        cancel_distribution(get_admin(), distribution.id)
+    with pytest.raises(ServiceError):
+        make_contract(get_admin(), amap["season"], [(apples.variants[0].id, 1)])
+    amap["season"][3].producers.append(verger.producer_profile)
+    assert make_contract(get_admin(), amap["season"], [(apples.variants[0].id, 1)]).id
+
+
+def test_a_refused_new_contract_shows_the_form_again_filled_in_with_the_reason(amap, client):
+    from tests.factories import login
+
+    verger = make_producer("verger@test.coop", "Verger des Landes")
+    apples = make_product(verger, "Apples", price_cents=300, stock=None)
+    db.session.commit()
+    login(client, verger)
+    form = {"title": "Panier de pommes", "series_key": amap["season"][0].series_key,
+            "variant_0": str(apples.variants[0].id), "quantity_0": "3", "price": "12.40", "instalments": "4",
+            "means": ["bank_transfer"], "allowed_absences": "1", "text": "Trois kilos de pommes par semaine."}
+    response = client.post("/manage/contracts/new", data=form)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "take(s) part in none of this season" in page and "Verger des Landes" in page
+    assert 'value="Panier de pommes"' in page and 'value="12.40"' in page and 'value="4"' in page
+    assert "Trois kilos de pommes par semaine.</textarea>" in page
+    assert f'<option value="{apples.variants[0].id}" selected>' in page
+    assert 'value="bank_transfer" checked' in page and 'value="cheque" checked' not in page
+    refused = client.post("/manage/contracts/new", data={**form, "price": "douze"})
+    assert refused.status_code == 400 and "Enter the price of one delivery, e.g. 18.50." in refused.get_data(as_text=True)
+    assert 'value="douze"' in refused.get_data(as_text=True)
