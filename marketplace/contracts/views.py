@@ -260,6 +260,13 @@ def contract_status(contract_id: int):
     return act(run, back=url_for("contracts.manage_contract", contract_id=contract_id))
 
 
+@bp.route("/manage/subscriptions/<int:subscription_id>/stop", methods=["POST"])
+@login_required
+def stop_subscription(subscription_id: int):
+    return act(services.stop_subscription, current_user, subscription_id, request.form.get("reason", "")[:1000],
+               success=_("Subscription stopped; the member has been told."), back=url_for("contracts.manage"))
+
+
 @bp.route("/manage/subscriptions/<int:subscription_id>/instalments", methods=["POST"])
 @login_required
 def record_instalment(subscription_id: int):

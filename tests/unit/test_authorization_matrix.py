@@ -110,6 +110,7 @@ EXPECTED: dict[str, dict] = {
     "contracts.revise_text": R('login', 403, 403, 'refused', 403, 'refused'),
     "contracts.standing_from_cart": R('login', 403, 'refused', 'refused', 'refused', 403),
     "contracts.stop": R('login', 404, 'refused', 404, 404, 404),
+    "contracts.stop_subscription": R('login', 403, 403, 'refused', 403, 'refused'),
     "contracts.subscribe": R('login', 403, 'refused', 'refused', 'refused', 403),
     "contracts.subscription": R('login', 404, 'ok', 404, 404, 404),
     "core.healthz": R('ok', 'ok', 'ok', 'ok', 'ok', 'ok'),

@@ -101,3 +101,45 @@ def test_a_refused_new_contract_shows_the_form_again_filled_in_with_the_reason(a
     refused = client.post("/manage/contracts/new", data={**form, "price": "douze"})
     assert refused.status_code == 400 and "Enter the price of one delivery, e.g. 18.50." in refused.get_data(as_text=True)
     assert 'value="douze"' in refused.get_data(as_text=True)
+
+
+def test_the_producer_stops_a_subscription_from_the_next_distribution_not_yet_made(amap, client):
+    from marketplace.contracts import tasks
+    from marketplace.contracts.models import SubscriptionStatus
+    from marketplace.core.errors import ServiceError
+    from marketplace.core.models import OutboundEmail
+    from marketplace.orders.models import Order
+    from tests.factories import login
+
+    season, member = amap["season"], amap["member"]
+    season[0].opens_at = season[1].opens_at = season[0].opens_at.replace(year=2000)  # two orders made already
+    sub = services.subscribe(member, amap["contract"].id, accepted_version=1, means=PaymentMeans.CHEQUE)
+    db.session.commit()
+    tasks.create_due_orders()
+    assert db.session.query(Order).filter_by(buyer_id=member.id).count() == 2
+    other = make_producer("other@test.coop", "Autre Ferme")
+    db.session.commit()
+    with pytest.raises(ServiceError):  # not their contract
+        services.stop_subscription(other, sub.id, "No")
+    db.session.rollback()
+    login(client, amap["ferme"])
+    refused = client.post(f"/manage/subscriptions/{sub.id}/stop", data={"reason": " "}, follow_redirects=True)
+    assert "Say why the subscription is stopped" in refused.get_data(as_text=True)
+    client.post(f"/manage/subscriptions/{sub.id}/stop", data={"reason": "Moved to Rennes"})
+    db.session.expire_all()
+    sub = db.session.get(type(sub), sub.id)
+    assert sub.status == SubscriptionStatus.STOPPED and sub.stop_reason == "Moved to Rennes"
+    # The two orders made stay (and count); the two distributions to come are no delivery any more.
+    assert [row.amount_cents for row in sub.instalment_rows] == [1200, 1200, 1200]
+    assert services.amount_cents(sub) == 2 * 1800
+    tasks.create_due_orders()
+    season[2].opens_at = season[2].opens_at.replace(year=2000)
+    db.session.commit()
+    tasks.create_due_orders()
+    orders = db.session.query(Order).filter_by(buyer_id=member.id).all()
+    assert len(orders) == 2 and all(order.status == "placed" for order in orders)
+    mail = db.session.query(OutboundEmail).filter(OutboundEmail.recipient == "member@test.coop",
+                                                  OutboundEmail.subject.contains("stopped")).one()
+    assert "Moved to Rennes" in mail.body and "the 2 order(s) already made stay" in mail.body
+    page = client.get(f"/manage/contracts/{amap['contract'].id}").get_data(as_text=True)
+    assert "Stopped: Moved to Rennes" in page

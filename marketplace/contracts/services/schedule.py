@@ -32,12 +32,20 @@ from marketplace.timeutil import utcnow
 RECORDED_MEANS = (PaymentMeans.CARD, PaymentMeans.CHEQUE, PaymentMeans.BANK_TRANSFER)
 
 
+def claimed_distribution_ids(subscription: Subscription) -> set[int]:
+    """The distributions whose order was already made (or tried) for this subscription."""
+    return {d for (d,) in db.session.query(SubscriptionDelivery.distribution_id)
+            .filter_by(subscription_id=subscription.id)}
+
+
 def subscriber_distributions(subscription: Subscription) -> list[Distribution]:
     """The subscriber's deliveries: the season's distributions whose cut-off is after they subscribed
-    (and, once stopped, before they stopped)."""
+    (and, once stopped, those whose cut-off came before the stop or whose order was already made)."""
     start = subscription.accepted_at or subscription.created_at
+    stopped = subscription.stopped_at
+    claimed = claimed_distribution_ids(subscription) if stopped is not None else set()
     return [d for d in season_distributions(subscription.series_key) if d.cutoff_at > start
-            and (subscription.stopped_at is None or d.cutoff_at <= subscription.stopped_at)]
+            and (stopped is None or d.cutoff_at <= stopped or d.id in claimed)]
 
 
 def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
