@@ -58,6 +58,6 @@ __all__ = [
     "own_subscription", "pay_instalment_from_account", "record_instalment", "refresh_schedule",
     "refresh_series_schedules",
     "require_contract_manager", "revise_text", "season_distributions", "set_baskets", "set_contract_status",
-    "start_standing_order", "stop_standing_order", "stop_subscription", "subscribe", "subscriber_ids", "subscriptions_of",
-    "withdraw_absence",
+    "start_standing_order", "stop_standing_order", "stop_subscription", "subscribe", "subscriber_ids",
+    "subscriptions_of", "withdraw_absence",
 ]
