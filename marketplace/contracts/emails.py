@@ -16,7 +16,7 @@ def subscribed(title: str, version: int, deliveries: int, first_cents: int, inst
               first=format_money(first_cents)))
 
 
-@email_template(title="Panier de légumes", reason="Moved to another town", made=3)
+@email_template(title="", reason="Moved to another town", made=3)  # "": a standing order
 def subscription_stopped(title: str, reason: str, made: int) -> tuple[str, str]:
     title = title or _("Standing order")
     return (_("Your subscription is stopped: %(title)s", title=title),

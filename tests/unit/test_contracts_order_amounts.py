@@ -123,6 +123,8 @@ def test_each_delivery_is_split_over_the_producers_to_the_cent(two_farms):
     invoices = {inv.producer_id: inv.total_ttc_cents for inv in db.session.query(Invoice).filter_by(order_id=order.id)}
     assert invoices == {ferme: 698, verger: 1035}
     assert sum(invoices.values()) == services.amount_cents(sub) // 5  # one delivery of the five
+    notes = {inv.payment_note for inv in db.session.query(Invoice).filter_by(order_id=order.id)}
+    assert notes == {"Payée par les échéances du contrat « Panier de légumes »."}
 
 
 def test_an_absence_beyond_the_allowance_keeps_the_basket_prepared_and_owed(two_farms):
