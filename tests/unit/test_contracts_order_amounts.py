@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from marketplace.contracts import services, tasks
 from marketplace.contracts.models import DeliveryOutcome, PaymentMeans, SubscriptionDelivery
+from marketplace.core.errors import Conflict
 from marketplace.extensions import db
 from marketplace.invoicing.models import Invoice
 from marketplace.orders import documents
@@ -35,6 +36,7 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("handover"), st.integers(0, WEEKS - 1)),
     st.tuples(st.just("baskets"), st.integers(0, WEEKS - 1), st.integers(0, 3)),
     st.tuples(st.just("orders"),),
+    st.tuples(st.just("pay"),),
 ), max_size=20)
 
 
@@ -83,6 +85,14 @@ def test_contract_orders_add_up_to_the_rule_and_the_instalments(two_farms, actio
         if action[0] == "orders":
             tasks.create_due_orders()
             continue
+        if action[0] == "pay":
+            try:
+                services.record_instalment(get_admin(), sub.id, PaymentMeans.CHEQUE)
+            except Conflict:  # every instalment paid already
+                db.session.rollback()
+            else:
+                db.session.commit()
+            continue
         week = action[1]
         absent, baskets = state.get(week, (False, None))
         if action[0] == "absent":
@@ -102,6 +112,11 @@ def test_contract_orders_add_up_to_the_rule_and_the_instalments(two_farms, actio
     rows = services.refresh_schedule(sub)
     expected = _expected(share, state)
     assert _order_totals(member.id) == services.amount_cents(sub) == sum(r.amount_cents for r in rows) == expected
+    # The season ends: the coop records what is left (a settlement included): paid == ordered, to the cent.
+    while any(row.paid_cents is None for row in services.refresh_schedule(sub)):
+        services.record_instalment(get_admin(), sub.id, PaymentMeans.CHEQUE)
+    db.session.commit()
+    assert sum(row.paid_cents for row in sub.instalment_rows) == _order_totals(member.id) == expected
 
 
 def test_each_delivery_is_split_over_the_producers_to_the_cent(two_farms):

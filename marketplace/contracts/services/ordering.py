@@ -36,7 +36,7 @@ from marketplace.orders.services.standing import (
     place_subscription_order,
     set_subscription_quantities,
 )
-from marketplace.orders.states import PartStatus
+from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,15 @@ def create_due_orders(now: datetime | None = None, after_each: Callable[[], None
     return sum(create_subscription_orders(d, now, after_each) for d in due_distribution_ids(now))
 
 
+def _as_wanted(order: Order, wanted: dict[int, int], total_cents: int | None) -> bool:
+    """The order already holds `wanted` at `total_cents`: nothing to change (and no event in its history)."""
+    active = [line for part in order.parts if part.status != PartStatus.CANCELLED for line in part.lines
+              if line.status == LineStatus.ACTIVE]
+    if any(wanted.get(line.variant_id, 0) != line.quantity for line in active):
+        return False
+    return total_cents is None or sum(line.agreed_cents or 0 for line in active) == total_cents
+
+
 def sync_order(subscription: Subscription, distribution: Distribution, actor: User | None) -> None:
     """After a choice changed before the cut-off, bring the delivery's order (if made already) in line with it."""
     claim = _claim(subscription.id, distribution.id)
@@ -180,6 +189,8 @@ def sync_order(subscription: Subscription, distribution: Distribution, actor: Us
     live = order is not None and any(part.status != PartStatus.CANCELLED for part in order.parts)
     if live and not wanted:
         cancel_subscription_order(order.id, actor, "absent" if choice and choice.absent else "emptied_by_buyer")
+    elif live and _as_wanted(order, wanted, agreed_total(subscription, choice)):
+        pass
     elif live:
         set_subscription_quantities(order.id, wanted, actor, "emptied_by_buyer",
                                     agreed_total_cents=agreed_total(subscription, choice))
