@@ -21,6 +21,7 @@ def make_missing_orders(distribution: Distribution, now: datetime | None = None,
 def reschedule_on_cancellation(distribution: Distribution, **_kwargs) -> None:
     # A cancelled distribution is nobody's delivery (contracts.rules): the instalments still to pay shrink now,
     # not at the subscriber's next change.
+    services.cancel_subscription_orders(distribution.id)
     services.refresh_series_schedules(distribution.series_key)
 
 

@@ -41,6 +41,24 @@ def test_cancelling_a_distribution_recomputes_the_series_schedules_at_once(amap)
     assert _stored_schedule(sub.id) == [(2400, 2400), (1500, None), (1500, None)]
 
 
+def test_cancelling_a_distribution_cancels_the_subscription_orders_made_for_it(amap):
+    from marketplace.contracts import tasks
+    from marketplace.orders.models import Order
+    from marketplace.orders.states import PartStatus
+
+    first = amap["season"][0]
+    first.opens_at = first.opens_at.replace(year=2000)
+    sub = services.subscribe(amap["member"], amap["contract"].id, accepted_version=1, means=PaymentMeans.CHEQUE)
+    db.session.commit()
+    tasks.create_due_orders()
+    order = db.session.query(Order).filter_by(buyer_id=amap["member"].id).one()
+    assert order.goods_estimated_cents == 1800
+    cancel_distribution(get_admin(), first.id)
+    db.session.commit()
+    assert all(p.status == PartStatus.CANCELLED and p.cancel_reason == "distribution_cancelled" for p in order.parts)
+    assert order.goods_estimated_cents == 0 and services.amount_cents(sub) == 3 * 1800
+
+
 def test_only_an_admin_cancels_a_distribution(amap):
     with pytest.raises(NotAllowed):
         cancel_distribution(amap["member"], amap["season"][3].id)

@@ -198,3 +198,14 @@ def sync_order(subscription: Subscription, distribution: Distribution, actor: Us
         claim.order_id = _place(subscription, distribution, wanted, choice).id
     claim.outcome = _outcome(wanted, choice, owed)
     db.session.flush()
+
+
+def cancel_subscription_orders(distribution_id: int) -> int:
+    """The distribution is cancelled: the subscription orders made for it are cancelled too (their units go
+    back; a contract's delivery that did not happen is charged to nobody, contracts.rules). Returns how many."""
+    claims = (db.session.query(SubscriptionDelivery)
+              .filter(SubscriptionDelivery.distribution_id == distribution_id,
+                      SubscriptionDelivery.order_id.is_not(None)).order_by(SubscriptionDelivery.id).all())
+    for claim in claims:
+        cancel_subscription_order(claim.order_id, None, "distribution_cancelled")
+    return len(claims)

@@ -28,7 +28,7 @@ from marketplace.orders.services.stock import (
     reserve_more_for_line,
     try_reserve_variant,
 )
-from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus, PaymentStatus
+from marketplace.orders.states import BUYER_EDITABLE, PART_TRANSITIONS, LineStatus, PartStatus, PaymentStatus
 
 ORIGINS = ("contract", "standing")
 
@@ -163,10 +163,17 @@ def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: Us
 
 def cancel_subscription_order(order_id: int, actor: User | None, reason: str) -> Order:
     """Cancel every part of a subscription's order before the cut-off (an absence: `reason` "absent");
-    the units go back to where they were taken."""
+    the units go back to where they were taken. Once its distribution is cancelled, whatever the phase:
+    the parts not handed over yet are cancelled ("distribution_cancelled")."""
     order = db.session.get(Order, order_id)
     if order is None or not order.origin:
         raise NotFound(_("No such order."))
+    if order.distribution.cancelled_at is not None:
+        for part in order.parts:
+            if PartStatus.CANCELLED in PART_TRANSITIONS[part.status]:
+                _cancel_part(part, actor, "distribution_cancelled")
+        db.session.flush()
+        return order
     if not order.distribution.is_open():
         raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
     for part in order.parts:
