@@ -14,7 +14,9 @@ The amount rule (what the coop expects, as AMAPs and csa-admin do it):
   absences of the season (in date order) are free: they are not charged. Every absence beyond them is
   charged at the delivery's baskets as they stood (the producer grew the vegetables all the same).
 - A hand-over (someone else collects the basket) is not an absence: the basket is prepared and charged.
-- A cancelled distribution is not a delivery at all: it is charged to nobody. Nor is a delivery of which
+- A cancelled distribution is not a delivery at all: it is charged to nobody (its subscription orders are
+  cancelled with it, and every schedule of the series recomputed at once: distributions.signals
+  .distribution_cancelled, handled in contracts.handlers). Nor is a delivery of which
   nothing at all could be served (every line sold out or not offered: the order has no live part).
 
 What each delivery's order costs (so that invoices match the instalments):
@@ -32,8 +34,12 @@ What each delivery's order costs (so that invoices match the instalments):
   owed): its order is made and kept like any other, with the same lines and amounts; the packing list and the
   pickup sheet say the member is absent and the basket owed (not collected); the producer is invoiced for it
   as usual when the pickup closes the order. An allowed absence makes no order and no invoice.
-- So for every subscriber, at any time: Σ order totals of the contract's orders == the rule's amount ==
-  Σ instalments, to the cent.
+- So for every subscriber, once each delivery's order is made (its window opened): Σ totals of the contract's
+  orders == the rule's amount == Σ instalments, to the cent (tests/unit/test_contracts_order_amounts.py).
+  Not covered: a producer who rejects a line or cancels a part after the order was made (their own decision,
+  credited by invoicing) lowers that order below the contract's price while the schedule still charges it.
+- A subscription stopped by the coop (admin or the contract's producer) keeps the deliveries whose order was
+  already made, and only those after the stop's time that had none are dropped from the rule.
 
 The instalment rule: the season's amount is split into N instalments (1, 3 or any N), cents exact, the
 leftover cents placed one each on the FIRST instalments (so 100 in 3 is 34, 33, 33). When absences or
