@@ -161,3 +161,5 @@ def test_the_producer_stops_a_subscription_from_the_next_distribution_not_yet_ma
     assert "Moved to Rennes" in mail.body and "the 2 order(s) already made stay" in mail.body
     page = client.get(f"/manage/contracts/{amap['contract'].id}").get_data(as_text=True)
     assert "Stopped: Moved to Rennes" in page
+    login(client, member)
+    assert "Stopped: Moved to Rennes" in client.get(f"/subscriptions/{sub.id}").get_data(as_text=True)
