@@ -27,6 +27,7 @@ from marketplace.timeutil import utcnow
 from tests.contracts_fixtures import make_contract, make_season
 from tests.factories import get_admin, make_member, make_product
 from tests.invoicing_fixtures import coop_can_invoice, invoicing_producer, prepare
+from tests.thorough import examples
 
 WEEKS, PRICE, ALLOWED = 5, 1733, 1
 _members = count(1)
@@ -76,7 +77,7 @@ def _expected(share: int, state: dict[int, tuple[bool, int | None]], cancelled: 
     return charged * PRICE
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS, share=st.integers(1, 2))
 def test_contract_orders_add_up_to_the_rule_and_the_instalments(two_farms, actions, share):
     season = two_farms["season"]
