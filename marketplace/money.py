@@ -49,6 +49,25 @@ def round_half_up(value: Fraction) -> int:
     return (2 * value.numerator + value.denominator) // (2 * value.denominator)
 
 
+def allocate_cents(total_cents: int, weights: list[int]) -> list[int]:
+    """`total_cents` split in proportion to `weights`, cents exact (largest remainder; ties to the earlier one).
+
+    All weights zero (or negative): an equal split. The result always sums to `total_cents`."""
+    if not weights:
+        return []
+    weights = [max(w, 0) for w in weights]
+    if sum(weights) == 0:
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    exact = [Fraction(total_cents * w, whole) for w in weights]
+    shares = [x.numerator // x.denominator for x in exact]
+    left = total_cents - sum(shares)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    return shares
+
+
 def weighed_amount_cents(weight_grams: int, price_per_kg_cents: int) -> int:
     """Final price of a weighed line: grams x price per kg, rounded to the cent."""
     return round_half_up(Fraction(weight_grams * price_per_kg_cents, 1000))

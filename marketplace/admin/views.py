@@ -189,6 +189,19 @@ def _close_distribution(distribution_id: int) -> bool:
     return order_services.close_distribution(distribution_id)
 
 
+@bp.route("/distributions/<int:distribution_id>/cancel", methods=["POST"])
+def cancel_distribution(distribution_id: int):
+    return act(_cancel_distribution, distribution_id, request.form.get("confirm") == "yes",
+               back=url_for("admin.distribution", distribution_id=distribution_id),
+               success=_("Distribution cancelled."))
+
+
+def _cancel_distribution(distribution_id: int, confirmed: bool) -> Distribution:
+    if not confirmed:
+        raise ServiceError(_("Tick the box to confirm the cancellation."), "confirm")
+    return distribution_services.cancel_distribution(current_user, distribution_id)
+
+
 # ---------------------------------------------------------------- places and zones
 
 @bp.route("/places", methods=["GET", "POST"])

@@ -40,6 +40,12 @@ def default_sale_terms(product: Product) -> list:
     return variants.product_sale_terms(None, [product])[product.id]
 
 
+@bp.app_template_global()
+def distribution_sale_terms(product: Product, distribution_id: int) -> list:
+    """A product's variants as sold at this distribution: the offer's price and what is left (none: not sold)."""
+    return variants.product_sale_terms(distribution_id, [product])[product.id]
+
+
 @bp.route("/products")
 def browse():
     cached = page_cache.cached_page()

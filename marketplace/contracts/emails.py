@@ -14,3 +14,13 @@ def subscribed(title: str, version: int, deliveries: int, first_cents: int, inst
               "instalment(s), the first %(first)s. Your contract (PDF), its schedule and your absences are on "
               "your contract's page.", v=version, title=title, n=deliveries, k=instalments,
               first=format_money(first_cents)))
+
+
+@email_template(title="", reason="Moved to another town", made=3)  # "": a standing order
+def subscription_stopped(title: str, reason: str, made: int) -> tuple[str, str]:
+    title = title or _("Standing order")
+    return (_("Your subscription is stopped: %(title)s", title=title),
+            _("Your subscription \"%(title)s\" has been stopped by the coop: %(reason)s. No order will be made for "
+              "the next distributions; the %(n)d order(s) already made stay as they are. Your schedule has been "
+              "recomputed for the deliveries you had: see your contract's page.", title=title, reason=reason,
+              n=made))

@@ -1,10 +1,12 @@
-"""Contracts reacting to orders: the cut-off first makes the subscription orders still missing, and the
-producer's packing list asks who is absent or handed their basket over."""
+"""Contracts reacting to orders and distributions: the cut-off first makes the subscription orders still
+missing, the producer's packing list asks who is absent or handed their basket over, and a cancelled
+distribution recomputes its series' schedules."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from marketplace.contracts import services
+from marketplace.distributions import signals as distribution_signals
 from marketplace.distributions.models import Distribution
 from marketplace.orders import signals
 
@@ -13,6 +15,14 @@ from marketplace.orders import signals
 def make_missing_orders(distribution: Distribution, now: datetime | None = None, **_kwargs) -> None:
     # A beat that was down until the cut-off: the baskets still go into the harvest list.
     services.create_subscription_orders(distribution.id, now=now)
+
+
+@distribution_signals.distribution_cancelled.connect
+def reschedule_on_cancellation(distribution: Distribution, **_kwargs) -> None:
+    # A cancelled distribution is nobody's delivery (contracts.rules): the instalments still to pay shrink now,
+    # not at the subscriber's next change.
+    services.cancel_subscription_orders(distribution.id)
+    services.refresh_series_schedules(distribution.series_key)
 
 
 @signals.packing_notes.connect

@@ -36,6 +36,7 @@ class SubscriptionStatus(str, enum.Enum):
 class DeliveryOutcome(str, enum.Enum):
     ORDERED = "ordered"    # the order was created
     ABSENT = "absent"      # absence declared: no basket prepared
+    ABSENT_OWED = "absent_owed"  # absent beyond the allowance: the basket is prepared, owed, not collected
     NOTHING = "nothing"    # nothing to order (0 baskets, or nothing could be served)
 
 
@@ -121,6 +122,7 @@ class Subscription(db.Model):
     payment_means = db.Column(enum_type(PaymentMeans))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     stopped_at = db.Column(db.DateTime)
+    stop_reason = db.Column(db.String(300), nullable=False, default="", server_default="")
 
     __table_args__ = (db.UniqueConstraint("member_id", "contract_id", name="uq_subscriptions_member_contract"),
                       db.CheckConstraint("share >= 1 AND share <= 10", name="subscription_share_range"))

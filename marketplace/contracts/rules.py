@@ -14,7 +14,32 @@ The amount rule (what the coop expects, as AMAPs and csa-admin do it):
   absences of the season (in date order) are free: they are not charged. Every absence beyond them is
   charged at the delivery's baskets as they stood (the producer grew the vegetables all the same).
 - A hand-over (someone else collects the basket) is not an absence: the basket is prepared and charged.
-- A cancelled distribution is not a delivery at all: it is charged to nobody.
+- A cancelled distribution is not a delivery at all: it is charged to nobody (its subscription orders are
+  cancelled with it, and every schedule of the series recomputed at once: distributions.signals
+  .distribution_cancelled, handled in contracts.handlers). Nor is a delivery of which
+  nothing at all could be served (every line sold out or not offered: the order has no live part).
+
+What each delivery's order costs (so that invoices match the instalments):
+
+    order total = price_per_basket × the delivery's baskets   (for every delivery charged above)
+
+- The contract's order lines do not carry the variants' own prices: the delivery's amount is split over the
+  lines actually served, in proportion to their own prices (offer price × quantity, the weight estimate for
+  weight-priced goods), cents exact by largest remainder, ties to the earlier line in (producer, variant)
+  order (money.allocate_cents, applied by orders.services.standing.apply_agreed_total). A multi-producer
+  basket therefore gives each producer the share of their lines, and each producer's invoice for the
+  delivery is the sum of their lines' shares. A line that cannot be served costs nothing; the others take
+  the whole amount.
+- An absence beyond the allowance is charged, so the basket is prepared all the same (AMAP practice: it is
+  owed): its order is made and kept like any other, with the same lines and amounts; the packing list and the
+  pickup sheet say the member is absent and the basket owed (not collected); the producer is invoiced for it
+  as usual when the pickup closes the order. An allowed absence makes no order and no invoice.
+- So for every subscriber, once each delivery's order is made (its window opened): Σ totals of the contract's
+  orders == the rule's amount == Σ instalments, to the cent (tests/unit/test_contracts_order_amounts.py).
+  Not covered: a producer who rejects a line or cancels a part after the order was made (their own decision,
+  credited by invoicing) lowers that order below the contract's price while the schedule still charges it.
+- A subscription stopped by the coop (admin or the contract's producer) keeps the deliveries whose order was
+  already made, and only those after the stop's time that had none are dropped from the rule.
 
 The instalment rule: the season's amount is split into N instalments (1, 3 or any N), cents exact, the
 leftover cents placed one each on the FIRST instalments (so 100 in 3 is 34, 33, 33). When absences or
@@ -38,6 +63,7 @@ class DeliveryPlan:
     baskets: int        # the share, or the amended number of baskets for this delivery
     absent: bool = False
     cancelled: bool = False  # the distribution itself was cancelled: nobody pays for it
+    unserved: bool = False   # its order was made but nothing could be served: nobody pays for it
 
 
 def split_instalments(total_cents: int, count: int) -> list[int]:
@@ -51,19 +77,35 @@ def split_instalments(total_cents: int, count: int) -> list[int]:
     return [sign * (base + (1 if i < leftover else 0)) for i in range(count)]
 
 
-def charged_baskets(deliveries: Sequence[DeliveryPlan], allowed_absences: int) -> int:
-    """Baskets the member pays for: every delivery taken, and every absence beyond the allowance."""
-    charged, absences = 0, 0
+def charged_per_delivery(deliveries: Sequence[DeliveryPlan], allowed_absences: int) -> list[int]:
+    """Baskets charged for each delivery, in order: the baskets taken, an absence's beyond the allowance, else 0."""
+    charged, absences = [], 0
     for delivery in deliveries:
         if delivery.cancelled:
+            charged.append(0)
             continue
         if delivery.absent:
             absences += 1
-            if absences > allowed_absences:
-                charged += delivery.baskets
-        else:
-            charged += delivery.baskets
+        free = delivery.absent and absences <= allowed_absences
+        charged.append(0 if free or delivery.unserved else delivery.baskets)
     return charged
+
+
+def charged_baskets(deliveries: Sequence[DeliveryPlan], allowed_absences: int) -> int:
+    """Baskets the member pays for: every delivery taken, and every absence beyond the allowance."""
+    return sum(charged_per_delivery(deliveries, allowed_absences))
+
+
+def absence_charged(deliveries: Sequence[DeliveryPlan], allowed_absences: int) -> list[bool]:
+    """For each delivery: is it an absence beyond the allowance (basket prepared and owed)?"""
+    result, absences = [], 0
+    for delivery in deliveries:
+        if delivery.absent and not delivery.cancelled:
+            absences += 1
+            result.append(absences > allowed_absences)
+        else:
+            result.append(False)
+    return result
 
 
 def free_absences_taken(deliveries: Sequence[DeliveryPlan], allowed_absences: int) -> int:

@@ -2,6 +2,8 @@
 contracts and record instalments; standing orders start from the cart."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -13,7 +15,7 @@ from marketplace.contracts.services.schedule import RECORDED_MEANS
 from marketplace.core.errors import ServiceError
 from marketplace.members.services import require_active_member, require_admin
 from marketplace.money import MoneyError, parse_cents
-from marketplace.web import act, perform, request_int
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("contracts", __name__)
 bp.add_app_template_global(accepted_text, "contract_accepted_text")
@@ -185,18 +187,43 @@ def _contract_input() -> services.ContractInput:
         text=form.get("text", ""))
 
 
+class PostedContract:
+    """The new-contract form as posted (plain HTML fields): what was typed, and each field's errors, so that a
+    refusal (web.perform with form=) shows the form again, filled in, with the reason next to its field."""
+
+    FIELDS = ("title", "series_key", "content", "items", "price", "instalments", "payment_means", "means",
+              "allowed_absences", "text")
+
+    def __init__(self, values=None) -> None:
+        self.values = values
+        for name in self.FIELDS:
+            setattr(self, name, SimpleNamespace(errors=[]))
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        return {name: getattr(self, name).errors for name in self.FIELDS if getattr(self, name).errors}
+
+    def value(self, name: str, default: str = "") -> str:
+        return self.values.get(name, default) if self.values is not None else default
+
+    def chosen(self, name: str) -> list[str]:
+        return self.values.getlist(name) if self.values is not None else []
+
+
 @bp.route("/manage/contracts/new", methods=["GET", "POST"])
 @login_required
 def new_contract():
     from marketplace.contracts.services.defining import contract_choices
 
     choices = contract_choices(current_user)
+    posted = PostedContract(request.form if request.method == "POST" else None)
     if request.method == "POST":
-        created = perform(lambda: services.create_contract(current_user, _contract_input()),
-                          back=url_for("contracts.new_contract"), success=_("Contract created."))
-        return redirect(url_for("contracts.manage_contract", contract_id=created.id), 303)
+        created = perform(lambda: services.create_contract(current_user, _contract_input()), form=posted,
+                          success=_("Contract created."))
+        if created is not REFUSED:
+            return redirect(url_for("contracts.manage_contract", contract_id=created.id), 303)
     return render_template("contracts/new.html", choices=choices, rows=range(MAX_BASKET_ROWS),
-                           means=list(PaymentMeans))
+                           means=list(PaymentMeans), form=posted), form_status(posted if posted.values else None)
 
 
 @bp.route("/manage/contracts/<int:contract_id>")
@@ -231,6 +258,13 @@ def contract_status(contract_id: int):
         return services.set_contract_status(current_user, contract_id, status)
 
     return act(run, back=url_for("contracts.manage_contract", contract_id=contract_id))
+
+
+@bp.route("/manage/subscriptions/<int:subscription_id>/stop", methods=["POST"])
+@login_required
+def stop_subscription(subscription_id: int):
+    return act(services.stop_subscription, current_user, subscription_id, request.form.get("reason", "")[:1000],
+               success=_("Subscription stopped; the member has been told."), back=url_for("contracts.manage"))
 
 
 @bp.route("/manage/subscriptions/<int:subscription_id>/instalments", methods=["POST"])

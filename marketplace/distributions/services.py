@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload
 
-from marketplace.core.errors import NotFound, ServiceError
+from marketplace.core.errors import Conflict, NotFound, ServiceError
+from marketplace.distributions import signals
 from marketplace.distributions.models import DeliverySlot, DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.members.models import User
@@ -117,6 +118,21 @@ def schedule_distribution(admin: User, data: DistributionInput) -> list[Distribu
         created.append(distribution)
     db.session.flush()
     return created
+
+
+def cancel_distribution(admin: User, distribution_id: int, now: datetime | None = None) -> Distribution:
+    """Cancel a distribution before its pickup starts; those who depend on it are told (signals)."""
+    require_admin(admin)
+    distribution = get_distribution(distribution_id)
+    if distribution.cancelled_at is not None:
+        return distribution
+    now = now or utcnow()
+    if distribution.starts_at <= now:
+        raise Conflict(_("This distribution has started: it can no longer be cancelled."))
+    distribution.cancelled_at = now
+    db.session.flush()
+    signals.distribution_cancelled.send(distribution)
+    return distribution
 
 
 def get_distribution(distribution_id: int) -> Distribution:

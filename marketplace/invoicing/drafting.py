@@ -74,6 +74,8 @@ def _order_buyer(order: Order) -> dict:
 
 def _paid_note(order: Order) -> str:
     """How and when the buyer paid (legal text: French whatever the interface language)."""
+    if order.origin == "contract":  # the basket's price, paid through the contract's instalments (contracts.rules)
+        return f"Payée par les échéances du contrat « {order.note} »."
     if order.payment_method == PaymentMethod.CARD:
         captured = order.card_payment.captured_at if getattr(order, "card_payment", None) else None
         return (f"Payée par carte bancaire le {local_date(captured):%d/%m/%Y}, encaissée par "

@@ -38,6 +38,7 @@ REASONS = {
     "absent": _l("Absence declared: no basket this time."),
     "not_offered": _l("Not offered at this distribution."),
     "sold_out": _l("Sold out for this distribution."),
+    "distribution_cancelled": _l("The distribution was cancelled."),
 }
 
 

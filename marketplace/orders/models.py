@@ -140,6 +140,8 @@ class OrderLine(db.Model):
     status = db.Column(enum_type(LineStatus), nullable=False, default=LineStatus.ACTIVE)
     rejection_reason = db.Column(db.Text, nullable=False, default="")
     credited_cents = db.Column(db.Integer, nullable=False, default=0)
+    # A contract's line: its share of the basket's price (contracts.rules), whatever the quantity or weight.
+    agreed_cents = db.Column(db.Integer)
 
     __table_args__ = (db.CheckConstraint("quantity > 0", name="line_quantity_positive"),
                       db.CheckConstraint("weighed_grams IS NULL OR weighed_grams > 0", name="weight_positive"))
@@ -159,20 +161,23 @@ class OrderLine(db.Model):
 
     @property
     def estimated_cents(self) -> int:
+        if self.agreed_cents is not None:
+            return self.agreed_cents
         if self.is_weight_priced:
             return weighed_amount_cents(self.estimated_weight_total_g, self.unit_price_cents)
         return self.quantity * self.unit_price_cents
 
     @property
     def is_priced(self) -> bool:
-        return not self.is_weight_priced or self.weighed_grams is not None or self.status == LineStatus.REJECTED
+        return (not self.is_weight_priced or self.agreed_cents is not None or self.weighed_grams is not None
+                or self.status == LineStatus.REJECTED)
 
     @property
     def final_cents(self) -> int:
         """Amount due for this line: 0 if rejected, weighed amount x price if weighed, else the estimate."""
         if self.status == LineStatus.REJECTED or self.part.status == PartStatus.CANCELLED:
             return 0
-        if self.is_weight_priced and self.weighed_grams is not None:
+        if self.is_weight_priced and self.weighed_grams is not None and self.agreed_cents is None:
             return weighed_amount_cents(self.weighed_grams, self.unit_price_cents)
         return self.estimated_cents
 

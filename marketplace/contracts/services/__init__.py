@@ -24,6 +24,7 @@ from marketplace.contracts.services.defining import (
                                                     set_contract_status,
 )
 from marketplace.contracts.services.ordering import (
+                                                    cancel_subscription_orders,
                                                     create_due_orders,
                                                     create_order_for,
                                                     create_subscription_orders,
@@ -40,21 +41,23 @@ from marketplace.contracts.services.schedule import (
                                                     pay_instalment_from_account,
                                                     record_instalment,
                                                     refresh_schedule,
+                                                    refresh_series_schedules,
 )
 from marketplace.contracts.services.subscribing import (
                                                     own_subscription,
                                                     start_standing_order,
                                                     stop_standing_order,
+                                                    stop_subscription,
                                                     subscribe,
                                                     subscriptions_of,
 )
 
 __all__ = [
-    "Balance", "ContractInput", "absences_for", "absences_left", "amount_cents", "balance", "choices_of",
-    "create_contract", "create_due_orders", "create_order_for", "create_subscription_orders", "declare_absence",
-    "delivery_plan", "due_distribution_ids", "get_contract", "managed_contracts", "open_contracts",
-    "own_subscription", "pay_instalment_from_account", "record_instalment", "refresh_schedule",
-    "require_contract_manager", "revise_text", "season_distributions", "set_baskets", "set_contract_status",
-    "start_standing_order", "stop_standing_order", "subscribe", "subscriber_ids", "subscriptions_of",
-    "withdraw_absence",
+    "Balance", "ContractInput", "absences_for", "absences_left", "amount_cents", "balance",
+    "cancel_subscription_orders", "choices_of", "create_contract", "create_due_orders", "create_order_for",
+    "create_subscription_orders", "declare_absence", "delivery_plan", "due_distribution_ids", "get_contract",
+    "managed_contracts", "open_contracts", "own_subscription", "pay_instalment_from_account", "record_instalment",
+    "refresh_schedule", "refresh_series_schedules", "require_contract_manager", "revise_text",
+    "season_distributions", "set_baskets", "set_contract_status", "start_standing_order", "stop_standing_order",
+    "stop_subscription", "subscribe", "subscriber_ids", "subscriptions_of", "withdraw_absence",
 ]

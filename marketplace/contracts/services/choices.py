@@ -3,7 +3,13 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from marketplace.contracts.models import DeliveryChoice, Subscription, SubscriptionStatus
+from marketplace.contracts.models import (
+    DeliveryChoice,
+    DeliveryOutcome,
+    Subscription,
+    SubscriptionDelivery,
+    SubscriptionStatus,
+)
 from marketplace.contracts.services.ordering import sync_order
 from marketplace.contracts.services.schedule import refresh_schedule, subscriber_distributions
 from marketplace.contracts.services.subscribing import MAX_SHARE, own_subscription
@@ -40,9 +46,15 @@ def _choice_row(subscription: Subscription, distribution: Distribution) -> Deliv
 
 
 def _apply(member: User, subscription: Subscription, distribution: Distribution) -> None:
+    """The delivery's order follows the choice; so do the other open deliveries' orders, since an absence
+    declared or withdrawn moves which later absences are beyond the allowance (contracts.rules)."""
     db.session.flush()
     sync_order(subscription, distribution, member)
     if subscription.contract is not None:
+        now = utcnow()
+        for other in subscriber_distributions(subscription):
+            if other.id != distribution.id and other.cancelled_at is None and other.is_open(now):
+                sync_order(subscription, other, member)
         refresh_schedule(subscription)
 
 
@@ -96,5 +108,9 @@ def absences_for(distribution_id: int, producer_id: int | None = None) -> list[t
             db.session.query(SubscriptionLine.subscription_id)
             .join(ProductVariant, ProductVariant.id == SubscriptionLine.variant_id)
             .join(Product, Product.id == ProductVariant.product_id).filter(Product.producer_id == producer_id)))
-    rows = {(sub.member_id, sub.member.full_name, choice.handover_to) for choice, sub in query.all()}
+    owed = {sub_id for (sub_id,) in db.session.query(SubscriptionDelivery.subscription_id).filter_by(
+        distribution_id=distribution_id, outcome=DeliveryOutcome.ABSENT_OWED)}
+    rows = {(sub.member_id, sub.member.full_name,
+             _("nobody: absent, basket owed") if sub.id in owed and choice.absent else choice.handover_to)
+            for choice, sub in query.all()}
     return sorted(rows, key=lambda row: (row[1].lower(), row[0]))

@@ -73,6 +73,22 @@ def season_distributions(series_key: str) -> list[Distribution]:
             .order_by(Distribution.starts_at).all())
 
 
+def check_producers_take_part(series_key: str, producers: dict[int, str]) -> None:
+    """Every producer of the basket brings goods to at least one distribution of the season still to come."""
+    from marketplace.timeutil import utcnow
+
+    now = utcnow()
+    coming = [d for d in season_distributions(series_key) if d.cancelled_at is None and d.cutoff_at > now]
+    if not coming:
+        raise ServiceError(_("This season has no distribution still to come."), "series_key")
+    taking_part = {profile.id for distribution in coming for profile in distribution.producers}
+    missing = sorted(name for producer_id, name in producers.items() if producer_id not in taking_part)
+    if missing:
+        raise ServiceError(_("%(names)s take(s) part in none of this season's distributions still to come: "
+                             "add them to the distributions or choose another season.", names=", ".join(missing)),
+                           "series_key")
+
+
 def create_contract(user: User, data: ContractInput) -> Contract:
     """A new contract, open to subscribers; its text is version 1."""
     producer_id = _acting_producer_id(user)
@@ -88,6 +104,7 @@ def create_contract(user: User, data: ContractInput) -> Contract:
     producers = {v.product.producer_id for v in variants}
     if producer_id is not None and producers != {producer_id}:
         raise NotAllowed(_("A producer's contract holds only their own products."))
+    check_producers_take_part(data.series_key, {v.product.producer_id: v.product.producer.name for v in variants})
     contract = Contract(
         title=data.title.strip(), series_key=data.series_key, content=data.content.strip(),
         price_per_delivery_cents=data.price_per_delivery_cents, instalments=data.instalments,

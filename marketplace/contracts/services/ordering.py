@@ -25,6 +25,7 @@ from marketplace.contracts.models import (
     SubscriptionDelivery,
     SubscriptionStatus,
 )
+from marketplace.contracts.services.schedule import charged_absence_ids
 from marketplace.core.errors import ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
@@ -35,18 +36,40 @@ from marketplace.orders.services.standing import (
     place_subscription_order,
     set_subscription_quantities,
 )
-from marketplace.orders.states import PartStatus
+from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 
-def wanted_for(subscription: Subscription, choice: DeliveryChoice | None) -> dict[int, int]:
-    """{variant_id: units} for one delivery: the basket × the share or the amended baskets; nothing if absent."""
-    if choice is not None and choice.absent:
+def _baskets(subscription: Subscription, choice: DeliveryChoice | None) -> int:
+    return subscription.share if choice is None or choice.baskets is None else choice.baskets
+
+
+def _absence_owed(subscription: Subscription, distribution_id: int, choice: DeliveryChoice | None) -> bool:
+    return choice is not None and choice.absent and distribution_id in charged_absence_ids(subscription)
+
+
+def wanted_for(subscription: Subscription, choice: DeliveryChoice | None, owed: bool = False) -> dict[int, int]:
+    """{variant_id: units} for one delivery: the basket × the share or the amended baskets; nothing if absent,
+    unless the absence is beyond the allowance (`owed`: the basket is prepared all the same, contracts.rules)."""
+    if choice is not None and choice.absent and not owed:
         return {}
-    baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
+    baskets = _baskets(subscription, choice)
     return {line.variant_id: line.quantity * baskets for line in subscription.lines if baskets > 0}
+
+
+def agreed_total(subscription: Subscription, choice: DeliveryChoice | None) -> int | None:
+    """A contract's delivery costs the contract's price × its baskets (contracts.rules); a standing order's
+    lines keep their own prices (None)."""
+    contract = subscription.contract
+    return None if contract is None else contract.price_per_delivery_cents * _baskets(subscription, choice)
+
+
+def _outcome(wanted: dict[int, int], choice: DeliveryChoice | None, owed: bool) -> DeliveryOutcome:
+    if wanted:
+        return DeliveryOutcome.ABSENT_OWED if owed else DeliveryOutcome.ORDERED
+    return DeliveryOutcome.ABSENT if choice is not None and choice.absent else DeliveryOutcome.NOTHING
 
 
 def _choice(subscription_id: int, distribution_id: int) -> DeliveryChoice | None:
@@ -76,11 +99,13 @@ def subscriber_ids(distribution: Distribution) -> list[int]:
     return [subscription_id for (subscription_id,) in rows]
 
 
-def _place(subscription: Subscription, distribution: Distribution, wanted: dict[int, int]) -> Order:
+def _place(subscription: Subscription, distribution: Distribution, wanted: dict[int, int],
+           choice: DeliveryChoice | None) -> Order:
     contract = subscription.contract
     return place_subscription_order(
         subscription.member, distribution, wanted, origin="contract" if contract else "standing",
-        locked=contract is not None, note=contract.title if contract else "")
+        locked=contract is not None, note=contract.title if contract else "",
+        agreed_total_cents=agreed_total(subscription, choice))
 
 
 def create_order_for(subscription_id: int, distribution: Distribution) -> SubscriptionDelivery | None:
@@ -89,7 +114,8 @@ def create_order_for(subscription_id: int, distribution: Distribution) -> Subscr
         return None
     subscription = db.session.get(Subscription, subscription_id)
     choice = _choice(subscription_id, distribution.id)
-    wanted = wanted_for(subscription, choice)
+    owed = _absence_owed(subscription, distribution.id, choice)
+    wanted = wanted_for(subscription, choice, owed)
     try:
         with db.session.begin_nested():
             claim = SubscriptionDelivery(subscription_id=subscription_id, distribution_id=distribution.id,
@@ -97,10 +123,8 @@ def create_order_for(subscription_id: int, distribution: Distribution) -> Subscr
             db.session.add(claim)
             db.session.flush()  # the unique key: a concurrent claimer stops here
             if wanted:
-                claim.order_id = _place(subscription, distribution, wanted).id
-                claim.outcome = DeliveryOutcome.ORDERED
-            elif choice is not None and choice.absent:
-                claim.outcome = DeliveryOutcome.ABSENT
+                claim.order_id = _place(subscription, distribution, wanted, choice).id
+            claim.outcome = _outcome(wanted, choice, owed)
             db.session.flush()
     except IntegrityError:
         return None
@@ -144,21 +168,44 @@ def create_due_orders(now: datetime | None = None, after_each: Callable[[], None
     return sum(create_subscription_orders(d, now, after_each) for d in due_distribution_ids(now))
 
 
+def _as_wanted(order: Order, wanted: dict[int, int], total_cents: int | None) -> bool:
+    """The order already holds `wanted` at `total_cents`: nothing to change (and no event in its history)."""
+    active = [line for part in order.parts if part.status != PartStatus.CANCELLED for line in part.lines
+              if line.status == LineStatus.ACTIVE]
+    if any(wanted.get(line.variant_id, 0) != line.quantity for line in active):
+        return False
+    return total_cents is None or sum(line.agreed_cents or 0 for line in active) == total_cents
+
+
 def sync_order(subscription: Subscription, distribution: Distribution, actor: User | None) -> None:
     """After a choice changed before the cut-off, bring the delivery's order (if made already) in line with it."""
     claim = _claim(subscription.id, distribution.id)
     if claim is None:
         return  # the order will be made from the choice when the window opens
     choice = _choice(subscription.id, distribution.id)
-    wanted = wanted_for(subscription, choice)
+    owed = _absence_owed(subscription, distribution.id, choice)
+    wanted = wanted_for(subscription, choice, owed)
     order = claim.order
     live = order is not None and any(part.status != PartStatus.CANCELLED for part in order.parts)
     if live and not wanted:
         cancel_subscription_order(order.id, actor, "absent" if choice and choice.absent else "emptied_by_buyer")
+    elif live and _as_wanted(order, wanted, agreed_total(subscription, choice)):
+        pass
     elif live:
-        set_subscription_quantities(order.id, wanted, actor, "emptied_by_buyer")
+        set_subscription_quantities(order.id, wanted, actor, "emptied_by_buyer",
+                                    agreed_total_cents=agreed_total(subscription, choice))
     elif wanted:
-        claim.order_id = _place(subscription, distribution, wanted).id
-    claim.outcome = (DeliveryOutcome.ORDERED if wanted else
-                     DeliveryOutcome.ABSENT if choice is not None and choice.absent else DeliveryOutcome.NOTHING)
+        claim.order_id = _place(subscription, distribution, wanted, choice).id
+    claim.outcome = _outcome(wanted, choice, owed)
     db.session.flush()
+
+
+def cancel_subscription_orders(distribution_id: int) -> int:
+    """The distribution is cancelled: the subscription orders made for it are cancelled too (their units go
+    back; a contract's delivery that did not happen is charged to nobody, contracts.rules). Returns how many."""
+    claims = (db.session.query(SubscriptionDelivery)
+              .filter(SubscriptionDelivery.distribution_id == distribution_id,
+                      SubscriptionDelivery.order_id.is_not(None)).order_by(SubscriptionDelivery.id).all())
+    for claim in claims:
+        cancel_subscription_order(claim.order_id, None, "distribution_cancelled")
+    return len(claims)

@@ -6,25 +6,46 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from marketplace.contracts.models import DeliveryChoice, Instalment, PaymentMeans, Subscription
-from marketplace.contracts.rules import DeliveryPlan, amount_due_cents, free_absences_taken, reschedule
+from marketplace.contracts.models import (
+    DeliveryChoice,
+    Instalment,
+    PaymentMeans,
+    Subscription,
+    SubscriptionDelivery,
+)
+from marketplace.contracts.rules import (
+    DeliveryPlan,
+    absence_charged,
+    amount_due_cents,
+    free_absences_taken,
+    reschedule,
+)
 from marketplace.contracts.services.defining import season_distributions
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
+from marketplace.orders.states import PartStatus
 from marketplace.timeutil import utcnow
 
 RECORDED_MEANS = (PaymentMeans.CARD, PaymentMeans.CHEQUE, PaymentMeans.BANK_TRANSFER)
 
 
+def claimed_distribution_ids(subscription: Subscription) -> set[int]:
+    """The distributions whose order was already made (or tried) for this subscription."""
+    return {d for (d,) in db.session.query(SubscriptionDelivery.distribution_id)
+            .filter_by(subscription_id=subscription.id)}
+
+
 def subscriber_distributions(subscription: Subscription) -> list[Distribution]:
     """The subscriber's deliveries: the season's distributions whose cut-off is after they subscribed
-    (and, once stopped, before they stopped)."""
+    (and, once stopped, those whose cut-off came before the stop or whose order was already made)."""
     start = subscription.accepted_at or subscription.created_at
+    stopped = subscription.stopped_at
+    claimed = claimed_distribution_ids(subscription) if stopped is not None else set()
     return [d for d in season_distributions(subscription.series_key) if d.cutoff_at > start
-            and (subscription.stopped_at is None or d.cutoff_at <= subscription.stopped_at)]
+            and (stopped is None or d.cutoff_at <= stopped or d.id in claimed)]
 
 
 def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
@@ -32,16 +53,39 @@ def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
     return {choice.distribution_id: choice for choice in rows}
 
 
+def _unserved(claim: SubscriptionDelivery | None) -> bool:
+    """The order was made (or tried) and has nothing left to hand over: every part cancelled or none made."""
+    if claim is None:
+        return False
+    order = claim.order
+    return order is None or all(part.status == PartStatus.CANCELLED for part in order.parts)
+
+
 def delivery_plan(subscription: Subscription) -> list[tuple[Distribution, DeliveryPlan]]:
-    """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not."""
+    """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not, and
+    whether its order (once made) could serve anything."""
     choices = choices_of(subscription)
+    claims = {claim.distribution_id: claim for claim in
+              db.session.query(SubscriptionDelivery).filter_by(subscription_id=subscription.id)}
     plan = []
     for distribution in subscriber_distributions(subscription):
         choice = choices.get(distribution.id)
         baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
-        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=bool(choice and choice.absent),
-                                                cancelled=distribution.cancelled_at is not None)))
+        absent = bool(choice and choice.absent)
+        claim = claims.get(distribution.id)
+        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=absent,
+                                                cancelled=distribution.cancelled_at is not None,
+                                                unserved=baskets > 0 and _unserved(claim))))
     return plan
+
+
+def charged_absence_ids(subscription: Subscription) -> set[int]:
+    """The distributions where the member is absent beyond the allowance: the basket is prepared and owed."""
+    if subscription.contract is None:
+        return set()
+    plan = delivery_plan(subscription)
+    flags = absence_charged([p for _d, p in plan], subscription.contract.allowed_absences)
+    return {distribution.id for (distribution, _p), charged in zip(plan, flags, strict=True) if charged}
 
 
 def amount_cents(subscription: Subscription) -> int:
@@ -88,6 +132,19 @@ def refresh_schedule(subscription: Subscription) -> list[Instalment]:
             db.session.delete(row)
     db.session.flush()
     return sorted(subscription.instalment_rows, key=lambda row: row.number)
+
+
+def refresh_series_schedules(series_key: str | None) -> int:
+    """Every contract subscription on the series gets its schedule recomputed (a distribution of it was
+    cancelled: nobody pays for it any more). Returns how many were refreshed."""
+    if not series_key:
+        return 0
+    subscriptions = (db.session.query(Subscription)
+                     .filter(Subscription.series_key == series_key, Subscription.contract_id.is_not(None))
+                     .order_by(Subscription.id).all())
+    for subscription in subscriptions:
+        refresh_schedule(subscription)
+    return len(subscriptions)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.extensions import db
 from marketplace.members.models import User
-from marketplace.members.services import require_active_member
+from marketplace.members.services import require_active_member, require_admin
 from marketplace.timeutil import utcnow
 
 MAX_SHARE = 10
@@ -106,6 +106,40 @@ def stop_standing_order(member: User, subscription_id: int) -> Subscription:
         subscription.status = SubscriptionStatus.STOPPED
         subscription.stopped_at = utcnow()
     db.session.flush()
+    return subscription
+
+
+MAX_REASON = 300
+
+
+def stop_subscription(user: User, subscription_id: int, reason: str) -> Subscription:
+    """An admin, or the producer who runs the contract, stops a subscription (a member who moved, who does not
+    pay): no order is made from the next distribution whose order does not exist yet; orders already made
+    stay; the schedule is recomputed over the deliveries kept; the member is told why."""
+    from marketplace.contracts.services.defining import require_contract_manager
+    from marketplace.contracts.services.schedule import claimed_distribution_ids
+
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound(_("No such subscription."))
+    if subscription.contract is not None:
+        require_contract_manager(user, subscription.contract)
+    else:
+        require_admin(user)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise ServiceError(_("Say why the subscription is stopped (%(n)d characters at most).", n=MAX_REASON),
+                           "reason")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise Conflict(_("This subscription is already stopped."))
+    subscription.status, subscription.stopped_at, subscription.stop_reason = \
+        SubscriptionStatus.STOPPED, utcnow(), reason
+    db.session.flush()
+    if subscription.contract is not None:
+        refresh_schedule(subscription)
+    title = subscription.contract.title if subscription.contract is not None else ""
+    send_email(subscription.member, emails.subscription_stopped, title=title, reason=reason,
+               made=len(claimed_distribution_ids(subscription)))
     return subscription
 
 

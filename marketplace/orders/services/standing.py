@@ -16,6 +16,7 @@ from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
+from marketplace.money import allocate_cents, weighed_amount_cents
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part, _record
@@ -27,7 +28,7 @@ from marketplace.orders.services.stock import (
     reserve_more_for_line,
     try_reserve_variant,
 )
-from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus, PaymentStatus
+from marketplace.orders.states import BUYER_EDITABLE, PART_TRANSITIONS, LineStatus, PartStatus, PaymentStatus
 
 ORIGINS = ("contract", "standing")
 
@@ -42,8 +43,33 @@ def _unserved_line(variant: ProductVariant, quantity: int, reason: str) -> Order
                      rejection_reason=reason)
 
 
+def _own_price_cents(line: OrderLine) -> int:
+    """What the line would cost at its own price (the weight estimate for weight-priced goods)."""
+    if line.is_weight_priced:
+        return weighed_amount_cents(line.quantity * (line.estimated_weight_g or 0), line.unit_price_cents)
+    return line.quantity * line.unit_price_cents
+
+
+def apply_agreed_total(order: Order, total_cents: int | None) -> None:
+    """A contract's order: its served lines share `total_cents` (the contract's price for the delivery) in
+    proportion to their own prices, cents exact and deterministic (producer, then variant: money.allocate_cents),
+    so the order and each producer's invoice add up to what the contract charges. None: own prices."""
+    served = sorted(((part.producer_id, line.variant_id, line) for part in order.parts
+                     if part.status != PartStatus.CANCELLED for line in part.lines
+                     if line.status != LineStatus.REJECTED), key=lambda row: (row[0], row[1]))
+    for part in order.parts:
+        for line in part.lines:
+            line.agreed_cents = None
+    if total_cents is None or not served:
+        return
+    shares = allocate_cents(total_cents, [_own_price_cents(line) for _p, _v, line in served])
+    for (_producer, _variant, line), cents in zip(served, shares, strict=True):
+        line.agreed_cents = cents
+
+
 def place_subscription_order(buyer: User, distribution: Distribution, wanted: dict[int, int], *, origin: str,
-                             locked: bool, note: str = "", notify: bool = True) -> Order:
+                             locked: bool, note: str = "", notify: bool = True,
+                             agreed_total_cents: int | None = None) -> Order:
     """One order for this distribution from `wanted` ({variant_id: units}), each line reserved on its own.
 
     A line that cannot be served (not offered there, sold out) is recorded on the order as rejected with the
@@ -83,6 +109,7 @@ def place_subscription_order(buyer: User, distribution: Distribution, wanted: di
         if all(line.status == LineStatus.REJECTED for line in part.lines):
             part.status = PartStatus.CANCELLED
             part.cancel_reason = part.lines[0].rejection_reason
+    apply_agreed_total(order, agreed_total_cents)
     db.session.add(order)
     _record(order, "placed", origin)
     db.session.flush()
@@ -96,7 +123,8 @@ def place_subscription_order(buyer: User, distribution: Distribution, wanted: di
     return order
 
 
-def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: User | None, reason: str) -> Order:
+def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: User | None, reason: str,
+                                agreed_total_cents: int | None = None) -> Order:
     """Bring a subscription's order to `wanted` ({variant_id: units}) before the cut-off: each active line
     grows or shrinks (its reservation follows); lines brought to 0 are rejected with `reason`, and a part
     left with nothing is cancelled with `reason` (an absence: "absent"). Lines not served stay as they are."""
@@ -127,6 +155,7 @@ def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: Us
         if all(line.status == LineStatus.REJECTED for line in part.lines):
             # Its lines' units are back already: _cancel_part releases only active lines.
             _cancel_part(part, actor, reason)
+    apply_agreed_total(order, agreed_total_cents)
     _record(order, "changed", reason, actor=actor)
     db.session.flush()
     return order
@@ -134,10 +163,17 @@ def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: Us
 
 def cancel_subscription_order(order_id: int, actor: User | None, reason: str) -> Order:
     """Cancel every part of a subscription's order before the cut-off (an absence: `reason` "absent");
-    the units go back to where they were taken."""
+    the units go back to where they were taken. Once its distribution is cancelled, whatever the phase:
+    the parts not handed over yet are cancelled ("distribution_cancelled")."""
     order = db.session.get(Order, order_id)
     if order is None or not order.origin:
         raise NotFound(_("No such order."))
+    if order.distribution.cancelled_at is not None:
+        for part in order.parts:
+            if PartStatus.CANCELLED in PART_TRANSITIONS[part.status]:
+                _cancel_part(part, actor, "distribution_cancelled")
+        db.session.flush()
+        return order
     if not order.distribution.is_open():
         raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
     for part in order.parts:
