@@ -1,6 +1,9 @@
 """E-mails about orders, to buyers and producers (rendered in the recipient's language: core.mail)."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 
 from marketplace.catalog.models import Unit
@@ -20,6 +23,15 @@ def _minimum_not_reached(producer: str, min_cents: int, total_cents: int) -> str
 def part_cancelled_under_minimum(ref: str, producer: str, min_cents: int, total_cents: int) -> tuple[str, str]:
     return (_("Part of your order %(ref)s is cancelled", ref=ref),
             _minimum_not_reached(producer, min_cents, total_cents) + " " + _("You will not pay for these products."))
+
+
+@email_template(ref="C-0042", place="Marché de Talensac", day=datetime(2026, 12, 3, 17, 0))
+def order_cancelled_with_distribution(ref: str, place: str, day: datetime) -> tuple[str, str]:
+    """The coop cancelled the distribution the order was for (naive UTC, shown in the coop's time zone)."""
+    return (_("Your order %(ref)s is cancelled", ref=ref),
+            _("The coop cancelled the distribution at %(place)s on %(day)s. Your order %(ref)s is cancelled: "
+              "you will not pay for it, and a card payment is released or refunded.",
+              place=place, day=format_datetime(day, "short"), ref=ref))
 
 
 @email_template(producer="Ferme du Marais", min_cents=5000, total_cents=1850)

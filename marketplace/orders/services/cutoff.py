@@ -15,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
-from marketplace.orders.states import LineStatus, PartStatus
+from marketplace.orders.states import PART_TRANSITIONS, LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
 
@@ -118,3 +118,23 @@ def due_distribution_ids(now: datetime | None = None) -> list[int]:
 def close_due_distributions(now: datetime | None = None) -> list[int]:
     """Close every distribution whose cut-off has passed (the beat task calls this, then commits)."""
     return [d for d in due_distribution_ids(now) if close_distribution(d, now)]
+
+
+def cancel_orders_of(distribution: Distribution) -> list[int]:
+    """A cancelled distribution: every part not handed over yet is cancelled ("distribution_cancelled"): its
+    units go back, its payment is released or refunded (payments reacts to part_cancelled) and each buyer is
+    told once. Subscription orders are the contracts' to cancel (their schedules change with them)."""
+    parts = (db.session.query(OrderPart).join(Order)
+             .filter(Order.distribution_id == distribution.id, Order.origin == "",
+                     OrderPart.status.notin_([PartStatus.CANCELLED, PartStatus.COLLECTED, PartStatus.DELIVERED]))
+             .order_by(OrderPart.order_id, OrderPart.id).all())
+    orders: dict[int, Order] = {}
+    for part in parts:
+        if PartStatus.CANCELLED in PART_TRANSITIONS[part.status]:
+            _cancel_part(part, None, "distribution_cancelled")
+            orders[part.order_id] = part.order
+    for order in orders.values():
+        send_email(order.buyer, emails.order_cancelled_with_distribution, ref=order.reference,
+                   place=distribution.pickup_place.name, day=distribution.starts_at)
+    db.session.flush()
+    return list(orders)
