@@ -154,6 +154,14 @@ WORDS = ["Carottes", "Poireaux", "Pommes", "Poires", "Fromage de chèvre", "Miel
          "Beurre demi-sel", "Saucisses", "Confiture de fraises", "Épinards", "Oignons", "Pêches de vigne"]
 
 
+# What catalog.services does for a product created through it: its first variant mirrors its columns.
+VARIANTS_SQL = (
+    "INSERT INTO product_variants (product_id, label, unit, price_cents, vat_rate_bp, is_weight_priced, "
+    "estimated_weight_g, position, active, created_at) "
+    "SELECT p.id, '', p.unit, p.price_cents, p.vat_rate_bp, p.is_weight_priced, p.estimated_weight_g, 0, true, now() "
+    "FROM products p WHERE NOT EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id)")
+
+
 def grow_to(total: int) -> None:
     """Bulk-insert products (with the sort and search columns the catalogue service keeps) up to `total`."""
     import psycopg
@@ -181,9 +189,11 @@ def grow_to(total: int) -> None:
                 "INSERT INTO products (producer_id, category_id, name, description, unit, price_cents, vat_rate_bp, "
                 "stock, is_weight_priced, photo_filename, status, producer_name, search_text, created_at, updated_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())", rows)
+        conn.execute(VARIANTS_SQL)  # every product is sold through at least one variant (catalog.services)
         conn.commit()
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE products")  # as autovacuum would after a bulk load
+        conn.execute("VACUUM ANALYZE product_variants")
     import redis
 
     redis.Redis.from_url(REDIS_URL).incr("catalog:version")  # what a commit through the services does
@@ -204,7 +214,14 @@ def _bench_facts() -> dict:
             "d.starts_at LIMIT 1").fetchone()[0]
         buyers = [r[0] for r in conn.execute("SELECT email FROM users WHERE email LIKE 'buyer%%@bench.coop' "
                                              "ORDER BY email")]
-    return {"products": products, "categories": categories, "distribution": distribution, "buyers": buyers}
+        # What the buyers put in their carts: products sold at that distribution from their own stock (a
+        # demo producer who declared offers there sells only those).
+        sold = [r[0] for r in conn.execute(
+            "SELECT p.id FROM products p JOIN distribution_producers dp ON dp.producer_id = p.producer_id "
+            "AND dp.distribution_id = %s AND dp.offers_set_at IS NULL WHERE p.status = 'active' "
+            "AND p.hidden_reason IS NULL ORDER BY p.id", (distribution,))]
+    return {"products": products, "categories": categories, "distribution": distribution, "buyers": buyers,
+            "sold": sold}
 
 
 # ---------------------------------------------------------------- servers
@@ -562,7 +579,7 @@ def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: 
     hello_sessions = [requests.Session() for _ in range(CONCURRENCY)]
     results["hello (python client)"] = run_python(
         hello_sessions, lambda s, r: _timed(lambda: s.get(hello.url + "/").status_code), d, 200)
-    ids = facts["products"]
+    ids = facts["sold"]
     results["add to cart"] = run_python(buyers, lambda b, r: b.add(r.choice(ids)), d, 302)
 
     def checkout(buyer, r):
