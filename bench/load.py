@@ -451,11 +451,49 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     out["product, first visit"] = measure(client, products, n // 3, first_visit)
     out["catalogue, uncached"] = measure(client, catalogue, n // 3, no_cache)
     out["search, uncached"] = measure(client, searches, n // 3, no_cache)
+    out.update(post_cpu(client, facts, n // 3))
     with app.app_context():
         from marketplace.extensions import db
 
         db.engine.dispose()
     return out
+
+
+def post_cpu(client, facts: dict, n: int) -> dict:
+    """CPU per POST (ms) of the buyers' two actions as the Python client times them: "add to cart" (a cart of
+    a few lines: checked out every 4 adds) and "checkout" of a two-product cart; the GET of where each
+    redirects and the adds before a checkout are not counted."""
+    token = CSRF_RE.search(client.get("/cart").get_data(as_text=True)).group(1)
+    client.post("/cart/distribution", data={"csrf_token": token, "distribution_id": facts["distribution"]})
+    rng = random.Random(11)
+    spent = {"add to cart (POST)": 0.0, "checkout (POST)": 0.0}
+
+    def post(path: str, data: dict, timed: str | None) -> None:
+        start = time.process_time()
+        response = client.post(path, data={"csrf_token": token, **data})
+        if timed:
+            spent[timed] += time.process_time() - start
+        assert response.status_code == 302, (path, response.status_code)
+        client.get(response.headers["Location"])  # as a browser: the flashed message leaves the session
+
+    def add(timed: str | None) -> None:
+        product_id = rng.choice(facts["sold"])
+        post("/cart/add", {"product_id": product_id, f"quantity-{product_id}": 1, "next": "/products"}, timed)
+
+    def checkout(timed: str | None) -> None:
+        post("/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}, timed)
+
+    add(None)
+    checkout(None)
+    for i in range(n):
+        add("add to cart (POST)")
+        if i % 4 == 3:
+            checkout(None)
+    for _ in range(n):
+        add(None)
+        add(None)
+        checkout("checkout (POST)")
+    return {page: seconds * 1000 / n for page, seconds in spent.items()}
 
 
 def uncached_ms(instance: Path, category: str) -> dict:
