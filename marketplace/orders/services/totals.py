@@ -31,11 +31,11 @@ def total_due_cents_by_order(orders: Iterable[Order]) -> dict[int, int]:
     orders = list(orders)
     if not orders:
         return {}
-    goods = dict(db.session.execute(
+    goods: dict[int, int | None] = dict(db.session.execute(
         select(OrderPart.order_id, func.sum(_line_final_cents()))
         .join(OrderLine, OrderLine.part_id == OrderPart.id)
         .where(OrderPart.order_id.in_([order.id for order in orders]), OrderPart.status != PartStatus.CANCELLED)
-        .group_by(OrderPart.order_id)).all())
+        .group_by(OrderPart.order_id)).tuples().all())
     totals = {}
     for order in orders:
         cents = int(goods.get(order.id) or 0)
