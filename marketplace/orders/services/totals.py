@@ -31,13 +31,14 @@ def total_due_cents_by_order(orders: Iterable[Order]) -> dict[int, int]:
     orders = list(orders)
     if not orders:
         return {}
-    goods: dict[int, int | None] = dict(db.session.execute(
+    rows = db.session.execute(
         select(OrderPart.order_id, func.sum(_line_final_cents()))
         .join(OrderLine, OrderLine.part_id == OrderPart.id)
         .where(OrderPart.order_id.in_([order.id for order in orders]), OrderPart.status != PartStatus.CANCELLED)
-        .group_by(OrderPart.order_id)).tuples().all())
+        .group_by(OrderPart.order_id))
+    goods: dict[int, int] = {row[0]: int(row[1] or 0) for row in rows}
     totals = {}
     for order in orders:
-        cents = int(goods.get(order.id) or 0)
+        cents = goods.get(order.id, 0)
         totals[order.id] = cents + (order.delivery_fee_cents if cents > 0 else 0)
     return totals
