@@ -77,10 +77,15 @@ def _per_page() -> int:
 
 @bp.route("/products/<int:product_id>")
 def product(product_id: int):
-    item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
-    if item is None or not item.is_available:
-        abort(404, _("This product does not exist or is no longer sold."))
-    return render_template("catalog/product.html", product=item)
+    def render() -> str:
+        """The page's part shared by every visitor (no name, no token): kept per catalogue version, so a
+        product hidden or changed since (which bumps the version) is read again."""
+        item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
+        if item is None or not item.is_available:
+            abort(404, _("This product does not exist or is no longer sold."))
+        return render_template("catalog/_product.html", product=item)
+
+    return render_template("catalog/product.html", body=page_cache.fragment(render, ("product", product_id)))
 
 
 @bp.route("/producers/<int:producer_id>")
