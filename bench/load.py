@@ -154,6 +154,14 @@ WORDS = ["Carottes", "Poireaux", "Pommes", "Poires", "Fromage de chèvre", "Miel
          "Beurre demi-sel", "Saucisses", "Confiture de fraises", "Épinards", "Oignons", "Pêches de vigne"]
 
 
+# What catalog.services does for a product created through it: its first variant mirrors its columns.
+VARIANTS_SQL = (
+    "INSERT INTO product_variants (product_id, label, unit, price_cents, vat_rate_bp, is_weight_priced, "
+    "estimated_weight_g, position, active, created_at) "
+    "SELECT p.id, '', p.unit, p.price_cents, p.vat_rate_bp, p.is_weight_priced, p.estimated_weight_g, 0, true, now() "
+    "FROM products p WHERE NOT EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id)")
+
+
 def grow_to(total: int) -> None:
     """Bulk-insert products (with the sort and search columns the catalogue service keeps) up to `total`."""
     import psycopg
@@ -181,9 +189,11 @@ def grow_to(total: int) -> None:
                 "INSERT INTO products (producer_id, category_id, name, description, unit, price_cents, vat_rate_bp, "
                 "stock, is_weight_priced, photo_filename, status, producer_name, search_text, created_at, updated_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())", rows)
+        conn.execute(VARIANTS_SQL)  # every product is sold through at least one variant (catalog.services)
         conn.commit()
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE products")  # as autovacuum would after a bulk load
+        conn.execute("VACUUM ANALYZE product_variants")
     import redis
 
     redis.Redis.from_url(REDIS_URL).incr("catalog:version")  # what a commit through the services does
@@ -204,7 +214,14 @@ def _bench_facts() -> dict:
             "d.starts_at LIMIT 1").fetchone()[0]
         buyers = [r[0] for r in conn.execute("SELECT email FROM users WHERE email LIKE 'buyer%%@bench.coop' "
                                              "ORDER BY email")]
-    return {"products": products, "categories": categories, "distribution": distribution, "buyers": buyers}
+        # What the buyers put in their carts: products sold at that distribution from their own stock (a
+        # demo producer who declared offers there sells only those).
+        sold = [r[0] for r in conn.execute(
+            "SELECT p.id FROM products p JOIN distribution_producers dp ON dp.producer_id = p.producer_id "
+            "AND dp.distribution_id = %s AND dp.offers_set_at IS NULL WHERE p.status = 'active' "
+            "AND p.hidden_reason IS NULL ORDER BY p.id", (distribution,))]
+    return {"products": products, "categories": categories, "distribution": distribution, "buyers": buyers,
+            "sold": sold}
 
 
 # ---------------------------------------------------------------- servers
@@ -394,7 +411,8 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     """In-process, with the test client: this process's CPU time per request (ms), for the logged-in
     buyer's pages, cached and uncached, and for the bare hello app. "catalogue", "search", "product page" are
     pages the buyer saw before (kept by catalog/member_pages.py; product pages: 60 of them); "first visit"
-    empties that cache before each request (the shared catalogue grid stays); "uncached" empties both. CPU time, unlike wall time, hardly
+    empties that cache before each request (the shared catalogue grid and product page part stay: another
+    member's first visit); "uncached" empties both. CPU time, unlike wall time, hardly
     depends on what else the machine runs, so the ratio to hello is the framework ceiling on a quiet
     machine (PostgreSQL's and Redis's own CPU is not counted: see the SQL table for those)."""
     app = _bench_app(instance)
@@ -432,13 +450,52 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     out["product page"] = measure(client, products[:60], n)
     out["catalogue, first visit"] = measure(client, catalogue, n // 3, first_visit)
     out["product, first visit"] = measure(client, products, n // 3, first_visit)
+    out["product, uncached"] = measure(client, products[60:], n // 3, no_cache)  # no member has seen it
     out["catalogue, uncached"] = measure(client, catalogue, n // 3, no_cache)
     out["search, uncached"] = measure(client, searches, n // 3, no_cache)
+    out.update(post_cpu(client, facts, n // 3))
     with app.app_context():
         from marketplace.extensions import db
 
         db.engine.dispose()
     return out
+
+
+def post_cpu(client, facts: dict, n: int) -> dict:
+    """CPU per POST (ms) of the buyers' two actions as the Python client times them: "add to cart" (a cart of
+    a few lines: checked out every 4 adds) and "checkout" of a two-product cart; the GET of where each
+    redirects and the adds before a checkout are not counted."""
+    token = CSRF_RE.search(client.get("/cart").get_data(as_text=True)).group(1)
+    client.post("/cart/distribution", data={"csrf_token": token, "distribution_id": facts["distribution"]})
+    rng = random.Random(11)
+    spent = {"add to cart (POST)": 0.0, "checkout (POST)": 0.0}
+
+    def post(path: str, data: dict, timed: str | None) -> None:
+        start = time.process_time()
+        response = client.post(path, data={"csrf_token": token, **data})
+        if timed:
+            spent[timed] += time.process_time() - start
+        assert response.status_code == 302, (path, response.status_code)
+        client.get(response.headers["Location"])  # as a browser: the flashed message leaves the session
+
+    def add(timed: str | None) -> None:
+        product_id = rng.choice(facts["sold"])
+        post("/cart/add", {"product_id": product_id, f"quantity-{product_id}": 1, "next": "/products"}, timed)
+
+    def checkout(timed: str | None) -> None:
+        post("/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}, timed)
+
+    add(None)
+    checkout(None)
+    for i in range(n):
+        add("add to cart (POST)")
+        if i % 4 == 3:
+            checkout(None)
+    for _ in range(n):
+        add(None)
+        add(None)
+        checkout("checkout (POST)")
+    return {page: seconds * 1000 / n for page, seconds in spent.items()}
 
 
 def uncached_ms(instance: Path, category: str) -> dict:
@@ -562,7 +619,7 @@ def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: 
     hello_sessions = [requests.Session() for _ in range(CONCURRENCY)]
     results["hello (python client)"] = run_python(
         hello_sessions, lambda s, r: _timed(lambda: s.get(hello.url + "/").status_code), d, 200)
-    ids = facts["products"]
+    ids = facts["sold"]
     results["add to cart"] = run_python(buyers, lambda b, r: b.add(r.choice(ids)), d, 302)
 
     def checkout(buyer, r):

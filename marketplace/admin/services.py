@@ -78,8 +78,9 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
         query = query.filter(Distribution.pickup_place_id == pickup_place_id)
     if status:
         query = query.filter(Order.parts.any(OrderPart.status == status))
-    # Everything the list shows, in a fixed number of statements whatever the number of orders.
-    query = query.options(selectinload(Order.buyer), selectinload(Order.parts).selectinload(OrderPart.lines),
+    # Everything the list shows, in a fixed number of statements whatever the number of orders; what each
+    # order is due is summed by the database (orders.total_due_cents_by_order), its lines are not loaded.
+    query = query.options(selectinload(Order.buyer), selectinload(Order.parts),
                           selectinload(Order.distribution).selectinload(Distribution.pickup_place))
     return query.order_by(Order.created_at.desc()).limit(limit).all()
 

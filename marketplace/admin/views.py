@@ -239,6 +239,7 @@ def orders():
     rows = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
                                   status=status or None, pickup_place_id=request_int("place"))
     return render_template("admin/orders.html", orders=rows, args=request.args,
+                           due=order_services.total_due_cents_by_order(rows),
                            producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
                            places=db.session.query(PickupPlace).order_by(PickupPlace.name).all())
 

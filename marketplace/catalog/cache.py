@@ -143,8 +143,8 @@ def store(html: str) -> str:
     return html
 
 
-def _fragment_key() -> tuple | None:
-    if len(request.query_string) > MAX_QUERY:
+def _fragment_key(scope: tuple | None) -> tuple | None:
+    if scope is None and len(request.query_string) > MAX_QUERY:
         return None
     current = version()
     if current is None:
@@ -152,17 +152,20 @@ def _fragment_key() -> tuple | None:
     from flask_babel import get_locale
     from flask_login import current_user
 
-    return "fragment", current, str(get_locale()), request.query_string, bool(current_user.is_authenticated)
+    return ("fragment", current, str(get_locale()), request.query_string if scope is None else scope,
+            bool(current_user.is_authenticated))
 
 
-def fragment(render: Callable[[], str]) -> Markup:
-    """The catalogue's shared part (filters, product grid, pager) for this query, rendered once per version.
+def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
+    """The catalogue's shared part (filters, product grid, pager) for this query, or with `scope` (e.g.
+    ("product", id)) the shared part of that page, rendered once per version.
 
     What it holds is the same for every member: no name, no cart, no CSRF token (the cards' buttons
     submit one form that the page renders outside the fragment, with the member's token). The key
-    is the catalogue version, the locale, the query string and whether the visitor is logged in.
+    is the catalogue version, the locale, the query string (or the scope) and whether the visitor is
+    logged in. A rendering that raises (a 404) is not kept.
     """
-    key = _fragment_key()
+    key = _fragment_key(scope)
     pages = _state().pages
     if key is not None:
         with _lock:

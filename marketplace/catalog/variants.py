@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager
 
 from marketplace.catalog.models import DistributionOffer, Product, ProductStatus, ProductVariant
 from marketplace.distributions.models import distribution_producers as link
@@ -56,26 +56,71 @@ def _sold_at(distribution_id: int):
     return or_(by_default, and_(declared, offered))
 
 
+def _terms(variant: ProductVariant, offer: DistributionOffer | None, offers_set_at) -> SaleTerms | None:
+    """A variant of a producer taking part, as sold there: by default (no offers declared) or by its offer."""
+    if offers_set_at is None:
+        return SaleTerms(variant, None, variant.price_cents, variant.product.stock)
+    if offer is not None:
+        return SaleTerms(variant, offer, offer.unit_price_cents, offer.remaining)
+    return None
+
+
+def _offer_join(distribution_id: int):
+    return and_(DistributionOffer.distribution_id == distribution_id, DistributionOffer.variant_id == ProductVariant.id)
+
+
 def sale_terms(distribution_id: int, variant_ids: Iterable[int]) -> dict[int, SaleTerms]:
-    """The variants of `variant_ids` on sale at this distribution (a missing key: not sold there)."""
+    """The variants of `variant_ids` on sale at this distribution (a missing key: not sold there).
+
+    One statement: each variant comes with its product and producer (a product already loaded, e.g.
+    locked by checkout, is kept as loaded)."""
     ids = sorted(set(variant_ids))
     if not ids:
         return {}
     rows = db.session.execute(
         select(ProductVariant, DistributionOffer, link.c.offers_set_at)
-        .join(Product, Product.id == ProductVariant.product_id)
+        .join(ProductVariant.product).join(Product.producer)
         .join(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == Product.producer_id))
-        .outerjoin(DistributionOffer, and_(DistributionOffer.distribution_id == distribution_id,
-                                           DistributionOffer.variant_id == ProductVariant.id))
+        .outerjoin(DistributionOffer, _offer_join(distribution_id))
         .where(ProductVariant.id.in_(ids), _on_sale())
-        .options(selectinload(ProductVariant.product).selectinload(Product.producer)))
+        .options(contains_eager(ProductVariant.product).contains_eager(Product.producer)))
     terms = {}
     for variant, offer, offers_set_at in rows:
-        if offers_set_at is None:
-            terms[variant.id] = SaleTerms(variant, None, variant.price_cents, variant.product.stock)
-        elif offer is not None:
-            terms[variant.id] = SaleTerms(variant, offer, offer.unit_price_cents, offer.remaining)
+        term = _terms(variant, offer, offers_set_at)
+        if term is not None:
+            terms[variant.id] = term
     return terms
+
+
+@dataclass(frozen=True)
+class VariantAt:
+    """A product's variant on sale, seen from one distribution."""
+
+    variant: ProductVariant
+    taking_part: bool          # its producer takes part in the distribution
+    terms: SaleTerms | None    # None: not sold there
+
+
+def variant_at(distribution_id: int, product_id: int, variant_id: int | None = None) -> VariantAt | None:
+    """The variant asked for (the product's first active one when none is named) with its product, whether
+    its producer takes part in the distribution and its terms there, in one statement; None when the
+    product or the variant is not on sale."""
+    query = (
+        select(ProductVariant, DistributionOffer, link.c.producer_id, link.c.offers_set_at)
+        .join(ProductVariant.product)
+        .outerjoin(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == Product.producer_id))
+        .outerjoin(DistributionOffer, _offer_join(distribution_id))
+        .where(ProductVariant.product_id == product_id, _on_sale())
+        .order_by(ProductVariant.position, ProductVariant.id).limit(1)
+        .options(contains_eager(ProductVariant.product)))
+    if variant_id is not None:
+        query = query.where(ProductVariant.id == variant_id)
+    row = db.session.execute(query).first()
+    if row is None:
+        return None
+    variant, offer, taking_part, offers_set_at = row
+    return VariantAt(variant, taking_part is not None,
+                     _terms(variant, offer, offers_set_at) if taking_part is not None else None)
 
 
 def product_sale_terms(distribution_id: int | None, products: Iterable[Product]) -> dict[int, list[SaleTerms]]:

@@ -1,7 +1,7 @@
 """Public catalogue and the producer's own products."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -83,10 +83,21 @@ def _per_page() -> int:
 
 @bp.route("/products/<int:product_id>")
 def product(product_id: int):
-    item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
-    if item is None or not item.is_available:
-        abort(404, _("This product does not exist or is no longer sold."))
-    return render_template("catalog/product.html", product=item)
+    # The distribution the member's cart orders for (its offers' prices and what is left are shown): a
+    # template global the orders domain registers, as the catalogue sits below orders.
+    logged_in = current_user.is_authenticated
+    ordering_for = current_app.jinja_env.globals["cart_distribution_id"]() if logged_in else None
+
+    def render() -> str:
+        """The page's part shared by every visitor (no name, no token): kept per catalogue version, so a
+        product hidden or changed since (which bumps the version) is read again."""
+        item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
+        if item is None or not item.is_available:
+            abort(404, _("This product does not exist or is no longer sold."))
+        return render_template("catalog/_product.html", product=item, ordering_for=ordering_for, logged_in=logged_in)
+
+    body = page_cache.fragment(render, ("product", product_id, ordering_for))
+    return render_template("catalog/product.html", body=body)
 
 
 @bp.route("/producers/<int:producer_id>")

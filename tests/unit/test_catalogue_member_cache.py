@@ -124,6 +124,45 @@ def test_a_card_adds_its_own_product_and_quantity_through_the_shared_form(app, s
     assert [(i.product_id, i.quantity) for i in orders.get_cart(alice).items] == [(leeks.id, 4)]
 
 
+def test_a_product_page_is_rendered_once_for_every_member_with_only_their_own_name_and_token(app, shop):
+    farm, carrots, alice, bob = shop
+    url = f"/products/{carrots.id}"
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    alice_page, alice_statements = _get(alice_client, url)
+    assert _product_reads(alice_statements)  # the first member's visit reads the product...
+    bob_page, bob_statements = _get(bob_client, url)
+
+    assert not _product_reads(bob_statements)  # ...the next member's page comes from the shared fragment
+    assert b"Carrots" in bob_page and b"Ferme du Marais" in bob_page and b"40 in stock" in bob_page
+    assert b"Bob Tournesol" in bob_page and b"Alice Quenouille" not in bob_page
+    alice_tokens, bob_tokens = set(TOKEN.findall(alice_page)), set(TOKEN.findall(bob_page))
+    assert len(bob_tokens) == 1 and alice_tokens.isdisjoint(bob_tokens)  # one token per page, Bob's own
+    assert bob_page.count(b'name="csrf_token"') == 2  # the page's add-to-cart form and the log-out form
+    assert bob_page.count(b'form="add-to-cart"') == 3  # its one variant, the quantity field and the button
+    # Bob's browser sends the page's form: his token, the quantity field, the pressed button's value.
+    response = _post(bob_client, "/cart/add", {"csrf_token": _token(bob_page), "product_id": carrots.id,
+                                               f"quantity-{carrots.id}": 3})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/cart")  # as before
+    assert [(i.product_id, i.quantity) for i in orders.get_cart(bob).items] == [(carrots.id, 3)]
+    assert orders.get_cart(alice).items == []
+
+
+def test_a_shared_product_page_follows_price_and_hiding(app, shop):
+    farm, carrots, alice, bob = shop
+    url = f"/products/{carrots.id}"
+    _get(_login(app, alice), url)
+    update_product(farm, carrots.id, ProductInput(name="Purple carrots", category_id=carrots.category_id,
+                                                  unit=Unit.PIECE, price_cents=310, stock=40))
+    db.session.commit()
+    page = _get(_login(app, bob), url)[0]
+    assert b"Purple carrots" in page and "€3.10".encode() in page
+
+    db.session.get(Product, carrots.id).hidden_reason = "Not organic"
+    db.session.commit()
+    with app.app_context():
+        assert _login(app, alice).get(url).status_code == 404
+
+
 # ---------------------------------------------------------------- whole pages (catalog/member_pages.py)
 
 def _token(page: bytes) -> str:

@@ -8,7 +8,8 @@ from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order
 from marketplace.orders.services import CheckoutInput, OutOfStock
-from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
+from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
+from tests.unit.test_catalogue_querycount import counting
 
 
 @pytest.fixture
@@ -33,3 +34,47 @@ def test_one_short_line_refuses_the_whole_checkout_and_names_it(farms):
     db.session.rollback()
     assert db.session.get(Product, farms[0][0].id).stock == 100  # the line that fitted was not taken either
     assert db.session.query(Order).count() == 0
+
+
+
+def _post_statements(client, url: str, data: dict) -> int:
+    # Its own app context, as in production: a fresh session (nothing loaded yet) and a fresh `g`.
+    with client.application.app_context(), counting() as statements:
+        response = client.post(url, data=data)
+    assert response.status_code == 302, (url, response.status_code)
+    return len(statements)
+
+
+def _add(client, product: Product) -> int:
+    return _post_statements(client, "/cart/add", {"product_id": product.id, f"quantity-{product.id}": 1})
+
+
+def test_adding_to_the_cart_runs_four_statements_new_line_or_more_units(farms, client):
+    buyer = make_member("buyer@test.coop")
+    db.session.commit()
+    login(client, buyer)
+    _add(client, farms[1][4])  # the cart is made, for the distribution of this producer
+    # The member (Flask-Login); the cart with its items and distribution; the variant with its product, its
+    # producer's part in the distribution and its terms; the insert or update. (12 before: the cart read
+    # twice, the product, its variants, the distribution, the producers taking part, the terms, their
+    # products and producers.)
+    assert [_add(client, farms[0][0]), _add(client, farms[0][0]), _add(client, farms[1][2])] == [4, 4, 4]
+    db.session.expire_all()
+    quantities = {(i.product_id, i.quantity) for i in orders.get_cart(buyer).items}
+    assert quantities == {(farms[1][4].id, 1), (farms[0][0].id, 2), (farms[1][2].id, 1)}
+
+
+def test_checkout_statements_pinned(farms, client):
+    buyer = make_member("buyer@test.coop")
+    db.session.commit()
+    login(client, buyer)
+    _add(client, farms[0][0])
+    _add(client, farms[1][0])
+    # 31 before (the cart read twice, the terms twice, the producers taking part, the account row locked and
+    # created for a zero balance). SQLite inserts the order's 2 parts and 2 lines one by one (PostgreSQL
+    # batches them: tests/integration/test_checkout_statements_pg.py).
+    assert _post_statements(client, "/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}) == 19
+    assert db.session.query(Order).count() == 1
+    db.session.expire_all()
+    assert {p.name: p.stock for p in db.session.query(Product) if p.stock != 100} == {
+        "Produce 0.0": 99, "Produce 1.0": 99}

@@ -43,7 +43,8 @@ def test_the_product_page_follows_the_distribution_the_cart_orders_for(farm, cli
     terms = _terms(page)
     assert "500 g" in terms and "2.50" in terms and "5 left" in terms and "4.00" not in terms
     assert "100 in stock" not in page
-    assert f'<input type="hidden" name="variant_id" value="{farm["half"].id}">' in page  # the one offered
+    assert (f'<input type="hidden" name="variant-{farm["half"].product_id}" form="add-to-cart" '
+            f'value="{farm["half"].id}">') in page  # the one offered
     eggs = client.get(f"/products/{farm['eggs'].id}").get_data(as_text=True)
     assert "Not offered at the distribution you are ordering for." in eggs and "Add to cart" not in eggs
     orders.choose_distribution(farm["buyer"], farm["tuesday"].id)  # no offers there: usual prices, shared stock

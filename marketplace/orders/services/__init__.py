@@ -57,6 +57,7 @@ from marketplace.orders.services.summary import (
                                                          checkout_summary,
                                                          order_summary,
 )
+from marketplace.orders.services.totals import total_due_cents_by_order
 
 __all__ = [
     "MAX_QUANTITY",
@@ -67,5 +68,5 @@ __all__ = [
     "close_distribution", "close_due_distributions", "delivery_failed", "due_distribution_ids", "get_cart",
     "hand_to_courier", "handover_due", "harvest_totals", "mark_collected", "mark_delivered", "mark_ready",
     "parse_quantity", "producer_totals", "record_weight", "reject_line", "release_stock", "reserve_stock",
-    "set_cart_quantity", "settle_at_handover", "summarise_cart", "weight_bounds_g",
+    "set_cart_quantity", "settle_at_handover", "summarise_cart", "total_due_cents_by_order", "weight_bounds_g",
 ]

@@ -43,9 +43,14 @@ def account_use(user: User, total_cents: int, use_account: bool = True) -> Accou
 
 
 def pay_from_account(order: Order) -> int:
-    """At checkout: the account pays the order's estimate as far as its balance goes (locked: never twice)."""
-    accounts.account_row(order.buyer_id, lock=True)
+    """At checkout: the account pays the order's estimate as far as its balance goes (locked: never twice).
+
+    A balance of zero or less pays nothing: read first without the lock, the usual case costs one statement
+    (a movement committed meanwhile is one this order did not see, as if it came after)."""
     estimate = order.goods_estimated_cents + order.delivery_fee_cents
+    if estimate <= 0 or accounts.balance_cents(order.buyer_id) <= 0:
+        return 0
+    accounts.account_row(order.buyer_id, lock=True)
     applied = min(max(accounts.balance_cents(order.buyer_id), 0), estimate)
     if applied > 0:
         accounts.post_movement(order.buyer_id, MovementKind.ORDER_PAYMENT, -applied, order_id=order.id,

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import joinedload
 
 from marketplace.catalog.models import ProducerProfile, Product, ProductVariant
-from marketplace.catalog.variants import SaleTerms, default_variant, sale_terms, variant_display_name
+from marketplace.catalog.variants import SaleTerms, sale_terms, variant_at, variant_display_name
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.distributions.services import get_distribution
@@ -17,8 +19,22 @@ from marketplace.orders.models import Cart, CartItem
 from marketplace.orders.services.stock import MAX_QUANTITY, OutOfStock, quantity_refusal
 
 
+def _loaded_cart(user_id: int) -> Cart | None:
+    """The member's cart if this session already loaded it (and it is not expired): no statement."""
+    for obj in db.session.identity_map.values():
+        if type(obj) is Cart and inspect(obj).dict.get("user_id") == user_id:
+            return obj
+    return None
+
+
 def get_cart(user: User) -> Cart:
-    cart = db.session.query(Cart).filter_by(user_id=user.id).first()
+    """The member's cart with its items and distribution, in one statement (none if this request has it)."""
+    cart = _loaded_cart(user.id)
+    if cart is not None:
+        return cart
+    cart = db.session.execute(
+        select(Cart).where(Cart.user_id == user.id)
+        .options(joinedload(Cart.items), joinedload(Cart.distribution))).unique().scalar_one_or_none()
     if cart is None:
         cart = Cart(user_id=user.id)
         db.session.add(cart)
@@ -44,18 +60,54 @@ def choose_distribution(user: User, distribution_id: int) -> Cart:
     return cart
 
 
-def _available_variant(product_id: int, variant_id: int | None) -> ProductVariant:
-    """The variant asked for (the product's first when none is named), on sale."""
+def _not_sold() -> NotFound:
+    return NotFound(_("This product does not exist or is no longer sold."))
+
+
+def _order_for_producer(cart: Cart, product_id: int) -> None:
+    """A cart ordering for no distribution yet orders for the first open one the product's producer is in."""
     product = db.session.get(Product, product_id)
     if product is None or not product.is_available:
-        raise NotFound(_("This product does not exist or is no longer sold."))
-    if variant_id is None:
-        variant = default_variant(product)
+        raise _not_sold()
+    distributions = list(_open_for_producer(product.producer_id))
+    if not distributions:
+        raise Conflict(_("%(producer)s takes part in no distribution open for orders right now.",
+                         producer=product.producer.name))
+    cart.distribution_id = distributions[0].id
+
+
+def _put(cart: Cart, product_id: int, variant_id: int | None, quantity: int, *, adding: bool) -> Cart:
+    """Set (or with `adding`, raise by) `quantity` units of the variant (the product's first by default) in
+    the cart; refuse what the cart's distribution does not sell and more than is left there.
+
+    The variant, its product, its producer's part in the distribution and its terms there come in one
+    statement (catalog.variants.variant_at)."""
+    if cart.distribution_id is None:
+        _order_for_producer(cart, product_id)
+    found = variant_at(cart.distribution_id, product_id, variant_id)
+    if found is None:
+        raise _not_sold()
+    variant, product = found.variant, found.variant.product
+    item = next((i for i in cart.items if i.variant_id == variant.id), None)
+    if adding:
+        quantity += item.quantity if item is not None else 0
+        if quantity > MAX_QUANTITY:
+            raise quantity_refusal(allow_zero=True)
+    _open_distribution(cart.distribution_id)
+    if not found.taking_part:
+        raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
+    terms = found.terms
+    name = variant_display_name(product.name, variant.label)
+    if terms is None:
+        raise Conflict(_("%(name)s is not offered at this distribution.", name=name))
+    if terms.remaining is not None and quantity > terms.remaining:
+        raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=terms.remaining, name=name), "quantity")
+    if item is None:
+        cart.items.append(CartItem(product_id=product.id, variant_id=variant.id, quantity=quantity))
     else:
-        variant = next((v for v in product.variants if v.id == variant_id and v.active), None)
-    if variant is None:
-        raise NotFound(_("This product does not exist or is no longer sold."))
-    return variant
+        item.quantity = quantity
+    db.session.flush()
+    return cart
 
 
 def set_cart_quantity(user: User, product_id: int, quantity: int, variant_id: int | None = None) -> Cart:
@@ -70,45 +122,22 @@ def set_cart_quantity(user: User, product_id: int, quantity: int, variant_id: in
                      and (variant_id is None or i.variant_id == variant_id)][:1]:
             cart.items.remove(item)
         return cart
-    variant = _available_variant(product_id, variant_id)
-    product = variant.product
-    item = next((i for i in cart.items if i.variant_id == variant.id), None)
-    if cart.distribution_id is None:
-        distributions = list(_open_for_producer(product.producer_id))
-        if not distributions:
-            raise Conflict(_("%(producer)s takes part in no distribution open for orders right now.",
-                             producer=product.producer.name))
-        cart.distribution_id = distributions[0].id
-    distribution = _open_distribution(cart.distribution_id)
-    if not _taking_part(distribution.id, {product.producer_id}):
-        raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-    terms = sale_terms(distribution.id, [variant.id]).get(variant.id)
-    name = variant_display_name(product.name, variant.label)
-    if terms is None:
-        raise Conflict(_("%(name)s is not offered at this distribution.", name=name))
-    if terms.remaining is not None and quantity > terms.remaining:
-        raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=terms.remaining, name=name), "quantity")
-    if item is None:
-        cart.items.append(CartItem(product_id=product.id, variant_id=variant.id, quantity=quantity))
-    else:
-        item.quantity = quantity
-    db.session.flush()
-    return cart
+    return _put(cart, product_id, variant_id, quantity, adding=False)
 
 
 def add_to_cart(user: User, product_id: int, quantity: int, variant_id: int | None = None,
                 browsed_distribution_id: int | None = None) -> Cart:
     """Add units to what is already in the cart. Added from a distribution's catalogue, an empty cart
     orders for that distribution (a cart with items keeps its own)."""
+    require_active_member(user)
+    if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
+        raise quantity_refusal(allow_zero=True)
     cart = get_cart(user)
     if browsed_distribution_id is not None and (cart.distribution_id is None or not cart.items):
         choose_distribution(user, browsed_distribution_id)
-    if variant_id is None:
-        product = db.session.get(Product, product_id)
-        first = default_variant(product) if product is not None else None
-        variant_id = first.id if first is not None else None
-    already = next((i.quantity for i in cart.items if i.variant_id == variant_id), 0)
-    return set_cart_quantity(user, product_id, already + quantity, variant_id)
+    if quantity == 0:
+        return cart
+    return _put(cart, product_id, variant_id, quantity, adding=True)
 
 
 def _taking_part(distribution_id: int, producer_ids: set[int]) -> set[int]:

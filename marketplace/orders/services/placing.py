@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from marketplace.catalog.models import Product
-from marketplace.catalog.variants import sale_terms, variant_display_name
+from marketplace.catalog.variants import SaleTerms, variant_display_name
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.distributions.models import Distribution
@@ -17,7 +17,7 @@ from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
 from marketplace.orders.models import CartItem, Order, OrderPart
 from marketplace.orders.services.account_payment import pay_from_account
-from marketplace.orders.services.cart import _open_distribution, _taking_part, get_cart
+from marketplace.orders.services.cart import _open_distribution, _taking_part, cart_lines, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.lines import new_order_line
 from marketplace.orders.services.stock import lock_products, reserve_variants
@@ -72,9 +72,10 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
     items = sorted(cart.items, key=lambda i: (i.product_id, i.variant_id))
-    # One statement, whatever the cart's size; the summary below then reads the products it loaded.
+    # One statement, whatever the cart's size; the terms below then read the products it loaded.
     products = lock_products(item.product_id for item in items)
-    summary = checkout_summary(cart, distribution, data)
+    lines = cart_lines(cart)  # the terms of every line, read once (one statement) for the summary and the lines
+    summary = checkout_summary(cart, distribution, data, lines)
 
     order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
                   fulfilment=data.fulfilment, payment_method=data.payment_method,
@@ -83,7 +84,8 @@ def checkout(user: User, data: CheckoutInput) -> Order:
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data, summary)
-    _add_lines(order, distribution, items, products)
+    _add_lines(order, distribution, items, products,
+               {line.item.variant_id: line.terms for line in lines if line.terms is not None})
     db.session.add(order)
     _record(order, "placed", actor=user)
     cart.items.clear()
@@ -97,16 +99,17 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     return order
 
 
-def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product]) -> None:
-    """One part per producer, one line per variant at the distribution's terms; stock taken in one go."""
-    participating = _taking_part(distribution.id, {product.producer_id for product in products.values()})
-    terms = sale_terms(distribution.id, [item.variant_id for item in items])
+def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product],
+               terms: dict[int, SaleTerms]) -> None:
+    """One part per producer, one line per variant at the distribution's terms; stock taken in one go.
+
+    A variant has terms only where its producer takes part: who takes part is read only to say why not."""
     parts: dict[int, OrderPart] = {}
     for item in items:
         product = products[item.product_id]
         if not product.is_available:
             raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
-        if product.producer_id not in participating:
+        if item.variant_id not in terms and not _taking_part(distribution.id, {product.producer_id}):
             raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
         if item.variant_id not in terms:
             raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",

@@ -16,7 +16,7 @@ from marketplace.distributions.models import DeliverySlot, DeliveryZone, Distrib
 from marketplace.distributions.services import delivery_fee_cents, zone_for_postcode
 from marketplace.money import weighed_amount_cents
 from marketplace.orders.models import Cart, Order
-from marketplace.orders.services.cart import cart_lines
+from marketplace.orders.services.cart import CartLine, cart_lines
 from marketplace.orders.states import Fulfilment, LineStatus, PartStatus, PaymentMethod
 
 if TYPE_CHECKING:
@@ -77,12 +77,13 @@ def _delivery(distribution: Distribution, data: CheckoutInput) -> tuple[Delivery
     return zone, slot
 
 
-def checkout_summary(cart: Cart, distribution: Distribution, data: CheckoutInput) -> CheckoutSummary:
+def checkout_summary(cart: Cart, distribution: Distribution, data: CheckoutInput,
+                     lines: list[CartLine] | None = None) -> CheckoutSummary:
     """The amounts of this cart for these choices: goods per producer, delivery fee for the postcode,
     weighing margin, total. With `data.expected_total_cents`, refuse if that is not the total (the buyer
-    saw other amounts)."""
+    saw other amounts). `lines`: the cart's lines as the caller just read them (`cart_lines(cart)`)."""
     producers: dict[str, list[int]] = {}
-    for line in cart_lines(cart):
+    for line in cart_lines(cart) if lines is None else lines:
         variant = line.variant
         goods = line.line_cents
         margin = (_margin_cents(line.quantity * (variant.estimated_weight_g or 0), line.unit_price_cents, goods)

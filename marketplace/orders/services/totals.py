@@ -1,0 +1,44 @@
+"""What many orders are due, in one statement: the list pages show it per row without loading their lines.
+
+The same rule as `Order.total_due_cents` (final amounts where weighed, estimates elsewhere, nothing for a
+rejected line or a cancelled part, delivery only with goods), summed by the database;
+tests/unit/test_order_totals.py checks the two agree line for line.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import BigInteger, case, cast, func, or_, select
+
+from marketplace.extensions import db
+from marketplace.orders.models import Order, OrderLine, OrderPart
+from marketplace.orders.states import LineStatus, PartStatus
+
+
+def _line_final_cents():
+    """`OrderLine.final_cents` in SQL: grams x price per kg rounded half up to the cent (`weighed_amount_cents`
+    on these non-negative amounts), the weighed grams once known, else the estimate."""
+    grams = case((OrderLine.weighed_grams.is_not(None), OrderLine.weighed_grams),
+                 else_=OrderLine.quantity * func.coalesce(OrderLine.estimated_weight_g, 0))
+    weighed = (cast(grams, BigInteger) * OrderLine.unit_price_cents + 500) // 1000
+    return case((or_(OrderLine.status == LineStatus.REJECTED, OrderPart.status == PartStatus.CANCELLED), 0),
+                (OrderLine.is_weight_priced.is_(True), weighed),
+                else_=cast(OrderLine.quantity, BigInteger) * OrderLine.unit_price_cents)
+
+
+def total_due_cents_by_order(orders: Iterable[Order]) -> dict[int, int]:
+    """{order id: `Order.total_due_cents`} for these orders, in one statement whatever their number."""
+    orders = list(orders)
+    if not orders:
+        return {}
+    rows = db.session.execute(
+        select(OrderPart.order_id, func.sum(_line_final_cents()))
+        .join(OrderLine, OrderLine.part_id == OrderPart.id)
+        .where(OrderPart.order_id.in_([order.id for order in orders]), OrderPart.status != PartStatus.CANCELLED)
+        .group_by(OrderPart.order_id))
+    goods: dict[int, int] = {row[0]: int(row[1] or 0) for row in rows}
+    totals = {}
+    for order in orders:
+        cents = goods.get(order.id, 0)
+        totals[order.id] = cents + (order.delivery_fee_cents if cents > 0 else 0)
+    return totals

@@ -1,0 +1,50 @@
+"""The admin orders list sums what each order is due in SQL: the same amounts as `Order.total_due_cents`."""
+from __future__ import annotations
+
+from marketplace.extensions import db
+from marketplace.orders import services as orders
+from marketplace.orders.models import Order
+from marketplace.orders.services import CheckoutInput
+from marketplace.orders.states import Fulfilment, LineStatus, PartStatus
+from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
+
+
+def _order(buyer, products, fee: int = 0) -> Order:
+    for product, quantity in products:
+        orders.add_to_cart(buyer, product.id, quantity)
+    order = orders.checkout(buyer, CheckoutInput())
+    order.delivery_fee_cents = fee
+    if fee:
+        order.fulfilment = Fulfilment.DELIVERY
+    return order
+
+
+def test_sql_totals_match_the_orders_own_amounts_line_for_line(app):
+    get_admin()
+    farms = [make_producer(f"farm{i}@test.coop", f"Ferme {i}") for i in range(2)]
+    carrots = make_product(farms[0], "Carrots", price_cents=333, stock=None)
+    # Weight-priced at 17.99 €/kg, pieces of about 333 g: amounts that need rounding half up.
+    cheese = make_product(farms[1], "Cheese", price_cents=1799, stock=None, weight_priced_g=333)
+    make_distribution(farms)
+    db.session.commit()
+    buyers = [make_member(f"b{i}@test.coop") for i in range(6)]
+    plain = _order(buyers[0], [(carrots, 3)], fee=450)
+    estimated = _order(buyers[1], [(cheese, 3), (carrots, 1)], fee=450)
+    weighed = _order(buyers[2], [(cheese, 2), (carrots, 2)])
+    weighed.parts[1].lines[0].weighed_grams = 1017  # 1,017 g at 17.99 €/kg: 18.2958… → 18.30 €
+    rejected = _order(buyers[3], [(cheese, 1), (carrots, 4)])
+    rejected.parts[1].lines[0].status = LineStatus.REJECTED  # parts in producer order: [carrots, cheese]
+    half_cancelled = _order(buyers[4], [(cheese, 2), (carrots, 5)], fee=300)
+    half_cancelled.parts[1].status = PartStatus.CANCELLED
+    cancelled = _order(buyers[5], [(carrots, 2)], fee=300)
+    cancelled.parts[0].status = PartStatus.CANCELLED
+    db.session.commit()
+    everything = [plain, estimated, weighed, rejected, half_cancelled, cancelled]
+
+    totals = orders.total_due_cents_by_order(everything)
+
+    assert totals == {order.id: order.total_due_cents for order in everything}
+    assert totals[plain.id] == 3 * 333 + 450
+    assert totals[weighed.id] == 1830 + 2 * 333
+    assert totals[cancelled.id] == 0  # nothing left to pay: no delivery either
+    assert totals[rejected.id] == 4 * 333
