@@ -1,6 +1,8 @@
 """Public catalogue and the producer's own products."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -86,7 +88,8 @@ def product(product_id: int):
     # The distribution the member's cart orders for (its offers' prices and what is left are shown): a
     # template global the orders domain registers, as the catalogue sits below orders.
     logged_in = current_user.is_authenticated
-    ordering_for = current_app.jinja_env.globals["cart_distribution_id"]() if logged_in else None
+    cart_distribution_id: Callable[[], int | None] = current_app.jinja_env.globals["cart_distribution_id"]
+    ordering_for = cart_distribution_id() if logged_in else None
 
     def render() -> str:
         """The page's part shared by every visitor (no name, no token): kept per catalogue version, so a
