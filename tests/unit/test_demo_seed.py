@@ -105,7 +105,7 @@ def test_the_demo_has_a_vegetable_basket_contract_with_a_subscriber_away_one_wee
     from marketplace.contracts import services as contracts
     from marketplace.contracts.models import Contract, Subscription
 
-    seed_demo()
+    snapshot("demo", seed_demo)
     contract = db.session.query(Contract).one()
     subscription = db.session.query(Subscription).filter_by(contract_id=contract.id).one()
     assert subscription.member.email == "marie.buyer@demo.coop"
@@ -117,7 +117,7 @@ def test_the_demo_has_a_vegetable_basket_contract_with_a_subscriber_away_one_wee
 def test_the_demo_shows_variants_and_the_offers_of_its_open_distributions(app, client):
     from marketplace.catalog.models import DistributionOffer, ProductVariant
 
-    seed_demo()
+    snapshot("demo", seed_demo)
     potatoes = db.session.query(Product).filter_by(name="Pommes de terre Charlotte").one()
     assert [v.label for v in potatoes.variants] == ["1 kg", "Sac de 5 kg", "Sac de 10 kg"]
     assert db.session.query(ProductVariant).count() >= len(db.session.query(Product).all()) + 6
