@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from fpdf import FPDF
 
 from marketplace.billing.services import StatementView, period_label
 from marketplace.core.services import get_setting
-from marketplace.orders.documents import _font, _money, _text
+from marketplace.orders.documents import TextPdf, _money, _text
 
 
 def category_label(category: str) -> str:
@@ -23,14 +22,8 @@ def college_label(college: str) -> str:
 def statement_pdf(view: StatementView) -> bytes:
     """The statement: the period's costs by category, the rule, the member's activity, fee and why."""
     s, period, rule = view.statement, view.period, view.rule
-    pdf = FPDF(format="A4")
-    family = _font(pdf)
-    pdf.set_auto_page_break(True, margin=14)
-    pdf.add_page()
-
-    def line(text: str, size: int = 10, height: float = 6, bold: bool = False) -> None:
-        pdf.set_font(family, "B" if bold else "", size=size)
-        pdf.multi_cell(0, height, _text(text, family), new_x="LMARGIN", new_y="NEXT")
+    document = TextPdf()
+    pdf, family, line = document.pdf, document.family, document.line
 
     line(get_setting("coop_name"), 9)
     line(_("Fee statement — %(p)s", p=period_label(period)), 15, 9, bold=True)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
-from fpdf import FPDF
 
 from marketplace.contracts.models import ContractTextVersion, Subscription
 from marketplace.contracts.services import schedule
 from marketplace.core.services import get_setting
 from marketplace.extensions import db
-from marketplace.orders.documents import _font, _money, _text
+from marketplace.orders.documents import TextPdf, _money, _text
 
 
 def accepted_text(subscription: Subscription) -> str:
@@ -21,14 +20,8 @@ def accepted_text(subscription: Subscription) -> str:
 
 def contract_pdf(subscription: Subscription) -> bytes:
     contract = subscription.contract
-    pdf = FPDF(format="A4")
-    family = _font(pdf)
-    pdf.set_auto_page_break(True, margin=14)
-    pdf.add_page()
-
-    def line(text: str, size: int = 10, height: float = 6, bold: bool = False) -> None:
-        pdf.set_font(family, "B" if bold else "", size=size)
-        pdf.multi_cell(0, height, _text(text, family), new_x="LMARGIN", new_y="NEXT")
+    document = TextPdf()
+    pdf, family, line = document.pdf, document.family, document.line
 
     line(get_setting("coop_name"), 9)
     line(_("Contract — %(title)s", title=contract.title), 15, 9, bold=True)

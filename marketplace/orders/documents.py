@@ -71,6 +71,20 @@ def _text(value: str, family: str) -> str:
     return value
 
 
+class TextPdf:
+    """An A4 document written line by line in the documents' font (fee statements, contracts)."""
+
+    def __init__(self) -> None:
+        self.pdf = FPDF(format="A4")
+        self.family = _font(self.pdf)
+        self.pdf.set_auto_page_break(True, margin=14)
+        self.pdf.add_page()
+
+    def line(self, text: str, size: int = 10, height: float = 6, bold: bool = False) -> None:
+        self.pdf.set_font(self.family, "B" if bold else "", size=size)
+        self.pdf.multi_cell(0, height, _text(text, self.family), new_x="LMARGIN", new_y="NEXT")
+
+
 def _money(cents: int) -> str:
     return format_money(cents)  # in the reader's language, as the whole document
 
