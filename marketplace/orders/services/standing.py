@@ -128,16 +128,8 @@ def set_subscription_quantities(order_id: int, wanted: dict[int, int], actor: Us
     """Bring a subscription's order to `wanted` ({variant_id: units}) before the cut-off: each active line
     grows or shrinks (its reservation follows); lines brought to 0 are rejected with `reason`, and a part
     left with nothing is cancelled with `reason` (an absence: "absent"). Lines not served stay as they are."""
-    order = db.session.get(Order, order_id)
-    if order is None or not order.origin:
-        raise NotFound(_("No such order."))
-    if not order.distribution.is_open():
-        raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
-    for part in order.parts:
-        if part.status == PartStatus.CANCELLED:
-            continue
-        if part.status not in BUYER_EDITABLE:
-            raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
+    order = _subscription_order(order_id)
+    for part in _editable_parts(order):
         for line in part.lines:
             if line.status != LineStatus.ACTIVE:
                 continue
@@ -165,22 +157,31 @@ def cancel_subscription_order(order_id: int, actor: User | None, reason: str) ->
     """Cancel every part of a subscription's order before the cut-off (an absence: `reason` "absent");
     the units go back to where they were taken. Once its distribution is cancelled, whatever the phase:
     the parts not handed over yet are cancelled ("distribution_cancelled")."""
-    order = db.session.get(Order, order_id)
-    if order is None or not order.origin:
-        raise NotFound(_("No such order."))
+    order = _subscription_order(order_id)
     if order.distribution.cancelled_at is not None:
         for part in order.parts:
             if PartStatus.CANCELLED in PART_TRANSITIONS[part.status]:
                 _cancel_part(part, actor, "distribution_cancelled")
         db.session.flush()
         return order
-    if not order.distribution.is_open():
-        raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
-    for part in order.parts:
-        if part.status == PartStatus.CANCELLED:
-            continue
-        if part.status not in BUYER_EDITABLE:
-            raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
+    for part in _editable_parts(order):
         _cancel_part(part, actor, reason)
     db.session.flush()
     return order
+
+
+def _subscription_order(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or not order.origin:
+        raise NotFound(_("No such order."))
+    return order
+
+
+def _editable_parts(order: Order) -> list[OrderPart]:
+    """A subscription order's parts still to change, before the cut-off and before their producers accepted them."""
+    if not order.distribution.is_open():
+        raise Conflict(_("The cut-off has passed: this order can no longer be changed."))
+    parts = [part for part in order.parts if part.status != PartStatus.CANCELLED]
+    if any(part.status not in BUYER_EDITABLE for part in parts):
+        raise Conflict(_("The producer has already accepted this part: it can no longer be changed."))
+    return parts
