@@ -15,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
-from marketplace.orders.states import PART_TRANSITIONS, LineStatus, PartStatus
+from marketplace.orders.states import PART_TRANSITIONS, TERMINAL, LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
 
@@ -126,7 +126,7 @@ def cancel_orders_of(distribution: Distribution) -> list[int]:
     told once. Subscription orders are the contracts' to cancel (their schedules change with them)."""
     parts = (db.session.query(OrderPart).join(Order)
              .filter(Order.distribution_id == distribution.id, Order.origin == "",
-                     OrderPart.status.notin_([PartStatus.CANCELLED, PartStatus.COLLECTED, PartStatus.DELIVERED]))
+                     OrderPart.status.notin_(TERMINAL))
              .order_by(OrderPart.order_id, OrderPart.id).all())
     orders: dict[int, Order] = {}
     for part in parts:
