@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", metavar="URL", help="instead: cProfile (CPU) of this page, as --as")
+    parser.add_argument("--sort", default="cumulative", help="--profile: pstats sort key (cumulative, tottime)")
     parser.add_argument("--as", dest="who", default="admin@test.coop", help="who --profile logs in as")
     args = parser.parse_args()
     if args.profile:
@@ -133,7 +134,7 @@ def profile(args) -> None:
                 profiler.enable()
                 client.get(args.profile)
                 profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
 
 
 if __name__ == "__main__":

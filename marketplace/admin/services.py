@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy.orm import selectinload
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import select
 
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
@@ -16,11 +17,13 @@ from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
 from marketplace.core.models import OutboxMessage
 from marketplace.core.services import ServiceStatus, service_statuses, set_setting
-from marketplace.distributions.models import Distribution
+from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
 from marketplace.orders.models import Order, OrderPart
+from marketplace.orders.services import total_due_cents_by_order
+from marketplace.orders.states import order_status
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -64,11 +67,32 @@ def _check_invoicing_settings(values: dict[str, str]) -> None:
         raise ServiceError(_("Choose who sells home delivery."), "delivery_seller")
 
 
+ORDERS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One row of the admin's order list: what it shows, read as plain columns (no ORM object per row)."""
+
+    id: int
+    reference: str
+    buyer_name: str
+    place_name: str
+    starts_at: datetime
+    status: str
+    due_cents: int
+
+
 def search_orders(admin: User, *, day: date | None = None, producer_id: int | None = None,
-                  status: str | None = None, pickup_place_id: int | None = None, limit: int = 200) -> list[Order]:
-    """Orders matching the admin's filters, newest first."""
+                  status: str | None = None, pickup_place_id: int | None = None, page: int = 1,
+                  per_page: int | None = None) -> Pagination:
+    """One page of the orders matching the admin's filters, newest first (items: `OrderRow`)."""
     require_admin(admin)
-    query = db.session.query(Order).join(Distribution)
+    query = (db.session.query(Order.id, Order.reference, Order.delivery_fee_cents, User.full_name,
+                              PickupPlace.name, Distribution.starts_at)
+             .join(Distribution, Order.distribution_id == Distribution.id)
+             .join(User, Order.buyer_id == User.id)
+             .join(PickupPlace, Distribution.pickup_place_id == PickupPlace.id))
     if day:
         start = datetime.combine(day, time.min)
         query = query.filter(Distribution.starts_at >= start, Distribution.starts_at < start + timedelta(days=1))
@@ -78,11 +102,21 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
         query = query.filter(Distribution.pickup_place_id == pickup_place_id)
     if status:
         query = query.filter(Order.parts.any(OrderPart.status == status))
-    # Everything the list shows, in a fixed number of statements whatever the number of orders; what each
-    # order is due is summed by the database (orders.total_due_cents_by_order), its lines are not loaded.
-    query = query.options(selectinload(Order.buyer), selectinload(Order.parts),
-                          selectinload(Order.distribution).selectinload(Distribution.pickup_place))
-    return query.order_by(Order.created_at.desc()).limit(limit).all()
+    # Everything the list shows in a fixed number of statements whatever the number of orders, and as plain
+    # columns: the page and its count, the parts' statuses, what each order is due (summed by the database,
+    # orders.total_due_cents_by_order; its lines are not loaded).
+    result = query.order_by(Order.created_at.desc(), Order.id.desc()).paginate(
+        page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False)
+    rows = result.items
+    statuses: dict[int, list] = {row.id: [] for row in rows}
+    if rows:
+        for order_id, part_status in db.session.execute(
+                select(OrderPart.order_id, OrderPart.status).where(OrderPart.order_id.in_(list(statuses)))):
+            statuses[order_id].append(part_status)
+    due = total_due_cents_by_order(rows)
+    result.items = [OrderRow(row.id, row.reference, row.full_name, row.name, row.starts_at,
+                             order_status(statuses[row.id]), due[row.id]) for row in rows]
+    return result
 
 
 # ---------------------------------------------------------------- background work (Celery, outbox)

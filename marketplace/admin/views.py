@@ -236,10 +236,12 @@ def _create_zone(form: ZoneForm) -> None:
 @bp.route("/orders")
 def orders():
     status = request.args.get("status", "")
-    rows = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
-                                  status=status or None, pickup_place_id=request_int("place"))
-    return render_template("admin/orders.html", orders=rows, args=request.args,
-                           due=order_services.total_due_cents_by_order(rows),
+    result = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
+                                    status=status or None, pickup_place_id=request_int("place"),
+                                    page=request_int("page", 1, minimum=1, maximum=100_000))
+    filters = {name: request.args[name] for name in ("day", "producer", "place", "status") if request.args.get(name)}
+    return render_template("admin/orders.html", orders=result.items, result=result, args=request.args,
+                           filters=filters,
                            producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
                            places=db.session.query(PickupPlace).order_by(PickupPlace.name).all())
 

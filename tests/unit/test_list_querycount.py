@@ -27,10 +27,26 @@ def test_admin_orders_list_statement_count_does_not_follow_the_orders(app, clien
     many = _queries(client, "/admin/orders")
     assert client.get("/admin/orders").data.count(b"/admin/orders/") == 20
     assert many == few, f"{few} statements for 3 orders, {many} for 20"
-    # The member, the orders, their buyers, parts, distributions and places, what each is due summed in one
-    # statement (their lines are no longer loaded, that statement took its place), the filters' producers and
-    # places.
-    assert many == 10
+    # The member, the page's count and its rows (with their buyers, distributions and places, as columns), the
+    # parts' statuses, what each is due summed in one statement, the filters' producers and places.
+    assert many == 8
+
+
+def test_admin_orders_list_is_paginated_and_keeps_its_filters(app, client, monkeypatch):
+    from marketplace.admin import services
+
+    admin, farms, products = _shop()
+    _orders(farms[0], products, 7, 0)
+    monkeypatch.setattr(services, "ORDERS_PER_PAGE", 5)
+    login(client, admin)
+    few = _queries(client, "/admin/orders")
+    first = client.get(f"/admin/orders?producer={farms[1].producer_profile.id}").data
+    second = client.get(f"/admin/orders?producer={farms[1].producer_profile.id}&page=2").data
+    assert first.count(b'href="/admin/orders/') == 5 and b"Page 1 of 2" in first
+    assert f"/admin/orders?page=2&amp;producer={farms[1].producer_profile.id}".encode() in first
+    assert second.count(b'href="/admin/orders/') == 2 and b"Page 2 of 2" in second
+    assert client.get("/admin/orders?page=3").data.count(b'href="/admin/orders/') == 0
+    assert _queries(client, "/admin/orders?page=2") == few
 
 
 def test_members_register_is_paginated_and_its_statement_count_does_not_follow_the_members(app, client):
