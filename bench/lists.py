@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", metavar="URL", help="instead: cProfile (CPU) of this page, as --as")
     parser.add_argument("--sort", default="cumulative", help="--profile: pstats sort key (cumulative, tottime)")
+    parser.add_argument("--callers", metavar="NAME", help="--profile: also who calls the functions matching NAME")
     parser.add_argument("--as", dest="who", default="admin@test.coop", help="who --profile logs in as")
     args = parser.parse_args()
     if args.profile:
@@ -134,7 +135,10 @@ def profile(args) -> None:
                 profiler.enable()
                 client.get(args.profile)
                 profiler.disable()
-        pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
+        stats = pstats.Stats(profiler).sort_stats(args.sort)
+        stats.print_stats(45)
+        if args.callers:
+            stats.print_callers(args.callers)
 
 
 if __name__ == "__main__":

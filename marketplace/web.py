@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from flask import (
     render_template,
     request,
 )
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
@@ -106,10 +106,15 @@ def init_app(app: Flask) -> None:
 
 def _memo(format_: Callable[..., str]) -> Callable[..., str]:
     """A Babel date formatter that formats each (value, format) once per request and locale: list pages show the
-    same distribution date on every row."""
+    same distribution date on every row. A moment shown as a date is first turned into the member's local day
+    (what Flask-Babel's format_date does before formatting it), so that moments of the same day share it."""
+    as_day = format_ is format_date
+
     def formatted(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
         if value is None or not has_request_context():
             return format_(value, format, rebase)
+        if as_day and rebase and isinstance(value, datetime):
+            value = to_user_timezone(value).date()
         memo = g.setdefault("formatted_dates", {})
         key = (format_, value, format, rebase, str(get_locale()))
         if key not in memo:

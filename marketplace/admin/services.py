@@ -19,7 +19,7 @@ from marketplace.core.models import OutboxMessage
 from marketplace.core.services import ServiceStatus, service_statuses, set_setting
 from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.extensions import db
-from marketplace.members.models import User
+from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.services import total_due_cents_by_order
@@ -65,6 +65,28 @@ def _check_invoicing_settings(values: dict[str, str]) -> None:
             raise ServiceError(_("Choose one of the VAT rates."), key)
     if values.get("delivery_seller", "coop") not in ("coop", "courier"):
         raise ServiceError(_("Choose who sells home delivery."), "delivery_seller")
+
+
+MEMBERS_PER_PAGE = 200
+
+
+def search_members(admin: User, *, status: str = "", text: str = "", page: int = 1,
+                   per_page: int | None = None) -> Pagination:
+    """One page of the member register for the admin's filters (status, name or e-mail): a count and one
+    statement for the page whatever its size, each row the membership's and its member's columns the list shows
+    (plain columns, no ORM object per row)."""
+    require_admin(admin)
+    query = (db.session.query(Membership.id, Membership.member_number, Membership.college, Membership.status,
+                              Membership.motivation, Membership.applied_at, Membership.joined_at,
+                              Membership.decision_reason, Membership.shares_count, Membership.share_nominal_cents,
+                              Membership.user_id, User.full_name, User.email)
+             .join(User, Membership.user_id == User.id))
+    if status in {s.value for s in MembershipStatus}:
+        query = query.filter(Membership.status == status)
+    if text:
+        query = query.filter(User.full_name.ilike(f"%{text}%") | User.email.ilike(f"%{text}%"))
+    query = query.order_by(Membership.status, Membership.member_number, Membership.applied_at, Membership.id)
+    return query.paginate(page=page, per_page=per_page or MEMBERS_PER_PAGE, error_out=False)
 
 
 ORDERS_PER_PAGE = 200

@@ -5,7 +5,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_timedelta, to_utc
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import contains_eager
 from wtforms import SelectChoice
 
 from marketplace.admin import services
@@ -19,7 +18,7 @@ from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.members import services as member_services
-from marketplace.members.models import College, Membership, MembershipStatus, User
+from marketplace.members.models import College, Membership, MembershipStatus
 from marketplace.members.services import require_admin
 from marketplace.money import cents_to_input
 from marketplace.orders import services as order_services
@@ -72,16 +71,12 @@ def drop_task(message_id: int):
 def members():
     status = request.args.get("status", "")
     text = request.args.get("q", "").strip()[:100]
-    # The member comes with their row (one statement, not one per member).
-    query = db.session.query(Membership).join(Membership.user).options(contains_eager(Membership.user))
-    if status in {s.value for s in MembershipStatus}:
-        query = query.filter(Membership.status == status)
-    if text:
-        query = query.filter(User.full_name.ilike(f"%{text}%") | User.email.ilike(f"%{text}%"))
-    rows = query.order_by(Membership.status, Membership.member_number, Membership.applied_at).all()
+    result = services.search_members(current_user, status=status, text=text,
+                                     page=request_int("page", 1, minimum=1, maximum=100_000))
     labels = {e.value: _(e.value) for e in (*College, *MembershipStatus)}  # translated once, not once per row
-    return render_template("admin/members.html", memberships=rows, status=status, q=text, labels=labels,
-                           reject_form=RejectForm(), statuses=list(MembershipStatus))
+    filters = {name: value for name, value in (("status", status), ("q", text)) if value}
+    return render_template("admin/members.html", memberships=result.items, result=result, status=status, q=text,
+                           labels=labels, filters=filters, reject_form=RejectForm(), statuses=list(MembershipStatus))
 
 
 @bp.route("/members/<int:membership_id>/approve", methods=["POST"])
