@@ -134,6 +134,19 @@ def packing_notes(distribution_id: int, producer_id: int | None = None) -> list[
     return sorted(notes, key=lambda note: (note[1].lower(), note[0]))
 
 
+def packing_notes_by_distribution(distribution_ids: list[int], producer_id: int | None = None,
+                                  ) -> dict[int, list[tuple[int, str, str]]]:
+    """`packing_notes` of several distributions in as many statements as for one: {distribution id: notes}."""
+    from marketplace.orders.signals import packing_notes_by_distribution as question
+
+    notes: dict[int, list[tuple[int, str, str]]] = {}
+    for _receiver, answer in question.send(tuple(distribution_ids), producer_id=producer_id):
+        for distribution_id, theirs in (answer or {}).items():
+            notes.setdefault(distribution_id, []).extend(theirs)
+    return {distribution_id: sorted(these, key=lambda note: (note[1].lower(), note[0]))
+            for distribution_id, these in notes.items()}
+
+
 def _absence_rows(distribution_id: int, producer_id: int) -> list[list[str]]:
     rows = []
     for _member_id, member, collector in packing_notes(distribution_id, producer_id):

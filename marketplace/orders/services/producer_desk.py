@@ -1,18 +1,55 @@
-"""The producer's desk: accept a part, reject a line, weigh, mark ready."""
+"""The producer's desk: their order parts a page at a time; accept a part, reject a line, weigh, mark ready."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy.orm import contains_eager, selectinload
+
+from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.core.services import get_int_setting
+from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import emails, signals
-from marketplace.orders.models import OrderLine, OrderPart
+from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _record, _set_part_status
 from marketplace.orders.services.stock import release_line_stock
 from marketplace.orders.states import LineStatus, PartStatus
+
+PARTS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class OrderDesk:
+    """One page of a producer's order parts, newest distribution first, grouped by distribution."""
+
+    producer: ProducerProfile
+    by_distribution: dict[Distribution, list[OrderPart]]
+    pages: Pagination
+
+
+def order_desk(user: User, page: int = 1, per_page: int | None = None) -> OrderDesk:
+    """The acting producer's order parts, a page at a time, each with its order, buyer, distribution, place and
+    lines: a count and three statements whatever the page's size."""
+    from marketplace.catalog.services import producer_of
+
+    profile = producer_of(user)
+    query = (db.session.query(OrderPart).join(Order).join(Distribution)
+             .options(contains_eager(OrderPart.order).contains_eager(Order.distribution)
+                      .joinedload(Distribution.pickup_place),
+                      contains_eager(OrderPart.order).joinedload(Order.buyer),
+                      selectinload(OrderPart.lines))
+             .filter(OrderPart.producer_id == profile.id)
+             .order_by(Distribution.starts_at.desc(), Order.id, OrderPart.id))
+    pages = query.paginate(page=page, per_page=per_page or PARTS_PER_PAGE, error_out=False)
+    by_distribution: dict[Distribution, list[OrderPart]] = {}
+    for part in pages.items:
+        by_distribution.setdefault(part.order.distribution, []).append(part)
+    return OrderDesk(profile, by_distribution, pages)
 
 
 def _producer_part(user: User, part_id: int) -> OrderPart:
