@@ -34,14 +34,14 @@ class OrderDesk:
 
 def order_desk(user: User, page: int = 1, per_page: int | None = None) -> OrderDesk:
     """The acting producer's order parts, a page at a time, each with its order, buyer, distribution, place and
-    lines: a count and three statements whatever the page's size."""
+    lines (of the buyer, only the name it shows): a count and three statements whatever the page's size."""
     from marketplace.catalog.services import producer_of
 
     profile = producer_of(user)
     query = (db.session.query(OrderPart).join(Order).join(Distribution)
              .options(contains_eager(OrderPart.order).contains_eager(Order.distribution)
                       .joinedload(Distribution.pickup_place),
-                      contains_eager(OrderPart.order).joinedload(Order.buyer),
+                      contains_eager(OrderPart.order).joinedload(Order.buyer).load_only(User.full_name),
                       selectinload(OrderPart.lines))
              .filter(OrderPart.producer_id == profile.id)
              .order_by(Distribution.starts_at.desc(), Order.id, OrderPart.id))
