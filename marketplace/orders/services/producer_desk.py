@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, NotFound, ServiceError
@@ -49,6 +50,8 @@ def order_desk(user: User, page: int = 1, per_page: int | None = None) -> OrderD
     by_distribution: dict[Distribution, list[OrderPart]] = {}
     for part in pages.items:
         by_distribution.setdefault(part.order.distribution, []).append(part)
+        for line in part.lines:  # each line's amount reads its part: known here, not looked up line by line
+            set_committed_value(line, "part", part)
     return OrderDesk(profile, by_distribution, pages)
 
 
