@@ -50,7 +50,44 @@ def build(tmp: Path, rows: int):
             if i % 50 == 49:
                 db.session.commit()
         db.session.commit()
+        _invoices(farms[0].producer_profile)
+        db.session.commit()
     return app
+
+
+def _invoices(farm) -> None:
+    """The invoicing registers' rows, written directly (issuing them through the shop needs each order collected
+    and the billing mandate): an invoice of the farm for each order, a credit note on every tenth, and a draft
+    waiting for each order's part of the other farm."""
+    import json
+
+    from marketplace.extensions import db
+    from marketplace.invoicing.models import BlockedReason, Invoice, InvoiceDraft, InvoiceKind, IssuerKind
+    from marketplace.invoicing.numbering import number_text, series_key
+    from marketplace.orders.models import Order, OrderPart
+    from marketplace.timeutil import utcnow
+
+    key, now = series_key(IssuerKind.PRODUCER, farm.id), utcnow()
+    orders = db.session.query(Order).order_by(Order.id).all()
+
+    def invoice(number: int, order, credited=None) -> Invoice:
+        return Invoice(kind=InvoiceKind.CREDIT_NOTE if credited else InvoiceKind.INVOICE, series_key=key,
+                       number=number, number_text=number_text(key, number), source_key=f"bench:{number}",
+                       issued_at=now, sale_date=now.date(), issuer_kind=IssuerKind.PRODUCER, producer_id=farm.id,
+                       credited_invoice_id=credited.id if credited else None, order_id=order.id,
+                       seller_name=farm.name, buyer_user_id=order.buyer_id, buyer_name=order.buyer.full_name,
+                       total_ht_cents=284, total_vat_cents=16, total_ttc_cents=300)
+
+    invoices = [invoice(n, order) for n, order in enumerate(orders, start=1)]
+    db.session.add_all(invoices)
+    db.session.flush()
+    db.session.add_all(invoice(len(orders) + n, invoices[i].order, invoices[i])
+                       for n, i in enumerate(range(9, len(invoices), 10), start=1))
+    parts = db.session.query(OrderPart).filter(OrderPart.producer_id != farm.id).order_by(OrderPart.id).all()
+    db.session.add_all(InvoiceDraft(source_key=f"part:{part.id}", kind=InvoiceKind.INVOICE,
+                                    issuer_kind=IssuerKind.PRODUCER, producer_id=part.producer_id,
+                                    order_id=part.order_id, part_id=part.id, blocked_reason=BlockedReason.NO_MANDATE,
+                                    payload_json=json.dumps({"lines": [{"ttc_cents": 400}]})) for part in parts)
 
 
 def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int) -> list[tuple]:
@@ -106,9 +143,11 @@ def main() -> None:
             ("admin members", "/admin/members", b"<tr"),
             ("reports: pickup points", "/reports/pickup-points", b"<tr"),
             ("reports: sales", "/reports/sales", b"<tr"),
+            ("invoicing: drafts waiting", "/admin/invoicing", b'<a href="/orders/'),
         ], args.repeat)
         results += measure(app, "farm0@bench.coop", [
             ("producer order desk", "/producer/orders", b'data-testid="part-'),
+            ("producer invoice register", "/invoices", b'data-testid="invoice-pdf"'),
         ], args.repeat)
     print(f"\n{'page':28} {'wall ms':>8} {'CPU ms':>8} {'statements':>11} {'rows':>6}")
     for name, wall, cpu, statements, rows in results:
