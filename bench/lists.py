@@ -144,10 +144,12 @@ def main() -> None:
             ("reports: pickup points", "/reports/pickup-points", b"<tr"),
             ("reports: sales", "/reports/sales", b"<tr"),
             ("invoicing: drafts waiting", "/admin/invoicing", b'<a href="/orders/'),
+            ("admin distribution's orders", "/admin/distributions/1", b'data-testid="handover"'),
         ], args.repeat)
         results += measure(app, "farm0@bench.coop", [
             ("producer order desk", "/producer/orders", b'data-testid="part-'),
             ("producer invoice register", "/invoices", b'data-testid="invoice-pdf"'),
+            ("producer harvest", "/producer/distributions/1/harvest", b"<tr"),
         ], args.repeat)
     print(f"\n{'page':28} {'wall ms':>8} {'CPU ms':>8} {'statements':>11} {'rows':>6}")
     for name, wall, cpu, statements, rows in results:

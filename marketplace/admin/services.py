@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
@@ -90,6 +91,30 @@ def search_members(admin: User, *, status: str = "", text: str = "", page: int =
 
 
 ORDERS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class DistributionOrders:
+    """One page of a distribution's orders for the admin: what each is due and what to collect or hand back."""
+
+    pages: Pagination  # items: the orders, with their buyers and parts
+    due_cents: dict[int, int]
+    handovers: dict[int, str]  # the live orders'
+
+
+def distribution_orders(admin: User, distribution_id: int, page: int = 1,
+                        per_page: int | None = None) -> DistributionOrders:
+    """A page of the distribution's orders in a fixed number of statements whatever their number: the page and its
+    count, buyers, parts, what each is due (summed by the database) and the handover's figures."""
+    from marketplace.orders.documents import handover_texts
+
+    require_admin(admin)
+    pages = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
+             .options(selectinload(Order.buyer).load_only(User.full_name), selectinload(Order.parts))
+             .order_by(Order.id).paginate(page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False))
+    due = total_due_cents_by_order(pages.items)
+    live = [order for order in pages.items if order.status != "cancelled"]
+    return DistributionOrders(pages, due, handover_texts(live, final_cents=due))
 
 
 @dataclass(frozen=True)

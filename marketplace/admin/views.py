@@ -22,7 +22,6 @@ from marketplace.members.models import College, Membership, MembershipStatus
 from marketplace.members.services import require_admin
 from marketplace.money import cents_to_input
 from marketplace.orders import services as order_services
-from marketplace.orders.models import Order
 from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -162,12 +161,10 @@ def _schedule(form: DistributionForm) -> list:
 @bp.route("/distributions/<int:distribution_id>")
 def distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
-    orders = db.session.query(Order).filter_by(distribution_id=item.id).order_by(Order.id).all()
-    from marketplace.orders.documents import handover_text
-
-    return render_template("admin/distribution.html", distribution=item, orders=orders,
-                           totals=order_services.producer_totals(item.id),
-                           handovers={o.id: handover_text(o) for o in orders if o.status != "cancelled"})
+    orders = services.distribution_orders(current_user, item.id, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("admin/distribution.html", distribution=item, orders=orders.pages.items,
+                           pages=orders.pages, due=orders.due_cents, handovers=orders.handovers,
+                           totals=order_services.producer_totals(item.id))
 
 
 @bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])

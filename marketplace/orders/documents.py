@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from fpdf import FPDF
+from sqlalchemy.orm import selectinload
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound
@@ -17,6 +19,9 @@ from marketplace.money import format_money
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.web import enum_words, known_word
+
+if TYPE_CHECKING:
+    from marketplace.orders.services.account_payment import Handover
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -159,12 +164,13 @@ def pickup_sheet(distribution_id: int) -> Document:
     """The pickup sheet: each buyer, their items, the amount due, and a column to sign."""
     distribution = _distribution(distribution_id)
     orders = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
+              .options(selectinload(Order.buyer), selectinload(Order.parts).selectinload(OrderPart.lines))
               .order_by(Order.id).all())
+    live = [order for order in orders if order.status != "cancelled"]
+    handovers = handover_texts(live)
     collectors = {member_id: collector for member_id, _name, collector in packing_notes(distribution_id) if collector}
     rows = []
-    for order in sorted(orders, key=lambda o: (o.buyer.full_name.lower(), o.id)):
-        if order.status == "cancelled":
-            continue
+    for order in sorted(live, key=lambda o: (o.buyer.full_name.lower(), o.id)):
         buyer = order.buyer.full_name
         if order.buyer_id in collectors:
             buyer = _("%(buyer)s (collected by %(name)s)", buyer=buyer, name=collectors[order.buyer_id])
@@ -172,17 +178,25 @@ def pickup_sheet(distribution_id: int) -> Document:
             f"{line.quantity} × {line.display_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
             for part in order.parts if part.status != PartStatus.CANCELLED
             for line in part.lines if line.status == LineStatus.ACTIVE)
-        rows.append([buyer, order.reference, items, handover_text(order), ""])
+        rows.append([buyer, order.reference, items, handovers[order.id], ""])
     return Document(title=_("Pickup sheet"), subtitle=_when(distribution),
                     headers=[_("Buyer"), _("Order"), _("Items"), _("To pay / to hand back"), _("Signature")],
                     rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 105, 55, 40])
 
 
-def handover_text(order: Order) -> str:
+def handover_texts(orders: list[Order], final_cents: dict[int, int] | None = None) -> dict[int, str]:
+    """`handover_text` of several orders in as many statements as for one (`handovers_due`): {order id: text}."""
+    from marketplace.orders.services.account_payment import handovers_due
+
+    dues = handovers_due(orders, final_cents)
+    return {order.id: handover_text(order, dues[order.id]) for order in orders}
+
+
+def handover_text(order: Order, due: Handover | None = None) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
 
-    due = handover_due(order)
+    due = due or handover_due(order)
     if order.payment_method.value == "card":
         paid = _("paid by card")
     elif order.payment_status.value == "paid":

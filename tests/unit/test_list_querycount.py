@@ -106,3 +106,52 @@ def test_admin_members_list_puts_each_name_in_its_translated_label_escaped(app, 
     login(client, admin)
     page = client.get("/admin/members").data
     assert b'aria-label="New status of Rose &amp; &lt;Co&gt;"' in page
+
+
+def test_admin_distribution_page_statement_count_does_not_follow_its_orders_and_it_is_paginated(app, client,
+                                                                                                 monkeypatch):
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import Means
+    from marketplace.admin import services
+    from marketplace.distributions.models import Distribution
+    from marketplace.members.models import User
+
+    admin, farms, products = _shop()
+    _orders(farms[0], products, 3, 0)
+    distribution = db.session.query(Distribution).one()
+    login(client, admin)
+    url = f"/admin/distributions/{distribution.id}"
+    few = _queries(client, url)
+    _orders(farms[0], products, 17, 3)
+    # Some buyers with a balance (one asking for it back): the handover's column reads every account at once.
+    buyers = db.session.query(User).filter(User.email.like("buyer%")).order_by(User.id).all()
+    for buyer in buyers[:4]:
+        accounts.record_top_up(admin, buyer.id, 500, Means.CASH)
+    accounts.request_payback(buyers[0])
+    db.session.commit()
+    many = _queries(client, url)
+    page = client.get(url).get_data(as_text=True)
+    assert page.count('data-testid="handover"') == 20 and "To pay: €4.00 (order €9.00, account €5.00)" in page
+    assert many == few, f"{few} statements for 3 orders, {many} for 20"
+    monkeypatch.setattr(services, "ORDERS_PER_PAGE", 15)
+    second = client.get(f"{url}?page=2").get_data(as_text=True)
+    assert second.count('data-testid="handover"') == 5 and "Page 2 of 2" in second
+
+
+def test_handovers_of_many_orders_are_each_orders_handover(app):
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import Means
+    from marketplace.orders.models import Order
+    from marketplace.orders.services.account_payment import handover_due, handovers_due
+
+    admin, farms, products = _shop()
+    _orders(farms[0], products, 6, 0)
+    orders_ = db.session.query(Order).order_by(Order.id).all()
+    for i, order in enumerate(orders_[:4]):
+        accounts.record_top_up(admin, order.buyer_id, 300 * (i + 1) + (2000 if i == 3 else 0), Means.CASH)
+    accounts.request_payback(orders_[3].buyer)
+    db.session.commit()
+    many = handovers_due(orders_)
+    assert many == {order.id: handover_due(order) for order in orders_}
+    assert many[orders_[3].id].payback_requested and many[orders_[0].id].balance_cents == 300
+    assert {h.to_collect_cents for h in many.values()} > {0}

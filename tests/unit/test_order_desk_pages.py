@@ -71,3 +71,21 @@ def test_the_order_desk_is_paginated_and_its_statements_do_not_follow_the_pages(
     assert first.count(b'data-testid="part-') == 5 and b"Page 1 of 2" in first and b"/producer/orders?page=2" in first
     assert second.count(b'data-testid="part-') == 2 and b"Page 2 of 2" in second
     assert _queries(client, "/producer/orders?page=2") == _queries(client, "/producer/orders")
+
+
+def test_the_harvest_page_statement_count_does_not_follow_the_orders(app, client):
+    from marketplace.distributions.models import Distribution
+
+    get_admin()
+    farm = make_producer("farm@test.coop", "Ferme du Marais")
+    products = [make_product(farm, "Carrots", stock=500), make_product(farm, "Leeks", stock=500)]
+    make_distribution([farm])
+    db.session.commit()
+    _orders(farm, products, 3, 0)
+    url = f"/producer/distributions/{db.session.query(Distribution).one().id}/harvest"
+    login(client, farm)
+    few = _queries(client, url)
+    _orders(farm, products, 12, 3)
+    many = _queries(client, url)
+    assert "15" in client.get(url).get_data(as_text=True)  # each variant ordered in 15 orders
+    assert many == few, f"{few} statements for 3 orders, {many} for 15"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import contains_eager, selectinload
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.catalog.variants import variant_display_name
@@ -31,9 +32,10 @@ class HarvestLine:
 
 
 def producer_totals(distribution_id: int) -> dict[int, int]:
-    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded."""
+    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded (the parts and their
+    lines in two statements, whatever their number)."""
     totals: dict[int, int] = defaultdict(int)
-    parts = (db.session.query(OrderPart).join(Order)
+    parts = (db.session.query(OrderPart).join(Order).options(selectinload(OrderPart.lines))
              .filter(Order.distribution_id == distribution_id, OrderPart.status != PartStatus.CANCELLED).all())
     for part in parts:
         totals[part.producer_id] += part.estimated_cents
@@ -44,6 +46,7 @@ def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
     """What a producer must harvest and pack for a distribution: units per variant over every order
     (one-off or made from a contract: all are orders), active lines of parts not cancelled."""
     lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
+             .options(contains_eager(OrderLine.part))  # each line's order, in the same statement
              .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
                      OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
              .order_by(OrderLine.product_name, OrderLine.variant_label, OrderLine.variant_id).all())
