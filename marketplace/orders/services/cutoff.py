@@ -1,12 +1,11 @@
 """The cut-off: ordering closes, parts under a producer's minimum are cancelled, harvest lists go out."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.catalog.variants import variant_display_name
@@ -16,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
+from marketplace.orders.services.totals import estimated_cents_by_producer
 from marketplace.orders.states import PART_TRANSITIONS, TERMINAL, LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
@@ -32,14 +32,9 @@ class HarvestLine:
 
 
 def producer_totals(distribution_id: int) -> dict[int, int]:
-    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded (the parts and their
-    lines in two statements, whatever their number)."""
-    totals: dict[int, int] = defaultdict(int)
-    parts = (db.session.query(OrderPart).join(Order).options(selectinload(OrderPart.lines))
-             .filter(Order.distribution_id == distribution_id, OrderPart.status != PartStatus.CANCELLED).all())
-    for part in parts:
-        totals[part.producer_id] += part.estimated_cents
-    return dict(totals)
+    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded (summed by the
+    database: totals.estimated_cents_by_producer)."""
+    return estimated_cents_by_producer(distribution_id)
 
 
 def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
