@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, login_manager
-from marketplace.money import cents_to_input, format_money
+from marketplace.money import cents_to_input, format_money, money_formatter
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -63,7 +63,8 @@ def init_app(app: Flask) -> None:
 
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(format_money=format_money, format_datetime=_memo(format_datetime),
-                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url)
+                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url,
+                                 money_formatter=money_formatter)
     app.jinja_env.filters["known_word"] = known_word
     app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
     from marketplace import headers

@@ -1,6 +1,7 @@
 """Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from marketplace.core.errors import NotFound
 from marketplace.csvexport import csv_text
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.money import format_money
+from marketplace.money import format_money, money_formatter
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.web import enum_words, known_word
@@ -188,11 +189,11 @@ def handover_texts(orders: list[Order], final_cents: dict[int, int] | None = Non
     """`handover_text` of several orders in as many statements as for one (`handovers_due`): {order id: text}."""
     from marketplace.orders.services.account_payment import handovers_due
 
-    dues = handovers_due(orders, final_cents)
-    return {order.id: handover_text(order, dues[order.id]) for order in orders}
+    dues, money = handovers_due(orders, final_cents), money_formatter()
+    return {order.id: handover_text(order, dues[order.id], money) for order in orders}
 
 
-def handover_text(order: Order, due: Handover | None = None) -> str:
+def handover_text(order: Order, due: Handover | None = None, _money: Callable[[int], str] = _money) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
 
