@@ -189,11 +189,24 @@ def handover_texts(orders: list[Order], final_cents: dict[int, int] | None = Non
     """`handover_text` of several orders in as many statements as for one (`handovers_due`): {order id: text}."""
     from marketplace.orders.services.account_payment import handovers_due
 
-    dues, money = handovers_due(orders, final_cents), money_formatter()
-    return {order.id: handover_text(order, dues[order.id], money) for order in orders}
+    dues, money, words = handovers_due(orders, final_cents), money_formatter(), _translated_once()
+    return {order.id: handover_text(order, dues[order.id], money, words) for order in orders}
 
 
-def handover_text(order: Order, due: Handover | None = None, _money: Callable[[int], str] = _money) -> str:
+def _translated_once() -> Callable[..., str]:
+    """`gettext` translating each message once (then only filled in): a column worded on every row of a list."""
+    translated: dict[str, str] = {}
+
+    def gettext_once(string: str, **variables: object) -> str:
+        if string not in translated:
+            translated[string] = _(string)
+        return translated[string] % variables if variables else translated[string]
+
+    return gettext_once
+
+
+def handover_text(order: Order, due: Handover | None = None, _money: Callable[[int], str] = _money,
+                  _: Callable[..., str] = _) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
 
