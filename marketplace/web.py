@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -114,15 +115,32 @@ def _memo(format_: Callable[..., str]) -> Callable[..., str]:
     def formatted(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
         if value is None or not has_request_context():
             return format_(value, format, rebase)
+        locale = str(get_locale())
         if as_day and rebase and isinstance(value, datetime):
             value = to_user_timezone(value).date()
+        elif isinstance(value, datetime) and format is not None and _to_the_minute(format, locale):
+            value = value.replace(second=0, microsecond=0)  # what such a format shows is the same
         memo = g.setdefault("formatted_dates", {})
-        key = (format_, value, format, rebase, str(get_locale()))
+        key = (format_, value, format, rebase, locale)
         if key not in memo:
             memo[key] = format_(value, format, rebase)
         return memo[key]
 
     return formatted
+
+
+@lru_cache(maxsize=64)
+def _to_the_minute(format: str, locale: str) -> bool:
+    """Whether a date-time `format` (a name, or a pattern) shows nothing finer than the minute in this locale: then
+    moments of the same minute share their formatting (a list of rows made in the same minutes)."""
+    from babel.dates import get_date_format, get_datetime_format, get_time_format
+
+    if format in ("short", "medium", "long", "full"):
+        pattern = (f"{get_datetime_format(format, locale)} {get_date_format(format, locale).pattern} "
+                   f"{get_time_format(format, locale).pattern}")
+    else:
+        pattern = format
+    return not any(letter in pattern for letter in "sSA")  # seconds, fractions, milliseconds in the day
 
 
 ID_PLACEHOLDER = 2_147_483_646  # a valid <int:...> that no real id reaches before the last one
