@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
@@ -97,24 +96,37 @@ ORDERS_PER_PAGE = 200
 class DistributionOrders:
     """One page of a distribution's orders for the admin: what each is due and what to collect or hand back."""
 
-    pages: Pagination  # items: the orders, with their buyers and parts
+    pages: Pagination  # items: rows of the orders' columns and their buyer's name
+    statuses: dict[int, str]
     due_cents: dict[int, int]
     handovers: dict[int, str]  # the live orders'
 
 
 def distribution_orders(admin: User, distribution_id: int, page: int = 1,
                         per_page: int | None = None) -> DistributionOrders:
-    """A page of the distribution's orders in a fixed number of statements whatever their number: the page and its
-    count, buyers, parts, what each is due (summed by the database) and the handover's figures."""
+    """A page of the distribution's orders in a fixed number of statements whatever their number, read as plain
+    columns: the page and its count, the parts' statuses, what each is due (summed by the database) and the
+    handover's figures."""
     from marketplace.orders.documents import handover_texts
 
     require_admin(admin)
-    pages = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
-             .options(selectinload(Order.buyer).load_only(User.full_name), selectinload(Order.parts))
+    pages = (db.session.query(Order.id, Order.reference, Order.buyer_id, Order.fulfilment, Order.payment_method,
+                              Order.payment_status, Order.delivery_fee_cents, User.full_name)
+             .join(User, Order.buyer_id == User.id).filter(Order.distribution_id == distribution_id)
              .order_by(Order.id).paginate(page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False))
-    due = total_due_cents_by_order(pages.items)
-    live = [order for order in pages.items if order.status != "cancelled"]
-    return DistributionOrders(pages, due, handover_texts(live, final_cents=due))
+    statuses, due = _order_statuses(pages.items), total_due_cents_by_order(pages.items)
+    live = [row for row in pages.items if statuses[row.id] != "cancelled"]
+    return DistributionOrders(pages, statuses, due, handover_texts(live, final_cents=due))
+
+
+def _order_statuses(orders) -> dict[int, str]:
+    """{order id: `Order.status`} of these orders from their parts' statuses, in one statement."""
+    statuses: dict[int, list] = {order.id: [] for order in orders}
+    if statuses:
+        for order_id, part_status in db.session.execute(
+                select(OrderPart.order_id, OrderPart.status).where(OrderPart.order_id.in_(list(statuses)))):
+            statuses[order_id].append(part_status)
+    return {order_id: order_status(parts) for order_id, parts in statuses.items()}
 
 
 @dataclass(frozen=True)
@@ -155,14 +167,9 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
     result = query.order_by(Order.created_at.desc(), Order.id.desc()).paginate(
         page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False)
     rows = result.items
-    statuses: dict[int, list] = {row.id: [] for row in rows}
-    if rows:
-        for order_id, part_status in db.session.execute(
-                select(OrderPart.order_id, OrderPart.status).where(OrderPart.order_id.in_(list(statuses)))):
-            statuses[order_id].append(part_status)
-    due = total_due_cents_by_order(rows)
-    result.items = [OrderRow(row.id, row.reference, row.full_name, row.name, row.starts_at,
-                             order_status(statuses[row.id]), due[row.id]) for row in rows]
+    statuses, due = _order_statuses(rows), total_due_cents_by_order(rows)
+    result.items = [OrderRow(row.id, row.reference, row.full_name, row.name, row.starts_at, statuses[row.id],
+                             due[row.id]) for row in rows]
     return result
 
 

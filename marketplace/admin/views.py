@@ -163,7 +163,8 @@ def distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
     orders = services.distribution_orders(current_user, item.id, request_int("page", 1, minimum=1, maximum=100_000))
     return render_template("admin/distribution.html", distribution=item, orders=orders.pages.items,
-                           pages=orders.pages, due=orders.due_cents, handovers=orders.handovers,
+                           pages=orders.pages, statuses=orders.statuses, due=orders.due_cents,
+                           handovers=orders.handovers,
                            totals=order_services.producer_totals(item.id))
 
 

@@ -1,10 +1,10 @@
 """Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -22,7 +22,7 @@ from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.web import enum_words, known_word
 
 if TYPE_CHECKING:
-    from marketplace.orders.services.account_payment import Handover
+    from marketplace.orders.services.account_payment import Handover, Payable
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -185,7 +185,7 @@ def pickup_sheet(distribution_id: int) -> Document:
                     rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 105, 55, 40])
 
 
-def handover_texts(orders: list[Order], final_cents: dict[int, int] | None = None) -> dict[int, str]:
+def handover_texts(orders: Sequence[Payable], final_cents: dict[int, int] | None = None) -> dict[int, str]:
     """`handover_text` of several orders in as many statements as for one (`handovers_due`): {order id: text}."""
     from marketplace.orders.services.account_payment import handovers_due
 
@@ -205,12 +205,12 @@ def _translated_once() -> Callable[..., str]:
     return gettext_once
 
 
-def handover_text(order: Order, due: Handover | None = None, _money: Callable[[int], str] = _money,
+def handover_text(order: Payable, due: Handover | None = None, _money: Callable[[int], str] = _money,
                   _: Callable[..., str] = _) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
 
-    due = due or handover_due(order)
+    due = due or handover_due(cast(Order, order))
     if order.payment_method.value == "card":
         paid = _("paid by card")
     elif order.payment_status.value == "paid":

@@ -136,6 +136,19 @@ def test_admin_distribution_page_statement_count_does_not_follow_its_orders_and_
     monkeypatch.setattr(services, "ORDERS_PER_PAGE", 15)
     second = client.get(f"{url}?page=2").get_data(as_text=True)
     assert second.count('data-testid="handover"') == 5 and "Page 2 of 2" in second
+    # An order ready at the pickup gets the form to record what was received; a cancelled one no handover.
+    from marketplace.orders.models import Order
+    from marketplace.orders.states import PartStatus
+
+    ready, cancelled = db.session.query(Order).order_by(Order.id).limit(2).all()
+    for part in ready.parts:
+        part.status = PartStatus.READY
+    for part in cancelled.parts:
+        part.status = PartStatus.CANCELLED
+    db.session.commit()
+    first = client.get(url).get_data(as_text=True)
+    assert first.count('name="received"') == 1 and f'action="/admin/orders/{ready.id}/collected"' in first
+    assert first.count('data-testid="handover"></td>') == 1
 
 
 def test_handovers_of_many_orders_are_each_orders_handover(app):
