@@ -51,6 +51,12 @@ def build(tmp: Path, rows: int):
                 db.session.commit()
         db.session.commit()
         _invoices(farms[0].producer_profile)
+        from marketplace.core.models import OutboundEmail
+
+        db.session.add_all(OutboundEmail(recipient=f"buyer{i:04d}@bench.coop", subject=f"Order {i}", body="-")
+                           for i in range(rows))
+        for i in range(rows - len(products)):  # the admins' product list: as many products as rows
+            make_product(farms[i % 2], f"Produce {i:04d}", stock=10)
         db.session.commit()
     return app
 
@@ -145,6 +151,8 @@ def main() -> None:
             ("reports: sales", "/reports/sales", b"<tr"),
             ("invoicing: drafts waiting", "/admin/invoicing", b'<a href="/orders/'),
             ("admin distribution's orders", "/admin/distributions/1", b'data-testid="handover"'),
+            ("admin products", "/admin/products", b'name="reason"'),
+            ("admin e-mails", "/admin/emails", b"<tr><td>"),
         ], args.repeat)
         results += measure(app, "farm0@bench.coop", [
             ("producer order desk", "/producer/orders", b'data-testid="part-'),

@@ -15,7 +15,7 @@ from marketplace.core import outbox
 from marketplace.core.contrast import weakest_contrast
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
-from marketplace.core.models import OutboxMessage
+from marketplace.core.models import OutboundEmail, OutboxMessage
 from marketplace.core.services import ServiceStatus, service_statuses, set_setting
 from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.extensions import db
@@ -65,6 +65,16 @@ def _check_invoicing_settings(values: dict[str, str]) -> None:
             raise ServiceError(_("Choose one of the VAT rates."), key)
     if values.get("delivery_seller", "coop") not in ("coop", "courier"):
         raise ServiceError(_("Choose who sells home delivery."), "delivery_seller")
+
+
+EMAILS_PER_PAGE = 200
+
+
+def sent_emails(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """The e-mails the shop sent or is sending, newest first, a page at a time (a count and one statement)."""
+    require_admin(admin)
+    return db.paginate(select(OutboundEmail).order_by(OutboundEmail.id.desc()), page=page,
+                       per_page=per_page or EMAILS_PER_PAGE, error_out=False)
 
 
 MEMBERS_PER_PAGE = 200

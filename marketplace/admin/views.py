@@ -12,7 +12,6 @@ from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectFor
 from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, ServiceError
-from marketplace.core.models import OutboundEmail
 from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
@@ -241,8 +240,8 @@ def orders():
 
 @bp.route("/emails")
 def emails():
-    rows = db.session.query(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(200).all()
-    return render_template("admin/emails.html", emails=rows)
+    result = services.sent_emails(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("admin/emails.html", emails=result.items, result=result)
 
 
 # ---------------------------------------------------------------- settings

@@ -168,3 +168,31 @@ def test_handovers_of_many_orders_are_each_orders_handover(app):
     assert many == {order.id: handover_due(order) for order in orders_}
     assert many[orders_[3].id].payback_requested and many[orders_[0].id].balance_cents == 300
     assert {h.to_collect_cents for h in many.values()} > {0}
+
+
+def test_admin_emails_and_products_lists_are_paginated_in_a_fixed_number_of_statements(app, client, monkeypatch):
+    from marketplace.admin import services
+    from marketplace.core.models import OutboundEmail
+    from marketplace.reports import console
+
+    admin, farms, products = _shop()
+    db.session.add_all(OutboundEmail(recipient=f"m{i}@test.coop", subject=f"Mail {i:02d}", body="-")
+                       for i in range(3))
+    db.session.commit()
+    login(client, admin)
+    few = (_queries(client, "/admin/emails"), _queries(client, "/admin/products"))
+    db.session.add_all(OutboundEmail(recipient=f"m{i}@test.coop", subject=f"Mail {i:02d}", body="-")
+                       for i in range(3, 12))
+    for i in range(9):
+        make_product(farms[i % 2], f"Produce {i}")
+    db.session.commit()
+    assert (_queries(client, "/admin/emails"), _queries(client, "/admin/products")) == few
+    monkeypatch.setattr(services, "EMAILS_PER_PAGE", 5)
+    monkeypatch.setattr(console, "PRODUCTS_PER_PAGE", 5)
+    emails = [client.get(f"/admin/emails?page={n}").get_data(as_text=True) for n in (1, 3)]
+    assert "Mail 11" in emails[0] and "Mail 07" in emails[0] and "Mail 06" not in emails[0]
+    assert "Mail 01" in emails[1] and "Page 3 of 3" in emails[1]
+    first = client.get("/admin/products?q=produce").get_data(as_text=True)
+    second = client.get("/admin/products?q=produce&page=2").get_data(as_text=True)
+    assert first.count('name="reason"') == 5 and "/admin/products?page=2&amp;q=produce" in first
+    assert second.count('name="reason"') == 4 and "Page 2 of 2" in second
