@@ -177,8 +177,11 @@ def checkout():
 @bp.route("/orders")
 @login_required
 def my_orders():
-    orders = (db.session.query(Order).filter_by(buyer_id=current_user.id).order_by(Order.created_at.desc()).all())
-    return render_template("orders/my_orders.html", orders=orders)
+    from marketplace.orders.services.buyer import buyer_orders
+
+    result = buyer_orders(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("orders/my_orders.html", orders=result.items, result=result,
+                           due=services.total_due_cents_by_order(result.items))
 
 
 @bp.route("/orders/<int:order_id>")

@@ -89,3 +89,32 @@ def test_the_harvest_page_statement_count_does_not_follow_the_orders(app, client
     many = _queries(client, url)
     assert "15" in client.get(url).get_data(as_text=True)  # each variant ordered in 15 orders
     assert many == few, f"{few} statements for 3 orders, {many} for 15"
+
+
+def test_a_members_orders_are_paginated_in_a_fixed_number_of_statements(app, client, monkeypatch):
+    from marketplace.orders import services as orders
+    from marketplace.orders.services import CheckoutInput, buyer
+
+    get_admin()
+    farm = make_producer("farm@test.coop", "Ferme du Marais")
+    carrots = make_product(farm, "Carrots", stock=500)
+    member = make_member("member@test.coop")
+    db.session.commit()
+
+    def order_in_new_distributions(count: int) -> None:
+        for _ in range(count):
+            distribution = make_distribution([farm])
+            db.session.commit()
+            orders.add_to_cart(member, carrots.id, 2, browsed_distribution_id=distribution.id)
+            orders.checkout(member, CheckoutInput())
+            db.session.commit()
+
+    order_in_new_distributions(2)
+    login(client, member)
+    few = _queries(client, "/orders")
+    order_in_new_distributions(5)
+    assert _queries(client, "/orders") == few
+    monkeypatch.setattr(buyer, "ORDERS_PER_PAGE", 4)
+    first, second = client.get("/orders").get_data(as_text=True), client.get("/orders?page=2").get_data(as_text=True)
+    assert first.count('href="/orders/') == 4 and "Page 1 of 2" in first and "/orders?page=2" in first
+    assert second.count('href="/orders/') == 3 and "Page 2 of 2" in second
