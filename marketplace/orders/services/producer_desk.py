@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.catalog.models import ProducerProfile
@@ -25,31 +25,39 @@ PARTS_PER_PAGE = 200
 
 
 @dataclass(frozen=True)
+class DeskPart:
+    """A part on the desk with what it shows of its order (read as columns, no order or buyer object)."""
+
+    part: OrderPart  # with its lines
+    reference: str
+    buyer_name: str
+
+
+@dataclass(frozen=True)
 class OrderDesk:
     """One page of a producer's order parts, newest distribution first, grouped by distribution."""
 
     producer: ProducerProfile
-    by_distribution: dict[Distribution, list[OrderPart]]
+    by_distribution: dict[Distribution, list[DeskPart]]
     pages: Pagination
 
 
 def order_desk(user: User, page: int = 1, per_page: int | None = None) -> OrderDesk:
-    """The acting producer's order parts, a page at a time, each with its order, buyer, distribution, place and
-    lines (of the buyer, only the name it shows): a count and three statements whatever the page's size."""
+    """The acting producer's order parts, a page at a time, each with its order's reference, its buyer's name, its
+    distribution and place, and its lines: a count and two statements whatever the page's size."""
     from marketplace.catalog.services import producer_of
 
     profile = producer_of(user)
-    query = (db.session.query(OrderPart).join(Order).join(Distribution)
-             .options(contains_eager(OrderPart.order).contains_eager(Order.distribution)
-                      .joinedload(Distribution.pickup_place),
-                      contains_eager(OrderPart.order).joinedload(Order.buyer).load_only(User.full_name),
-                      selectinload(OrderPart.lines))
+    query = (db.session.query(OrderPart, Distribution, Order.reference, User.full_name)
+             .join(Order, OrderPart.order_id == Order.id)
+             .join(Distribution, Order.distribution_id == Distribution.id).join(User, Order.buyer_id == User.id)
+             .options(selectinload(OrderPart.lines), joinedload(Distribution.pickup_place))
              .filter(OrderPart.producer_id == profile.id)
              .order_by(Distribution.starts_at.desc(), Order.id, OrderPart.id))
     pages = query.paginate(page=page, per_page=per_page or PARTS_PER_PAGE, error_out=False)
-    by_distribution: dict[Distribution, list[OrderPart]] = {}
-    for part in pages.items:
-        by_distribution.setdefault(part.order.distribution, []).append(part)
+    by_distribution: dict[Distribution, list[DeskPart]] = {}
+    for part, distribution, reference, buyer_name in pages.items:
+        by_distribution.setdefault(distribution, []).append(DeskPart(part, reference, buyer_name))
         for line in part.lines:  # each line's amount reads its part: known here, not looked up line by line
             set_committed_value(line, "part", part)
     return OrderDesk(profile, by_distribution, pages)
