@@ -196,3 +196,26 @@ def test_admin_emails_and_products_lists_are_paginated_in_a_fixed_number_of_stat
     second = client.get("/admin/products?q=produce&page=2").get_data(as_text=True)
     assert first.count('name="reason"') == 5 and "/admin/products?page=2&amp;q=produce" in first
     assert second.count('name="reason"') == 4 and "Page 2 of 2" in second
+
+
+def test_payments_ledger_statement_count_does_not_follow_its_entries(app, client):
+    from marketplace.orders.models import Order
+    from marketplace.payments.models import LedgerEntry, LedgerKind
+
+    admin, farms, products = _shop()
+    _orders(farms[0], products, 12, 0)
+    orders_ = db.session.query(Order).order_by(Order.id).all()
+
+    def entries(these) -> None:
+        db.session.add_all(LedgerEntry(kind=LedgerKind.CHARGE, amount_cents=900, order_id=o.id,
+                                       reference=f"charge:{o.id}") for o in these)
+        db.session.commit()
+
+    entries(orders_[:2])
+    login(client, admin)
+    few = _queries(client, "/payments/admin")
+    entries(orders_[2:])
+    many = _queries(client, "/payments/admin")
+    page = client.get("/payments/admin").get_data(as_text=True)
+    assert all(o.reference in page for o in orders_)
+    assert many == few, f"{few} statements for 2 ledger entries, {many} for 12"
