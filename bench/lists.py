@@ -2,10 +2,14 @@
 
     python bench/lists.py              # 200 orders (two producers each), 200 members; each page 15 times
     python bench/lists.py --rows 400   # more rows
+    python bench/lists.py --profile /admin/orders [--sort tottime] [--callers format_money]
+    python bench/lists.py --profile /producer/orders --as farm0@bench.coop
 
 Builds a throwaway SQLite shop in a temporary directory with the test factories and the shop's own services
 (carts and checkouts), logs in the admin and a producer through the test client, then renders each list page
 and prints the median wall and CPU milliseconds per rendering, the statements it ran and the rows shown.
+The invoicing rows (an invoice of the first farm per order, a credit note on every tenth, a draft waiting per
+order for the other farm), the sent e-mails and the extra products are written directly (see `_invoices`).
 Target (issue 15): 200 rows in under 30 ms. A measurement, not a test: nothing here fails on a slow machine.
 """
 from __future__ import annotations
