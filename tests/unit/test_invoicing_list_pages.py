@@ -44,7 +44,7 @@ def _invoice_the_orders(farm) -> None:
     db.session.commit()
 
 
-def test_the_seller_register_statement_count_does_not_follow_the_invoices(app, client):
+def test_the_seller_register_is_paginated_in_a_fixed_number_of_statements(app, client, monkeypatch):
     _admin, farms, products = _shop()
     _orders(farms[0], products, 3, 0)
     _invoice_the_orders(farms[0].producer_profile)
@@ -58,6 +58,9 @@ def test_the_seller_register_statement_count_does_not_follow_the_invoices(app, c
     assert page.count('data-testid="invoice-pdf"') == 20 + len(credit_notes) and len(credit_notes) >= 6
     assert all(f"on {c.credited_invoice.number_text}" in page for c in credit_notes)
     assert many == few, f"{few} statements for 3 orders' invoices, {many} for 20"
+    monkeypatch.setattr(registers, "INVOICES_PER_PAGE", 10)
+    third = client.get("/invoices?page=3").get_data(as_text=True)
+    assert third.count('data-testid="invoice-pdf"') == 20 + len(credit_notes) - 20 and "Page 3 of 3" in third
 
 
 def test_the_invoice_pages_are_paginated_each_table_on_its_own(app, client, monkeypatch):
