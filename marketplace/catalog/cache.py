@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import Response, current_app, g, has_app_context, has_request_context, request, session
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request, session
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -47,24 +47,33 @@ class _State:
         self.version = 0
 
 
-def _state() -> _State:
-    state = current_app.extensions.get("catalog_page_cache")
+def state_of(app: Flask) -> _State:
+    state = app.extensions.get("catalog_page_cache")
     if state is None:
-        state = current_app.extensions.setdefault("catalog_page_cache", _State())
+        state = app.extensions.setdefault("catalog_page_cache", _State())
     return state
 
 
-def _redis():
-    url = current_app.config.get("REDIS_URL")
+def _state() -> _State:
+    return state_of(current_app)
+
+
+def redis_of(app: Flask):
+    """The app's Redis client for the versions, or None without REDIS_URL."""
+    url = app.config.get("REDIS_URL")
     if not url:
         return None
-    client = current_app.extensions.get("catalog_cache_redis")
+    client = app.extensions.get("catalog_cache_redis")
     if client is None:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        current_app.extensions["catalog_cache_redis"] = client
+        app.extensions["catalog_cache_redis"] = client
     return client
+
+
+def _redis():
+    return redis_of(current_app)
 
 
 def version() -> int | None:

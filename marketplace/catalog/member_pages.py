@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, current_app, g, request, session
 from markupsafe import escape
@@ -52,31 +53,37 @@ def member_key(user_id: int) -> str:
 
 
 class _Pages:
-    """One app's member pages (an LRU bounded in bytes) and, without Redis, its local versions."""
+    """One app's member pages (an LRU bounded in bytes) and, without Redis, its local versions. A page is kept
+    with the headers it was sent with (front_door answers with them)."""
 
     def __init__(self, budget: int):
-        self.entries: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+        self.entries: OrderedDict[tuple, tuple[float, bytes, tuple]] = OrderedDict()
         self.size = 0
         self.budget = budget
         self.versions: dict[str, int] = {}
 
-    def get(self, key: tuple) -> bytes | None:
+    def entry(self, key: tuple) -> tuple[bytes, tuple] | None:
+        """(body, headers) of a fresh page, now the most recently used; None if there is none."""
         with _lock:
             entry = self.entries.get(key)
             if entry is None or entry[0] < time.monotonic():
                 return None
             self.entries.move_to_end(key)
-            return entry[1]
+            return entry[1], entry[2]
 
-    def put(self, key: tuple, body: bytes) -> None:
+    def get(self, key: tuple) -> bytes | None:
+        found = self.entry(key)
+        return None if found is None else found[0]
+
+    def put(self, key: tuple, body: bytes, headers: tuple = ()) -> None:
         with _lock:
             old = self.entries.pop(key, None)
             if old is not None:
                 self.size -= len(old[1])
-            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body)
+            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body, headers)
             self.size += len(body)
             while self.size > self.budget and self.entries:
-                _key, (_expires, dropped) = self.entries.popitem(last=False)
+                _key, (_expires, dropped, _headers) = self.entries.popitem(last=False)
                 self.size -= len(dropped)
 
     def clear(self) -> None:
@@ -85,25 +92,33 @@ class _Pages:
             self.size = 0
 
 
-def _pages() -> _Pages:
-    pages = current_app.extensions.get("member_pages")
+def pages_of(app: Flask) -> _Pages:
+    pages = app.extensions.get("member_pages")
     if pages is None:
-        budget = int(current_app.config.get("MEMBER_PAGE_CACHE_BYTES", DEFAULT_BYTES))
-        pages = current_app.extensions.setdefault("member_pages", _Pages(budget))
+        budget = int(app.config.get("MEMBER_PAGE_CACHE_BYTES", DEFAULT_BYTES))
+        pages = app.extensions.setdefault("member_pages", _Pages(budget))
     return pages
 
 
-def _versions(user_id: int) -> tuple | None:
+def _pages() -> _Pages:
+    return pages_of(current_app)
+
+
+def versions_of(app: Flask, user_id: int) -> tuple | None:
     """(catalogue, site, member) versions in one round trip; None when Redis cannot answer."""
-    client = cache._redis()
+    client = cache.redis_of(app)
     if client is None:
-        local = _pages().versions
-        return cache.version(), local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+        local = pages_of(app).versions
+        return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
     try:
         values = client.mget(cache.VERSION_KEY, SITE_KEY, member_key(user_id))
     except Exception:  # Redis down: render the page, as the catalogue's own cache does
         return None
     return tuple(int(v or 0) for v in values)
+
+
+def _versions(user_id: int) -> tuple | None:
+    return versions_of(current_app._get_current_object(), user_id)
 
 
 def _session_protected() -> bool:
@@ -115,28 +130,39 @@ def _session_protected() -> bool:
     return session.get("_id") == manager._session_identifier_generator()
 
 
-def _key() -> tuple | None:
-    """This request's key, or None when the request is not one this cache may answer or keep."""
-    if request.method != "GET" or request.endpoint not in ENDPOINTS or len(request.query_string) > cache.MAX_QUERY:
-        return None
-    user_ref = session.get("_user_id")
-    if not isinstance(user_ref, str) or not session.get("csrf_token"):
+def request_key(environ: dict, session_: Mapping, versions: Callable[[int], tuple | None]) -> tuple | None:
+    """The key of a member's GET of a page, from the raw WSGI values and the session (the same whether Flask or
+    front_door reads it); None when the session names no member this cache may serve. `versions(user_id)` gives
+    the (catalogue, site, member) versions. The caller checks the method, the endpoint and session protection."""
+    query = environ.get("QUERY_STRING", "")
+    user_ref = session_.get("_user_id")
+    if len(query) > cache.MAX_QUERY or not isinstance(user_ref, str) or not session_.get("csrf_token"):
         return None
     user_id = user_ref.partition(":")[0]
-    languages = request.headers.get("Accept-Language", "")
-    if not user_id.isdigit() or len(user_id) > 10 or len(languages) > MAX_HEADER or not _session_protected():
+    languages = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+    if not user_id.isdigit() or len(user_id) > 10 or len(languages) > MAX_HEADER:
         return None
-    versions = _versions(int(user_id))
-    if versions is None or None in versions:
+    found = versions(int(user_id))
+    if found is None or None in found:
         return None
-    g.catalog_version, g.site_version = versions[0], versions[1]  # read once for the rendering, on a miss
-    # No host: the pages hold relative links only, and an untrusted host was refused while routing.
-    return (request.path, request.query_string, user_ref, session["csrf_token"], session.get("lang"), languages,
-            *versions)
+    # No host: the pages hold relative links only, and an untrusted host is refused before any page is served.
+    return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, session_["csrf_token"],
+            session_.get("lang"), languages, *found)
+
+
+def _key() -> tuple | None:
+    """This request's key, or None when the request is not one this cache may answer or keep."""
+    if request.method != "GET" or request.endpoint not in ENDPOINTS or not _session_protected():
+        return None
+    key = request_key(request.environ, session, _versions)
+    if key is not None:
+        g.catalog_version, g.site_version = key[-3], key[-2]  # read once for the rendering, on a miss
+    return key
 
 
 def serve_cached_page() -> Response | None:
-    """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
+    """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`.
+    front_door answers most of these before Flask; this serves the rest (a page with a flashed message)."""
     for name in ("member_page_key", "member_page_session", "catalog_version", "site_version"):  # per request
         g.pop(name, None)
     key = _key()
@@ -171,21 +197,27 @@ def _without_flashes(body: bytes) -> bytes | None:
     return body[:start + len(FLASHES)] + body[end:]
 
 
+KEPT = "coop.member_page"  # WSGI environ: (key, body) of a page to keep once its headers are known (front_door)
+
+
 def keep_page(response: Response) -> Response:
-    """after_request: keep a freshly rendered page when it was rendered for the member the session names."""
+    """after_request: a freshly rendered page rendered for the member the session names is to be kept; front_door
+    keeps it with the headers it goes out with (no cookie set)."""
     key = g.pop("member_page_key", None)
     before = g.pop("member_page_session", None)
-    if key is None or key[:2] != (request.path, request.query_string):
+    environ = request.environ
+    if key is None or key[:3] != (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
+                                  environ.get("QUERY_STRING", "")):
         return response
     if response.status_code != 200 or response.direct_passthrough or _session_state() != before:
         return response
     from flask_login import current_user
 
-    if not current_user.is_authenticated or current_user.get_id() != key[2] or session.get("_flashes"):
+    if not current_user.is_authenticated or current_user.get_id() != key[3] or session.get("_flashes"):
         return response
     body = _without_flashes(response.get_data())
     if body is not None:
-        _pages().put(key, body)
+        environ[KEPT] = (key, body)
     return response
 
 
@@ -271,6 +303,10 @@ def install() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Serve before every other hook (limits, CSRF, Flask-Login); keep after the view."""
+    """Serve before Flask (front_door) and before every other hook (limits, CSRF, Flask-Login); keep after the view.
+    Called before any other WSGI middleware wraps the app (ProxyFix): front_door sees the client as Flask does."""
+    from marketplace.catalog.front_door import FrontDoor
+
     app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
     app.after_request(keep_page)
+    app.wsgi_app = FrontDoor(app, app.wsgi_app)

@@ -1,0 +1,116 @@
+"""A member's stored catalogue or product page, answered in front of Flask (WSGI middleware).
+
+`member_pages` keeps a logged-in member's page under a key made of the request, the session and three versions
+(see there). Served from a `before_request` hook, a stored page still paid for Flask's whole request: the
+request context, the URL match, every `after_request` hook and the teardown, about three quarters of its CPU.
+The front door answers the same GET with the same key and the same checks, before Flask:
+
+- only a GET of a path under `/products` whose key has a page stored, so only pages `member_pages` stored
+  (catalogue and product pages, rendered by Flask for that very session);
+- the host must be one the app trusts (TRUSTED_HOSTS), as Flask checks while routing;
+- the session cookie must be the app's own (signature and age checked as Flask's cookie sessions do), name a
+  member, hold a CSRF secret, no flashed message (Flask serves those: showing one changes the session) and pass
+  Flask-Login's session protection (`session_identifier`, the same hash of address and User-Agent);
+- the page goes out with the headers it was first sent with (security headers, no-store, `Vary: Cookie`), but
+  its length and any cookie (the first rendering's session lost the flashed message it showed).
+
+Anything else (no page stored, Redis down, another session interface, an untrusted host) goes to Flask as before.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from hashlib import sha512
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
+from werkzeug.exceptions import SecurityError
+from werkzeug.sansio.http import parse_cookie
+from werkzeug.wsgi import get_host
+
+from marketplace.catalog import member_pages
+
+PREFIX = "/products"
+PER_RESPONSE = frozenset({"content-length", "set-cookie"})
+
+
+def session_identifier(environ: dict) -> str:
+    """Flask-Login's session identifier for this request (flask_login.utils._create_identifier, from the environ):
+    the first X-Forwarded-For address, else the client's, and the User-Agent, hashed."""
+    address = environ.get("HTTP_X_FORWARDED_FOR", environ.get("REMOTE_ADDR"))
+    remote = address.encode("utf-8").split(b",")[0].strip() if address is not None else None
+    agent = environ.get("HTTP_USER_AGENT")
+    base = f"{remote}|{agent.encode('utf-8') if agent is not None else None}"
+    return sha512(base.encode("utf8")).hexdigest()
+
+
+class FrontDoor:
+    """Wraps the app's WSGI callable: stored member pages out, everything else in."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._serializer: tuple | None = None  # (secret key, its signing serializer)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").startswith(PREFIX):
+            return self.wsgi_app(environ, start_response)
+        found = self._stored(environ)
+        if found is not None:
+            body, headers = found
+            start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+            return [body]
+        return self._answered_and_kept(environ, start_response)
+
+    def _answered_and_kept(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        sent: list = []
+
+        def noting(status: str, headers: list, exc_info=None):
+            sent[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, noting)
+        kept = environ.pop(member_pages.KEPT, None)
+        if kept is not None and sent and sent[0].startswith("200 "):
+            # keep_page kept it only if the session is as it was but for a flashed message shown: a cookie set for
+            # that is this response's own.
+            headers = tuple((name, value) for name, value in sent[1] if name.lower() not in PER_RESPONSE)
+            member_pages.pages_of(self.app).put(kept[0], kept[1], headers)
+        return result
+
+    def _stored(self, environ: dict) -> tuple[bytes, tuple] | None:
+        """(body, headers) of this request's stored page, or None when Flask must answer."""
+        app = self.app
+        session = self._session(environ)
+        if session is None or session.get("_flashes") or not self._protected(session, environ):
+            return None
+        try:
+            get_host(environ, app.config.get("TRUSTED_HOSTS"))
+        except SecurityError:
+            return None
+        key = member_pages.request_key(environ, session, lambda user_id: member_pages.versions_of(app, user_id))
+        if key is None:
+            return None
+        return member_pages.pages_of(app).entry(key)
+
+    def _session(self, environ: dict) -> dict | None:
+        app = self.app
+        interface = app.session_interface
+        if type(interface) is not SecureCookieSessionInterface or not app.secret_key:
+            return None
+        value = parse_cookie(environ.get("HTTP_COOKIE", "")).get(interface.get_cookie_name(app))
+        if not value:
+            return None
+        if self._serializer is None or self._serializer[0] != app.secret_key:
+            self._serializer = (app.secret_key, interface.get_signing_serializer(app))
+        try:
+            data = self._serializer[1].loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()))
+        except BadSignature:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _protected(self, session: dict, environ: dict) -> bool:
+        """Flask-Login's session protection, as member_pages._session_protected checks it inside Flask."""
+        manager = self.app.login_manager
+        mode = self.app.config.get("SESSION_PROTECTION", manager.session_protection)
+        return mode not in ("basic", "strong") or session.get("_id") == session_identifier(environ)

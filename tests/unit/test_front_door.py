@@ -1,0 +1,93 @@
+"""A member's stored page is answered in front of Flask, with the same headers, and only when Flask would serve it."""
+from __future__ import annotations
+
+import pytest
+from flask import request_started
+
+from marketplace.catalog.front_door import session_identifier
+from tests.unit.test_catalogue_member_cache import _get, _login, shop  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def app_config():
+    return {"WTF_CSRF_ENABLED": True, "TRUSTED_HOSTS": ["localhost"]}
+
+
+@pytest.fixture
+def flask_requests(app):
+    """Paths of the requests Flask itself handled (its request_started signal)."""
+    seen: list[str] = []
+
+    def started(sender, **extra):
+        from flask import request
+
+        seen.append(request.path)
+
+    request_started.connect(started, app)
+    yield seen
+    request_started.disconnect(started, app)
+
+
+def _open(client, url="/products", **kwargs):
+    with client.application.app_context():
+        return client.get(url, **kwargs)
+
+
+@pytest.mark.parametrize("url", ["/products", "/products?q=carr", "product"])
+def test_a_stored_page_is_answered_before_flask_with_the_headers_it_was_sent_with(app, shop, flask_requests, url):
+    farm, carrots, alice, bob = shop
+    url = f"/products/{carrots.id}" if url == "product" else url
+    client = _login(app, alice)
+    _get(client, "/me")
+    first = _open(client, url)
+    flask_requests.clear()
+    again = _open(client, url)
+    assert flask_requests == []  # Flask never saw it
+    assert again.status_code == 200 and again.data == first.data and b"Alice Quenouille" in again.data
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
+    assert again.headers["Content-Security-Policy"] and again.headers["Cache-Control"] == "no-store"
+    assert again.headers["Vary"] == "Cookie" and "Set-Cookie" not in again.headers
+
+
+def test_an_untrusted_host_a_forged_cookie_or_another_browser_goes_to_flask(app, shop, flask_requests):
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    _open(client), _open(client)
+    flask_requests.clear()
+    assert _open(client, headers={"Host": "evil.example"}).status_code == 400  # refused by Flask, as before
+    assert flask_requests == ["/products"]
+    other_browser = _open(client, headers={"User-Agent": "Another browser/1.0"})  # session protection: Flask decides
+    assert flask_requests == ["/products", "/products"] and other_browser.status_code == 200
+    cookie = client.get_cookie("session")
+    client.set_cookie("session", cookie.value[:-2] + ("AA" if not cookie.value.endswith("AA") else "BB"))
+    forged = _open(client)
+    assert flask_requests == ["/products"] * 3 and b"Alice Quenouille" not in forged.data
+
+
+def test_a_page_is_never_answered_to_another_members_session(app, shop, flask_requests):
+    farm, carrots, alice, bob = shop
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    for client in (alice_client, bob_client):
+        _get(client, "/me")
+    alice_page = _open(alice_client).data
+    _open(alice_client)
+    flask_requests.clear()
+    bob_page = _open(bob_client).data
+    assert flask_requests == ["/products"] and b"Bob Tournesol" in bob_page and b"Alice Quenouille" not in bob_page
+    assert _open(alice_client).data == alice_page and flask_requests == ["/products"]
+
+
+@pytest.mark.parametrize("environ", [
+    {"REMOTE_ADDR": "203.0.113.9", "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64)"},
+    {"REMOTE_ADDR": "203.0.113.9"},
+    {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.1", "HTTP_USER_AGENT": "Firefox"},
+    {"REMOTE_ADDR": "::1", "HTTP_USER_AGENT": "Navigateur élégant"},
+])
+def test_the_session_identifier_is_flask_logins_own(app, environ):
+    from flask_login.utils import _create_identifier
+
+    with app.test_request_context("/products", environ_base=environ):
+        from flask import request
+
+        assert session_identifier(request.environ) == _create_identifier()
