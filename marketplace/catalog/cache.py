@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 TTL_SECONDS = 30
-MAX_ENTRIES = 512
+DEFAULT_BYTES = 32 * 1024 * 1024  # per worker: the product pages' shared parts of a large catalogue
 MAX_QUERY = 300
 VERSION_KEY = "catalog:version"
 # Offers and variants change what a distribution's catalogue shows; units reserved by checkouts (bulk
@@ -40,17 +40,50 @@ _lock = threading.Lock()
 
 
 class _State:
-    """One app's pages and local version (kept on the app, so two apps in a process never share pages)."""
+    """One app's pages, shared parts and values (an LRU bounded in bytes, CATALOG_CACHE_BYTES) and local version
+    (kept on the app, so two apps in a process never share pages)."""
 
-    def __init__(self):
-        self.pages: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+    def __init__(self, budget: int = DEFAULT_BYTES):
+        self.pages: OrderedDict[tuple, tuple[float, bytes | int]] = OrderedDict()
+        self.size = 0
+        self.budget = budget
         self.version = 0
+
+    def get(self, key: tuple) -> bytes | int | None:
+        """A fresh entry, now the most recently used; None if there is none."""
+        with _lock:
+            entry = self.pages.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self.pages.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, value: bytes | int) -> None:
+        with _lock:
+            old = self.pages.pop(key, None)
+            if old is not None:
+                self.size -= _size(old[1])
+            self.pages[key] = (time.monotonic() + TTL_SECONDS, value)
+            self.size += _size(value)
+            while self.size > self.budget and self.pages:
+                _key, (_expires, dropped) = self.pages.popitem(last=False)
+                self.size -= _size(dropped)
+
+    def clear(self) -> None:
+        with _lock:
+            self.pages.clear()
+            self.size = 0
+
+
+def _size(value: bytes | int) -> int:
+    return len(value) if isinstance(value, bytes) else 64
 
 
 def state_of(app: Flask) -> _State:
     state = app.extensions.get("catalog_page_cache")
     if state is None:
-        state = app.extensions.setdefault("catalog_page_cache", _State())
+        budget = int(app.config.get("CATALOG_CACHE_BYTES", DEFAULT_BYTES))
+        state = app.extensions.setdefault("catalog_page_cache", _State(budget))
     return state
 
 
@@ -101,7 +134,7 @@ def bump() -> None:
     state = _state()
     with _lock:
         state.version += 1
-        state.pages.clear()
+    state.clear()
     client = _redis()
     if client is not None:
         try:
@@ -130,29 +163,26 @@ def cached_page() -> Response | None:
     key = _key()
     if key is None:
         return None
-    pages = _state().pages
-    with _lock:
-        entry = pages.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        pages.move_to_end(key)
-    return Response(entry[1], mimetype="text/html")
+    page = _state().get(key)
+    if not isinstance(page, bytes):
+        return None
+    return Response(page, mimetype="text/html")
 
 
 def store(html: str) -> str:
     """Keep the freshly rendered page when it is the same for every anonymous visitor; return it."""
     key = _key()
     if key is not None and not session.modified and not session.get("_flashes"):
-        pages = _state().pages
-        with _lock:
-            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
-            pages.move_to_end(key)
-            while len(pages) > MAX_ENTRIES:
-                pages.popitem(last=False)
+        _state().put(key, html.encode())
     return html
 
 
-def _fragment_key(scope: tuple | None) -> tuple | None:
+def fragment_key(current: int, locale: str, scope: tuple | bytes, logged_in: bool) -> tuple:
+    return ("fragment", current, locale, scope, logged_in)
+
+
+def current_fragment_key(scope: tuple | None) -> tuple | None:
+    """This request's key for the shared part of its page (or of `scope`); None when it is not to be kept."""
     if scope is None and len(request.query_string) > MAX_QUERY:
         return None
     current = version()
@@ -161,8 +191,14 @@ def _fragment_key(scope: tuple | None) -> tuple | None:
     from flask_babel import get_locale
     from flask_login import current_user
 
-    return ("fragment", current, str(get_locale()), request.query_string if scope is None else scope,
-            bool(current_user.is_authenticated))
+    return fragment_key(current, str(get_locale()), request.query_string if scope is None else scope,
+                        bool(current_user.is_authenticated))
+
+
+def fragment_of(app: Flask, key: tuple) -> bytes | None:
+    """The kept shared part under this key (front_door), if fresh."""
+    found = state_of(app).get(key)
+    return found if isinstance(found, bytes) else None
 
 
 def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
@@ -174,21 +210,14 @@ def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
     is the catalogue version, the locale, the query string (or the scope) and whether the visitor is
     logged in. A rendering that raises (a 404) is not kept.
     """
-    key = _fragment_key(scope)
-    pages = _state().pages
+    key = current_fragment_key(scope)
     if key is not None:
-        with _lock:
-            entry = pages.get(key)
-            if entry is not None and entry[0] >= time.monotonic():
-                pages.move_to_end(key)
-                return Markup(entry[1].decode())
+        kept = _state().get(key)
+        if isinstance(kept, bytes):
+            return Markup(kept.decode())
     html = render()
     if key is not None:
-        with _lock:
-            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
-            pages.move_to_end(key)
-            while len(pages) > MAX_ENTRIES:
-                pages.popitem(last=False)
+        _state().put(key, html.encode())
     return Markup(html)
 
 
@@ -199,23 +228,16 @@ def remembered(name: tuple, compute: Callable[[], int]) -> int:
     if current is None:
         return compute()
     key = ("value", current, name)
-    pages = _state().pages
-    with _lock:
-        entry = pages.get(key)
-        if entry is not None and entry[0] >= time.monotonic():
-            pages.move_to_end(key)
-            return entry[1]
+    kept = _state().get(key)
+    if isinstance(kept, int):
+        return kept
     value = compute()
-    with _lock:
-        pages[key] = (time.monotonic() + TTL_SECONDS, value)
-        while len(pages) > MAX_ENTRIES:
-            pages.popitem(last=False)
+    _state().put(key, value)
     return value
 
 
 def clear() -> None:
-    with _lock:
-        _state().pages.clear()
+    _state().clear()
 
 
 # ---------------------------------------------------------------- invalidation

@@ -18,6 +18,7 @@ Anything else (no page stored, Redis down, another session interface, an untrust
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from hashlib import sha512
 
@@ -28,9 +29,10 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.wsgi import get_host
 
-from marketplace.catalog import member_pages
+from marketplace.catalog import cache, member_pages
 
 PREFIX = "/products"
+PRODUCT_PATH = re.compile(r"/products/([1-9][0-9]{0,9})")
 PER_RESPONSE = frozenset({"content-length", "set-cookie"})
 
 
@@ -75,7 +77,9 @@ class FrontDoor:
             # keep_page kept it only if the session is as it was but for a flashed message shown: a cookie set for
             # that is this response's own.
             headers = tuple((name, value) for name, value in sent[1] if name.lower() not in PER_RESPONSE)
-            member_pages.pages_of(self.app).put(kept[0], kept[1], headers)
+            pages = member_pages.pages_of(self.app)
+            for key, body, extra in kept:
+                pages.put(key, body, headers, extra)
         return result
 
     def _stored(self, environ: dict) -> tuple[bytes, tuple] | None:
@@ -91,7 +95,30 @@ class FrontDoor:
         key = member_pages.request_key(environ, session, lambda user_id: member_pages.versions_of(app, user_id))
         if key is None:
             return None
-        return member_pages.pages_of(app).entry(key)
+        pages = member_pages.pages_of(app)
+        found = pages.entry(key)
+        if found is not None:
+            return found[0], found[1]
+        product = PRODUCT_PATH.fullmatch(key[1])
+        if product is None or key[2] or key[0]:
+            return None
+        return self._product_page(pages.entry(member_pages.shell_key(key)), key[1], key[-3], int(product.group(1)))
+
+    def _product_page(self, shell: tuple | None, path: str, version: int,
+                      product_id: int) -> tuple[bytes, tuple] | None:
+        """A product page the member has not seen, from their product pages' shell and the product's shared part
+        (as Flask would put them together: catalog.views.product)."""
+        if shell is None:
+            return None
+        body, headers, fragment_key = shell
+        if fragment_key[1] != version or fragment_key[3][1] != product_id:  # the shell's product: the parts to use
+            fragment_key = cache.fragment_key(version, fragment_key[2], ("product", product_id, fragment_key[3][2]),
+                                              fragment_key[4])
+        fragment = cache.fragment_of(self.app, fragment_key)
+        if fragment is None:
+            return None
+        page = member_pages.product_page(body.decode(), fragment.decode(), path + "?")
+        return page.encode(), headers
 
     def _session(self, environ: dict) -> dict | None:
         app = self.app

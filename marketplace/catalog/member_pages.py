@@ -57,33 +57,33 @@ class _Pages:
     with the headers it was sent with (front_door answers with them)."""
 
     def __init__(self, budget: int):
-        self.entries: OrderedDict[tuple, tuple[float, bytes, tuple]] = OrderedDict()
+        self.entries: OrderedDict[tuple, tuple[float, bytes, tuple, object]] = OrderedDict()
         self.size = 0
         self.budget = budget
         self.versions: dict[str, int] = {}
 
-    def entry(self, key: tuple) -> tuple[bytes, tuple] | None:
-        """(body, headers) of a fresh page, now the most recently used; None if there is none."""
+    def entry(self, key: tuple) -> tuple[bytes, tuple, object] | None:
+        """(body, headers, extra) of a fresh page, now the most recently used; None if there is none."""
         with _lock:
             entry = self.entries.get(key)
             if entry is None or entry[0] < time.monotonic():
                 return None
             self.entries.move_to_end(key)
-            return entry[1], entry[2]
+            return entry[1], entry[2], entry[3]
 
     def get(self, key: tuple) -> bytes | None:
         found = self.entry(key)
         return None if found is None else found[0]
 
-    def put(self, key: tuple, body: bytes, headers: tuple = ()) -> None:
+    def put(self, key: tuple, body: bytes, headers: tuple = (), extra: object = None) -> None:
         with _lock:
             old = self.entries.pop(key, None)
             if old is not None:
                 self.size -= len(old[1])
-            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body, headers)
+            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body, headers, extra)
             self.size += len(body)
             while self.size > self.budget and self.entries:
-                _key, (_expires, dropped, _headers) = self.entries.popitem(last=False)
+                _key, (_expires, dropped, _headers, _extra) = self.entries.popitem(last=False)
                 self.size -= len(dropped)
 
     def clear(self) -> None:
@@ -197,14 +197,32 @@ def _without_flashes(body: bytes) -> bytes | None:
     return body[:start + len(FLASHES)] + body[end:]
 
 
-KEPT = "coop.member_page"  # WSGI environ: (key, body) of a page to keep once its headers are known (front_door)
+KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
+# A member's product pages differ only by the product's shared part and the page's own address: the rest of the
+# page (their shell) is kept once, under this path, with these two places marked.
+SHELL_PATH, BODY, HERE = "/products/<shell>", "<!--product-->", "<!--here-->"
+
+
+def product_page(shell: str, body: str, here: str) -> str:
+    """A product page from its shell, the product's shared part and the page's address (escaped as Jinja does)."""
+    return shell.replace(HERE, str(escape(here))).replace(BODY, body, 1)
+
+
+def note_shell(shell: str, fragment_key: tuple) -> None:
+    """The product page being rendered has this shell around the shared part kept under `fragment_key`."""
+    g.member_page_shell = (shell, fragment_key)
+
+
+def shell_key(key: tuple) -> tuple:
+    return (key[0], SHELL_PATH, "", *key[3:])
 
 
 def keep_page(response: Response) -> Response:
-    """after_request: a freshly rendered page rendered for the member the session names is to be kept; front_door
-    keeps it with the headers it goes out with (no cookie set)."""
+    """after_request: a freshly rendered page rendered for the member the session names is to be kept (with, for a
+    product page, its shell); front_door keeps it with the headers it goes out with."""
     key = g.pop("member_page_key", None)
     before = g.pop("member_page_session", None)
+    shell = g.pop("member_page_shell", None)
     environ = request.environ
     if key is None or key[:3] != (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
                                   environ.get("QUERY_STRING", "")):
@@ -216,8 +234,13 @@ def keep_page(response: Response) -> Response:
     if not current_user.is_authenticated or current_user.get_id() != key[3] or session.get("_flashes"):
         return response
     body = _without_flashes(response.get_data())
-    if body is not None:
-        environ[KEPT] = (key, body)
+    if body is None:
+        return response
+    kept = [(key, body, None)]
+    shell_body = _without_flashes(shell[0].encode()) if shell is not None else None
+    if shell_body is not None:
+        kept.append((shell_key(key), shell_body, shell[1]))
+    environ[KEPT] = kept
     return response
 
 

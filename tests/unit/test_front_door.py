@@ -5,6 +5,7 @@ import pytest
 from flask import request_started
 
 from marketplace.catalog.front_door import session_identifier
+from marketplace.extensions import db
 from tests.unit.test_catalogue_member_cache import _get, _login, shop  # noqa: F401  (the fixture)
 
 
@@ -91,3 +92,57 @@ def test_the_session_identifier_is_flask_logins_own(app, environ):
         from flask import request
 
         assert session_identifier(request.environ) == _create_identifier()
+
+
+def test_a_product_page_the_member_never_opened_is_put_together_from_their_shell_and_the_shared_part(
+        app, shop, flask_requests):
+    from marketplace.catalog.member_pages import pages_of
+    from tests.factories import make_product
+
+    farm, carrots, alice, bob = shop
+    leeks = make_product(farm, "Leeks", price_cents=350, stock=12)
+    db.session.commit()
+    alice_client, bob_client = _login(app, alice), _login(app, bob)
+    for client in (alice_client, bob_client):
+        _get(client, "/me")
+    _open(alice_client, f"/products/{carrots.id}")  # her shell
+    _open(bob_client, f"/products/{leeks.id}")  # the leeks' shared part, rendered for Bob
+    flask_requests.clear()
+    assembled = _open(alice_client, f"/products/{leeks.id}")
+    assert flask_requests == []
+    assert b"Leeks" in assembled.data and b"Alice Quenouille" in assembled.data and b"Bob Tournesol" not in assembled.data
+    assert f'name="next" value="/products/{leeks.id}?"'.encode() in assembled.data
+    pages_of(app).clear()
+    rendered = _open(alice_client, f"/products/{leeks.id}")
+    assert flask_requests == [f"/products/{leeks.id}"]  # the same page, rendered by Flask
+    assert assembled.data == rendered.data and sorted(assembled.headers.items()) == sorted(rendered.headers.items())
+
+
+def test_a_product_hidden_since_or_never_rendered_goes_to_flask(app, shop, flask_requests):
+    from marketplace.catalog.models import Product
+    from tests.factories import make_product
+
+    farm, carrots, alice, bob = shop
+    leeks = make_product(farm, "Leeks", price_cents=350, stock=12)
+    db.session.commit()
+    client = _login(app, alice)
+    _get(client, "/me")
+    _open(client, f"/products/{carrots.id}")
+    flask_requests.clear()
+    assert _open(client, f"/products/{leeks.id}").status_code == 200 and flask_requests == [f"/products/{leeks.id}"]
+    db.session.get(Product, leeks.id).hidden_reason = "Not organic"
+    db.session.commit()
+    assert _open(client, f"/products/{leeks.id}").status_code == 404
+    assert _open(client, "/products/999999").status_code == 404
+
+
+def test_the_shared_parts_stay_within_their_byte_budget_dropping_the_least_recently_used():
+    from marketplace.catalog.cache import _State
+
+    state = _State(budget=250)
+    for name in ("a", "b", "c"):
+        state.put((name,), name.encode() * 100)
+    assert state.size <= 250 and state.get(("a",)) is None
+    assert state.get(("b",)) == b"b" * 100
+    state.put(("d",), b"d" * 100)
+    assert state.get(("c",)) is None and state.get(("b",)) is not None and state.size == 200
