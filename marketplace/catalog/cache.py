@@ -13,11 +13,14 @@ by checkouts (bulk UPDATEs) does not bump it: the "n in stock" shown is at most 
 and checkout re-checks stock under a row lock anyway.
 
 With REDIS_URL set, the version lives in Redis so every gunicorn worker sees a bump at once; the
-pages themselves stay in each worker's memory (bounded LRU). Without Redis (development, tests)
-the version is per process, and other processes catch up within TTL_SECONDS.
+pages themselves stay in each worker's memory (an LRU bounded in bytes, CATALOG_CACHE_BYTES), and a
+shared part one worker renders is offered to the others through Redis for the rest of its
+TTL_SECONDS (a product page is rendered once for the shop, not once per worker). Without Redis
+(development, tests) the version is per process, and other processes catch up within TTL_SECONDS.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -58,12 +61,12 @@ class _State:
             self.pages.move_to_end(key)
             return entry[1]
 
-    def put(self, key: tuple, value: bytes | int) -> None:
+    def put(self, key: tuple, value: bytes | int, ttl: float = TTL_SECONDS) -> None:
         with _lock:
             old = self.pages.pop(key, None)
             if old is not None:
                 self.size -= _size(old[1])
-            self.pages[key] = (time.monotonic() + TTL_SECONDS, value)
+            self.pages[key] = (time.monotonic() + ttl, value)
             self.size += _size(value)
             while self.size > self.budget and self.pages:
                 _key, (_expires, dropped) = self.pages.popitem(last=False)
@@ -196,9 +199,42 @@ def current_fragment_key(scope: tuple | None) -> tuple | None:
 
 
 def fragment_of(app: Flask, key: tuple) -> bytes | None:
-    """The kept shared part under this key (front_door), if fresh."""
-    found = state_of(app).get(key)
-    return found if isinstance(found, bytes) else None
+    """The kept shared part under this key, if fresh: this worker's, else one another worker rendered (Redis)."""
+    state = state_of(app)
+    found = state.get(key)
+    if isinstance(found, bytes):
+        return found
+    client = redis_of(app)
+    if client is None:
+        return None
+    try:
+        shared = client.get(_shared_name(key))
+    except Exception:  # Redis down: render it here
+        return None
+    if not shared:
+        return None
+    rendered_at, _newline, html = shared.partition(b"\n")
+    left = TTL_SECONDS - (time.time() - float(rendered_at))  # kept here no longer than where it was rendered
+    if left <= 0:
+        return None
+    state.put(key, html, ttl=left)
+    return html
+
+
+def _share(app: Flask, key: tuple, html: bytes) -> None:
+    """Offer a shared part just rendered to the other workers for the rest of its life (TTL_SECONDS)."""
+    client = redis_of(app)
+    if client is None:
+        return
+    try:
+        client.set(_shared_name(key), f"{time.time():.3f}\n".encode() + html, ex=TTL_SECONDS)
+    except Exception:
+        current_app.logger.warning("catalogue cache: could not share a fragment in Redis")
+
+
+def _shared_name(key: tuple) -> str:
+    # The key holds the catalogue version: a bump leaves the old entries unread until they expire.
+    return "catalog:fragment:" + hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()
 
 
 def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
@@ -211,13 +247,16 @@ def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
     logged in. A rendering that raises (a 404) is not kept.
     """
     key = current_fragment_key(scope)
+    app = current_app._get_current_object()
     if key is not None:
-        kept = _state().get(key)
-        if isinstance(kept, bytes):
+        kept = fragment_of(app, key)
+        if kept is not None:
             return Markup(kept.decode())
     html = render()
     if key is not None:
-        _state().put(key, html.encode())
+        encoded = html.encode()
+        state_of(app).put(key, encoded)
+        _share(app, key, encoded)
     return Markup(html)
 
 
