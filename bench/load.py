@@ -419,8 +419,8 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     catalogue, products, searches = _paths(facts)
     hello = make_hello().test_client()
 
-    def measure(client, paths: list[str], n: int, before=None) -> float:
-        for path in list(dict.fromkeys(paths))[:60]:
+    def measure(client, paths: list[str], n: int, before=None, warm: bool = True) -> float:
+        for path in list(dict.fromkeys(paths))[:60] if warm else []:
             client.get(path)  # warm: every distinct page of the mix rendered once (product pages: 60 of them)
         start = time.process_time()
         for i in range(n):
@@ -450,6 +450,17 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     out["product page"] = measure(client, products[:60], n)
     out["catalogue, first visit"] = measure(client, catalogue, n // 3, first_visit)
     out["product, first visit"] = measure(client, products, n // 3, first_visit)
+    # Products another member opened (their shared parts kept), each opened once by this member, who has opened
+    # other product pages before (their shell kept): what most product pages of a browsing member are.
+    other = app.test_client()
+    with app.app_context():
+        token = CSRF_RE.search(other.get("/login").get_data(as_text=True)).group(1)
+    with app.app_context():
+        other.post("/login", data={"csrf_token": token, "email": facts["buyers"][1], "password": PASSWORD})
+    fresh = products[200:200 + n // 3]
+    for path in fresh:
+        other.get(path)
+    out["product, new to the member"] = measure(client, fresh, len(fresh), warm=False)
     out["product, uncached"] = measure(client, products[60:], n // 3, no_cache)  # no member has seen it
     out["catalogue, uncached"] = measure(client, catalogue, n // 3, no_cache)
     out["search, uncached"] = measure(client, searches, n // 3, no_cache)
@@ -613,6 +624,10 @@ def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: 
     results["search, logged-in buyer"] = run_wrk(shop.url, searches, d, cookie=cookie, workdir=instance)
     results["product page, anonymous"] = run_wrk(shop.url, products, d, workdir=instance)
     results["product page, logged-in buyer"] = run_wrk(shop.url, products, d, cookie=cookie, workdir=instance)
+    # The same pages once each has been viewed in the last 30 s (the cache's life) by a member: a shop's steady
+    # state, where the rows above start from pages nobody has viewed since the catalogue last changed.
+    _view_each_once(shop.url, products, cookie)
+    results["product page, logged-in, viewed <30 s"] = run_wrk(shop.url, products, d, cookie=cookie, workdir=instance)
 
     import requests
 
@@ -630,6 +645,18 @@ def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: 
     for buyer in buyers:  # start from a small cart: the add-to-cart phase filled them up
         buyer.checkout()
     results[f"checkout ({CONCURRENCY} buyers)"] = run_python(buyers, checkout, 2 * d, 302)
+
+
+def _view_each_once(base: str, paths: list[str], cookie: str) -> None:
+    """GET every path once, four at a time, as the member of `cookie` (wrk's member)."""
+    import requests
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = requests.Session()
+    session.headers.update({"Accept-Language": "en", "User-Agent": USER_AGENT, "Cookie": cookie})
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda path: session.get(base + path, allow_redirects=False).status_code, paths))
+    assert set(statuses) == {200}, sorted(set(statuses))
 
 
 def _print(results: dict) -> None:
