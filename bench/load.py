@@ -439,9 +439,12 @@ def cpu_per_request(instance: Path, facts: dict, requests_per_page: int = 150) -
     def first_visit():  # the member's own page not kept yet (the shared grid still is)
         app.extensions.pop("member_pages", None)
 
-    def no_cache():
+    def no_cache():  # nothing kept anywhere: a new catalogue version (the shared parts other workers keep go too)
         app.extensions.pop("member_pages", None)
-        app.extensions.pop("catalog_page_cache", None)
+        with app.app_context():
+            from marketplace.catalog import cache
+
+            cache.bump()
 
     n = requests_per_page
     out = {"hello": measure(hello, ["/"], 10 * n)}

@@ -19,6 +19,7 @@ Anything else (no page stored, Redis down, another session interface, an untrust
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
 from hashlib import sha512
 
@@ -34,6 +35,7 @@ from marketplace.catalog import cache, member_pages
 PREFIX = "/products"
 PRODUCT_PATH = re.compile(r"/products/([1-9][0-9]{0,9})")
 PER_RESPONSE = frozenset({"content-length", "set-cookie"})
+MAX_VERIFIED = 10_000  # session cookies remembered as verified (per worker)
 
 
 def session_identifier(environ: dict) -> str:
@@ -53,6 +55,7 @@ class FrontDoor:
         self.app = app
         self.wsgi_app = wsgi_app
         self._serializer: tuple | None = None  # (secret key, its signing serializer)
+        self._verified: dict[str, tuple[dict, float]] = {}  # cookie value -> (session, signed at)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").startswith(PREFIX):
@@ -121,6 +124,8 @@ class FrontDoor:
         return page.encode(), headers
 
     def _session(self, environ: dict) -> dict | None:
+        """The session of a valid cookie of this app (read only). A cookie verified once is remembered with the time
+        it was signed: the same value is the same session, until it is older than the sessions' lifetime."""
         app = self.app
         interface = app.session_interface
         if type(interface) is not SecureCookieSessionInterface or not app.secret_key:
@@ -129,12 +134,20 @@ class FrontDoor:
         if not value:
             return None
         if self._serializer is None or self._serializer[0] != app.secret_key:
-            self._serializer = (app.secret_key, interface.get_signing_serializer(app))
-        try:
-            data = self._serializer[1].loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()))
-        except BadSignature:
-            return None
-        return data if isinstance(data, dict) else None
+            self._serializer, self._verified = (app.secret_key, interface.get_signing_serializer(app)), {}
+        max_age = app.permanent_session_lifetime.total_seconds()
+        known = self._verified.get(value)
+        if known is None:
+            try:
+                data, signed = self._serializer[1].loads(value, max_age=int(max_age), return_timestamp=True)
+            except BadSignature:
+                return None
+            if not isinstance(data, dict):
+                return None
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.clear()
+            known = self._verified[value] = (data, signed.timestamp())
+        return known[0] if time.time() - known[1] <= max_age else None
 
     def _protected(self, session: dict, environ: dict) -> bool:
         """Flask-Login's session protection, as member_pages._session_protected checks it inside Flask."""

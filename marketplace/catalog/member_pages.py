@@ -26,6 +26,7 @@ Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACH
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -110,11 +111,24 @@ def versions_of(app: Flask, user_id: int) -> tuple | None:
     if client is None:
         local = pages_of(app).versions
         return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+    connection = _connection(app, client)
     try:
-        values = client.mget(cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+        connection.send_command("MGET", cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+        values = connection.read_response()
     except Exception:  # Redis down: render the page, as the catalogue's own cache does
+        connection.disconnect()
         return None
     return tuple(int(v or 0) for v in values)
+
+
+def _connection(app: Flask, client):
+    """This thread's own connection for the versions (one command, one reply: no pool, no retry; redis-py's client
+    costs as much again as the whole of the rest of a stored page's answer). A worker forked with it opens its own."""
+    local = app.extensions.setdefault("member_pages_redis", threading.local())
+    connection = getattr(local, "connection", None)
+    if connection is None or local.pid != os.getpid():
+        local.connection, local.pid = client.connection_pool.make_connection(), os.getpid()
+    return local.connection
 
 
 def _versions(user_id: int) -> tuple | None:

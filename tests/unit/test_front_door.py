@@ -146,3 +146,22 @@ def test_the_shared_parts_stay_within_their_byte_budget_dropping_the_least_recen
     assert state.get(("b",)) == b"b" * 100
     state.put(("d",), b"d" * 100)
     assert state.get(("c",)) is None and state.get(("b",)) is not None and state.size == 200
+
+
+def test_a_session_cookie_verified_before_is_not_answered_once_older_than_the_sessions_lifetime(
+        app, shop, flask_requests, monkeypatch):
+    import time
+
+    from marketplace.catalog import front_door
+
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    _open(client), _open(client)
+    flask_requests.clear()
+    _open(client)
+    assert flask_requests == []  # answered by the door, the cookie remembered as verified
+    later = time.time() + app.permanent_session_lifetime.total_seconds() + 5
+    monkeypatch.setattr(front_door.time, "time", lambda: later)
+    _open(client)
+    assert flask_requests == ["/products"]  # too old for the door: Flask decides
