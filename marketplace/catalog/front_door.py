@@ -102,6 +102,7 @@ class FrontDoor:
         found = pages.entry(key)
         if found is not None:
             return found[0], found[1]
+        environ[member_pages.KEY] = key  # Flask renders it: no need to read the versions again
         product = PRODUCT_PATH.fullmatch(key[1])
         if product is None or key[2] or key[0]:
             return None

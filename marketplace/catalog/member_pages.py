@@ -46,6 +46,9 @@ MAX_HEADER = 200
 DEFAULT_BYTES = 32 * 1024 * 1024
 FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's markers around the flashed messages
 
+KEY = "coop.member_page_key"  # WSGI environ: the key front_door computed for a page it does not have
+KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
+
 _lock = threading.Lock()
 
 
@@ -168,7 +171,7 @@ def _key() -> tuple | None:
     """This request's key, or None when the request is not one this cache may answer or keep."""
     if request.method != "GET" or request.endpoint not in ENDPOINTS or not _session_protected():
         return None
-    key = request_key(request.environ, session, _versions)
+    key = request.environ.pop(KEY, None) or request_key(request.environ, session, _versions)
     if key is not None:
         g.catalog_version, g.site_version = key[-3], key[-2]  # read once for the rendering, on a miss
     return key
@@ -211,7 +214,6 @@ def _without_flashes(body: bytes) -> bytes | None:
     return body[:start + len(FLASHES)] + body[end:]
 
 
-KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
 # A member's product pages differ only by the product's shared part and the page's own address: the rest of the
 # page (their shell) is kept once, under this path, with these two places marked.
 SHELL_PATH, BODY, HERE = "/products/<shell>", "<!--product-->", "<!--here-->"
