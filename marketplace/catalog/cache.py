@@ -1,16 +1,13 @@
-"""A page cache for the anonymous catalogue (/products), and a fragment cache for everybody else.
+"""The catalogue's version, and the shared parts of its pages (the catalogue grid, a product's page).
 
-Members get the page's shared part (filters, product grid, pager) from `fragment`, under the same
-version and TTL rules as the anonymous pages below; their own parts (name, CSRF token, flashed
-messages) are rendered around it on every request.
-
-Safe to cache only what is the same for everybody: a GET without a session or remember-me cookie
-(so no member, no flashed message, no language chosen in the session) whose rendering did not
-touch the session (no CSRF token). The key is the catalogue version, the locale and the query
-string. Every commit that adds, changes or removes a product, a producer, a category or a
-distribution bumps the version, so a product change is visible on the next request. Stock taken
-by checkouts (bulk UPDATEs) does not bump it: the "n in stock" shown is at most TTL_SECONDS old,
-and checkout re-checks stock under a row lock anyway.
+Whole pages (a member's, or a visitor's without a session) are kept by `member_pages` and answered by
+`front_door`, under this version among others. Every page gets its shared part (filters, product grid,
+pager; a product's details) from `fragment`: the same for every visitor, no name, no CSRF token, no
+flashed message; the key is the catalogue version, the locale, the query string (or a scope such as
+the product) and whether the visitor is logged in. Every commit that adds, changes or removes a
+product, a producer, a category or a distribution bumps the version, so a product change is visible
+on the next request. Stock taken by checkouts (bulk UPDATEs) does not bump it: the "n in stock"
+shown is at most TTL_SECONDS old, and checkout re-checks stock under a row lock anyway.
 
 With REDIS_URL set, the version lives in Redis so every gunicorn worker sees a bump at once; the
 pages themselves stay in each worker's memory (an LRU bounded in bytes, CATALOG_CACHE_BYTES), and a
@@ -26,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request, session
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -144,40 +141,6 @@ def bump() -> None:
             client.incr(VERSION_KEY)
         except Exception:
             current_app.logger.warning("catalogue cache: could not bump the version in Redis")
-
-
-def _key() -> tuple | None:
-    if request.method != "GET" or len(request.query_string) > MAX_QUERY:
-        return None
-    cookies = request.cookies
-    if current_app.config.get("SESSION_COOKIE_NAME", "session") in cookies or \
-            current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
-        return None
-    current = version()
-    if current is None:
-        return None
-    from flask_babel import get_locale
-
-    return current, str(get_locale()), request.query_string
-
-
-def cached_page() -> Response | None:
-    """The stored page for this request, if it is cacheable and fresh."""
-    key = _key()
-    if key is None:
-        return None
-    page = _state().get(key)
-    if not isinstance(page, bytes):
-        return None
-    return Response(page, mimetype="text/html")
-
-
-def store(html: str) -> str:
-    """Keep the freshly rendered page when it is the same for every anonymous visitor; return it."""
-    key = _key()
-    if key is not None and not session.modified and not session.get("_flashes"):
-        _state().put(key, html.encode())
-    return html
 
 
 def fragment_key(current: int, locale: str, scope: tuple | bytes, logged_in: bool) -> tuple:

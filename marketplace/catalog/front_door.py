@@ -8,7 +8,8 @@ The front door answers the same GET with the same key and the same checks, befor
 - only a GET of a path under `/products` whose key has a page stored, so only pages `member_pages` stored
   (catalogue and product pages, rendered by Flask for that very session);
 - the host must be one the app trusts (TRUSTED_HOSTS), as Flask checks while routing;
-- the session cookie must be the app's own (signature and age checked as Flask's cookie sessions do), name a
+- a visitor without a session or remember-me cookie gets every such visitor's page (`member_pages.is_visitor`);
+- else the session cookie must be the app's own (signature and age checked as Flask's cookie sessions do), name a
   member, hold a CSRF secret, no flashed message (Flask serves those: showing one changes the session) and pass
   Flask-Login's session protection (`session_identifier`, the same hash of address and User-Agent);
 - the page goes out with the headers it was first sent with (security headers, no-store, `Vary: Cookie`), but
@@ -88,8 +89,9 @@ class FrontDoor:
     def _stored(self, environ: dict) -> tuple[bytes, tuple] | None:
         """(body, headers) of this request's stored page, or None when Flask must answer."""
         app = self.app
-        session = self._session(environ)
-        if session is None or session.get("_flashes") or not self._protected(session, environ):
+        visitor = member_pages.is_visitor(app, environ)
+        session = None if visitor else self._session(environ)
+        if not visitor and (session is None or session.get("_flashes") or not self._protected(session, environ)):
             return None
         try:
             get_host(environ, app.config.get("TRUSTED_HOSTS"))

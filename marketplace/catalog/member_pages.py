@@ -21,6 +21,10 @@ session is kept in this process, under a key made of all of those, and the next 
   session (after adding to the cart, say) is taken out of it and put in the stored page, once, as
   `get_flashed_messages` would.
 
+A visitor without a session or remember-me cookie gets the page kept for every such visitor with the same
+`Accept-Language` (no user, no token; the catalogue and site versions), kept only when its rendering started no
+session.
+
 Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACHE_BYTES). Without Redis
 (development, tests) the versions are per process, like the catalogue's.
 """
@@ -36,6 +40,7 @@ from flask import Flask, Response, current_app, g, request, session
 from markupsafe import escape
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
+from werkzeug.sansio.http import parse_cookie
 
 from marketplace.catalog import cache
 
@@ -147,31 +152,48 @@ def _session_protected() -> bool:
     return session.get("_id") == manager._session_identifier_generator()
 
 
-def request_key(environ: dict, session_: Mapping, versions: Callable[[int], tuple | None]) -> tuple | None:
-    """The key of a member's GET of a page, from the raw WSGI values and the session (the same whether Flask or
-    front_door reads it); None when the session names no member this cache may serve. `versions(user_id)` gives
-    the (catalogue, site, member) versions. The caller checks the method, the endpoint and session protection."""
+def is_visitor(app: Flask, environ: dict) -> bool:
+    """No session and no remember-me cookie: a visitor, whose pages are every such visitor's (per languages)."""
+    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    return app.config.get("SESSION_COOKIE_NAME", "session") not in cookies and \
+        app.config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies
+
+
+def request_key(environ: dict, session_: Mapping | None, versions: Callable[[int], tuple | None]) -> tuple | None:
+    """The key of a GET of a page, from the raw WSGI values and the session (the same whether Flask or front_door
+    reads it) or None for a visitor (`is_visitor`); None when the session names no member this cache may serve.
+    `versions(user_id)` gives the (catalogue, site, member) versions. The caller checks the method, the endpoint
+    and session protection."""
     query = environ.get("QUERY_STRING", "")
-    user_ref = session_.get("_user_id")
-    if len(query) > cache.MAX_QUERY or not isinstance(user_ref, str) or not session_.get("csrf_token"):
-        return None
-    user_id = user_ref.partition(":")[0]
     languages = environ.get("HTTP_ACCEPT_LANGUAGE", "")
-    if not user_id.isdigit() or len(user_id) > 10 or len(languages) > MAX_HEADER:
+    if len(query) > cache.MAX_QUERY or len(languages) > MAX_HEADER:
         return None
+    user_ref = csrf = lang = None
+    user_id = "0"  # a visitor: no member's version (member:0 is nobody's)
+    if session_ is not None:
+        user_ref, csrf, lang = session_.get("_user_id"), session_.get("csrf_token"), session_.get("lang")
+        if not isinstance(user_ref, str) or not csrf:
+            return None
+        user_id = user_ref.partition(":")[0]
+        if not user_id.isdigit() or len(user_id) > 10:
+            return None
     found = versions(int(user_id))
     if found is None or None in found:
         return None
     # No host: the pages hold relative links only, and an untrusted host is refused before any page is served.
-    return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, session_["csrf_token"],
-            session_.get("lang"), languages, *found)
+    return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, csrf, lang, languages,
+            *found)
 
 
 def _key() -> tuple | None:
     """This request's key, or None when the request is not one this cache may answer or keep."""
-    if request.method != "GET" or request.endpoint not in ENDPOINTS or not _session_protected():
+    if request.method != "GET" or request.endpoint not in ENDPOINTS:
         return None
-    key = request.environ.pop(KEY, None) or request_key(request.environ, session, _versions)
+    app, environ = current_app._get_current_object(), request.environ
+    visitor = is_visitor(app, environ)
+    if not visitor and not _session_protected():
+        return None
+    key = environ.pop(KEY, None) or request_key(environ, None if visitor else session, _versions)
     if key is not None:
         g.catalog_version, g.site_version = key[-3], key[-2]  # read once for the rendering, on a miss
     return key
@@ -247,7 +269,10 @@ def keep_page(response: Response) -> Response:
         return response
     from flask_login import current_user
 
-    if not current_user.is_authenticated or current_user.get_id() != key[3] or session.get("_flashes"):
+    if key[3] is None:  # a visitor's page: only while they have no session at all (none was started for it)
+        if current_user.is_authenticated or session or session.modified:
+            return response
+    elif not current_user.is_authenticated or current_user.get_id() != key[3] or session.get("_flashes"):
         return response
     body = _without_flashes(response.get_data())
     if body is None:

@@ -51,11 +51,8 @@ def distribution_sale_terms(product: Product, distribution_id: int) -> list:
 
 @bp.route("/products")
 def browse():
-    cached = page_cache.cached_page()
-    if cached is not None:
-        return cached
-    grid = page_cache.fragment(_render_grid)
-    return page_cache.store(render_template("catalog/browse.html", grid=grid))
+    grid = page_cache.fragment(_render_grid)  # the whole page: member_pages, answered by front_door
+    return render_template("catalog/browse.html", grid=grid)
 
 
 def _render_grid() -> str:

@@ -165,3 +165,43 @@ def test_a_session_cookie_verified_before_is_not_answered_once_older_than_the_se
     monkeypatch.setattr(front_door.time, "time", lambda: later)
     _open(client)
     assert flask_requests == ["/products"]  # too old for the door: Flask decides
+
+
+def _visit(app, url="/products", **kwargs):
+    """A visitor without any cookie (a new client each time)."""
+    client = app.test_client(use_cookies=False)
+    with app.app_context():
+        return client.get(url, **kwargs)
+
+
+@pytest.mark.parametrize("url", ["/products", "/products?q=carr", "product"])
+def test_a_visitors_page_is_answered_before_flask_to_every_visitor_without_a_session(app, shop, flask_requests, url):
+    farm, carrots, alice, bob = shop
+    url = f"/products/{carrots.id}" if url == "product" else url
+    first = _visit(app, url)
+    flask_requests.clear()
+    again = _visit(app, url)
+    assert flask_requests == [] and again.data == first.data and b"Carrots" in again.data and b"Log in" in again.data
+    assert sorted(again.headers.items()) == sorted(first.headers.items()) and "Set-Cookie" not in again.headers
+    french = _visit(app, url, headers={"Accept-Language": "fr"})  # other languages: another page, rendered by Flask
+    assert flask_requests == [url.split("?")[0]] and french.data != first.data
+
+
+def test_a_visitors_page_is_never_answered_to_a_session_and_follows_the_settings(app, shop, flask_requests):
+    from marketplace.core.services import set_setting
+
+    farm, carrots, alice, bob = shop
+    _visit(app), _visit(app)
+    client = _login(app, alice)
+    flask_requests.clear()
+    page = _open(client)
+    assert flask_requests == ["/products"] and b"Alice Quenouille" in page.data
+    with_session = app.test_client()
+    with app.app_context():
+        with_session.get("/login")  # a session started (its CSRF token), nobody logged in
+    flask_requests.clear()
+    _open(with_session)
+    assert flask_requests == ["/products"]
+    set_setting("coop_name", "La Coop des Marais")
+    db.session.commit()
+    assert b"La Coop des Marais" in _visit(app).data
