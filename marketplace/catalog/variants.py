@@ -9,10 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import BindParameter, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import contains_eager
 
-from marketplace.catalog.models import DistributionOffer, Product, ProductStatus, ProductVariant
+from marketplace.catalog.models import (
+    DistributionOffer,
+    ProducerProfile,
+    Product,
+    ProductStatus,
+    ProductVariant,
+    offer_remaining,
+)
 from marketplace.distributions.models import distribution_producers as link
 from marketplace.extensions import db
 
@@ -41,8 +48,9 @@ def variant_display_name(product_name: str, label: str) -> str:
 
 
 def _on_sale():
-    return and_(ProductVariant.active.is_(True), Product.status == ProductStatus.ACTIVE,
-                Product.hidden_reason.is_(None))
+    # Table columns: usable in the plain-column statements (variant_at) as in the ORM ones.
+    v, p = ProductVariant.__table__.c, Product.__table__.c
+    return and_(v.active.is_(True), p.status == ProductStatus.ACTIVE, p.hidden_reason.is_(None))
 
 
 def _sold_at(distribution_id: int):
@@ -94,33 +102,51 @@ def sale_terms(distribution_id: int, variant_ids: Iterable[int]) -> dict[int, Sa
 
 @dataclass(frozen=True)
 class VariantAt:
-    """A product's variant on sale, seen from one distribution."""
+    """A product's variant on sale, seen from one distribution, as plain values (nothing loaded in the session)."""
 
-    variant: ProductVariant
+    variant_id: int
+    product_id: int
+    name: str                  # as the buyer reads it (variant_display_name)
+    producer_name: str
     taking_part: bool          # its producer takes part in the distribution
-    terms: SaleTerms | None    # None: not sold there
+    sold: bool                 # sold there: its producer declared no offers there, or offered it
+    remaining: int | None      # units left there when sold (None: unlimited)
+
+
+def _variant_at_statement(named: bool):
+    """variant_at's SELECT of plain columns, built once (bound: distribution_id, product_id, variant_id)."""
+    v, p, producer, offer = (ProductVariant.__table__, Product.__table__, ProducerProfile.__table__,
+                             DistributionOffer.__table__)
+    distribution_id: BindParameter[int] = bindparam("distribution_id")
+    query = (
+        select(v.c.id, p.c.id, p.c.name, v.c.label, producer.c.name, link.c.producer_id, link.c.offers_set_at,
+               p.c.stock, offer.c.id, offer.c.quantity, offer.c.reserved)
+        .select_from(
+            v.join(p, p.c.id == v.c.product_id).join(producer, producer.c.id == p.c.producer_id)
+            .outerjoin(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == p.c.producer_id))
+            .outerjoin(offer, and_(offer.c.distribution_id == distribution_id, offer.c.variant_id == v.c.id)))
+        .where(v.c.product_id == bindparam("product_id"), _on_sale())
+        .order_by(v.c.position, v.c.id).limit(1))
+    return query.where(v.c.id == bindparam("variant_id")) if named else query
+
+
+_VARIANT_AT = {named: _variant_at_statement(named) for named in (False, True)}
 
 
 def variant_at(distribution_id: int, product_id: int, variant_id: int | None = None) -> VariantAt | None:
-    """The variant asked for (the product's first active one when none is named) with its product, whether
-    its producer takes part in the distribution and its terms there, in one statement; None when the
-    product or the variant is not on sale."""
-    query = (
-        select(ProductVariant, DistributionOffer, link.c.producer_id, link.c.offers_set_at)
-        .join(ProductVariant.product)
-        .outerjoin(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == Product.producer_id))
-        .outerjoin(DistributionOffer, _offer_join(distribution_id))
-        .where(ProductVariant.product_id == product_id, _on_sale())
-        .order_by(ProductVariant.position, ProductVariant.id).limit(1)
-        .options(contains_eager(ProductVariant.product)))
-    if variant_id is not None:
-        query = query.where(ProductVariant.id == variant_id)
-    row = db.session.execute(query).first()
+    """The variant asked for (the product's first active one when none is named) with its product, its
+    producer, whether they take part in the distribution and how it is sold there, in one statement of plain
+    columns; None when the product or the variant is not on sale."""
+    params = {"distribution_id": distribution_id, "product_id": product_id, "variant_id": variant_id}
+    row = db.session.execute(_VARIANT_AT[variant_id is not None], params).first()
     if row is None:
         return None
-    variant, offer, taking_part, offers_set_at = row
-    return VariantAt(variant, taking_part is not None,
-                     _terms(variant, offer, offers_set_at) if taking_part is not None else None)
+    (found_id, found_product_id, product_name, label, producer_name, taking_part, offers_set_at, stock, offer_id,
+     offer_quantity, offer_reserved) = row
+    by_default = offers_set_at is None
+    return VariantAt(found_id, found_product_id, variant_display_name(product_name, label), producer_name,
+                     taking_part is not None, taking_part is not None and (by_default or offer_id is not None),
+                     stock if by_default else offer_remaining(offer_quantity, offer_reserved))
 
 
 def product_sale_terms(distribution_id: int | None, products: Iterable[Product]) -> dict[int, list[SaleTerms]]:
