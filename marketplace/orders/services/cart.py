@@ -101,6 +101,10 @@ def _cart_statement():
 
 
 _CART = _cart_statement()
+_NEW_LINE = insert(CartItem.__table__)
+_LINE_QUANTITY = (update(CartItem.__table__).where(CartItem.__table__.c.id == bindparam("line_id"))
+                  .values(quantity=bindparam("new_quantity")))
+_LINE_GONE = delete(CartItem.__table__).where(CartItem.__table__.c.id == bindparam("line_id"))
 
 
 def _state_of(cart: Cart) -> _CartState:
@@ -185,12 +189,11 @@ def _put(user: User, cart: _CartState, product_id: int, variant_id: int | None, 
     if found.remaining is not None and quantity > found.remaining:
         raise OutOfStock(_("Out of stock: only %(n)d left of %(name)s.", n=found.remaining, name=found.name),
                          "quantity")
-    items = CartItem.__table__
     if line is None:
-        db.session.execute(insert(items).values(cart_id=cart.id, product_id=found.product_id,
-                                                variant_id=found.variant_id, quantity=quantity))
+        db.session.execute(_NEW_LINE, {"cart_id": cart.id, "product_id": found.product_id,
+                                       "variant_id": found.variant_id, "quantity": quantity})
     else:
-        db.session.execute(update(items).where(items.c.id == line.id).values(quantity=quantity))
+        db.session.execute(_LINE_QUANTITY, {"line_id": line.id, "new_quantity": quantity})
     _written(user)
 
 
@@ -204,8 +207,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int, variant_id: in
     if quantity == 0:
         for line in [line for line_variant, line in cart.lines.items() if line.product_id == product_id
                      and (variant_id is None or line_variant == variant_id)][:1]:
-            items = CartItem.__table__
-            db.session.execute(delete(items).where(items.c.id == line.id))
+            db.session.execute(_LINE_GONE, {"line_id": line.id})
             _written(user)
         return
     _put(user, cart, product_id, variant_id, quantity, adding=False)
