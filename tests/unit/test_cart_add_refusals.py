@@ -52,9 +52,10 @@ def _cart(shop) -> tuple:
     return cart.distribution_id, sorted((i.product_id, i.variant_id, i.quantity) for i in db.session.query(CartItem))
 
 
-def _add(client, product_id: int, quantity: int = 1) -> list[str]:
+def _add(client, product_id: int, quantity: int = 1, variant_id: int | None = None) -> list[str]:
     """The reasons shown: flashed on the page the form came from, or on the 404 page for what is not sold."""
-    data = {"product_id": product_id, f"quantity-{product_id}": quantity, "next": "/products"}
+    data = {"product_id": product_id, f"quantity-{product_id}": quantity, "next": "/products",
+            **({f"variant-{product_id}": variant_id} if variant_id else {})}
     response = client.post("/cart/add", data=data)
     if response.status_code == 404:
         return [html.unescape(m).strip() for m in ERROR_PAGE.findall(response.get_data(as_text=True))]
@@ -65,17 +66,20 @@ def _add(client, product_id: int, quantity: int = 1) -> list[str]:
 def test_each_refusal_says_why_and_leaves_the_cart_untouched(client, shop):
     before = _cart(shop)
     login(client, shop["buyer"])
+    apples = shop["apples"].variants[0].id
     cases = [
-        (shop["old"].id, 1, NOT_SOLD),
-        (10**6, 1, NOT_SOLD),
-        (shop["carrots"].id, 998, TOO_MANY),
-        (shop["cheese"].id, 1, "Chèvrerie does not take part in this distribution."),
-        (shop["eggs"].id, 1, "Eggs is not offered at this distribution."),
-        (shop["carrots"].id, 9, "Out of stock: only 10 left of Carrots."),
-        (shop["apples"].id, 6, "Out of stock: only 5 left of Apples."),
+        (shop["old"].id, 1, None, NOT_SOLD),
+        (10**6, 1, None, NOT_SOLD),
+        (shop["carrots"].id, 1, apples, NOT_SOLD),  # another product's variant
+        (shop["carrots"].id, 998, None, TOO_MANY),
+        (shop["cheese"].id, 1, None, "Chèvrerie does not take part in this distribution."),
+        (shop["eggs"].id, 1, None, "Eggs is not offered at this distribution."),
+        (shop["carrots"].id, 9, None, "Out of stock: only 10 left of Carrots."),
+        (shop["apples"].id, 6, None, "Out of stock: only 5 left of Apples."),
+        (shop["apples"].id, 6, apples, "Out of stock: only 5 left of Apples."),
     ]
-    assert [_add(client, product_id, quantity) for product_id, quantity, _why in cases] == \
-        [[why] for _id, _q, why in cases]
+    assert [_add(client, product_id, quantity, variant) for product_id, quantity, variant, _why in cases] == \
+        [[why] for *_asked, why in cases]
     assert _cart(shop) == before
     response = client.post("/cart/add", data={"product_id": shop["carrots"].id,
                                               f"quantity-{shop['carrots'].id}": 8})

@@ -4,11 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy import Select, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from marketplace.catalog.models import ProducerProfile, Product, ProductVariant
-from marketplace.catalog.variants import SaleTerms, sale_terms, variant_at
+from marketplace.catalog.variants import (
+    VARIANT_AT_COLUMNS,
+    SaleTerms,
+    VariantAt,
+    sale_terms,
+    variant_at,
+    variant_at_joined,
+    variant_at_row,
+)
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.distributions.models import Distribution, DistributionPhase, distribution_phase
 from marketplace.distributions.services import get_distribution
@@ -82,25 +90,33 @@ class _Line:
 
 @dataclass(frozen=True)
 class _CartState:
-    """The member's cart as plain values: its distribution, whether ordering is open there, its lines by variant."""
+    """The member's cart as plain values: its distribution, whether ordering is open there, its lines by variant,
+    and the variant asked for as sold there when it was read with them."""
 
     id: int
     distribution_id: int | None
     distribution_open: bool | None      # None: no such distribution
     lines: dict[int, _Line]             # by variant id, in the items' order
+    variant: VariantAt | None = None
+    read_for: tuple[int, int, int | None] | None = None   # (distribution, product, variant asked) of `variant`
 
 
-def _cart_statement():
+def _cart_statement(named: bool | None) -> Select:
+    """The cart, its distribution's window and its lines; unless `named` is None, with the variant asked for
+    (catalog.variants.variant_at_joined: named or the product's first) as sold at the cart's distribution."""
     cart, item, distribution = Cart.__table__, CartItem.__table__, Distribution.__table__
-    return (select(cart.c.id, cart.c.distribution_id, distribution.c.opens_at, distribution.c.cutoff_at,
-                   distribution.c.closed_at, distribution.c.cancelled_at, distribution.c.id,
-                   item.c.id, item.c.product_id, item.c.variant_id, item.c.quantity)
-            .select_from(cart.outerjoin(distribution, distribution.c.id == cart.c.distribution_id)
-                         .outerjoin(item, item.c.cart_id == cart.c.id))
+    joined = cart.outerjoin(distribution, distribution.c.id == cart.c.distribution_id)
+    columns = [cart.c.id, cart.c.distribution_id, distribution.c.opens_at, distribution.c.cutoff_at,
+               distribution.c.closed_at, distribution.c.cancelled_at, distribution.c.id]
+    if named is not None:
+        joined = variant_at_joined(joined, cart.c.distribution_id, named)
+        columns += VARIANT_AT_COLUMNS
+    return (select(*columns, item.c.id, item.c.product_id, item.c.variant_id, item.c.quantity)
+            .select_from(joined.outerjoin(item, item.c.cart_id == cart.c.id))
             .where(cart.c.user_id == bindparam("user_id")).order_by(item.c.id))
 
 
-_CART = _cart_statement()
+_CART = {named: _cart_statement(named) for named in (None, False, True)}
 _NEW_LINE = insert(CartItem.__table__)
 _LINE_QUANTITY = (update(CartItem.__table__).where(CartItem.__table__.c.id == bindparam("line_id"))
                   .values(quantity=bindparam("new_quantity")))
@@ -113,21 +129,28 @@ def _state_of(cart: Cart) -> _CartState:
                       {i.variant_id: _Line(i.id, i.product_id, i.quantity) for i in cart.items})
 
 
-def _cart_state(user: User) -> _CartState:
-    """The member's cart (made if they have none) in one statement, or none if this session holds it."""
+def _cart_state(user: User, product_id: int | None = None, variant_id: int | None = None) -> _CartState:
+    """The member's cart (made if they have none), with the variant of `product_id` asked for as sold at its
+    distribution, in one statement; none for the cart if this session holds it."""
     loaded = _loaded_cart(user.id)
     if loaded is not None:
         return _state_of(loaded)
     db.session.flush()  # what this transaction changed, read by the statement below (no autoflush for it)
-    rows = db.session.execute(_CART, {"user_id": user.id}).all()
+    named = None if product_id is None else variant_id is not None
+    params = {"user_id": user.id, "product_id": product_id, "variant_id": variant_id}
+    rows = db.session.execute(_CART[named], params).all()
     if not rows:
         return _state_of(get_cart(user))
-    (cart_id, distribution_id, opens_at, cutoff_at, closed_at, cancelled_at, found, *_line) = rows[0]
+    first = rows[0]
+    cart_id, distribution_id, opens_at, cutoff_at, closed_at, cancelled_at, found = first[:7]
     is_open = distribution_phase(opens_at, cutoff_at, closed_at, cancelled_at) == DistributionPhase.OPEN \
         if found is not None else None
-    return _CartState(cart_id, distribution_id, is_open,
-                      {variant_id: _Line(item_id, product_id, quantity)
-                       for *_cart, item_id, product_id, variant_id, quantity in rows if item_id is not None})
+    lines = {variant: _Line(line_id, line_product_id, quantity)
+             for line_id, line_product_id, variant, quantity in (row[-4:] for row in rows) if line_id is not None}
+    if product_id is None or distribution_id is None:
+        return _CartState(cart_id, distribution_id, is_open, lines)
+    return _CartState(cart_id, distribution_id, is_open, lines, variant_at_row(first[7:-4]),
+                      (distribution_id, product_id, variant_id))
 
 
 def _require_open(cart: _CartState) -> None:
@@ -169,11 +192,13 @@ def _put(user: User, cart: _CartState, product_id: int, variant_id: int | None, 
     """Set (or with `adding`, raise by) `quantity` units of the variant (the product's first by default) in
     the cart; refuse what the cart's distribution does not sell and more than is left there.
 
-    The variant, its product, its producer's part in the distribution and how it is sold there come in one
-    statement (catalog.variants.variant_at); the line is written with one INSERT or UPDATE."""
+    The variant, its product, its producer's part in the distribution and how it is sold there come with the
+    cart (or in one statement of their own, catalog.variants.variant_at, when the cart changed distribution
+    first); the line is written with one INSERT or UPDATE."""
     if cart.distribution_id is None:
         cart = _order_for_producer(user, product_id)
-    found = variant_at(cart.distribution_id, product_id, variant_id)
+    found = cart.variant if cart.read_for == (cart.distribution_id, product_id, variant_id) \
+        else variant_at(cart.distribution_id, product_id, variant_id)
     if found is None:
         raise _not_sold()
     line = cart.lines.get(found.variant_id)
@@ -203,7 +228,7 @@ def set_cart_quantity(user: User, product_id: int, quantity: int, variant_id: in
     require_active_member(user)
     if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
         raise quantity_refusal(allow_zero=True)
-    cart = _cart_state(user)
+    cart = _cart_state(user) if quantity == 0 else _cart_state(user, product_id, variant_id)
     if quantity == 0:
         for line in [line for line_variant, line in cart.lines.items() if line.product_id == product_id
                      and (variant_id is None or line_variant == variant_id)][:1]:
@@ -220,7 +245,7 @@ def add_to_cart(user: User, product_id: int, quantity: int, variant_id: int | No
     require_active_member(user)
     if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
         raise quantity_refusal(allow_zero=True)
-    cart = _cart_state(user)
+    cart = _cart_state(user) if quantity == 0 else _cart_state(user, product_id, variant_id)
     if browsed_distribution_id is not None and (cart.distribution_id is None or not cart.lines):
         cart = _state_of(choose_distribution(user, browsed_distribution_id))
     if quantity == 0:
