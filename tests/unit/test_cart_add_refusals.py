@@ -119,3 +119,33 @@ def test_an_empty_cart_orders_for_the_first_open_distribution_of_the_producer(cl
     assert (cart.distribution_id, [(i.product_id, i.quantity) for i in cart.items]) == \
         (distribution.id, [(carrots.id, 3)])
     assert flashed_errors(client.get("/cart").get_data(as_text=True)) == []
+
+
+def test_adding_from_a_distributions_catalogue_orders_an_empty_cart_for_it(client, shop):
+    later_farm = make_producer("later@test.coop", "Later farm")
+    pears = make_product(later_farm, "Pears", stock=10)
+    later = make_distribution([later_farm], pickup_in_hours=60)
+    shop["distribution"].closed_at = utcnow()
+    db.session.commit()
+    login(client, shop["buyer"])
+    carrots, old = shop["carrots"].id, shop["old"].id
+
+    def add(product_id: int, browsed: int) -> tuple[int, list[str]]:
+        response = client.post("/cart/add", data={"product_id": product_id, f"quantity-{product_id}": 1,
+                                                  "distribution_id": browsed, "next": "/products"})
+        if response.status_code != 303:
+            return response.status_code, []
+        return 303, flashed_errors(client.get(response.headers["Location"]).get_data(as_text=True))
+
+    # A cart with lines keeps its own distribution (closed here), whatever catalogue the buyer browses.
+    assert add(carrots, later.id) == (303, [CLOSED])
+    db.session.query(CartItem).delete()
+    db.session.commit()
+    # Empty, the cart checks the browsed distribution first: closed, even for a product no longer sold.
+    assert _add(client, old) == [NOT_SOLD]
+    assert add(old, shop["distribution"].id) == (303, [CLOSED])
+    # Empty, it orders for the browsed distribution, where the product is then checked.
+    assert add(carrots, later.id) == (303, ["Ferme du Marais does not take part in this distribution."])
+    assert _cart(shop) == (shop["distribution"].id, [])  # refused: nothing changed
+    assert add(pears.id, later.id) == (302, [])
+    assert _cart(shop) == (later.id, [(pears.id, pears.variants[0].id, 1)])

@@ -247,7 +247,10 @@ def add_to_cart(user: User, product_id: int, quantity: int, variant_id: int | No
         raise quantity_refusal(allow_zero=True)
     cart = _cart_state(user) if quantity == 0 else _cart_state(user, product_id, variant_id)
     if browsed_distribution_id is not None and (cart.distribution_id is None or not cart.lines):
-        cart = _state_of(choose_distribution(user, browsed_distribution_id))
+        if browsed_distribution_id == cart.distribution_id:
+            _require_open(cart)  # all that choosing it again would do
+        else:
+            cart = _state_of(choose_distribution(user, browsed_distribution_id))
     if quantity == 0:
         return
     _put(user, cart, product_id, variant_id, quantity, adding=True)
