@@ -1,6 +1,6 @@
 """Where a logged-in buyer's request spends its CPU: cProfile over the test client, on the bench database.
 
-    python bench/profile_pages.py [catalogue|search|product|add|checkout|hello] [-n 300] [--top 30]
+    python bench/profile_pages.py [catalogue|search|product|add|checkout|hello] [-n 300] [--top 30] [--plain]
 
 Needs the database and Redis of a previous `bench/load.py` run (BENCH_DB_NAME, BENCH_REDIS_URL as there):
 nothing is seeded here. Prints the CPU per request and the profile's top functions by cumulative time.
@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--miss", action="store_true", help="empty the member page cache before each GET")
+    parser.add_argument("--plain", action="store_true",
+                        help="no profiler: the CPU per call, and per POST for add (without the GET after it)")
     args = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="coop-profile-"))
     (instance / "uploads").mkdir()
@@ -45,11 +47,15 @@ def main() -> None:
     rng = random.Random(3)
     ids = facts["sold"]
 
+    posted = [0.0]
+
     def add():
         # Among a few products, so that the cart stays as small as the bench's carts (a few lines).
         pid = rng.choice(ids[-4:] if args.page == "add" else ids)
+        started = time.process_time()
         r = client.post("/cart/add", data={"csrf_token": token, "product_id": pid, f"quantity-{pid}": 1,
                                            "next": "/products"})
+        posted[0] += time.process_time() - started
         if r.status_code == 303:  # refused: show why
             page = client.get(r.headers["Location"]).get_data(as_text=True)
             sys.exit(f"add refused: {re.findall(r'flash[^>]*>([^<]*)<', page)[:3]}")
@@ -87,6 +93,13 @@ def main() -> None:
             checkout()
     for _ in range(5):
         call()
+    if args.plain:
+        posted[0], start = 0.0, time.process_time()
+        for _ in range(args.n):
+            call()
+        per_post = f", {posted[0] * 1000 / args.n:.2f} ms per POST" if args.page == "add" else ""
+        print(f"{args.page}: {(time.process_time() - start) * 1000 / args.n:.2f} ms CPU per call{per_post}")
+        return
     profile = cProfile.Profile(time.process_time)  # CPU, not wall: waits on PostgreSQL or Redis are not counted
     start = time.process_time()
     profile.enable()

@@ -52,15 +52,17 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace import transaction_hooks
 
     transaction_hooks.install(app)
+    from marketplace.catalog import member_pages
+
+    # First of the before_request hooks, and the innermost WSGI wrapper (web adds ProxyFix around it): a member's
+    # stored catalogue page.
+    member_pages.init_app(app)
     web.init_app(app)
     from marketplace.members.services import user_for_session
 
     # The session and remember-me cookies carry "<id>:<session secret>" (User.get_id): a rotated secret
     # ends them all (Flask-Login's "alternative tokens").
     login_manager.user_loader(user_for_session)
-    from marketplace.catalog import member_pages
-
-    member_pages.init_app(app)  # first of the before_request hooks: a member's stored catalogue page
     _register_blueprints(app)
     from marketplace.cli import register_cli
 

@@ -1,35 +1,35 @@
-"""A page cache for the anonymous catalogue (/products), and a fragment cache for everybody else.
+"""The catalogue's version, and the shared parts of its pages (the catalogue grid, a product's page).
 
-Members get the page's shared part (filters, product grid, pager) from `fragment`, under the same
-version and TTL rules as the anonymous pages below; their own parts (name, CSRF token, flashed
-messages) are rendered around it on every request.
-
-Safe to cache only what is the same for everybody: a GET without a session or remember-me cookie
-(so no member, no flashed message, no language chosen in the session) whose rendering did not
-touch the session (no CSRF token). The key is the catalogue version, the locale and the query
-string. Every commit that adds, changes or removes a product, a producer, a category or a
-distribution bumps the version, so a product change is visible on the next request. Stock taken
-by checkouts (bulk UPDATEs) does not bump it: the "n in stock" shown is at most TTL_SECONDS old,
-and checkout re-checks stock under a row lock anyway.
+Whole pages (a member's, or a visitor's without a session) are kept by `member_pages` and answered by
+`front_door`, under this version among others. Every page gets its shared part (filters, product grid,
+pager; a product's details) from `fragment`: the same for every visitor, no name, no CSRF token, no
+flashed message; the key is the catalogue version, the locale, the query string (or a scope such as
+the product) and whether the visitor is logged in. Every commit that adds, changes or removes a
+product, a producer, a category or a distribution bumps the version, so a product change is visible
+on the next request. Stock taken by checkouts (bulk UPDATEs) does not bump it: the "n in stock"
+shown is at most TTL_SECONDS old, and checkout re-checks stock under a row lock anyway.
 
 With REDIS_URL set, the version lives in Redis so every gunicorn worker sees a bump at once; the
-pages themselves stay in each worker's memory (bounded LRU). Without Redis (development, tests)
-the version is per process, and other processes catch up within TTL_SECONDS.
+pages themselves stay in each worker's memory (an LRU bounded in bytes, CATALOG_CACHE_BYTES), and a
+shared part one worker renders is offered to the others through Redis for the rest of its
+TTL_SECONDS (a product page is rendered once for the shop, not once per worker). Without Redis
+(development, tests) the version is per process, and other processes catch up within TTL_SECONDS.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import Response, current_app, g, has_app_context, has_request_context, request, session
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 TTL_SECONDS = 30
-MAX_ENTRIES = 512
+DEFAULT_BYTES = 32 * 1024 * 1024  # per worker: the product pages' shared parts of a large catalogue
 MAX_QUERY = 300
 VERSION_KEY = "catalog:version"
 # Offers and variants change what a distribution's catalogue shows; units reserved by checkouts (bulk
@@ -40,31 +40,73 @@ _lock = threading.Lock()
 
 
 class _State:
-    """One app's pages and local version (kept on the app, so two apps in a process never share pages)."""
+    """One app's pages, shared parts and values (an LRU bounded in bytes, CATALOG_CACHE_BYTES) and local version
+    (kept on the app, so two apps in a process never share pages)."""
 
-    def __init__(self):
-        self.pages: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+    def __init__(self, budget: int = DEFAULT_BYTES):
+        self.pages: OrderedDict[tuple, tuple[float, bytes | int]] = OrderedDict()
+        self.size = 0
+        self.budget = budget
         self.version = 0
 
+    def get(self, key: tuple) -> bytes | int | None:
+        """A fresh entry, now the most recently used; None if there is none."""
+        with _lock:
+            entry = self.pages.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self.pages.move_to_end(key)
+            return entry[1]
 
-def _state() -> _State:
-    state = current_app.extensions.get("catalog_page_cache")
+    def put(self, key: tuple, value: bytes | int, ttl: float = TTL_SECONDS) -> None:
+        with _lock:
+            old = self.pages.pop(key, None)
+            if old is not None:
+                self.size -= _size(old[1])
+            self.pages[key] = (time.monotonic() + ttl, value)
+            self.size += _size(value)
+            while self.size > self.budget and self.pages:
+                _key, (_expires, dropped) = self.pages.popitem(last=False)
+                self.size -= _size(dropped)
+
+    def clear(self) -> None:
+        with _lock:
+            self.pages.clear()
+            self.size = 0
+
+
+def _size(value: bytes | int) -> int:
+    return len(value) if isinstance(value, bytes) else 64
+
+
+def state_of(app: Flask) -> _State:
+    state = app.extensions.get("catalog_page_cache")
     if state is None:
-        state = current_app.extensions.setdefault("catalog_page_cache", _State())
+        budget = int(app.config.get("CATALOG_CACHE_BYTES", DEFAULT_BYTES))
+        state = app.extensions.setdefault("catalog_page_cache", _State(budget))
     return state
 
 
-def _redis():
-    url = current_app.config.get("REDIS_URL")
+def _state() -> _State:
+    return state_of(current_app)
+
+
+def redis_of(app: Flask):
+    """The app's Redis client for the versions, or None without REDIS_URL."""
+    url = app.config.get("REDIS_URL")
     if not url:
         return None
-    client = current_app.extensions.get("catalog_cache_redis")
+    client = app.extensions.get("catalog_cache_redis")
     if client is None:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        current_app.extensions["catalog_cache_redis"] = client
+        app.extensions["catalog_cache_redis"] = client
     return client
+
+
+def _redis():
+    return redis_of(current_app)
 
 
 def version() -> int | None:
@@ -92,7 +134,7 @@ def bump() -> None:
     state = _state()
     with _lock:
         state.version += 1
-        state.pages.clear()
+    state.clear()
     client = _redis()
     if client is not None:
         try:
@@ -101,49 +143,12 @@ def bump() -> None:
             current_app.logger.warning("catalogue cache: could not bump the version in Redis")
 
 
-def _key() -> tuple | None:
-    if request.method != "GET" or len(request.query_string) > MAX_QUERY:
-        return None
-    cookies = request.cookies
-    if current_app.config.get("SESSION_COOKIE_NAME", "session") in cookies or \
-            current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies:
-        return None
-    current = version()
-    if current is None:
-        return None
-    from flask_babel import get_locale
-
-    return current, str(get_locale()), request.query_string
+def fragment_key(current: int, locale: str, scope: tuple | bytes, logged_in: bool) -> tuple:
+    return ("fragment", current, locale, scope, logged_in)
 
 
-def cached_page() -> Response | None:
-    """The stored page for this request, if it is cacheable and fresh."""
-    key = _key()
-    if key is None:
-        return None
-    pages = _state().pages
-    with _lock:
-        entry = pages.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        pages.move_to_end(key)
-    return Response(entry[1], mimetype="text/html")
-
-
-def store(html: str) -> str:
-    """Keep the freshly rendered page when it is the same for every anonymous visitor; return it."""
-    key = _key()
-    if key is not None and not session.modified and not session.get("_flashes"):
-        pages = _state().pages
-        with _lock:
-            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
-            pages.move_to_end(key)
-            while len(pages) > MAX_ENTRIES:
-                pages.popitem(last=False)
-    return html
-
-
-def _fragment_key(scope: tuple | None) -> tuple | None:
+def current_fragment_key(scope: tuple | None) -> tuple | None:
+    """This request's key for the shared part of its page (or of `scope`); None when it is not to be kept."""
     if scope is None and len(request.query_string) > MAX_QUERY:
         return None
     current = version()
@@ -152,8 +157,47 @@ def _fragment_key(scope: tuple | None) -> tuple | None:
     from flask_babel import get_locale
     from flask_login import current_user
 
-    return ("fragment", current, str(get_locale()), request.query_string if scope is None else scope,
-            bool(current_user.is_authenticated))
+    return fragment_key(current, str(get_locale()), request.query_string if scope is None else scope,
+                        bool(current_user.is_authenticated))
+
+
+def fragment_of(app: Flask, key: tuple) -> bytes | None:
+    """The kept shared part under this key, if fresh: this worker's, else one another worker rendered (Redis)."""
+    state = state_of(app)
+    found = state.get(key)
+    if isinstance(found, bytes):
+        return found
+    client = redis_of(app)
+    if client is None:
+        return None
+    try:
+        shared = client.get(_shared_name(key))
+    except Exception:  # Redis down: render it here
+        return None
+    if not shared:
+        return None
+    rendered_at, _newline, html = shared.partition(b"\n")
+    left = TTL_SECONDS - (time.time() - float(rendered_at))  # kept here no longer than where it was rendered
+    if left <= 0:
+        return None
+    state.put(key, html, ttl=left)
+    return html
+
+
+def _share(app: Flask, key: tuple, html: bytes) -> None:
+    """Offer a shared part just rendered to the other workers for the rest of its life (TTL_SECONDS)."""
+    client = redis_of(app)
+    if client is None:
+        return
+    try:
+        client.set(_shared_name(key), f"{time.time():.3f}\n".encode() + html, ex=TTL_SECONDS)
+    except Exception:
+        current_app.logger.warning("catalogue cache: could not share a fragment in Redis")
+
+
+def _shared_name(key: tuple) -> str:
+    # The key holds the catalogue version: a bump leaves the old entries unread until they expire.
+    return "catalog:fragment:" + hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()
 
 
 def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
@@ -165,21 +209,17 @@ def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
     is the catalogue version, the locale, the query string (or the scope) and whether the visitor is
     logged in. A rendering that raises (a 404) is not kept.
     """
-    key = _fragment_key(scope)
-    pages = _state().pages
+    key = current_fragment_key(scope)
+    app = current_app._get_current_object()
     if key is not None:
-        with _lock:
-            entry = pages.get(key)
-            if entry is not None and entry[0] >= time.monotonic():
-                pages.move_to_end(key)
-                return Markup(entry[1].decode())
+        kept = fragment_of(app, key)
+        if kept is not None:
+            return Markup(kept.decode())
     html = render()
     if key is not None:
-        with _lock:
-            pages[key] = (time.monotonic() + TTL_SECONDS, html.encode())
-            pages.move_to_end(key)
-            while len(pages) > MAX_ENTRIES:
-                pages.popitem(last=False)
+        encoded = html.encode()
+        state_of(app).put(key, encoded)
+        _share(app, key, encoded)
     return Markup(html)
 
 
@@ -190,23 +230,16 @@ def remembered(name: tuple, compute: Callable[[], int]) -> int:
     if current is None:
         return compute()
     key = ("value", current, name)
-    pages = _state().pages
-    with _lock:
-        entry = pages.get(key)
-        if entry is not None and entry[0] >= time.monotonic():
-            pages.move_to_end(key)
-            return entry[1]
+    kept = _state().get(key)
+    if isinstance(kept, int):
+        return kept
     value = compute()
-    with _lock:
-        pages[key] = (time.monotonic() + TTL_SECONDS, value)
-        while len(pages) > MAX_ENTRIES:
-            pages.popitem(last=False)
+    _state().put(key, value)
     return value
 
 
 def clear() -> None:
-    with _lock:
-        _state().pages.clear()
+    _state().clear()
 
 
 # ---------------------------------------------------------------- invalidation

@@ -21,19 +21,26 @@ session is kept in this process, under a key made of all of those, and the next 
   session (after adding to the cart, say) is taken out of it and put in the stored page, once, as
   `get_flashed_messages` would.
 
+A visitor without a session or remember-me cookie gets the page kept for every such visitor with the same
+`Accept-Language` (no user, no token; the catalogue and site versions), kept only when its rendering started no
+session.
+
 Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACHE_BYTES). Without Redis
 (development, tests) the versions are per process, like the catalogue's.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, current_app, g, request, session
 from markupsafe import escape
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
+from werkzeug.sansio.http import parse_cookie
 
 from marketplace.catalog import cache
 
@@ -44,6 +51,9 @@ MAX_HEADER = 200
 DEFAULT_BYTES = 32 * 1024 * 1024
 FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's markers around the flashed messages
 
+KEY = "coop.member_page_key"  # WSGI environ: the key front_door computed for a page it does not have
+KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
+
 _lock = threading.Lock()
 
 
@@ -52,31 +62,37 @@ def member_key(user_id: int) -> str:
 
 
 class _Pages:
-    """One app's member pages (an LRU bounded in bytes) and, without Redis, its local versions."""
+    """One app's member pages (an LRU bounded in bytes) and, without Redis, its local versions. A page is kept
+    with the headers it was sent with (front_door answers with them)."""
 
     def __init__(self, budget: int):
-        self.entries: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+        self.entries: OrderedDict[tuple, tuple[float, bytes, tuple, object]] = OrderedDict()
         self.size = 0
         self.budget = budget
         self.versions: dict[str, int] = {}
 
-    def get(self, key: tuple) -> bytes | None:
+    def entry(self, key: tuple) -> tuple[bytes, tuple, object] | None:
+        """(body, headers, extra) of a fresh page, now the most recently used; None if there is none."""
         with _lock:
             entry = self.entries.get(key)
             if entry is None or entry[0] < time.monotonic():
                 return None
             self.entries.move_to_end(key)
-            return entry[1]
+            return entry[1], entry[2], entry[3]
 
-    def put(self, key: tuple, body: bytes) -> None:
+    def get(self, key: tuple) -> bytes | None:
+        found = self.entry(key)
+        return None if found is None else found[0]
+
+    def put(self, key: tuple, body: bytes, headers: tuple = (), extra: object = None) -> None:
         with _lock:
             old = self.entries.pop(key, None)
             if old is not None:
                 self.size -= len(old[1])
-            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body)
+            self.entries[key] = (time.monotonic() + cache.TTL_SECONDS, body, headers, extra)
             self.size += len(body)
             while self.size > self.budget and self.entries:
-                _key, (_expires, dropped) = self.entries.popitem(last=False)
+                _key, (_expires, dropped, _headers, _extra) = self.entries.popitem(last=False)
                 self.size -= len(dropped)
 
     def clear(self) -> None:
@@ -85,25 +101,46 @@ class _Pages:
             self.size = 0
 
 
-def _pages() -> _Pages:
-    pages = current_app.extensions.get("member_pages")
+def pages_of(app: Flask) -> _Pages:
+    pages = app.extensions.get("member_pages")
     if pages is None:
-        budget = int(current_app.config.get("MEMBER_PAGE_CACHE_BYTES", DEFAULT_BYTES))
-        pages = current_app.extensions.setdefault("member_pages", _Pages(budget))
+        budget = int(app.config.get("MEMBER_PAGE_CACHE_BYTES", DEFAULT_BYTES))
+        pages = app.extensions.setdefault("member_pages", _Pages(budget))
     return pages
 
 
-def _versions(user_id: int) -> tuple | None:
+def _pages() -> _Pages:
+    return pages_of(current_app)
+
+
+def versions_of(app: Flask, user_id: int) -> tuple | None:
     """(catalogue, site, member) versions in one round trip; None when Redis cannot answer."""
-    client = cache._redis()
+    client = cache.redis_of(app)
     if client is None:
-        local = _pages().versions
-        return cache.version(), local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+        local = pages_of(app).versions
+        return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+    connection = _connection(app, client)
     try:
-        values = client.mget(cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+        connection.send_command("MGET", cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+        values = connection.read_response()
     except Exception:  # Redis down: render the page, as the catalogue's own cache does
+        connection.disconnect()
         return None
     return tuple(int(v or 0) for v in values)
+
+
+def _connection(app: Flask, client):
+    """This thread's own connection for the versions (one command, one reply: no pool, no retry; redis-py's client
+    costs as much again as the whole of the rest of a stored page's answer). A worker forked with it opens its own."""
+    local = app.extensions.setdefault("member_pages_redis", threading.local())
+    connection = getattr(local, "connection", None)
+    if connection is None or local.pid != os.getpid():
+        local.connection, local.pid = client.connection_pool.make_connection(), os.getpid()
+    return local.connection
+
+
+def _versions(user_id: int) -> tuple | None:
+    return versions_of(current_app._get_current_object(), user_id)
 
 
 def _session_protected() -> bool:
@@ -115,28 +152,56 @@ def _session_protected() -> bool:
     return session.get("_id") == manager._session_identifier_generator()
 
 
+def is_visitor(app: Flask, environ: dict) -> bool:
+    """No session and no remember-me cookie: a visitor, whose pages are every such visitor's (per languages)."""
+    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    return app.config.get("SESSION_COOKIE_NAME", "session") not in cookies and \
+        app.config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies
+
+
+def request_key(environ: dict, session_: Mapping | None, versions: Callable[[int], tuple | None]) -> tuple | None:
+    """The key of a GET of a page, from the raw WSGI values and the session (the same whether Flask or front_door
+    reads it) or None for a visitor (`is_visitor`); None when the session names no member this cache may serve.
+    `versions(user_id)` gives the (catalogue, site, member) versions. The caller checks the method, the endpoint
+    and session protection."""
+    query = environ.get("QUERY_STRING", "")
+    languages = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+    if len(query) > cache.MAX_QUERY or len(languages) > MAX_HEADER:
+        return None
+    user_ref = csrf = lang = None
+    user_id = "0"  # a visitor: no member's version (member:0 is nobody's)
+    if session_ is not None:
+        user_ref, csrf, lang = session_.get("_user_id"), session_.get("csrf_token"), session_.get("lang")
+        if not isinstance(user_ref, str) or not csrf:
+            return None
+        user_id = user_ref.partition(":")[0]
+        if not user_id.isdigit() or len(user_id) > 10:
+            return None
+    found = versions(int(user_id))
+    if found is None or None in found:
+        return None
+    # No host: the pages hold relative links only, and an untrusted host is refused before any page is served.
+    return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, csrf, lang, languages,
+            *found)
+
+
 def _key() -> tuple | None:
     """This request's key, or None when the request is not one this cache may answer or keep."""
-    if request.method != "GET" or request.endpoint not in ENDPOINTS or len(request.query_string) > cache.MAX_QUERY:
+    if request.method != "GET" or request.endpoint not in ENDPOINTS:
         return None
-    user_ref = session.get("_user_id")
-    if not isinstance(user_ref, str) or not session.get("csrf_token"):
+    app, environ = current_app._get_current_object(), request.environ
+    visitor = is_visitor(app, environ)
+    if not visitor and not _session_protected():
         return None
-    user_id = user_ref.partition(":")[0]
-    languages = request.headers.get("Accept-Language", "")
-    if not user_id.isdigit() or len(user_id) > 10 or len(languages) > MAX_HEADER or not _session_protected():
-        return None
-    versions = _versions(int(user_id))
-    if versions is None or None in versions:
-        return None
-    g.catalog_version, g.site_version = versions[0], versions[1]  # read once for the rendering, on a miss
-    # No host: the pages hold relative links only, and an untrusted host was refused while routing.
-    return (request.path, request.query_string, user_ref, session["csrf_token"], session.get("lang"), languages,
-            *versions)
+    key = environ.pop(KEY, None) or request_key(environ, None if visitor else session, _versions)
+    if key is not None:
+        g.catalog_version, g.site_version = key[-3], key[-2]  # read once for the rendering, on a miss
+    return key
 
 
 def serve_cached_page() -> Response | None:
-    """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`."""
+    """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`.
+    front_door answers most of these before Flask; this serves the rest (a page with a flashed message)."""
     for name in ("member_page_key", "member_page_session", "catalog_version", "site_version"):  # per request
         g.pop(name, None)
     key = _key()
@@ -171,21 +236,52 @@ def _without_flashes(body: bytes) -> bytes | None:
     return body[:start + len(FLASHES)] + body[end:]
 
 
+# A member's product pages differ only by the product's shared part and the page's own address: the rest of the
+# page (their shell) is kept once, under this path, with these two places marked.
+SHELL_PATH, BODY, HERE = "/products/<shell>", "<!--product-->", "<!--here-->"
+
+
+def product_page(shell: str, body: str, here: str) -> str:
+    """A product page from its shell, the product's shared part and the page's address (escaped as Jinja does)."""
+    return shell.replace(HERE, str(escape(here))).replace(BODY, body, 1)
+
+
+def note_shell(shell: str, fragment_key: tuple) -> None:
+    """The product page being rendered has this shell around the shared part kept under `fragment_key`."""
+    g.member_page_shell = (shell, fragment_key)
+
+
+def shell_key(key: tuple) -> tuple:
+    return (key[0], SHELL_PATH, "", *key[3:])
+
+
 def keep_page(response: Response) -> Response:
-    """after_request: keep a freshly rendered page when it was rendered for the member the session names."""
+    """after_request: a freshly rendered page rendered for the member the session names is to be kept (with, for a
+    product page, its shell); front_door keeps it with the headers it goes out with."""
     key = g.pop("member_page_key", None)
     before = g.pop("member_page_session", None)
-    if key is None or key[:2] != (request.path, request.query_string):
+    shell = g.pop("member_page_shell", None)
+    environ = request.environ
+    if key is None or key[:3] != (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
+                                  environ.get("QUERY_STRING", "")):
         return response
     if response.status_code != 200 or response.direct_passthrough or _session_state() != before:
         return response
     from flask_login import current_user
 
-    if not current_user.is_authenticated or current_user.get_id() != key[2] or session.get("_flashes"):
+    if key[3] is None:  # a visitor's page: only while they have no session at all (none was started for it)
+        if current_user.is_authenticated or session or session.modified:
+            return response
+    elif not current_user.is_authenticated or current_user.get_id() != key[3] or session.get("_flashes"):
         return response
     body = _without_flashes(response.get_data())
-    if body is not None:
-        _pages().put(key, body)
+    if body is None:
+        return response
+    kept = [(key, body, None)]
+    shell_body = _without_flashes(shell[0].encode()) if shell is not None else None
+    if shell_body is not None:
+        kept.append((shell_key(key), shell_body, shell[1]))
+    environ[KEPT] = kept
     return response
 
 
@@ -271,6 +367,10 @@ def install() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Serve before every other hook (limits, CSRF, Flask-Login); keep after the view."""
+    """Serve before Flask (front_door) and before every other hook (limits, CSRF, Flask-Login); keep after the view.
+    Called before any other WSGI middleware wraps the app (ProxyFix): front_door sees the client as Flask does."""
+    from marketplace.catalog.front_door import FrontDoor
+
     app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
     app.after_request(keep_page)
+    app.wsgi_app = FrontDoor(app, app.wsgi_app)

@@ -199,7 +199,12 @@ class DistributionOffer(db.Model):
     @property
     def remaining(self) -> int | None:
         """Units still for sale (None = unlimited)."""
-        return None if self.quantity is None else self.quantity - self.reserved
+        return offer_remaining(self.quantity, self.reserved)
+
+
+def offer_remaining(quantity: int | None, reserved: int) -> int | None:
+    """Units of an offer still for sale (None = unlimited), from its columns."""
+    return None if quantity is None else quantity - reserved
 
 
 # A product's unit, price, VAT and weight are its first variant's: whoever sets them on the product (a

@@ -6,13 +6,21 @@ stock: the behaviour before offers existed. Once they have said it, only their o
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, FromClause, Join, Select, and_, bindparam, exists, literal, or_, select
 from sqlalchemy.orm import contains_eager
 
-from marketplace.catalog.models import DistributionOffer, Product, ProductStatus, ProductVariant
+from marketplace.catalog.models import (
+    DistributionOffer,
+    ProducerProfile,
+    Product,
+    ProductStatus,
+    ProductVariant,
+    offer_remaining,
+)
 from marketplace.distributions.models import distribution_producers as link
 from marketplace.extensions import db
 
@@ -41,8 +49,9 @@ def variant_display_name(product_name: str, label: str) -> str:
 
 
 def _on_sale():
-    return and_(ProductVariant.active.is_(True), Product.status == ProductStatus.ACTIVE,
-                Product.hidden_reason.is_(None))
+    # Table columns: usable in the plain-column statements (variant_at) as in the ORM ones.
+    v, p = ProductVariant.__table__.c, Product.__table__.c
+    return and_(v.active.is_(True), p.status == ProductStatus.ACTIVE, p.hidden_reason.is_(None))
 
 
 def _sold_at(distribution_id: int):
@@ -94,33 +103,65 @@ def sale_terms(distribution_id: int, variant_ids: Iterable[int]) -> dict[int, Sa
 
 @dataclass(frozen=True)
 class VariantAt:
-    """A product's variant on sale, seen from one distribution."""
+    """A product's variant on sale, seen from one distribution, as plain values (nothing loaded in the session)."""
 
-    variant: ProductVariant
+    variant_id: int
+    product_id: int
+    name: str                  # as the buyer reads it (variant_display_name)
+    producer_name: str
     taking_part: bool          # its producer takes part in the distribution
-    terms: SaleTerms | None    # None: not sold there
+    sold: bool                 # sold there: its producer declared no offers there, or offered it
+    remaining: int | None      # units left there when sold (None: unlimited)
+
+
+_V, _P, _PRODUCER, _OFFER = (ProductVariant.__table__, Product.__table__, ProducerProfile.__table__,
+                              DistributionOffer.__table__)
+# What variant_at reads, in this order (variant_at_row turns them into a VariantAt).
+VARIANT_AT_COLUMNS = (_V.c.id, _P.c.id, _P.c.name, _V.c.label, _PRODUCER.c.name, link.c.producer_id,
+                      link.c.offers_set_at, _P.c.stock, _OFFER.c.id, _OFFER.c.quantity, _OFFER.c.reserved)
+
+
+def variant_at_joined(base: FromClause, distribution_id: ColumnElement[int], named: bool) -> Join:
+    """`base` LEFT JOIN the variant asked for (bound: product_id, and variant_id when `named`; else the
+    product's first active one), its product, its producer, its producer's part in the distribution
+    `distribution_id` and its offer there: VARIANT_AT_COLUMNS are NULL when it is not on sale."""
+    chosen = (select(_V.c.id).select_from(_V.join(_P, _P.c.id == _V.c.product_id))
+              .where(_V.c.product_id == bindparam("product_id"), _on_sale(),
+                     *([_V.c.id == bindparam("variant_id")] if named else []))
+              .order_by(_V.c.position, _V.c.id).limit(1).correlate(None).scalar_subquery())
+    return (base.outerjoin(_V, _V.c.id == chosen).outerjoin(_P, _P.c.id == _V.c.product_id)
+            .outerjoin(_PRODUCER, _PRODUCER.c.id == _P.c.producer_id)
+            .outerjoin(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == _P.c.producer_id))
+            .outerjoin(_OFFER, and_(_OFFER.c.distribution_id == distribution_id, _OFFER.c.variant_id == _V.c.id)))
+
+
+def variant_at_row(values: Sequence[Any]) -> VariantAt | None:
+    """VARIANT_AT_COLUMNS' values as a VariantAt (None: not on sale)."""
+    (found_id, product_id, product_name, label, producer_name, taking_part, offers_set_at, stock, offer_id,
+     offer_quantity, offer_reserved) = values
+    if found_id is None:
+        return None
+    by_default = offers_set_at is None
+    return VariantAt(found_id, product_id, variant_display_name(product_name, label), producer_name,
+                     taking_part is not None, taking_part is not None and (by_default or offer_id is not None),
+                     stock if by_default else offer_remaining(offer_quantity, offer_reserved))
+
+
+def _variant_at_statement(named: bool) -> Select:
+    # One row: the FROM starts at a one-row SELECT, and every join after it is a LEFT JOIN on a unique key.
+    one = select(literal(1).label("one")).subquery("one")
+    return select(*VARIANT_AT_COLUMNS).select_from(variant_at_joined(one, bindparam("distribution_id"), named))
+
+
+_VARIANT_AT = {named: _variant_at_statement(named) for named in (False, True)}
 
 
 def variant_at(distribution_id: int, product_id: int, variant_id: int | None = None) -> VariantAt | None:
-    """The variant asked for (the product's first active one when none is named) with its product, whether
-    its producer takes part in the distribution and its terms there, in one statement; None when the
-    product or the variant is not on sale."""
-    query = (
-        select(ProductVariant, DistributionOffer, link.c.producer_id, link.c.offers_set_at)
-        .join(ProductVariant.product)
-        .outerjoin(link, and_(link.c.distribution_id == distribution_id, link.c.producer_id == Product.producer_id))
-        .outerjoin(DistributionOffer, _offer_join(distribution_id))
-        .where(ProductVariant.product_id == product_id, _on_sale())
-        .order_by(ProductVariant.position, ProductVariant.id).limit(1)
-        .options(contains_eager(ProductVariant.product)))
-    if variant_id is not None:
-        query = query.where(ProductVariant.id == variant_id)
-    row = db.session.execute(query).first()
-    if row is None:
-        return None
-    variant, offer, taking_part, offers_set_at = row
-    return VariantAt(variant, taking_part is not None,
-                     _terms(variant, offer, offers_set_at) if taking_part is not None else None)
+    """The variant asked for (the product's first active one when none is named) with its product, its
+    producer, whether they take part in the distribution and how it is sold there, in one statement of plain
+    columns; None when the product or the variant is not on sale."""
+    params = {"distribution_id": distribution_id, "product_id": product_id, "variant_id": variant_id}
+    return variant_at_row(db.session.execute(_VARIANT_AT[variant_id is not None], params).one())
 
 
 def product_sale_terms(distribution_id: int | None, products: Iterable[Product]) -> dict[int, list[SaleTerms]]:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
-from marketplace.catalog import services, variants
+from marketplace.catalog import member_pages, services, variants
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.legal import IDENTITY_FIELDS
@@ -50,11 +51,8 @@ def distribution_sale_terms(product: Product, distribution_id: int) -> list:
 
 @bp.route("/products")
 def browse():
-    cached = page_cache.cached_page()
-    if cached is not None:
-        return cached
-    grid = page_cache.fragment(_render_grid)
-    return page_cache.store(render_template("catalog/browse.html", grid=grid))
+    grid = page_cache.fragment(_render_grid)  # the whole page: member_pages, answered by front_door
+    return render_template("catalog/browse.html", grid=grid)
 
 
 def _render_grid() -> str:
@@ -99,8 +97,17 @@ def product(product_id: int):
             abort(404, _("This product does not exist or is no longer sold."))
         return render_template("catalog/_product.html", product=item, ordering_for=ordering_for, logged_in=logged_in)
 
-    body = page_cache.fragment(render, ("product", product_id, ordering_for))
-    return render_template("catalog/product.html", body=body)
+    scope = ("product", product_id, ordering_for)
+    body = page_cache.fragment(render, scope)
+    if not logged_in:
+        return render_template("catalog/product.html", body=body)
+    # The member's product pages differ only by the shared part and the address: the rest (the shell) is kept for
+    # the next product they open (catalog/front_door.py puts the two together).
+    shell = render_template("catalog/product.html", body=Markup(member_pages.BODY), here=Markup(member_pages.HERE))
+    fragment_key = page_cache.current_fragment_key(scope)
+    if fragment_key is not None:
+        member_pages.note_shell(shell, fragment_key)
+    return member_pages.product_page(shell, body, request.full_path)
 
 
 @bp.route("/producers/<int:producer_id>")

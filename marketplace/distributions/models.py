@@ -84,17 +84,23 @@ class Distribution(db.Model):
                             cascade="all, delete-orphan")
 
     def phase(self, now: datetime | None = None) -> DistributionPhase:
-        now = now or utcnow()
-        if self.cancelled_at is not None:
-            return DistributionPhase.CANCELLED
-        if self.closed_at is not None or now >= self.cutoff_at:
-            return DistributionPhase.CLOSED
-        if now < self.opens_at:
-            return DistributionPhase.UPCOMING
-        return DistributionPhase.OPEN
+        return distribution_phase(self.opens_at, self.cutoff_at, self.closed_at, self.cancelled_at, now)
 
     def is_open(self, now: datetime | None = None) -> bool:
         return self.phase(now) == DistributionPhase.OPEN
+
+
+def distribution_phase(opens_at: datetime, cutoff_at: datetime, closed_at: datetime | None,
+                       cancelled_at: datetime | None, now: datetime | None = None) -> DistributionPhase:
+    """Where a distribution with this window stands (Distribution.phase; callers holding plain columns use it)."""
+    now = now or utcnow()
+    if cancelled_at is not None:
+        return DistributionPhase.CANCELLED
+    if closed_at is not None or now >= cutoff_at:
+        return DistributionPhase.CLOSED
+    if now < opens_at:
+        return DistributionPhase.UPCOMING
+    return DistributionPhase.OPEN
 
 
 class DeliverySlot(db.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 from wtforms import SelectChoice
 
 from marketplace.catalog.models import Product
@@ -24,14 +25,17 @@ bp.add_app_template_global(reason_text, "order_reason_text")
 @bp.app_template_global()
 def cart_distribution_id() -> int | None:
     """The open distribution the member's cart orders for (the catalogue offers to show only its offers)."""
+    from marketplace.distributions.models import Distribution
     from marketplace.orders.models import Cart
 
     if not current_user.is_authenticated:
         return None
-    cart = db.session.query(Cart).filter_by(user_id=current_user.id).first()
-    if cart is None or cart.distribution is None or not cart.distribution.is_open():
+    distribution = db.session.execute(  # one statement: the cart's distribution, if it has one
+        select(Distribution).join(Cart, Cart.distribution_id == Distribution.id)
+        .where(Cart.user_id == current_user.id)).scalars().first()
+    if distribution is None or not distribution.is_open():
         return None
-    return cart.distribution_id
+    return distribution.id
 
 
 @bp.app_context_processor

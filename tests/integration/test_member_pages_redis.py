@@ -19,7 +19,7 @@ def _forget_versions(url: str) -> None:
     import redis
 
     connection = redis.Redis.from_url(url)
-    for pattern in ("catalog:version", "site:version", "member:*:version"):
+    for pattern in ("catalog:version", "site:version", "member:*:version", "catalog:fragment:*"):
         for key in connection.scan_iter(pattern):
             connection.delete(key)
 
@@ -50,7 +50,7 @@ def _get(client, url: str = "/products"):
     return page, statements
 
 
-def test_logging_out_through_one_worker_ends_the_pages_another_keeps(tmp_path, monkeypatch):
+def _two_workers(tmp_path, monkeypatch):
     url = require_redis()
     _forget_versions(url)
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
@@ -59,7 +59,11 @@ def test_logging_out_through_one_worker_ends_the_pages_another_keeps(tmp_path, m
               "UPLOAD_FOLDER": str(tmp_path / "u"), "PASSWORD_HASH_CHEAP": True,
               "REDIS_URL": url, "BABEL_DEFAULT_LOCALE": "en",
               "CELERY": {"task_always_eager": True, "broker_url": "memory://", "result_backend": "cache+memory://"}}
-    first, second = create_app(dict(config)), create_app(dict(config))
+    return create_app(dict(config)), create_app(dict(config))
+
+
+def test_logging_out_through_one_worker_ends_the_pages_another_keeps(tmp_path, monkeypatch):
+    first, second = _two_workers(tmp_path, monkeypatch)
     with first.app_context():
         db.create_all()
         farm = make_producer("farm@test.coop", "Ferme du Marais")
@@ -82,6 +86,31 @@ def test_logging_out_through_one_worker_ends_the_pages_another_keeps(tmp_path, m
     for url_ in ("/products", carrots_url):
         page, statements = _get(phone, url_)  # the first worker never saw the log-out
         assert statements and b"Marie Curieuse" not in page and b"Log in" in page
+    for app in (first, second):
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_a_product_page_rendered_by_one_worker_is_served_by_another_without_rendering(tmp_path, monkeypatch):
+    """The product's shared part goes through Redis: the other worker puts it in the member's shell, no SQL."""
+    first, second = _two_workers(tmp_path, monkeypatch)
+    with first.app_context():
+        db.create_all()
+        farm = make_producer("farm@test.coop", "Ferme du Marais")
+        carrots, leeks = make_product(farm, "Carrots"), make_product(farm, "Leeks")
+        make_distribution([farm])
+        make_member("marie@test.coop", name="Marie Curieuse")
+        make_member("paul@test.coop", name="Paul Persil")
+        db.session.commit()
+        carrots_url, leeks_url = f"/products/{carrots.id}", f"/products/{leeks.id}"
+        db.session.remove()
+    paul, marie = _login(first, "paul@test.coop"), _login(second, "marie@test.coop")
+    assert _get(marie, carrots_url)[1]  # her shell, in the second worker
+    leeks_for_paul, statements = _get(paul, leeks_url)  # the leeks rendered by the first worker...
+    assert statements and b"Leeks" in leeks_for_paul
+    page, statements = _get(marie, leeks_url)  # ...and served by the second one from Redis
+    assert statements == [] and b"Leeks" in page and b"Marie Curieuse" in page and b"Paul Persil" not in page
     for app in (first, second):
         with app.app_context():
             db.session.remove()

@@ -6,7 +6,7 @@ import pytest
 from marketplace.catalog.models import Product
 from marketplace.extensions import db
 from marketplace.orders import services as orders
-from marketplace.orders.models import Order
+from marketplace.orders.models import CartItem, Order
 from marketplace.orders.services import CheckoutInput, OutOfStock
 from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
 from tests.unit.test_catalogue_querycount import counting
@@ -49,19 +49,35 @@ def _add(client, product: Product) -> int:
     return _post_statements(client, "/cart/add", {"product_id": product.id, f"quantity-{product.id}": 1})
 
 
-def test_adding_to_the_cart_runs_four_statements_new_line_or_more_units(farms, client):
+def test_adding_to_the_cart_runs_three_statements_new_line_or_more_units(farms, client):
     buyer = make_member("buyer@test.coop")
     db.session.commit()
     login(client, buyer)
     _add(client, farms[1][4])  # the cart is made, for the distribution of this producer
-    # The member (Flask-Login); the cart with its items and distribution; the variant with its product, its
-    # producer's part in the distribution and its terms; the insert or update. (12 before: the cart read
-    # twice, the product, its variants, the distribution, the producers taking part, the terms, their
-    # products and producers.)
-    assert [_add(client, farms[0][0]), _add(client, farms[0][0]), _add(client, farms[1][2])] == [4, 4, 4]
+    # The member (Flask-Login); the cart with its items, its distribution's window and the variant asked for
+    # with its product, its producer's part in that distribution and its offer there; the insert or update.
+    # (4 before: the variant read on its own; 12 before that: the cart read twice, the product, its
+    # variants, the distribution, the producers taking part, the terms, their products and producers.)
+    assert [_add(client, farms[0][0]), _add(client, farms[0][0]), _add(client, farms[1][2])] == [3, 3, 3]
     db.session.expire_all()
     quantities = {(i.product_id, i.quantity) for i in orders.get_cart(buyer).items}
     assert quantities == {(farms[1][4].id, 1), (farms[0][0].id, 2), (farms[1][2].id, 1)}
+
+
+def test_adding_from_the_distributions_catalogue_runs_three_statements_too(farms, client):
+    from marketplace.distributions.models import Distribution
+
+    buyer = make_member("buyer@test.coop")
+    db.session.commit()
+    login(client, buyer)
+    browsed = {"distribution_id": db.session.query(Distribution.id).scalar()}
+    _post_statements(client, "/cart/add", {"product_id": farms[0][0].id, **browsed})  # the cart is made for it
+    assert [_post_statements(client, "/cart/add", {"product_id": product.id, **browsed})
+            for product in (farms[0][0], farms[1][1])] == [3, 3]
+    db.session.query(CartItem).delete()
+    db.session.commit()
+    # Emptied, the cart orders for the distribution browsed: the same one, checked open on what was read.
+    assert _post_statements(client, "/cart/add", {"product_id": farms[1][1].id, **browsed}) == 3
 
 
 def test_checkout_statements_pinned(farms, client):
