@@ -2,10 +2,14 @@
 
     python bench/lists.py              # 200 orders (two producers each), 200 members; each page 15 times
     python bench/lists.py --rows 400   # more rows
+    python bench/lists.py --profile /admin/orders [--sort tottime] [--callers format_money]
+    python bench/lists.py --profile /producer/orders --as farm0@bench.coop
 
 Builds a throwaway SQLite shop in a temporary directory with the test factories and the shop's own services
 (carts and checkouts), logs in the admin and a producer through the test client, then renders each list page
 and prints the median wall and CPU milliseconds per rendering, the statements it ran and the rows shown.
+The invoicing rows (an invoice of the first farm per order, a credit note on every tenth, a draft waiting per
+order for the other farm), the sent e-mails and the extra products are written directly (see `_invoices`).
 Target (issue 15): 200 rows in under 30 ms. A measurement, not a test: nothing here fails on a slow machine.
 """
 from __future__ import annotations
@@ -50,7 +54,50 @@ def build(tmp: Path, rows: int):
             if i % 50 == 49:
                 db.session.commit()
         db.session.commit()
+        _invoices(farms[0].producer_profile)
+        from marketplace.core.models import OutboundEmail
+
+        db.session.add_all(OutboundEmail(recipient=f"buyer{i:04d}@bench.coop", subject=f"Order {i}", body="-")
+                           for i in range(rows))
+        for i in range(rows - len(products)):  # the admins' product list: as many products as rows
+            make_product(farms[i % 2], f"Produce {i:04d}", stock=10)
+        db.session.commit()
     return app
+
+
+def _invoices(farm) -> None:
+    """The invoicing registers' rows, written directly (issuing them through the shop needs each order collected
+    and the billing mandate): an invoice of the farm for each order, a credit note on every tenth, and a draft
+    waiting for each order's part of the other farm."""
+    import json
+
+    from marketplace.extensions import db
+    from marketplace.invoicing.models import BlockedReason, Invoice, InvoiceDraft, InvoiceKind, IssuerKind
+    from marketplace.invoicing.numbering import number_text, series_key
+    from marketplace.orders.models import Order, OrderPart
+    from marketplace.timeutil import utcnow
+
+    key, now = series_key(IssuerKind.PRODUCER, farm.id), utcnow()
+    orders = db.session.query(Order).order_by(Order.id).all()
+
+    def invoice(number: int, order, credited=None) -> Invoice:
+        return Invoice(kind=InvoiceKind.CREDIT_NOTE if credited else InvoiceKind.INVOICE, series_key=key,
+                       number=number, number_text=number_text(key, number), source_key=f"bench:{number}",
+                       issued_at=now, sale_date=now.date(), issuer_kind=IssuerKind.PRODUCER, producer_id=farm.id,
+                       credited_invoice_id=credited.id if credited else None, order_id=order.id,
+                       seller_name=farm.name, buyer_user_id=order.buyer_id, buyer_name=order.buyer.full_name,
+                       total_ht_cents=284, total_vat_cents=16, total_ttc_cents=300)
+
+    invoices = [invoice(n, order) for n, order in enumerate(orders, start=1)]
+    db.session.add_all(invoices)
+    db.session.flush()
+    db.session.add_all(invoice(len(orders) + n, invoices[i].order, invoices[i])
+                       for n, i in enumerate(range(9, len(invoices), 10), start=1))
+    parts = db.session.query(OrderPart).filter(OrderPart.producer_id != farm.id).order_by(OrderPart.id).all()
+    db.session.add_all(InvoiceDraft(source_key=f"part:{part.id}", kind=InvoiceKind.INVOICE,
+                                    issuer_kind=IssuerKind.PRODUCER, producer_id=part.producer_id,
+                                    order_id=part.order_id, part_id=part.id, blocked_reason=BlockedReason.NO_MANDATE,
+                                    payload_json=json.dumps({"lines": [{"ttc_cents": 400}]})) for part in parts)
 
 
 def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int) -> list[tuple]:
@@ -90,6 +137,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", metavar="URL", help="instead: cProfile (CPU) of this page, as --as")
+    parser.add_argument("--sort", default="cumulative", help="--profile: pstats sort key (cumulative, tottime)")
+    parser.add_argument("--callers", metavar="NAME", help="--profile: also who calls the functions matching NAME")
     parser.add_argument("--as", dest="who", default="admin@test.coop", help="who --profile logs in as")
     args = parser.parse_args()
     if args.profile:
@@ -104,9 +153,15 @@ def main() -> None:
             ("admin members", "/admin/members", b"<tr"),
             ("reports: pickup points", "/reports/pickup-points", b"<tr"),
             ("reports: sales", "/reports/sales", b"<tr"),
+            ("invoicing: drafts waiting", "/admin/invoicing", b'<a href="/orders/'),
+            ("admin distribution's orders", "/admin/distributions/1", b'data-testid="handover"'),
+            ("admin products", "/admin/products", b'name="reason"'),
+            ("admin e-mails", "/admin/emails", b"<tr><td>"),
         ], args.repeat)
         results += measure(app, "farm0@bench.coop", [
             ("producer order desk", "/producer/orders", b'data-testid="part-'),
+            ("producer invoice register", "/invoices", b'data-testid="invoice-pdf"'),
+            ("producer harvest", "/producer/distributions/1/harvest", b"<tr"),
         ], args.repeat)
     print(f"\n{'page':28} {'wall ms':>8} {'CPU ms':>8} {'statements':>11} {'rows':>6}")
     for name, wall, cpu, statements, rows in results:
@@ -133,7 +188,10 @@ def profile(args) -> None:
                 profiler.enable()
                 client.get(args.profile)
                 profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler).sort_stats(args.sort)
+        stats.print_stats(45)
+        if args.callers:
+            stats.print_callers(args.callers)
 
 
 if __name__ == "__main__":

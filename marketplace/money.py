@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -77,6 +78,12 @@ def format_money(cents: int | None, currency: str | None = None, locale: str | N
     """Format for the current locale ('12,50 €' in French, '€12.50' in English)."""
     if cents is None:
         return ""
+    return money_formatter(currency, locale)(cents)
+
+
+def money_formatter(currency: str | None = None, locale: str | None = None) -> Callable[[int | None], str]:
+    """`format_money` with the currency and locale looked up once (the coop's, the current request's): a list page
+    formats an amount on every row."""
     from flask import current_app, has_app_context
     from flask_babel import get_locale
 
@@ -91,8 +98,10 @@ def format_money(cents: int | None, currency: str | None = None, locale: str | N
     if money_format is None:
         from babel.numbers import format_currency
 
-        return format_currency(cents_to_decimal(cents), currency, locale=locale)
-    return money_format.apply(cents)
+        return lambda cents: "" if cents is None else format_currency(cents_to_decimal(cents), currency,
+                                                                      locale=locale)
+    apply = money_format.apply
+    return lambda cents: "" if cents is None else apply(cents)
 
 
 @dataclass(frozen=True)

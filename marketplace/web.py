@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from flask import (
     render_template,
     request,
 )
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import db, login_manager
-from marketplace.money import cents_to_input, format_money
+from marketplace.money import cents_to_input, format_money, money_formatter
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -63,7 +64,8 @@ def init_app(app: Flask) -> None:
 
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(format_money=format_money, format_datetime=_memo(format_datetime),
-                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url)
+                                 format_date=_memo(format_date), cents_to_input=cents_to_input, id_url=id_url,
+                                 money_formatter=money_formatter)
     app.jinja_env.filters["known_word"] = known_word
     app.jinja_env.filters["word"] = lambda value: known_word(value, enum_words())
     from marketplace import headers
@@ -106,17 +108,39 @@ def init_app(app: Flask) -> None:
 
 def _memo(format_: Callable[..., str]) -> Callable[..., str]:
     """A Babel date formatter that formats each (value, format) once per request and locale: list pages show the
-    same distribution date on every row."""
+    same distribution date on every row. A moment shown as a date is first turned into the member's local day
+    (what Flask-Babel's format_date does before formatting it), so that moments of the same day share it."""
+    as_day = format_ is format_date
+
     def formatted(value: Any = None, format: str | None = None, rebase: bool = True) -> str:
         if value is None or not has_request_context():
             return format_(value, format, rebase)
+        locale = str(get_locale())
+        if as_day and rebase and isinstance(value, datetime):
+            value = to_user_timezone(value).date()
+        elif isinstance(value, datetime) and format is not None and _to_the_minute(format, locale):
+            value = value.replace(second=0, microsecond=0)  # what such a format shows is the same
         memo = g.setdefault("formatted_dates", {})
-        key = (format_, value, format, rebase, str(get_locale()))
+        key = (format_, value, format, rebase, locale)
         if key not in memo:
             memo[key] = format_(value, format, rebase)
         return memo[key]
 
     return formatted
+
+
+@lru_cache(maxsize=64)
+def _to_the_minute(format: str, locale: str) -> bool:
+    """Whether a date-time `format` (a name, or a pattern) shows nothing finer than the minute in this locale: then
+    moments of the same minute share their formatting (a list of rows made in the same minutes)."""
+    from babel.dates import get_date_format, get_datetime_format, get_time_format
+
+    if format in ("short", "medium", "long", "full"):
+        pattern = (f"{get_datetime_format(format, locale)} {get_date_format(format, locale).pattern} "
+                   f"{get_time_format(format, locale).pattern}")
+    else:
+        pattern = format
+    return not any(letter in pattern for letter in "sSA")  # seconds, fractions, milliseconds in the day
 
 
 ID_PLACEHOLDER = 2_147_483_646  # a valid <int:...> that no real id reaches before the last one

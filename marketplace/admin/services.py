@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy.orm import selectinload
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import select
 
 from marketplace.audit.services import record
 from marketplace.catalog.services import VAT_RATES_BP
@@ -14,13 +15,15 @@ from marketplace.core import outbox
 from marketplace.core.contrast import weakest_contrast
 from marketplace.core.errors import NotFound, ServiceError
 from marketplace.core.legal import VatRegime, clean_siret, clean_vat_number
-from marketplace.core.models import OutboxMessage
+from marketplace.core.models import OutboundEmail, OutboxMessage
 from marketplace.core.services import ServiceStatus, service_statuses, set_setting
-from marketplace.distributions.models import Distribution
+from marketplace.distributions.models import Distribution, PickupPlace
 from marketplace.extensions import db
-from marketplace.members.models import User
+from marketplace.members.models import Membership, MembershipStatus, User
 from marketplace.members.services import require_admin
 from marketplace.orders.models import Order, OrderPart
+from marketplace.orders.services import total_due_cents_by_order
+from marketplace.orders.states import order_status
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -64,11 +67,101 @@ def _check_invoicing_settings(values: dict[str, str]) -> None:
         raise ServiceError(_("Choose who sells home delivery."), "delivery_seller")
 
 
-def search_orders(admin: User, *, day: date | None = None, producer_id: int | None = None,
-                  status: str | None = None, pickup_place_id: int | None = None, limit: int = 200) -> list[Order]:
-    """Orders matching the admin's filters, newest first."""
+EMAILS_PER_PAGE = 200
+
+
+def sent_emails(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """The e-mails the shop sent or is sending, newest first, a page at a time (a count and one statement)."""
     require_admin(admin)
-    query = db.session.query(Order).join(Distribution)
+    return db.paginate(select(OutboundEmail).order_by(OutboundEmail.id.desc()), page=page,
+                       per_page=per_page or EMAILS_PER_PAGE, error_out=False)
+
+
+MEMBERS_PER_PAGE = 200
+
+
+def search_members(admin: User, *, status: str = "", text: str = "", page: int = 1,
+                   per_page: int | None = None) -> Pagination:
+    """One page of the member register for the admin's filters (status, name or e-mail): a count and one
+    statement for the page whatever its size, each row the membership's and its member's columns the list shows
+    (plain columns, no ORM object per row)."""
+    require_admin(admin)
+    query = (db.session.query(Membership.id, Membership.member_number, Membership.college, Membership.status,
+                              Membership.motivation, Membership.applied_at, Membership.joined_at,
+                              Membership.decision_reason, Membership.shares_count, Membership.share_nominal_cents,
+                              Membership.user_id, User.full_name, User.email)
+             .join(User, Membership.user_id == User.id))
+    if status in {s.value for s in MembershipStatus}:
+        query = query.filter(Membership.status == status)
+    if text:
+        query = query.filter(User.full_name.ilike(f"%{text}%") | User.email.ilike(f"%{text}%"))
+    query = query.order_by(Membership.status, Membership.member_number, Membership.applied_at, Membership.id)
+    return query.paginate(page=page, per_page=per_page or MEMBERS_PER_PAGE, error_out=False)
+
+
+ORDERS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class DistributionOrders:
+    """One page of a distribution's orders for the admin: what each is due and what to collect or hand back."""
+
+    pages: Pagination  # items: rows of the orders' columns and their buyer's name
+    statuses: dict[int, str]
+    due_cents: dict[int, int]
+    handovers: dict[int, str]  # the live orders'
+
+
+def distribution_orders(admin: User, distribution_id: int, page: int = 1,
+                        per_page: int | None = None) -> DistributionOrders:
+    """A page of the distribution's orders in a fixed number of statements whatever their number, read as plain
+    columns: the page and its count, the parts' statuses, what each is due (summed by the database) and the
+    handover's figures."""
+    from marketplace.orders.documents import handover_texts
+
+    require_admin(admin)
+    pages = (db.session.query(Order.id, Order.reference, Order.buyer_id, Order.fulfilment, Order.payment_method,
+                              Order.payment_status, Order.delivery_fee_cents, User.full_name)
+             .join(User, Order.buyer_id == User.id).filter(Order.distribution_id == distribution_id)
+             .order_by(Order.id).paginate(page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False))
+    statuses, due = _order_statuses(pages.items), total_due_cents_by_order(pages.items)
+    live = [row for row in pages.items if statuses[row.id] != "cancelled"]
+    return DistributionOrders(pages, statuses, due, handover_texts(live, final_cents=due))
+
+
+def _order_statuses(orders) -> dict[int, str]:
+    """{order id: `Order.status`} of these orders from their parts' statuses, in one statement."""
+    statuses: dict[int, list] = {order.id: [] for order in orders}
+    if statuses:
+        for order_id, part_status in db.session.execute(
+                select(OrderPart.order_id, OrderPart.status).where(OrderPart.order_id.in_(list(statuses)))):
+            statuses[order_id].append(part_status)
+    return {order_id: order_status(parts) for order_id, parts in statuses.items()}
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One row of the admin's order list: what it shows, read as plain columns (no ORM object per row)."""
+
+    id: int
+    reference: str
+    buyer_name: str
+    place_name: str
+    starts_at: datetime
+    status: str
+    due_cents: int
+
+
+def search_orders(admin: User, *, day: date | None = None, producer_id: int | None = None,
+                  status: str | None = None, pickup_place_id: int | None = None, page: int = 1,
+                  per_page: int | None = None) -> Pagination:
+    """One page of the orders matching the admin's filters, newest first (items: `OrderRow`)."""
+    require_admin(admin)
+    query = (db.session.query(Order.id, Order.reference, Order.delivery_fee_cents, User.full_name,
+                              PickupPlace.name, Distribution.starts_at)
+             .join(Distribution, Order.distribution_id == Distribution.id)
+             .join(User, Order.buyer_id == User.id)
+             .join(PickupPlace, Distribution.pickup_place_id == PickupPlace.id))
     if day:
         start = datetime.combine(day, time.min)
         query = query.filter(Distribution.starts_at >= start, Distribution.starts_at < start + timedelta(days=1))
@@ -78,11 +171,16 @@ def search_orders(admin: User, *, day: date | None = None, producer_id: int | No
         query = query.filter(Distribution.pickup_place_id == pickup_place_id)
     if status:
         query = query.filter(Order.parts.any(OrderPart.status == status))
-    # Everything the list shows, in a fixed number of statements whatever the number of orders; what each
-    # order is due is summed by the database (orders.total_due_cents_by_order), its lines are not loaded.
-    query = query.options(selectinload(Order.buyer), selectinload(Order.parts),
-                          selectinload(Order.distribution).selectinload(Distribution.pickup_place))
-    return query.order_by(Order.created_at.desc()).limit(limit).all()
+    # Everything the list shows in a fixed number of statements whatever the number of orders, and as plain
+    # columns: the page and its count, the parts' statuses, what each order is due (summed by the database,
+    # orders.total_due_cents_by_order; its lines are not loaded).
+    result = query.order_by(Order.created_at.desc(), Order.id.desc()).paginate(
+        page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False)
+    rows = result.items
+    statuses, due = _order_statuses(rows), total_due_cents_by_order(rows)
+    result.items = [OrderRow(row.id, row.reference, row.full_name, row.name, row.starts_at, statuses[row.id],
+                             due[row.id]) for row in rows]
+    return result
 
 
 # ---------------------------------------------------------------- background work (Celery, outbox)

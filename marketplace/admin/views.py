@@ -5,7 +5,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_timedelta, to_utc
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import contains_eager
 from wtforms import SelectChoice
 
 from marketplace.admin import services
@@ -13,17 +12,15 @@ from marketplace.admin.forms import DistributionForm, PickupPlaceForm, RejectFor
 from marketplace.admin.services import INVOICING_SETTINGS
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, ServiceError
-from marketplace.core.models import OutboundEmail
 from marketplace.core.services import all_settings
 from marketplace.distributions import services as distribution_services
 from marketplace.distributions.models import DeliveryZone, Distribution, PickupPlace
 from marketplace.extensions import db
 from marketplace.members import services as member_services
-from marketplace.members.models import College, Membership, MembershipStatus, User
+from marketplace.members.models import College, Membership, MembershipStatus
 from marketplace.members.services import require_admin
 from marketplace.money import cents_to_input
 from marketplace.orders import services as order_services
-from marketplace.orders.models import Order
 from marketplace.web import REFUSED, act, form_status, perform, request_date, request_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -72,16 +69,12 @@ def drop_task(message_id: int):
 def members():
     status = request.args.get("status", "")
     text = request.args.get("q", "").strip()[:100]
-    # The member comes with their row (one statement, not one per member).
-    query = db.session.query(Membership).join(Membership.user).options(contains_eager(Membership.user))
-    if status in {s.value for s in MembershipStatus}:
-        query = query.filter(Membership.status == status)
-    if text:
-        query = query.filter(User.full_name.ilike(f"%{text}%") | User.email.ilike(f"%{text}%"))
-    rows = query.order_by(Membership.status, Membership.member_number, Membership.applied_at).all()
+    result = services.search_members(current_user, status=status, text=text,
+                                     page=request_int("page", 1, minimum=1, maximum=100_000))
     labels = {e.value: _(e.value) for e in (*College, *MembershipStatus)}  # translated once, not once per row
-    return render_template("admin/members.html", memberships=rows, status=status, q=text, labels=labels,
-                           reject_form=RejectForm(), statuses=list(MembershipStatus))
+    filters = {name: value for name, value in (("status", status), ("q", text)) if value}
+    return render_template("admin/members.html", memberships=result.items, result=result, status=status, q=text,
+                           labels=labels, filters=filters, reject_form=RejectForm(), statuses=list(MembershipStatus))
 
 
 @bp.route("/members/<int:membership_id>/approve", methods=["POST"])
@@ -167,12 +160,11 @@ def _schedule(form: DistributionForm) -> list:
 @bp.route("/distributions/<int:distribution_id>")
 def distribution(distribution_id: int):
     item = distribution_services.get_distribution(distribution_id)
-    orders = db.session.query(Order).filter_by(distribution_id=item.id).order_by(Order.id).all()
-    from marketplace.orders.documents import handover_text
-
-    return render_template("admin/distribution.html", distribution=item, orders=orders,
-                           totals=order_services.producer_totals(item.id),
-                           handovers={o.id: handover_text(o) for o in orders if o.status != "cancelled"})
+    orders = services.distribution_orders(current_user, item.id, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("admin/distribution.html", distribution=item, orders=orders.pages.items,
+                           pages=orders.pages, statuses=orders.statuses, due=orders.due_cents,
+                           handovers=orders.handovers,
+                           totals=order_services.producer_totals(item.id))
 
 
 @bp.route("/distributions/<int:distribution_id>/close", methods=["POST"])
@@ -236,18 +228,20 @@ def _create_zone(form: ZoneForm) -> None:
 @bp.route("/orders")
 def orders():
     status = request.args.get("status", "")
-    rows = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
-                                  status=status or None, pickup_place_id=request_int("place"))
-    return render_template("admin/orders.html", orders=rows, args=request.args,
-                           due=order_services.total_due_cents_by_order(rows),
+    result = services.search_orders(current_user, day=request_date("day"), producer_id=request_int("producer"),
+                                    status=status or None, pickup_place_id=request_int("place"),
+                                    page=request_int("page", 1, minimum=1, maximum=100_000))
+    filters = {name: request.args[name] for name in ("day", "producer", "place", "status") if request.args.get(name)}
+    return render_template("admin/orders.html", orders=result.items, result=result, args=request.args,
+                           filters=filters,
                            producers=db.session.query(ProducerProfile).order_by(ProducerProfile.name).all(),
                            places=db.session.query(PickupPlace).order_by(PickupPlace.name).all())
 
 
 @bp.route("/emails")
 def emails():
-    rows = db.session.query(OutboundEmail).order_by(OutboundEmail.id.desc()).limit(200).all()
-    return render_template("admin/emails.html", emails=rows)
+    result = services.sent_emails(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("admin/emails.html", emails=result.items, result=result)
 
 
 # ---------------------------------------------------------------- settings

@@ -15,7 +15,7 @@ from marketplace.core.errors import ServiceError
 from marketplace.extensions import db
 from marketplace.members.services import require_admin
 from marketplace.uploads import send_upload
-from marketplace.web import REFUSED, act, form_status, perform
+from marketplace.web import REFUSED, act, form_status, perform, request_int
 
 bp = Blueprint("billing", __name__)
 
@@ -147,10 +147,10 @@ def _month() -> date:
 def admin_period(period_id: int):
     _admin()
     period = services.get_period(period_id)
-    rows = (db.session.query(Statement).filter_by(period_id=period.id).order_by(Statement.college, Statement.user_id)
-            .all())
+    result = services.period_statements(period, request_int("page", 1, minimum=1, maximum=100_000))
     paid = services.paid_by_member(period.id)
-    return render_template("billing/admin_period.html", period=period, statements=rows, paid=paid,
+    return render_template("billing/admin_period.html", period=period, statements=result.items, result=result,
+                           paid=paid,
                            costs_by_category=services.costs_by_category(period.id), payment_form=PaymentForm())
 
 

@@ -30,3 +30,9 @@ def absences_on_packing_list(distribution_id: int, producer_id: int | None = Non
                              **_kwargs) -> list[tuple[int, str, str]]:
     return services.absences_for(distribution_id, producer_id)
 
+
+@signals.packing_notes_by_distribution.connect
+def absences_on_order_desk(distribution_ids: tuple[int, ...], producer_id: int | None = None,
+                           **_kwargs) -> dict[int, list[tuple[int, str, str]]]:
+    return services.absences_by_distribution(list(distribution_ids), producer_id)
+

@@ -49,12 +49,13 @@ def courier_home():
 @bp.route("/courier/runs/<int:run_id>")
 @login_required
 def courier_run(run_id: int):
-    from marketplace.orders.documents import handover_text
+    from marketplace.orders.documents import handover_texts
 
     run = services.courier_run(current_user, run_id)
-    # What to collect at each door (account included), for the courier of the run only.
-    handovers = {stop.id: handover_text(stop.order) for stop in run.stops
-                 if stop.kind.value != "pickup" and run.courier_id == current_user.id}
+    # What to collect at each door (account included), for the courier of the run only, read for all at once.
+    doors = [stop for stop in run.stops if stop.kind.value != "pickup" and run.courier_id == current_user.id]
+    texts = handover_texts(list({stop.order.id: stop.order for stop in doors}.values()))
+    handovers = {stop.id: texts[stop.order.id] for stop in doors}
     return render_template("dispatch/run.html", run=run, contacts=contacts(current_user, run),
                            stops=services.stops_in_turn(run),
                            pay=services.offered_pay_cents, rule=services.pay_rule_text(), code_form=CodeForm(),

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import or_
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.core.errors import NotAllowed, NotFound, ServiceError
 from marketplace.csvexport import csv_text
@@ -23,7 +24,8 @@ from marketplace.members.models import College, User
 from marketplace.members.services import require_admin
 from marketplace.orders.models import Order
 
-MAX_ROWS = 5000
+MAX_ROWS = 5000  # the CSV exports
+INVOICES_PER_PAGE = 200  # the pages
 
 
 def _seller_filter(user: User):
@@ -91,18 +93,40 @@ def _in_period(query, first: date | None, last: date | None):
     return query
 
 
-def seller_register(user: User, first: date | None = None, last: date | None = None) -> list[Invoice]:
-    """A producer's or courier's register: every invoice and credit note issued in their name, in order."""
+def _seller_register_query(user: User, first: date | None, last: date | None):
     if not (user.has_college(College.PRODUCER) or user.has_college(College.COURIER)):
         raise NotAllowed(_("The invoice register is for producers and couriers."))
     query = db.session.query(Invoice).filter(_seller_filter(user))
-    return _in_period(query, first, last).order_by(Invoice.series_key, Invoice.number).limit(MAX_ROWS).all()
+    return _in_period(query, first, last).order_by(Invoice.series_key, Invoice.number)
+
+
+def seller_register(user: User, first: date | None = None, last: date | None = None) -> list[Invoice]:
+    """A producer's or courier's register: every invoice and credit note issued in their name, in order."""
+    return _seller_register_query(user, first, last).limit(MAX_ROWS).all()
+
+
+def seller_register_page(user: User, first: date | None = None, last: date | None = None, page: int = 1,
+                         per_page: int | None = None) -> Pagination:
+    """One page of the seller's register (a count and one statement, the credited invoices joined)."""
+    query = _seller_register_query(user, first, last).options(joinedload(Invoice.credited_invoice))
+    return query.paginate(page=page, per_page=per_page or INVOICES_PER_PAGE, error_out=False)
+
+
+def _received_query(user: User, first: date | None, last: date | None):
+    query = db.session.query(Invoice).filter(Invoice.buyer_user_id == user.id)
+    return _in_period(query, first, last).order_by(Invoice.issued_at.desc(), Invoice.id.desc())
 
 
 def received_invoices(user: User, first: date | None = None, last: date | None = None) -> list[Invoice]:
     """The invoices addressed to this member (their purchases and the coop's fees)."""
-    query = db.session.query(Invoice).filter(Invoice.buyer_user_id == user.id)
-    return _in_period(query, first, last).order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(MAX_ROWS).all()
+    return _received_query(user, first, last).limit(MAX_ROWS).all()
+
+
+def received_invoices_page(user: User, first: date | None = None, last: date | None = None, page: int = 1,
+                           per_page: int | None = None) -> Pagination:
+    """One page of the invoices addressed to this member (a count and one statement)."""
+    query = _received_query(user, first, last).options(joinedload(Invoice.credited_invoice))
+    return query.paginate(page=page, per_page=per_page or INVOICES_PER_PAGE, error_out=False)
 
 
 def _euros(cents: int) -> str:
@@ -147,18 +171,25 @@ def journal_csv(invoices: list[Invoice]) -> str:
     return csv_text(header, rows)
 
 
-def waiting_drafts(admin: User) -> list[InvoiceDraft]:
-    """Sales and credits not invoiced yet, with why: the admins' list to follow up."""
+def waiting_drafts_page(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """Sales and credits not invoiced yet, with why: the admins' list to follow up, a page at a time, each with
+    its order, producer and courier (a count and one statement)."""
     require_admin(admin)
-    return (db.session.query(InvoiceDraft).filter(InvoiceDraft.status == DraftStatus.PENDING)
-            .order_by(InvoiceDraft.created_at, InvoiceDraft.id).limit(MAX_ROWS).all())
+    query = (db.session.query(InvoiceDraft).filter(InvoiceDraft.status == DraftStatus.PENDING)
+             .options(joinedload(InvoiceDraft.order), joinedload(InvoiceDraft.producer),
+                      joinedload(InvoiceDraft.courier))
+             .order_by(InvoiceDraft.created_at, InvoiceDraft.id))
+    return query.paginate(page=page, per_page=per_page or INVOICES_PER_PAGE, error_out=False)
 
 
-def seller_waiting(user: User) -> list[InvoiceDraft]:
-    """A seller's sales and credits not invoiced yet (e.g. until they accept the billing mandate)."""
+def _seller_waiting_query(user: User):
     profile = getattr(user, "producer_profile", None)
     mine = InvoiceDraft.courier_id == user.id
     if profile is not None:
         mine = mine | (InvoiceDraft.producer_id == profile.id)
-    return (db.session.query(InvoiceDraft).filter(InvoiceDraft.status == DraftStatus.PENDING, mine)
-            .order_by(InvoiceDraft.id).limit(MAX_ROWS).all())
+    return db.session.query(InvoiceDraft).filter(InvoiceDraft.status == DraftStatus.PENDING, mine)
+
+
+def seller_waiting_count(user: User) -> int:
+    """How many of the seller's sales and credits are not invoiced yet (counted by the database)."""
+    return _seller_waiting_query(user).count()

@@ -40,13 +40,19 @@ def _period():
 def my_invoices():
     first, last = _period()
     is_seller = current_user.is_active_member and current_user.membership.college.value in ("producer", "courier")
-    register = registers.seller_register(current_user, first, last) if is_seller else []
-    waiting = registers.seller_waiting(current_user) if is_seller else []
+    register = registers.seller_register_page(current_user, first, last, _page("page")) if is_seller else None
     party = mandate.party_of(current_user) if is_seller else None
-    return render_template("invoicing/index.html", register=register, is_seller=is_seller, waiting=waiting,
-                           received=registers.received_invoices(current_user, first, last),
+    start, end = request.args.get("start", ""), request.args.get("end", "")
+    return render_template("invoicing/index.html", register=register, is_seller=is_seller,
+                           waiting=registers.seller_waiting_count(current_user) if is_seller else 0,
+                           received=registers.received_invoices_page(current_user, first, last,
+                                                                     _page("received_page")),
                            mandate=mandate.mandate_in_force(party, current_user.id) if party else None,
-                           start=request.args.get("start", ""), end=request.args.get("end", ""))
+                           start=start, end=end, filters={k: v for k, v in (("start", start), ("end", end)) if v})
+
+
+def _page(name: str) -> int:
+    return request_int(name, 1, minimum=1, maximum=100_000)
 
 
 @bp.route("/invoices/register.csv")
@@ -128,7 +134,8 @@ def courier_identity():
 @login_required
 def admin_index():
     require_admin(current_user)
-    return render_template("invoicing/admin.html", waiting=registers.waiting_drafts(current_user),
+    waiting = registers.waiting_drafts_page(current_user, _page("page"))
+    return render_template("invoicing/admin.html", waiting=waiting.items, pages=waiting,
                            coop_gaps=parties.coop_gaps())
 
 

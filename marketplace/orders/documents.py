@@ -1,22 +1,28 @@
 """Distribution-day documents: packing lists and pickup sheets, as CSV and printable PDF."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from fpdf import FPDF
+from sqlalchemy.orm import selectinload
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import NotFound
 from marketplace.csvexport import csv_text
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
-from marketplace.money import format_money
+from marketplace.money import format_money, money_formatter
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.states import LineStatus, PartStatus
 from marketplace.web import enum_words, known_word
+
+if TYPE_CHECKING:
+    from marketplace.orders.services.account_payment import Handover, Payable
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -134,6 +140,19 @@ def packing_notes(distribution_id: int, producer_id: int | None = None) -> list[
     return sorted(notes, key=lambda note: (note[1].lower(), note[0]))
 
 
+def packing_notes_by_distribution(distribution_ids: list[int], producer_id: int | None = None,
+                                  ) -> dict[int, list[tuple[int, str, str]]]:
+    """`packing_notes` of several distributions in as many statements as for one: {distribution id: notes}."""
+    from marketplace.orders.signals import packing_notes_by_distribution as question
+
+    notes: dict[int, list[tuple[int, str, str]]] = {}
+    for _receiver, answer in question.send(tuple(distribution_ids), producer_id=producer_id):
+        for distribution_id, theirs in (answer or {}).items():
+            notes.setdefault(distribution_id, []).extend(theirs)
+    return {distribution_id: sorted(these, key=lambda note: (note[1].lower(), note[0]))
+            for distribution_id, these in notes.items()}
+
+
 def _absence_rows(distribution_id: int, producer_id: int) -> list[list[str]]:
     rows = []
     for _member_id, member, collector in packing_notes(distribution_id, producer_id):
@@ -146,12 +165,13 @@ def pickup_sheet(distribution_id: int) -> Document:
     """The pickup sheet: each buyer, their items, the amount due, and a column to sign."""
     distribution = _distribution(distribution_id)
     orders = (db.session.query(Order).filter(Order.distribution_id == distribution_id)
+              .options(selectinload(Order.buyer), selectinload(Order.parts).selectinload(OrderPart.lines))
               .order_by(Order.id).all())
+    live = [order for order in orders if order.status != "cancelled"]
+    handovers = handover_texts(live)
     collectors = {member_id: collector for member_id, _name, collector in packing_notes(distribution_id) if collector}
     rows = []
-    for order in sorted(orders, key=lambda o: (o.buyer.full_name.lower(), o.id)):
-        if order.status == "cancelled":
-            continue
+    for order in sorted(live, key=lambda o: (o.buyer.full_name.lower(), o.id)):
         buyer = order.buyer.full_name
         if order.buyer_id in collectors:
             buyer = _("%(buyer)s (collected by %(name)s)", buyer=buyer, name=collectors[order.buyer_id])
@@ -159,17 +179,38 @@ def pickup_sheet(distribution_id: int) -> Document:
             f"{line.quantity} × {line.display_name}" + (f" ({line.weighed_grams} g)" if line.weighed_grams else "")
             for part in order.parts if part.status != PartStatus.CANCELLED
             for line in part.lines if line.status == LineStatus.ACTIVE)
-        rows.append([buyer, order.reference, items, handover_text(order), ""])
+        rows.append([buyer, order.reference, items, handovers[order.id], ""])
     return Document(title=_("Pickup sheet"), subtitle=_when(distribution),
                     headers=[_("Buyer"), _("Order"), _("Items"), _("To pay / to hand back"), _("Signature")],
                     rows=rows, filename=f"pickup-sheet-{distribution_id}", widths=[45, 28, 105, 55, 40])
 
 
-def handover_text(order: Order) -> str:
+def handover_texts(orders: Sequence[Payable], final_cents: dict[int, int] | None = None) -> dict[int, str]:
+    """`handover_text` of several orders in as many statements as for one (`handovers_due`): {order id: text}."""
+    from marketplace.orders.services.account_payment import handovers_due
+
+    dues, money, words = handovers_due(orders, final_cents), money_formatter(), _translated_once()
+    return {order.id: handover_text(order, dues[order.id], money, words) for order in orders}
+
+
+def _translated_once() -> Callable[..., str]:
+    """`gettext` translating each message once (then only filled in): a column worded on every row of a list."""
+    translated: dict[str, str] = {}
+
+    def gettext_once(string: str, **variables: object) -> str:
+        if string not in translated:
+            translated[string] = _(string)
+        return translated[string] % variables if variables else translated[string]
+
+    return gettext_once
+
+
+def handover_text(order: Payable, due: Handover | None = None, _money: Callable[[int], str] = _money,
+                  _: Callable[..., str] = _) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
 
-    due = handover_due(order)
+    due = due or handover_due(cast(Order, order))
     if order.payment_method.value == "card":
         paid = _("paid by card")
     elif order.payment_status.value == "paid":

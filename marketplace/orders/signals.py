@@ -31,3 +31,6 @@ distribution_closing = _signals.signal("distribution-closing")
 # producer); each receiver returns [(member id, member's name, who collects instead or "" when absent)] for the
 # packing list and the pickup sheet.
 packing_notes = _signals.signal("packing-notes")
+# The same question for several distributions at once (the producer's order desk): sender a tuple of distribution
+# ids, kwargs producer_id; each receiver returns {distribution id: [(member id, name, who collects or "")]}.
+packing_notes_by_distribution = _signals.signal("packing-notes-by-distribution")

@@ -5,7 +5,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import contains_eager, selectinload
 from wtforms import SelectChoice
 
 from marketplace.catalog.models import Product
@@ -14,8 +13,8 @@ from marketplace.extensions import db
 from marketplace.orders import documents, services
 from marketplace.orders.events import event_text, reason_text
 from marketplace.orders.forms import CheckoutForm
-from marketplace.orders.models import Order, OrderLine, OrderPart
-from marketplace.orders.states import Fulfilment, PartStatus, PaymentMethod
+from marketplace.orders.models import Order, OrderLine
+from marketplace.orders.states import Fulfilment, PaymentMethod
 from marketplace.web import REFUSED, act, form_status, next_or, perform, request_int
 
 bp = Blueprint("orders", __name__)
@@ -182,8 +181,11 @@ def checkout():
 @bp.route("/orders")
 @login_required
 def my_orders():
-    orders = (db.session.query(Order).filter_by(buyer_id=current_user.id).order_by(Order.created_at.desc()).all())
-    return render_template("orders/my_orders.html", orders=orders)
+    from marketplace.orders.services.buyer import buyer_orders
+
+    result = buyer_orders(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("orders/my_orders.html", orders=result.items, result=result,
+                           due=services.total_due_cents_by_order(result.items))
 
 
 @bp.route("/orders/<int:order_id>")
@@ -226,24 +228,13 @@ def cancel(order_id: int):
 @bp.route("/producer/orders")
 @login_required
 def producer_orders():
-    from marketplace.catalog.services import producer_of
-    from marketplace.distributions.models import Distribution
+    from marketplace.orders.services.producer_desk import order_desk
 
-    profile = producer_of(current_user)
-    # One query per relationship, not per part (the desk lists up to 300 parts).
-    parts = (db.session.query(OrderPart).join(Order).join(Distribution)
-             .options(contains_eager(OrderPart.order).contains_eager(Order.distribution)
-                      .joinedload(Distribution.pickup_place),
-                      contains_eager(OrderPart.order).joinedload(Order.buyer),
-                      selectinload(OrderPart.lines))
-             .filter(OrderPart.producer_id == profile.id)
-             .order_by(Distribution.starts_at.desc(), Order.id).limit(300).all())
-    by_distribution: dict = {}
-    for part in parts:
-        by_distribution.setdefault(part.order.distribution, []).append(part)
-    return render_template("orders/producer_orders.html", producer=profile, by_distribution=by_distribution,
-                           PartStatus=PartStatus, weight_bounds=services.weight_bounds_g,
-                           packing_notes=lambda distribution: documents.packing_notes(distribution.id, profile.id))
+    desk = order_desk(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    notes = documents.packing_notes_by_distribution([d.id for d in desk.by_distribution], desk.producer.id)
+    return render_template("orders/producer_orders.html", producer=desk.producer, pages=desk.pages,
+                           by_distribution=desk.by_distribution, notes_by_distribution=notes,
+                           weight_bounds=services.weight_bounds_g)
 
 
 @bp.route("/producer/parts/<int:part_id>/accept", methods=["POST"])

@@ -6,6 +6,7 @@ import stripe
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import csrf, db
@@ -154,7 +155,8 @@ def _to_onboarding():
 @login_required
 def admin():
     require_admin(current_user)
-    entries = db.session.query(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(300).all()
+    entries = (db.session.query(LedgerEntry).options(selectinload(LedgerEntry.order))  # not one order per row
+               .order_by(LedgerEntry.id.desc()).limit(300).all())
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
     balances = reconciliation.reconcile(check_stripe=False)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import or_
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from marketplace.audit.services import record
 from marketplace.catalog.models import ProducerProfile, Product
@@ -20,16 +21,22 @@ from marketplace.reports import emails
 MAX_SHARES = 1000
 
 
-def search_products(admin: User, text: str = "", hidden_only: bool = False, limit: int = 200) -> list[Product]:
+PRODUCTS_PER_PAGE = 200
+
+
+def search_products(admin: User, text: str = "", hidden_only: bool = False, page: int = 1,
+                    per_page: int | None = None) -> Pagination:
+    """One page of the products matching the admin's search, each with its producer (a count and one statement)."""
     require_admin(admin)
-    query = db.session.query(Product).join(Product.producer).options(joinedload(Product.producer))
+    query = db.session.query(Product).join(Product.producer).options(contains_eager(Product.producer))
     text = (text or "").strip()[:100]
     if text:
         pattern = f"%{text.replace('%', '').replace('_', '')}%"
         query = query.filter(or_(Product.name.ilike(pattern), ProducerProfile.name.ilike(pattern)))
     if hidden_only:
         query = query.filter(Product.hidden_reason.isnot(None))
-    return query.order_by(ProducerProfile.name, Product.name).limit(limit).all()
+    return query.order_by(ProducerProfile.name, Product.name, Product.id).paginate(
+        page=page, per_page=per_page or PRODUCTS_PER_PAGE, error_out=False)
 
 
 def _product(product_id: int) -> Product:

@@ -129,8 +129,11 @@ def costs_csv():
 @bp.route("/admin/products")
 def products():
     hidden_only = request.args.get("hidden") == "1"
-    rows = console.search_products(current_user, request.args.get("q", ""), hidden_only)
-    return render_template("reports/products.html", products=rows, q=request.args.get("q", "")[:100],
+    q = request.args.get("q", "")[:100]
+    result = console.search_products(current_user, q, hidden_only,
+                                     request_int("page", 1, minimum=1, maximum=100_000))
+    filters = {**({"q": q} if q else {}), **({"hidden": "1"} if hidden_only else {})}
+    return render_template("reports/products.html", products=result.items, result=result, q=q, filters=filters,
                            hidden_only=hidden_only, form=HideProductForm())
 
 

@@ -7,6 +7,7 @@ from marketplace.orders.models import Order
 from marketplace.orders.services import CheckoutInput
 from marketplace.orders.states import Fulfilment, LineStatus, PartStatus
 from tests.factories import get_admin, make_distribution, make_member, make_producer, make_product
+from tests.unit.test_catalogue_querycount import counting
 
 
 def _order(buyer, products, fee: int = 0) -> Order:
@@ -48,3 +49,38 @@ def test_sql_totals_match_the_orders_own_amounts_line_for_line(app):
     assert totals[weighed.id] == 1830 + 2 * 333
     assert totals[cancelled.id] == 0  # nothing left to pay: no delivery either
     assert totals[rejected.id] == 4 * 333
+
+
+def test_sql_producer_totals_match_the_parts_own_estimates(app):
+    get_admin()
+    farms = [make_producer(f"farm{i}@test.coop", f"Ferme {i}") for i in range(3)]
+    carrots = make_product(farms[0], "Carrots", price_cents=333, stock=None)
+    cheese = make_product(farms[1], "Cheese", price_cents=1799, stock=None, weight_priced_g=333)
+    eggs = make_product(farms[2], "Eggs", price_cents=410, stock=None)
+    distribution = make_distribution(farms)
+    db.session.commit()
+    buyers = [make_member(f"b{i}@test.coop") for i in range(4)]
+    first = _order(buyers[0], [(carrots, 3), (cheese, 3), (eggs, 1)])
+    second = _order(buyers[1], [(cheese, 1), (carrots, 2)])
+    second.parts[1].lines[0].agreed_cents = 777  # an amount agreed (a standing order's), whatever the weight
+    third = _order(buyers[2], [(carrots, 4), (eggs, 2)])
+    third.parts[0].lines[0].status = LineStatus.REJECTED
+    third.parts[1].status = PartStatus.CANCELLED
+    only_rejected = _order(buyers[3], [(eggs, 5)])
+    only_rejected.parts[0].lines[0].status = LineStatus.REJECTED  # a live part without an active line: 0
+    db.session.commit()
+    expected: dict[int, int] = {}
+    for order in (first, second, third, only_rejected):
+        for part in order.parts:
+            if part.status != PartStatus.CANCELLED:
+                expected[part.producer_id] = expected.get(part.producer_id, 0) + part.estimated_cents
+
+    distribution_id = distribution.id
+    cheese_farm, eggs_farm = farms[1].producer_profile.id, farms[2].producer_profile.id
+    db.session.expunge_all()  # nothing loaded already: what the statement count measures is the read itself
+    with counting() as statements:
+        totals = orders.producer_totals(distribution_id)
+
+    assert totals == expected and len(statements) == 1  # summed by the database, whatever the parts
+    assert totals[cheese_farm] == round(3 * 333 * 1799 / 1000) + 777
+    assert totals[eggs_farm] == 410  # the first order's eggs; the rest rejected or cancelled

@@ -22,18 +22,19 @@ from marketplace.accounts.services.ledger import (
                                                  ORDER_SETTLEMENT_KINDS,
                                                  account_row,
                                                  balance_cents,
+                                                 balances_cents,
                                                  carry_over_limit_cents,
                                                  floor_cents,
                                                  movements_of,
                                                  order_share_cents,
+                                                 order_shares_cents,
                                                  post_movement,
 )
 from marketplace.accounts.services.member import Statement, request_payback, statement
 
 __all__ = [
-    "ORDER_SETTLEMENT_KINDS",
-    "OFFLINE_MEANS", "Statement", "Treasury", "account_row", "adjust", "balance_cents", "carry_over_limit_cents",
-    "floor_cents", "member_liability_cents", "movement_text", "movements_of", "order_share_cents", "post_movement",
-    "record_payback", "record_top_up",
+    "ORDER_SETTLEMENT_KINDS", "OFFLINE_MEANS", "Statement", "Treasury", "account_row", "adjust", "balance_cents",
+    "balances_cents", "carry_over_limit_cents", "floor_cents", "member_liability_cents", "movement_text",
+    "movements_of", "order_share_cents", "order_shares_cents", "post_movement", "record_payback", "record_top_up",
     "request_payback", "statement", "treasury",
 ]

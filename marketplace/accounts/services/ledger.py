@@ -5,6 +5,8 @@ so two requests spending the same balance at once are served one after the other
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -45,8 +47,15 @@ def account_row(user_id: int, *, lock: bool = False) -> MemberAccount:
 
 def balance_cents(user_id: int) -> int:
     """The member's balance: the sum of their movements (positive: the coop owes the member)."""
-    return int(db.session.query(func.coalesce(func.sum(AccountMovement.amount_cents), 0))
-               .filter(AccountMovement.user_id == user_id).scalar())
+    return balances_cents([user_id])[user_id]
+
+
+def balances_cents(user_ids: Iterable[int]) -> dict[int, int]:
+    """`balance_cents` of several members in one statement whatever their number: {user id: balance}."""
+    ids = set(user_ids)
+    sums = dict(db.session.query(AccountMovement.user_id, func.sum(AccountMovement.amount_cents))
+                .filter(AccountMovement.user_id.in_(ids)).group_by(AccountMovement.user_id).all()) if ids else {}
+    return {user_id: int(sums.get(user_id) or 0) for user_id in ids}
 
 
 def floor_cents(kind: MovementKind) -> int:
@@ -109,6 +118,13 @@ ORDER_SETTLEMENT_KINDS = (MovementKind.ORDER_PAYMENT, MovementKind.REFUND_TO_ACC
 
 def order_share_cents(order_id: int) -> int:
     """What the buyer's account has paid towards an order, net of what came back to it (never credits)."""
-    return -int(db.session.query(func.coalesce(func.sum(AccountMovement.amount_cents), 0))
-                .filter(AccountMovement.order_id == order_id,
-                        AccountMovement.kind.in_(ORDER_SETTLEMENT_KINDS)).scalar())
+    return order_shares_cents([order_id])[order_id]
+
+
+def order_shares_cents(order_ids: Iterable[int]) -> dict[int, int]:
+    """`order_share_cents` of several orders in one statement whatever their number: {order id: share}."""
+    ids = set(order_ids)
+    sums = dict(db.session.query(AccountMovement.order_id, func.sum(AccountMovement.amount_cents))
+                .filter(AccountMovement.order_id.in_(ids), AccountMovement.kind.in_(ORDER_SETTLEMENT_KINDS))
+                .group_by(AccountMovement.order_id).all()) if ids else {}
+    return {order_id: -int(sums.get(order_id) or 0) for order_id in ids}

@@ -70,7 +70,7 @@ from marketplace.billing.services.rules import (
                                                    update_billing_settings,
                                                    withdraw_rule,
 )
-from marketplace.billing.services.statements import StatementView, get_statement, my_statements
+from marketplace.billing.services.statements import StatementView, get_statement, my_statements, period_statements
 from marketplace.billing.services.transparency import (
                                                    CollegeFigures,
                                                    PeriodReport,
@@ -87,7 +87,7 @@ __all__ = [
     "close_period", "coop_timezone", "coop_today", "costs_by_category", "courier_pay_by_member", "delete_cost",
     "delivery_fees_total", "due_period_ids", "fees_due_cents", "get_billing_settings", "get_or_create_period",
     "get_period", "get_rule", "get_statement", "line_amount_sql", "month_start", "my_statements", "next_month",
-    "open_periods", "paid_by_member", "period_label", "previous_month", "producer_sales_by_member",
+    "open_periods", "paid_by_member", "period_label", "period_statements", "previous_month", "producer_sales_by_member",
     "propose_rule", "receipt_file", "record_cost", "record_fee_withheld", "record_payment", "record_withholding",
     "release_fee_withheld", "release_withholding", "rule_in_force", "store_receipt", "sync_processing_fees",
     "tally_vote", "to_fee_rule", "transparency_report", "twelve_months", "YearView",

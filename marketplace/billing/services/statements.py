@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func
+from sqlalchemy.orm import selectinload
 
 from marketplace.billing.models import BillingPeriod, CostEntry, DuesEntry, DuesKind, FeeRuleVersion, Statement
 from marketplace.billing.services.collection import _paid_for
@@ -41,6 +43,18 @@ def get_statement(viewer: User, statement_id: int) -> StatementView:
     return StatementView(statement=statement, period=period, rule=period.rule,
                          costs_by_category=costs_by_category(period.id), adjustments=adjustments,
                          paid_cents=_paid_for(statement.user_id, period.id), member_name=statement.user.full_name)
+
+
+STATEMENTS_PER_PAGE = 200
+
+
+def period_statements(period: BillingPeriod, page: int = 1, per_page: int | None = None) -> Pagination:
+    """One page of a period's statements by college and member, each with its member's name (a count and two
+    statements whatever the page's size); the admin's period page."""
+    return (db.session.query(Statement).filter(Statement.period_id == period.id)
+            .options(selectinload(Statement.user).load_only(User.full_name))
+            .order_by(Statement.college, Statement.user_id, Statement.id)
+            .paginate(page=page, per_page=per_page or STATEMENTS_PER_PAGE, error_out=False))
 
 
 def my_statements(user: User) -> list[tuple[Statement, int]]:

@@ -7,6 +7,7 @@
 - ordering: each subscriber's order for a distribution, exactly once
 """
 from marketplace.contracts.services.choices import (
+                                                    absences_by_distribution,
                                                     absences_for,
                                                     declare_absence,
                                                     set_baskets,
@@ -53,7 +54,7 @@ from marketplace.contracts.services.subscribing import (
 )
 
 __all__ = [
-    "Balance", "ContractInput", "absences_for", "absences_left", "amount_cents", "balance",
+    "Balance", "ContractInput", "absences_by_distribution", "absences_for", "absences_left", "amount_cents", "balance",
     "cancel_subscription_orders", "choices_of", "create_contract", "create_due_orders", "create_order_for",
     "create_subscription_orders", "declare_absence", "delivery_plan", "due_distribution_ids", "get_contract",
     "managed_contracts", "open_contracts", "own_subscription", "pay_instalment_from_account", "record_instalment",

@@ -7,7 +7,9 @@ For a card order the card is held and captured only for the rest (marketplace.pa
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from flask_babel import gettext as _
 
@@ -118,14 +120,34 @@ class Handover:
         return self.balance_cents - self.order_rest_cents + self.to_collect_cents
 
 
+class Payable(Protocol):
+    """What a handover reads of an order: an `Order`, or a row of these columns of it."""
+
+    id: int
+    buyer_id: int
+    payment_method: PaymentMethod
+    payment_status: PaymentStatus
+
+
 def handover_due(order: Order) -> Handover:
     """The pickup sheet's and the courier stop's "to pay / to hand back" for an order."""
-    rest = 0
-    if order.payment_method == PaymentMethod.PAY_AT_PICKUP and order.payment_status == PaymentStatus.DUE:
-        rest = max(final_due_cents(order) - accounts.order_share_cents(order.id), 0)
-    account = db.session.get(MemberAccount, order.buyer_id)
-    return Handover(rest, accounts.balance_cents(order.buyer_id),
-                    account is not None and account.payback_requested_at is not None)
+    return handovers_due([order])[order.id]
+
+
+def handovers_due(orders: Sequence[Payable], final_cents: dict[int, int] | None = None) -> dict[int, Handover]:
+    """`handover_due` of several orders in at most three statements whatever their number: {order id: handover}.
+    `final_cents`: their final amounts when the caller has them (`total_due_cents_by_order`), else they are
+    `Order`s and `final_due_cents` reads each one's parts and lines."""
+    owed = [o for o in orders if o.payment_method == PaymentMethod.PAY_AT_PICKUP
+            and o.payment_status == PaymentStatus.DUE]
+    shares = accounts.order_shares_cents(o.id for o in owed)
+    rests = {o.id: max((final_due_cents(cast(Order, o)) if final_cents is None else final_cents[o.id])
+                       - shares[o.id], 0) for o in owed}
+    buyers = {o.buyer_id for o in orders}
+    balances = accounts.balances_cents(buyers)
+    asked = {user_id for (user_id,) in db.session.query(MemberAccount.user_id).filter(
+        MemberAccount.user_id.in_(buyers), MemberAccount.payback_requested_at.is_not(None))} if buyers else set()
+    return {o.id: Handover(rests.get(o.id, 0), balances[o.buyer_id], o.buyer_id in asked) for o in orders}
 
 
 def settle_at_handover(order: Order, actor: User, received_cents: int | None = None,

@@ -1,9 +1,12 @@
-"""The buyer's changes before the cut-off: quantities, removed lines, cancellation."""
+"""The buyer's orders a page at a time; their changes before the cut-off: quantities, removed lines, cancellation."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy.orm import selectinload
 
 from marketplace.core.errors import Conflict, NotFound
+from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import signals
@@ -11,6 +14,18 @@ from marketplace.orders.models import Order
 from marketplace.orders.services.lifecycle import _cancel_part, _record, _set_part_status
 from marketplace.orders.services.stock import MAX_QUANTITY, quantity_refusal, release_line_stock, reserve_more_for_line
 from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus
+
+ORDERS_PER_PAGE = 100
+
+
+def buyer_orders(user: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """One page of the member's orders, newest first, each with its distribution, place and parts (what each is
+    due: `total_due_cents_by_order`): a fixed number of statements whatever their number."""
+    return (db.session.query(Order).filter(Order.buyer_id == user.id)
+            .options(selectinload(Order.distribution).selectinload(Distribution.pickup_place),
+                     selectinload(Order.parts))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .paginate(page=page, per_page=per_page or ORDERS_PER_PAGE, error_out=False))
 
 
 def buyer_order(user: User, order_id: int) -> Order:

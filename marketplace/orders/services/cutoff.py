@@ -1,11 +1,11 @@
 """The cut-off: ordering closes, parts under a producer's minimum are cancelled, harvest lists go out."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import contains_eager
 
 from marketplace.catalog.models import ProducerProfile
 from marketplace.catalog.variants import variant_display_name
@@ -15,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.orders import emails, signals
 from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part
+from marketplace.orders.services.totals import estimated_cents_by_producer
 from marketplace.orders.states import PART_TRANSITIONS, TERMINAL, LineStatus, PartStatus
 from marketplace.timeutil import utcnow
 
@@ -31,19 +32,16 @@ class HarvestLine:
 
 
 def producer_totals(distribution_id: int) -> dict[int, int]:
-    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded."""
-    totals: dict[int, int] = defaultdict(int)
-    parts = (db.session.query(OrderPart).join(Order)
-             .filter(Order.distribution_id == distribution_id, OrderPart.status != PartStatus.CANCELLED).all())
-    for part in parts:
-        totals[part.producer_id] += part.estimated_cents
-    return dict(totals)
+    """Each producer's ordered total (estimates) for a distribution, cancelled parts excluded (summed by the
+    database: totals.estimated_cents_by_producer)."""
+    return estimated_cents_by_producer(distribution_id)
 
 
 def harvest_totals(distribution_id: int, producer_id: int) -> list[HarvestLine]:
     """What a producer must harvest and pack for a distribution: units per variant over every order
     (one-off or made from a contract: all are orders), active lines of parts not cancelled."""
     lines = (db.session.query(OrderLine).join(OrderPart).join(Order)
+             .options(contains_eager(OrderLine.part))  # each line's order, in the same statement
              .filter(Order.distribution_id == distribution_id, OrderPart.producer_id == producer_id,
                      OrderPart.status != PartStatus.CANCELLED, OrderLine.status == LineStatus.ACTIVE)
              .order_by(OrderLine.product_name, OrderLine.variant_label, OrderLine.variant_id).all())

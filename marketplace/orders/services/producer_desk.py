@@ -1,18 +1,66 @@
-"""The producer's desk: accept a part, reject a line, weigh, mark ready."""
+"""The producer's desk: their order parts a page at a time; accept a part, reject a line, weigh, mark ready."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from marketplace.catalog.models import ProducerProfile
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.core.mail import send_email
 from marketplace.core.services import get_int_setting
+from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import emails, signals
-from marketplace.orders.models import OrderLine, OrderPart
+from marketplace.orders.models import Order, OrderLine, OrderPart
 from marketplace.orders.services.lifecycle import _record, _set_part_status
 from marketplace.orders.services.stock import release_line_stock
 from marketplace.orders.states import LineStatus, PartStatus
+
+PARTS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class DeskPart:
+    """A part on the desk with what it shows of its order (read as columns, no order or buyer object)."""
+
+    part: OrderPart  # with its lines
+    reference: str
+    buyer_name: str
+
+
+@dataclass(frozen=True)
+class OrderDesk:
+    """One page of a producer's order parts, newest distribution first, grouped by distribution."""
+
+    producer: ProducerProfile
+    by_distribution: dict[Distribution, list[DeskPart]]
+    pages: Pagination
+
+
+def order_desk(user: User, page: int = 1, per_page: int | None = None) -> OrderDesk:
+    """The acting producer's order parts, a page at a time, each with its order's reference, its buyer's name, its
+    distribution and place, and its lines: a count and two statements whatever the page's size."""
+    from marketplace.catalog.services import producer_of
+
+    profile = producer_of(user)
+    query = (db.session.query(OrderPart, Distribution, Order.reference, User.full_name)
+             .join(Order, OrderPart.order_id == Order.id)
+             .join(Distribution, Order.distribution_id == Distribution.id).join(User, Order.buyer_id == User.id)
+             .options(selectinload(OrderPart.lines), joinedload(Distribution.pickup_place))
+             .filter(OrderPart.producer_id == profile.id)
+             .order_by(Distribution.starts_at.desc(), Order.id, OrderPart.id))
+    pages = query.paginate(page=page, per_page=per_page or PARTS_PER_PAGE, error_out=False)
+    by_distribution: dict[Distribution, list[DeskPart]] = {}
+    for part, distribution, reference, buyer_name in pages.items:
+        by_distribution.setdefault(distribution, []).append(DeskPart(part, reference, buyer_name))
+        for line in part.lines:  # each line's amount reads its part: known here, not looked up line by line
+            set_committed_value(line, "part", part)
+    return OrderDesk(profile, by_distribution, pages)
 
 
 def _producer_part(user: User, part_id: int) -> OrderPart:

@@ -1,8 +1,10 @@
-"""What many orders are due, in one statement: the list pages show it per row without loading their lines.
+"""What many orders are due, and what each producer sells in a distribution, in one statement: the list pages
+show them without loading the lines.
 
 The same rule as `Order.total_due_cents` (final amounts where weighed, estimates elsewhere, nothing for a
 rejected line or a cancelled part, delivery only with goods), summed by the database;
-tests/unit/test_order_totals.py checks the two agree line for line.
+tests/unit/test_order_totals.py checks the two agree line for line (and the estimates with
+`OrderPart.estimated_cents`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,28 @@ def _line_final_cents():
     return case((or_(OrderLine.status == LineStatus.REJECTED, OrderPart.status == PartStatus.CANCELLED), 0),
                 (OrderLine.is_weight_priced.is_(True), weighed),
                 else_=cast(OrderLine.quantity, BigInteger) * OrderLine.unit_price_cents)
+
+
+def _line_estimated_cents():
+    """`OrderLine.estimated_cents` in SQL: the agreed amount when there is one, else quantity x estimated grams x
+    price per kg rounded half up to the cent for a weighed line, else quantity x unit price."""
+    grams = OrderLine.quantity * func.coalesce(OrderLine.estimated_weight_g, 0)
+    weighed = (cast(grams, BigInteger) * OrderLine.unit_price_cents + 500) // 1000
+    return case((OrderLine.agreed_cents.is_not(None), OrderLine.agreed_cents),
+                (OrderLine.is_weight_priced.is_(True), weighed),
+                else_=cast(OrderLine.quantity, BigInteger) * OrderLine.unit_price_cents)
+
+
+def estimated_cents_by_producer(distribution_id: int) -> dict[int, int]:
+    """{producer id: the sum of `OrderPart.estimated_cents`} over a distribution's parts not cancelled (their active
+    lines; a producer whose live parts have none is there with 0), in one statement whatever their number."""
+    rows = db.session.execute(
+        select(OrderPart.producer_id, func.sum(_line_estimated_cents()))
+        .join(Order, Order.id == OrderPart.order_id)
+        .outerjoin(OrderLine, (OrderLine.part_id == OrderPart.id) & (OrderLine.status == LineStatus.ACTIVE))
+        .where(Order.distribution_id == distribution_id, OrderPart.status != PartStatus.CANCELLED)
+        .group_by(OrderPart.producer_id))
+    return {producer_id: int(cents or 0) for producer_id, cents in rows}
 
 
 def total_due_cents_by_order(orders: Iterable[Order]) -> dict[int, int]:
