@@ -257,8 +257,11 @@ def _after_commit(session_: Session) -> None:
         bump()
 
 
-def _after_rollback(session_: Session, _previous=None) -> None:
-    session_.info.pop("catalog_changed", None)
+def _after_rollback(session_: Session, previous=None) -> None:
+    # Only the outermost transaction's rollback forgets: after a savepoint's, the outer one may still commit the
+    # changes noted before it (as member_pages does).
+    if previous is None or previous.parent is None:
+        session_.info.pop("catalog_changed", None)
 
 
 def install() -> None:
