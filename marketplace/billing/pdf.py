@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 
 from marketplace.billing.services import StatementView, period_label
 from marketplace.core.services import get_setting
-from marketplace.orders.documents import TextPdf, _money, _text
+from marketplace.orders.documents import TextPdf, pdf_money, pdf_text
 
 
 def category_label(category: str) -> str:
@@ -33,29 +33,29 @@ def statement_pdf(view: StatementView) -> bytes:
     pdf.set_font(family, size=9)
     with pdf.table(col_widths=(120, 50), text_align=("LEFT", "RIGHT"), line_height=6) as table:
         header = table.row()
-        header.cell(_text(_("Category"), family))
-        header.cell(_text(_("Amount"), family))
+        header.cell(pdf_text(_("Category"), family))
+        header.cell(pdf_text(_("Amount"), family))
         for category, cents in view.costs_by_category:
             row = table.row()
-            row.cell(_text(category_label(category), family))
-            row.cell(_text(_money(cents), family))
+            row.cell(pdf_text(category_label(category), family))
+            row.cell(pdf_text(pdf_money(cents), family))
         row = table.row()
-        row.cell(_text(_("Total costs"), family))
-        row.cell(_text(_money(period.total_cost_cents or 0), family))
+        row.cell(pdf_text(_("Total costs"), family))
+        row.cell(pdf_text(pdf_money(period.total_cost_cents or 0), family))
         if period.carry_in_cents:
             row = table.row()
-            row.cell(_text(_("Carried over from the previous period"), family))
-            row.cell(_text(_money(period.carry_in_cents), family))
+            row.cell(pdf_text(_("Carried over from the previous period"), family))
+            row.cell(pdf_text(pdf_money(period.carry_in_cents), family))
     for cost in view.adjustments:
         line(_("Includes a late cost of %(a)s dated %(d)s (period already closed), as an adjustment.",
-               a=_money(cost.amount_cents), d=cost.incurred_on.isoformat()), 8, 5)
+               a=pdf_money(cost.amount_cents), d=cost.incurred_on.isoformat()), 8, 5)
     pdf.ln(2)
     if rule is not None:
         line(_("The rule (version %(v)d)", v=rule.version), 11, 7, bold=True)
         flats, weights = rule.flat_cents(), rule.weights()
         for college in ("producer", "courier", "buyer", "supporter"):
             line(_("%(college)s: flat %(flat)s per member, weight %(w)d on activity",
-                   college=college_label(college), flat=_money(flats[college]), w=weights[college]), 9, 5)
+                   college=college_label(college), flat=pdf_money(flats[college]), w=weights[college]), 9, 5)
         if rule.ga_reference:
             line(_("Adopted by decision of the general assembly: %(ref)s", ref=rule.ga_reference), 8, 5)
         elif rule.votes_for is not None:
@@ -63,12 +63,12 @@ def statement_pdf(view: StatementView) -> bytes:
                    f=rule.votes_for, a=rule.votes_against, b=rule.votes_abstain, e=rule.electorate), 8, 5)
     pdf.ln(2)
     line(_("Your fee"), 11, 7, bold=True)
-    line(_("Your activity this period: %(a)s", a=_money(s.activity_cents)), 10)
-    line(_("Flat part: %(a)s", a=_money(s.flat_cents)), 10)
-    line(_("Proportional part: %(a)s", a=_money(s.proportional_cents)), 10)
-    line(_("Total: %(a)s", a=_money(s.total_cents)), 12, 8, bold=True)
+    line(_("Your activity this period: %(a)s", a=pdf_money(s.activity_cents)), 10)
+    line(_("Flat part: %(a)s", a=pdf_money(s.flat_cents)), 10)
+    line(_("Proportional part: %(a)s", a=pdf_money(s.proportional_cents)), 10)
+    line(_("Total: %(a)s", a=pdf_money(s.total_cents)), 12, 8, bold=True)
     line(_("How it was computed: %(how)s", how=s.explanation), 8, 5)
-    line(_("Paid: %(p)s — still due: %(d)s", p=_money(view.paid_cents), d=_money(view.due_cents)), 10)
+    line(_("Paid: %(p)s — still due: %(d)s", p=pdf_money(view.paid_cents), d=pdf_money(view.due_cents)), 10)
     pdf.ln(2)
     line(period.summary, 8, 5)
     return bytes(pdf.output())

@@ -8,7 +8,7 @@ from marketplace.contracts.models import ContractTextVersion, Subscription
 from marketplace.contracts.services import schedule
 from marketplace.core.services import get_setting
 from marketplace.extensions import db
-from marketplace.orders.documents import TextPdf, _money, _text
+from marketplace.orders.documents import TextPdf, pdf_money, pdf_text
 
 
 def accepted_text(subscription: Subscription) -> str:
@@ -39,7 +39,7 @@ def contract_pdf(subscription: Subscription) -> bytes:
         line(f"{item.quantity * subscription.share} × {label}", 9, 5)
     plan = schedule.delivery_plan(subscription)
     line(_("Price per basket: %(price)s; baskets per delivery: %(share)d; deliveries: %(n)d; absences allowed: %(a)d.",
-           price=_money(contract.price_per_delivery_cents), share=subscription.share, n=len(plan),
+           price=pdf_money(contract.price_per_delivery_cents), share=subscription.share, n=len(plan),
            a=contract.allowed_absences), 10)
     pdf.ln(2)
     line(_("Payment schedule"), 11, 7, bold=True)
@@ -48,13 +48,13 @@ def contract_pdf(subscription: Subscription) -> bytes:
                    line_height=6) as table:
         header = table.row()
         for title in (_("No."), _("Due on"), _("Amount"), _("Paid")):
-            header.cell(_text(title, family))
+            header.cell(pdf_text(title, family))
         for row in sorted(subscription.instalment_rows, key=lambda r: r.number):
             cells = table.row()
             cells.cell(str(row.number))
-            cells.cell(_text(format_date(row.due_on), family))
-            cells.cell(_text(_money(row.amount_cents), family))
-            cells.cell(_text(format_date(row.paid_at) if row.paid_at else "", family))
+            cells.cell(pdf_text(format_date(row.due_on), family))
+            cells.cell(pdf_text(pdf_money(row.amount_cents), family))
+            cells.cell(pdf_text(format_date(row.paid_at) if row.paid_at else "", family))
     pdf.ln(2)
     line(_("The contract's text"), 11, 7, bold=True)
     line(accepted_text(subscription), 9, 5)

@@ -17,7 +17,7 @@ from marketplace.invoicing.drafting import local_date
 from marketplace.invoicing.models import Invoice, InvoiceDocument
 from marketplace.invoicing.texts import document_title, legal_notes
 from marketplace.money import cents_to_decimal
-from marketplace.orders.documents import _font
+from marketplace.orders.documents import pdf_font
 
 UNIT_LABELS = {"KGM": "kg", "LTR": "l", "H87": "pièce", "C62": "unité"}
 
@@ -38,7 +38,7 @@ def _unit_price(e4: int) -> str:
     return f"{Decimal(e4) / 10000:.4f} €".replace(".", ",")
 
 
-def _money(cents: int) -> str:
+def pdf_money(cents: int) -> str:
     """Invoices are legal documents in French, whoever reads them: '21,74 €'."""
     return f"{cents_to_decimal(cents)} €".replace(".", ",")
 
@@ -102,20 +102,20 @@ def _tables(pdf: _InvoicePDF, invoice: Invoice) -> None:
         for line in invoice.lines:
             rate = "exonéré" if line.vat_category == "E" else _rate(line.vat_rate_bp)
             table.row([line.description, _quantity(line.quantity_milli, line.unit_code),
-                       _unit_price(line.unit_price_ht_e4), rate, _money(line.ht_cents), _money(line.ttc_cents)])
+                       _unit_price(line.unit_price_ht_e4), rate, pdf_money(line.ht_cents), pdf_money(line.ttc_cents)])
     pdf.ln(3)
     with pdf.table(col_widths=(40, 35, 35, 35), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"), line_height=5,
                    width=145, align="RIGHT") as table:
         table.row(["Taux de TVA", "Base HT", "TVA", "Total TTC"])
         for rate in invoice.vat_totals:
             label = "exonéré" if rate.vat_category == "E" else _rate(rate.vat_rate_bp)
-            table.row([label, _money(rate.ht_cents), _money(rate.vat_cents), _money(rate.ttc_cents)])
-        table.row(["Total", _money(invoice.total_ht_cents), _money(invoice.total_vat_cents),
-                   _money(invoice.total_ttc_cents)])
+            table.row([label, pdf_money(rate.ht_cents), pdf_money(rate.vat_cents), pdf_money(rate.ttc_cents)])
+        table.row(["Total", pdf_money(invoice.total_ht_cents), pdf_money(invoice.total_vat_cents),
+                   pdf_money(invoice.total_ttc_cents)])
     pdf.ln(2)
     pdf.set_font(family, "B", 11)
     label = "Montant de l'avoir TTC" if invoice.is_credit_note else "Total TTC"
-    pdf.cell(0, 7, f"{label} : {_money(invoice.total_ttc_cents)}", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, f"{label} : {pdf_money(invoice.total_ttc_cents)}", align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def _mentions(pdf: _InvoicePDF, invoice: Invoice) -> None:
@@ -132,7 +132,7 @@ def _mentions(pdf: _InvoicePDF, invoice: Invoice) -> None:
 def render_pdf(invoice: Invoice) -> bytes:
     """The printable invoice (PDF/A-3b, fonts embedded), before its XML is attached."""
     pdf = _InvoicePDF(format="A4", enforce_compliance="PDF/A-3B")
-    pdf.family_name = _font(pdf)
+    pdf.family_name = pdf_font(pdf)
     pdf.invoice_label = f"{document_title(invoice).capitalize()} {invoice.number_text} — {invoice.seller_name}"
     pdf.set_title(f"{document_title(invoice)} {invoice.number_text}")
     pdf.set_lang("fr-FR")

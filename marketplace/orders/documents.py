@@ -41,28 +41,28 @@ class Document:
 
     def to_pdf(self) -> bytes:
         pdf = FPDF(orientation="L" if len(self.headers) > 4 else "P", format="A4")
-        family = _font(pdf)
+        family = pdf_font(pdf)
         pdf.set_auto_page_break(True, margin=12)
         pdf.add_page()
         pdf.set_font(family, size=15)
-        pdf.cell(0, 9, _text(self.title, family), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 9, pdf_text(self.title, family), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(family, size=10)
-        pdf.cell(0, 6, _text(self.subtitle, family), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, pdf_text(self.subtitle, family), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
         pdf.set_font(family, size=9)
         widths = self.widths or None
         with pdf.table(col_widths=widths, text_align="LEFT", line_height=6) as table:
             header = table.row()
             for h in self.headers:
-                header.cell(_text(h, family))
+                header.cell(pdf_text(h, family))
             for values in self.rows:
                 row = table.row()
                 for value in values:
-                    row.cell(_text(value, family))
+                    row.cell(pdf_text(value, family))
         return bytes(pdf.output())
 
 
-def _font(pdf: FPDF) -> str:
+def pdf_font(pdf: FPDF) -> str:
     regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
     if regular.exists() and bold.exists():
         pdf.add_font("DejaVu", "", str(regular))
@@ -71,7 +71,7 @@ def _font(pdf: FPDF) -> str:
     return "Helvetica"
 
 
-def _text(value: str, family: str) -> str:
+def pdf_text(value: str, family: str) -> str:
     if family == "Helvetica":  # core fonts are Latin-1 only
         return value.replace("€", "EUR").encode("latin-1", "replace").decode("latin-1")
     return value
@@ -82,16 +82,16 @@ class TextPdf:
 
     def __init__(self) -> None:
         self.pdf = FPDF(format="A4")
-        self.family = _font(self.pdf)
+        self.family = pdf_font(self.pdf)
         self.pdf.set_auto_page_break(True, margin=14)
         self.pdf.add_page()
 
     def line(self, text: str, size: int = 10, height: float = 6, bold: bool = False) -> None:
         self.pdf.set_font(self.family, "B" if bold else "", size=size)
-        self.pdf.multi_cell(0, height, _text(text, self.family), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, height, pdf_text(text, self.family), new_x="LMARGIN", new_y="NEXT")
 
 
-def _money(cents: int) -> str:
+def pdf_money(cents: int) -> str:
     return format_money(cents)  # in the reader's language, as the whole document
 
 
@@ -205,7 +205,7 @@ def _translated_once() -> Callable[..., str]:
     return gettext_once
 
 
-def handover_text(order: Payable, due: Handover | None = None, _money: Callable[[int], str] = _money,
+def handover_text(order: Payable, due: Handover | None = None, money: Callable[[int], str] = pdf_money,
                   _: Callable[..., str] = _) -> str:
     """The pickup sheet's column: what to collect, account included, or what the account keeps for the buyer."""
     from marketplace.orders.services.account_payment import handover_due
@@ -216,17 +216,17 @@ def handover_text(order: Payable, due: Handover | None = None, _money: Callable[
     elif order.payment_status.value == "paid":
         paid = _("already paid")
     else:
-        paid = _("order %(amount)s", amount=_money(due.order_rest_cents))
+        paid = _("order %(amount)s", amount=money(due.order_rest_cents))
     account = ""
     if due.balance_cents:
-        account = _(", account %(balance)s", balance=_money(due.balance_cents))
+        account = _(", account %(balance)s", balance=money(due.balance_cents))
     if due.to_collect_cents:
-        return _("To pay: %(amount)s (%(detail)s%(account)s)", amount=_money(due.to_collect_cents), detail=paid,
+        return _("To pay: %(amount)s (%(detail)s%(account)s)", amount=money(due.to_collect_cents), detail=paid,
                  account=account)
     if due.balance_after_cents > 0 and due.payback_requested:
         return _("Nothing to pay (%(detail)s%(account)s). To hand back, asked: %(amount)s", detail=paid,
-                 account=account, amount=_money(due.balance_after_cents))
+                 account=account, amount=money(due.balance_after_cents))
     if due.balance_after_cents > 0:
         return _("Nothing to pay (%(detail)s%(account)s). The account keeps %(amount)s", detail=paid,
-                 account=account, amount=_money(due.balance_after_cents))
+                 account=account, amount=money(due.balance_after_cents))
     return _("Nothing to pay (%(detail)s%(account)s)", detail=paid, account=account)
