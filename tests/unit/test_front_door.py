@@ -169,9 +169,7 @@ def test_a_session_cookie_verified_before_is_not_answered_once_older_than_the_se
 
 def _visit(app, url="/products", **kwargs):
     """A visitor without any cookie (a new client each time)."""
-    client = app.test_client(use_cookies=False)
-    with app.app_context():
-        return client.get(url, **kwargs)
+    return _open(app.test_client(use_cookies=False), url, **kwargs)
 
 
 @pytest.mark.parametrize("url", ["/products", "/products?q=carr", "product"])
