@@ -5,6 +5,9 @@ import secrets
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from sqlalchemy import delete
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from marketplace.catalog.models import Product
 from marketplace.catalog.variants import SaleTerms, variant_display_name
@@ -15,7 +18,8 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
-from marketplace.orders.models import CartItem, Order, OrderPart
+from marketplace.orders.models import Cart, CartItem, Order, OrderPart
+from marketplace.orders.services import rows
 from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, cart_lines, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
@@ -86,10 +90,9 @@ def checkout(user: User, data: CheckoutInput) -> Order:
         _apply_delivery(order, distribution, data, summary)
     _add_lines(order, distribution, items, products,
                {line.item.variant_id: line.terms for line in lines if line.terms is not None})
-    db.session.add(order)
     _record(order, "placed", actor=user)
-    cart.items.clear()
-    db.session.flush()
+    _write(order)
+    _empty(cart)
     require_summary_matches(order, summary)
     if data.use_account:
         pay_from_account(order)
@@ -97,6 +100,38 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
+
+
+def _write(order: Order) -> None:
+    """The order, its parts, lines and events: one INSERT per table (rows.insert_new), then kept in the
+    session as written, as the unit of work would have left them after its flush."""
+    rows.insert_new([order])
+    for part in order.parts:
+        part.order_id = order.id
+    rows.insert_new(order.parts)
+    lines = []
+    for part in order.parts:
+        for line in part.lines:
+            line.part_id = part.id
+            lines.append(line)
+    rows.insert_new(lines)
+    for event in order.events:
+        event.order_id = order.id
+        event.part_id = event.part.id if event.part is not None else None
+    rows.insert_new(order.events)
+    rows.keep(order, [order, *order.parts, *lines, *order.events])
+
+
+def _empty(cart: Cart) -> None:
+    """The cart's items ordered are deleted (by id: an item another tab adds meanwhile stays in the cart)."""
+    ids = [item.id for item in cart.items]
+    table = CartItem.__table__
+    deleted = db.session.connection().execute(delete(table).where(table.c.id.in_(ids))).rowcount
+    if deleted != len(ids):  # as the unit of work would: another checkout of this cart got there first
+        raise StaleDataError(f"DELETE of cart_items expected to delete {len(ids)} row(s); {deleted} were matched.")
+    for item in cart.items:
+        db.session.expunge(item)
+    set_committed_value(cart, "items", [])
 
 
 def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product],
