@@ -88,11 +88,64 @@ def test_checkout_statements_pinned(farms, client):
     _add(client, farms[1][0])
     # 31 before (the cart read twice, the terms twice, the producers taking part, the account row locked and
     # created for a zero balance); 19 before the order's id and payment method were read before the commit
-    # (not reloaded for the redirect) and the delivery slots were read only to show the form (not for a
-    # pickup order placed). SQLite inserts the order's 2 parts and 2 lines one by one (PostgreSQL batches
-    # them: tests/integration/test_checkout_statements_pg.py).
-    assert _post_statements(client, "/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}) == 17
+    # (not reloaded for the redirect), the delivery slots read only to show the form (not for a pickup order
+    # placed) and the reference checked by the order's INSERT itself. SQLite inserts the order's 2 parts and
+    # 2 lines one by one (PostgreSQL batches them: tests/integration/test_checkout_statements_pg.py).
+    assert _post_statements(client, "/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}) == 16
     assert db.session.query(Order).count() == 1
     db.session.expire_all()
     assert {p.name: p.stock for p in db.session.query(Product) if p.stock != 100} == {
         "Produce 0.0": 99, "Produce 1.0": 99}
+
+
+def test_checkout_draws_another_reference_when_one_is_taken(farms, monkeypatch):
+    from marketplace.orders.services import placing
+
+    first, second = make_member("first@test.coop"), make_member("second@test.coop")
+    for buyer in (first, second):
+        orders.add_to_cart(buyer, farms[0][0].id, 1)
+    db.session.commit()
+    taken = orders.checkout(first, CheckoutInput()).reference
+    db.session.commit()
+    drawn = iter([taken, "C0000-FRESH00001"])
+    monkeypatch.setattr(placing, "_reference_candidate", lambda: next(drawn))
+    order = orders.checkout(second, CheckoutInput())
+    db.session.commit()
+    assert order.reference == "C0000-FRESH00001"
+    assert sorted(o.buyer_id for o in db.session.query(Order)) == sorted([first.id, second.id])
+
+
+def test_a_checkout_refused_after_its_rows_were_written_leaves_nothing_behind(farms):
+    from marketplace.core.errors import ServiceError
+    from marketplace.orders import signals
+    from marketplace.orders.models import OrderLine, OrderPart
+
+    buyer = make_member("buyer@test.coop")
+    orders.add_to_cart(buyer, farms[0][0].id, 2)
+    orders.add_to_cart(buyer, farms[1][0].id, 1)
+    db.session.commit()
+    expected_cents = 2 * farms[0][0].price_cents + farms[1][0].price_cents
+
+    def refuse(order, **_kw):
+        # Everything written is there, read without a statement, before the refusal.
+        with counting() as statements:
+            assert [len(p.lines) for p in order.parts] == [1, 1] and order.events[0].kind == "placed"
+            assert order.goods_estimated_cents == expected_cents
+        assert statements == []
+        raise ServiceError("refused")
+
+    signals.order_placed.connect(refuse)
+    try:
+        with pytest.raises(ServiceError):
+            orders.checkout(buyer, CheckoutInput())
+    finally:
+        signals.order_placed.disconnect(refuse)
+    db.session.rollback()
+    assert not [o for o in db.session.identity_map.values() if isinstance(o, (Order, OrderPart, OrderLine))]
+    assert db.session.query(Order).count() == 0 and len(orders.get_cart(buyer).items) == 2
+    order = orders.checkout(buyer, CheckoutInput())  # the same session goes on: the ids are free again (SQLite)
+    db.session.commit()
+    db.session.expire_all()
+    assert [(p.producer_id, [(ln.product_id, ln.quantity) for ln in p.lines]) for p in order.parts] == [
+        (farms[0][0].producer_id, [(farms[0][0].id, 2)]), (farms[1][0].producer_id, [(farms[1][0].id, 1)])]
+    assert orders.get_cart(buyer).items == []

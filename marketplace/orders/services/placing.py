@@ -5,7 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -54,10 +54,15 @@ class CheckoutInput:
     use_account: bool = True  # the buyer's account balance pays first unless they opt out
 
 
+def _reference_candidate() -> str:
+    """A short public order reference; 40 random bits make a clash negligible (and each use checks it)."""
+    return "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+
+
 def _new_reference() -> str:
-    """A short public order reference; 40 random bits make a clash negligible, and it is checked."""
+    """A reference no order has yet."""
     while True:
-        reference = "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+        reference = _reference_candidate()
         if not db.session.query(Order.id).filter_by(reference=reference).first():
             return reference
 
@@ -81,7 +86,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     lines = cart_lines(cart)  # the terms of every line, read once (one statement) for the summary and the lines
     summary = checkout_summary(cart, distribution, data, lines)
 
-    order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
+    order = Order(reference=_reference_candidate(), buyer_id=user.id, distribution_id=distribution.id,
                   fulfilment=data.fulfilment, payment_method=data.payment_method,
                   payment_status=PaymentStatus.DUE if data.payment_method == PaymentMethod.PAY_AT_PICKUP
                   else PaymentStatus.AWAITING,
@@ -96,16 +101,19 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     require_summary_matches(order, summary)
     if data.use_account:
         pay_from_account(order)
+    place = distribution.pickup_place.name  # read before the receivers add rows: they are flushed once, at the commit
     signals.order_placed.send(order)
-    send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
+    send_email(user, emails.order_confirmed, ref=order.reference, place=place,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
 
 
 def _write(order: Order) -> None:
     """The order, its parts, lines and events: one INSERT per table (rows.insert_new), then kept in the
-    session as written, as the unit of work would have left them after its flush."""
-    rows.insert_new([order])
+    session as written, as the unit of work would have left them after its flush. The order's INSERT itself
+    checks that no order has its reference yet (another one is drawn in the rare case one has)."""
+    while not rows.insert_new_unless_taken(order, "reference"):
+        order.reference = _reference_candidate()
     for part in order.parts:
         part.order_id = order.id
     rows.insert_new(order.parts)
@@ -122,11 +130,13 @@ def _write(order: Order) -> None:
     rows.keep(order, [order, *order.parts, *lines, *order.events])
 
 
+_DELETE_ITEMS = delete(CartItem.__table__).where(CartItem.__table__.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def _empty(cart: Cart) -> None:
     """The cart's items ordered are deleted (by id: an item another tab adds meanwhile stays in the cart)."""
     ids = [item.id for item in cart.items]
-    table = CartItem.__table__
-    deleted = db.session.connection().execute(delete(table).where(table.c.id.in_(ids))).rowcount
+    deleted = db.session.connection().execute(_DELETE_ITEMS, {"ids": ids}).rowcount
     if deleted != len(ids):  # as the unit of work would: another checkout of this cart got there first
         raise StaleDataError(f"DELETE of cart_items expected to delete {len(ids)} row(s); {deleted} were matched.")
     for item in cart.items:

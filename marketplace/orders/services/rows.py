@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, event, insert, inspect
+from sqlalchemy import Column, bindparam, event, insert, inspect, select
 from sqlalchemy.orm import Mapper, Session, SessionTransaction, make_transient, make_transient_to_detached
 
 from marketplace.extensions import db
 
 _COLUMNS: dict[type, list[tuple[str, Column]]] = {}
 _INSERTS: dict[type, Any] = {}
+_GUARDED: dict[tuple[type, str], Any] = {}
 
 
 def _columns(model: type) -> list[tuple[str, Column]]:
@@ -77,6 +78,25 @@ def insert_new(objects: Sequence[Any]) -> None:
         ids = list(connection.execute(statement, rows).scalars())
     for obj, new_id in zip(objects, ids, strict=True):
         obj.id = new_id
+
+
+def insert_new_unless_taken(obj: Any, unique: str) -> bool:
+    """INSERT this new object unless a row already has its value of the `unique` column, in one statement
+    (INSERT ... SELECT ... WHERE NOT EXISTS): True and its id set, or False and nothing written."""
+    model = type(obj)
+    row = _row(obj)
+    statement = _GUARDED.get((model, unique))
+    if statement is None:
+        table = model.__table__
+        params = {key: bindparam(key, type_=table.c[key].type) for key in row}
+        taken = select(table.c.id).where(table.c[unique] == params[unique]).exists()
+        statement = _GUARDED[(model, unique)] = (
+            insert(table).from_select(list(row), select(*params.values()).where(~taken)).returning(table.c.id))
+    new_id = db.session.connection().execute(statement, row).scalar_one_or_none()
+    if new_id is None:
+        return False
+    obj.id = new_id
+    return True
 
 
 def keep(root: Any, written: Sequence[Any]) -> None:
