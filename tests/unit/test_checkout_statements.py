@@ -149,3 +149,45 @@ def test_a_checkout_refused_after_its_rows_were_written_leaves_nothing_behind(fa
     assert [(p.producer_id, [(ln.product_id, ln.quantity) for ln in p.lines]) for p in order.parts] == [
         (farms[0][0].producer_id, [(farms[0][0].id, 2)]), (farms[1][0].producer_id, [(farms[1][0].id, 1)])]
     assert orders.get_cart(buyer).items == []
+
+
+def test_checkout_says_why_a_line_can_no_longer_be_served(farms):
+    from marketplace.catalog.models import ProductStatus
+    from marketplace.core.errors import Conflict, NotFound
+    from marketplace.distributions.models import Distribution
+    from marketplace.offers import services as offers
+    from marketplace.offers.services import OfferInput
+    from marketplace.orders.models import CartItem
+
+    buyer = make_member("buyer@test.coop")
+    sold, archived, offered, withdrawn = farms[0][0], farms[0][1], farms[1][0], farms[1][1]
+
+    def fill_cart(*products: Product) -> None:
+        db.session.query(CartItem).delete()
+        db.session.commit()
+        for product in products:
+            orders.add_to_cart(buyer, product.id, 1)
+
+    # Archived after it was put in the cart.
+    fill_cart(archived, sold)
+    db.session.get(Product, archived.id).status = ProductStatus.ARCHIVED
+    db.session.commit()
+    with pytest.raises(NotFound, match="Produce 0.1 is no longer sold: remove it from your cart."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    # The second farm now sells by offers at this distribution, and not the withdrawn product.
+    fill_cart(withdrawn, offered)
+    distribution = db.session.query(Distribution).one()
+    offers.set_offers(offered.producer.user, distribution.id, [OfferInput(offered.variants[0].id, 10)])
+    db.session.commit()
+    with pytest.raises(Conflict, match="Produce 1.1 is not offered at this distribution: remove it from your cart."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    # Then the second farm leaves the distribution.
+    db.session.query(Distribution).one().producers.remove(offered.producer)
+    db.session.commit()
+    with pytest.raises(Conflict, match="Ferme 1 does not take part in this distribution."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    assert db.session.query(Order).count() == 0
+    assert [p.stock for p in db.session.query(Product)] == [100] * 10

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete
@@ -24,7 +25,7 @@ from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, cart_lines, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.lines import new_order_line
-from marketplace.orders.services.stock import lock_products, reserve_variants
+from marketplace.orders.services.stock import lock_product_rows, reserve_variants
 from marketplace.orders.services.summary import CheckoutSummary, checkout_summary, require_summary_matches
 from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
@@ -81,8 +82,8 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
     items = sorted(cart.items, key=lambda i: (i.product_id, i.variant_id))
-    # One statement, whatever the cart's size; the terms below then read the products it loaded.
-    products = lock_products(item.product_id for item in items)
+    # One statement, whatever the cart's size; the terms below then read the products fresh.
+    lock_product_rows(item.product_id for item in items)
     lines = cart_lines(cart)  # the terms of every line, read once (one statement) for the summary and the lines
     summary = checkout_summary(cart, distribution, data, lines)
 
@@ -93,7 +94,7 @@ def checkout(user: User, data: CheckoutInput) -> Order:
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data, summary)
-    _add_lines(order, distribution, items, products,
+    _add_lines(order, distribution, items,
                {line.item.variant_id: line.terms for line in lines if line.terms is not None})
     _record(order, "placed", actor=user)
     _write(order)
@@ -144,31 +145,40 @@ def _empty(cart: Cart) -> None:
     set_committed_value(cart, "items", [])
 
 
-def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product],
-               terms: dict[int, SaleTerms]) -> None:
+def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], terms: dict[int, SaleTerms]) -> None:
     """One part per producer, one line per variant at the distribution's terms; stock taken in one go.
 
-    A variant has terms only where its producer takes part: who takes part is read only to say why not."""
+    A variant has terms only where its product is sold and its producer takes part: the product, and who
+    takes part, are read only to say why a line has none."""
     parts: dict[int, OrderPart] = {}
     for item in items:
-        product = products[item.product_id]
-        if not product.is_available:
-            raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
-        if item.variant_id not in terms and not _taking_part(distribution.id, {product.producer_id}):
-            raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-        if item.variant_id not in terms:
-            raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",
-                             name=variant_display_name(product.name, item.variant.label)))
-        part = parts.get(product.producer_id)
+        term = terms.get(item.variant_id)
+        if term is None:
+            _refuse_line(distribution, item)
+        producer_id = term.variant.product.producer_id
+        part = parts.get(producer_id)
         if part is None:
-            part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
+            part = parts[producer_id] = OrderPart(producer_id=producer_id)
             order.parts.append(part)
-        part.lines.append(new_order_line(terms[item.variant_id], item.quantity, None))
+        part.lines.append(new_order_line(term, item.quantity, None))
     # One conditional UPDATE on the offers, one on the products, whatever the cart's size.
     sources = reserve_variants(distribution.id, {item.variant_id: item.quantity for item in items}, terms)
     for part in parts.values():
         for line in part.lines:
             line.offer_id = sources[line.variant_id]
+
+
+def _refuse_line(distribution: Distribution, item: CartItem) -> NoReturn:
+    """Why this line has no terms at the distribution: its product is no longer sold, its producer does not
+    take part, or its variant is not offered there."""
+    product = db.session.get(Product, item.product_id)
+    assert product is not None  # a cart item's product is never deleted (its foreign key)
+    if not product.is_available:
+        raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
+    if not _taking_part(distribution.id, {product.producer_id}):
+        raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
+    raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",
+                     name=variant_display_name(product.name, item.variant.label)))
 
 
 def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput, summary: CheckoutSummary) -> None:
