@@ -105,10 +105,10 @@ def keep(root: Any, written: Sequence[Any]) -> None:
 
     If the transaction (or the savepoint) they were written in is rolled back, they leave the session again
     as transient objects, as objects the unit of work inserted do."""
+    session = db.session()
     for obj in written:
         make_transient_to_detached(obj)
-    db.session.add(root)
-    session = db.session()
+    session.add(root)
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_KEPT, []).append((transaction, list(written)))
     _install()
@@ -147,7 +147,15 @@ def _forget_committed(session: Session) -> None:
         session.info.pop(_KEPT, None)
 
 
+_installed = False
+
+
 def _install() -> None:
+    """The two listeners above, on every session, from the first rows kept on (once per process)."""
+    global _installed
+    if _installed:
+        return
     if not event.contains(Session, "after_soft_rollback", _forget_rolled_back):
         event.listen(Session, "after_soft_rollback", _forget_rolled_back)
         event.listen(Session, "after_commit", _forget_committed)
+    _installed = True
