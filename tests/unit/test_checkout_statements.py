@@ -157,7 +157,6 @@ def test_checkout_says_why_a_line_can_no_longer_be_served(farms):
     from marketplace.distributions.models import Distribution
     from marketplace.offers import services as offers
     from marketplace.offers.services import OfferInput
-    from marketplace.orders.models import CartItem
 
     buyer = make_member("buyer@test.coop")
     sold, archived, offered, withdrawn = farms[0][0], farms[0][1], farms[1][0], farms[1][1]
