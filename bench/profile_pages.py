@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--miss", action="store_true", help="empty the member page cache before each GET")
     parser.add_argument("--plain", action="store_true",
-                        help="no profiler: the CPU per call, and per POST for add (without the GET after it)")
+                        help="no profiler: the CPU per call, and per POST for add and checkout (without the GET "
+                             "after it; checkout: its own POST, not the two adds before it)")
     args = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="coop-profile-"))
     (instance / "uploads").mkdir()
@@ -48,6 +49,7 @@ def main() -> None:
     ids = facts["sold"]
 
     posted = [0.0]
+    placed = [0.0]  # the checkout POSTs alone
 
     def add():
         # Among a few products, so that the cart stays as small as the bench's carts (a few lines).
@@ -63,8 +65,10 @@ def main() -> None:
         client.get(r.headers["Location"])  # as a browser (and bench/load.py) does: the flashed message leaves
 
     def checkout():
+        started = time.process_time()
         r = client.post("/checkout", data={"csrf_token": token, "fulfilment": "pickup",
                                            "payment_method": "pay_at_pickup"})
+        placed[0] += time.process_time() - started
         assert r.status_code == 302, r.status_code
         client.get(r.headers["Location"])
 
@@ -94,10 +98,11 @@ def main() -> None:
     for _ in range(5):
         call()
     if args.plain:
-        posted[0], start = 0.0, time.process_time()
+        posted[0], placed[0], start = 0.0, 0.0, time.process_time()
         for _ in range(args.n):
             call()
-        per_post = f", {posted[0] * 1000 / args.n:.2f} ms per POST" if args.page == "add" else ""
+        per_post = {"add": f", {posted[0] * 1000 / args.n:.2f} ms per POST",
+                    "checkout": f", {placed[0] * 1000 / args.n:.2f} ms per checkout POST"}.get(args.page, "")
         print(f"{args.page}: {(time.process_time() - start) * 1000 / args.n:.2f} ms CPU per call{per_post}")
         return
     profile = cProfile.Profile(time.process_time)  # CPU, not wall: waits on PostgreSQL or Redis are not counted

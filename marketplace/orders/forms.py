@@ -19,6 +19,8 @@ class CheckoutForm(FlaskForm):
                                    validators=[NumberRange(0, MAX_ID, message=_l("Choose one of the delivery times."))])
     note = TextAreaField(_l("Note for the producers"), validators=[Optional(), Length(max=1000)])
     # The total the buyer was shown (cents): checkout refuses to place an order whose total differs.
-    expected_total_cents = HiddenField()
+    # No label shown, so none given: a field without one translates its name (Flask-WTF loads its catalogue
+    # from disk for that, at every request).
+    expected_total_cents = HiddenField("")
     # Unticked (the default), the buyer's account balance pays first.
     skip_account = BooleanField(_l("Keep my account balance for later: do not use it for this order"))

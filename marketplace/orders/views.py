@@ -107,15 +107,19 @@ def choose_distribution():
                back=url_for("orders.cart"))
 
 
-def _checkout_form(distribution) -> CheckoutForm:
+def _checkout_form() -> CheckoutForm:
     form = CheckoutForm()
     labels = {choice.value: choice.label for choice in form.payment_method.choices}
     labels["card"] = _("Pay now by card (authorised now, charged for the final weighed amount)")
     form.payment_method.choices = [SelectChoice(m.value, labels[m.value]) for m in services.available_payment_methods()]
+    return form
+
+
+def _slot_choices(form: CheckoutForm, distribution) -> None:
+    """The delivery times, for showing the form (the field accepts any id: checkout checks the slot)."""
     slots = distribution.slots if distribution else []
     form.delivery_slot_id.choices = [SelectChoice(0, "—"),
                                      *(SelectChoice(s.id, s.starts_at.isoformat()) for s in slots)]
-    return form
 
 
 def _checkout_input(form: CheckoutForm, expected: bool) -> services.CheckoutInput:
@@ -142,6 +146,12 @@ def _shown_summary(cart, distribution, form: CheckoutForm) -> services.CheckoutS
         return None
 
 
+def _place(data: services.CheckoutInput) -> tuple[int, PaymentMethod]:
+    """Checkout; what the redirect needs is read before the commit (which expires the order: no reload)."""
+    order = services.checkout(current_user, data)
+    return order.id, order.payment_method
+
+
 @bp.route("/checkout", methods=["GET", "POST"])
 @login_required
 def checkout():
@@ -150,7 +160,7 @@ def checkout():
         flash(_("Your cart is empty."), "error")
         return redirect(url_for("orders.cart"))
     distribution = cart.distribution
-    form = _checkout_form(distribution)
+    form = _checkout_form()
     if request.method == "GET":
         form.delivery_address.data = current_user.address
         form.delivery_postcode.data = current_user.postcode
@@ -160,14 +170,16 @@ def checkout():
             # Only the amounts for these choices: shown below, nothing is placed.
             perform(services.checkout_summary, cart, distribution, _checkout_input(form, expected=False), form=form)
         else:
-            order = perform(services.checkout, current_user, _checkout_input(form, expected=True), form=form)
-            if order is not REFUSED:
-                if order.payment_method == PaymentMethod.CARD:
+            placed = perform(_place, _checkout_input(form, expected=True), form=form)
+            if placed is not REFUSED:
+                order_id, payment_method = placed
+                if payment_method == PaymentMethod.CARD:
                     # Hosted card page (payments domain); the order is paid only on a verified webhook.
                     # 307 repeats this POST there (its CSRF token too): making the Checkout Session is no GET.
-                    return redirect(url_for("payments.start_checkout", order_id=order.id), code=307)
+                    return redirect(url_for("payments.start_checkout", order_id=order_id), code=307)
                 flash(_("Thank you! Your order is placed."), "success")
-                return redirect(url_for("orders.order_page", order_id=order.id))
+                return redirect(url_for("orders.order_page", order_id=order_id))
+    _slot_choices(form, distribution)
     summary = _shown_summary(cart, distribution, form)
     form.expected_total_cents.data = str(summary.total_cents) if summary else ""
     cart_summary = services.summarise_cart(cart)

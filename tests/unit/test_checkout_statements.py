@@ -87,10 +87,106 @@ def test_checkout_statements_pinned(farms, client):
     _add(client, farms[0][0])
     _add(client, farms[1][0])
     # 31 before (the cart read twice, the terms twice, the producers taking part, the account row locked and
-    # created for a zero balance). SQLite inserts the order's 2 parts and 2 lines one by one (PostgreSQL
-    # batches them: tests/integration/test_checkout_statements_pg.py).
-    assert _post_statements(client, "/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}) == 19
+    # created for a zero balance); 19 before the order's id and payment method were read before the commit
+    # (not reloaded for the redirect), the delivery slots read only to show the form (not for a pickup order
+    # placed) and the reference checked by the order's INSERT itself. SQLite inserts the order's 2 parts and
+    # 2 lines one by one (PostgreSQL batches them: tests/integration/test_checkout_statements_pg.py).
+    assert _post_statements(client, "/checkout", {"fulfilment": "pickup", "payment_method": "pay_at_pickup"}) == 16
     assert db.session.query(Order).count() == 1
     db.session.expire_all()
     assert {p.name: p.stock for p in db.session.query(Product) if p.stock != 100} == {
         "Produce 0.0": 99, "Produce 1.0": 99}
+
+
+def test_checkout_draws_another_reference_when_one_is_taken(farms, monkeypatch):
+    from marketplace.orders.services import placing
+
+    first, second = make_member("first@test.coop"), make_member("second@test.coop")
+    for buyer in (first, second):
+        orders.add_to_cart(buyer, farms[0][0].id, 1)
+    db.session.commit()
+    taken = orders.checkout(first, CheckoutInput()).reference
+    db.session.commit()
+    drawn = iter([taken, "C0000-FRESH00001"])
+    monkeypatch.setattr(placing, "_reference_candidate", lambda: next(drawn))
+    order = orders.checkout(second, CheckoutInput())
+    db.session.commit()
+    assert order.reference == "C0000-FRESH00001"
+    assert sorted(o.buyer_id for o in db.session.query(Order)) == sorted([first.id, second.id])
+
+
+def test_a_checkout_refused_after_its_rows_were_written_leaves_nothing_behind(farms):
+    from marketplace.core.errors import ServiceError
+    from marketplace.orders import signals
+    from marketplace.orders.models import OrderLine, OrderPart
+
+    buyer = make_member("buyer@test.coop")
+    orders.add_to_cart(buyer, farms[0][0].id, 2)
+    orders.add_to_cart(buyer, farms[1][0].id, 1)
+    db.session.commit()
+    expected_cents = 2 * farms[0][0].price_cents + farms[1][0].price_cents
+
+    def refuse(order, **_kw):
+        # Everything written is there, read without a statement, before the refusal.
+        with counting() as statements:
+            assert [len(p.lines) for p in order.parts] == [1, 1] and order.events[0].kind == "placed"
+            assert order.goods_estimated_cents == expected_cents
+        assert statements == []
+        raise ServiceError("refused")
+
+    signals.order_placed.connect(refuse)
+    try:
+        with pytest.raises(ServiceError):
+            orders.checkout(buyer, CheckoutInput())
+    finally:
+        signals.order_placed.disconnect(refuse)
+    db.session.rollback()
+    assert not [o for o in db.session.identity_map.values() if isinstance(o, (Order, OrderPart, OrderLine))]
+    assert db.session.query(Order).count() == 0 and len(orders.get_cart(buyer).items) == 2
+    order = orders.checkout(buyer, CheckoutInput())  # the same session goes on: the ids are free again (SQLite)
+    db.session.commit()
+    db.session.expire_all()
+    assert [(p.producer_id, [(ln.product_id, ln.quantity) for ln in p.lines]) for p in order.parts] == [
+        (farms[0][0].producer_id, [(farms[0][0].id, 2)]), (farms[1][0].producer_id, [(farms[1][0].id, 1)])]
+    assert orders.get_cart(buyer).items == []
+
+
+def test_checkout_says_why_a_line_can_no_longer_be_served(farms):
+    from marketplace.catalog.models import ProductStatus
+    from marketplace.core.errors import Conflict, NotFound
+    from marketplace.distributions.models import Distribution
+    from marketplace.offers import services as offers
+    from marketplace.offers.services import OfferInput
+
+    buyer = make_member("buyer@test.coop")
+    sold, archived, offered, withdrawn = farms[0][0], farms[0][1], farms[1][0], farms[1][1]
+
+    def fill_cart(*products: Product) -> None:
+        db.session.query(CartItem).delete()
+        db.session.commit()
+        for product in products:
+            orders.add_to_cart(buyer, product.id, 1)
+
+    # Archived after it was put in the cart.
+    fill_cart(archived, sold)
+    db.session.get(Product, archived.id).status = ProductStatus.ARCHIVED
+    db.session.commit()
+    with pytest.raises(NotFound, match="Produce 0.1 is no longer sold: remove it from your cart."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    # The second farm now sells by offers at this distribution, and not the withdrawn product.
+    fill_cart(withdrawn, offered)
+    distribution = db.session.query(Distribution).one()
+    offers.set_offers(offered.producer.user, distribution.id, [OfferInput(offered.variants[0].id, 10)])
+    db.session.commit()
+    with pytest.raises(Conflict, match="Produce 1.1 is not offered at this distribution: remove it from your cart."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    # Then the second farm leaves the distribution.
+    db.session.query(Distribution).one().producers.remove(offered.producer)
+    db.session.commit()
+    with pytest.raises(Conflict, match="Ferme 1 does not take part in this distribution."):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    assert db.session.query(Order).count() == 0
+    assert [p.stock for p in db.session.query(Product)] == [100] * 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -45,9 +45,14 @@ def account_row(user_id: int, *, lock: bool = False) -> MemberAccount:
     return account
 
 
+# Built once (read at every checkout): the statement and its cache key are not made again at each call.
+_BALANCE = (select(func.coalesce(func.sum(AccountMovement.amount_cents), 0))
+            .where(AccountMovement.user_id == bindparam("user_id")))
+
+
 def balance_cents(user_id: int) -> int:
     """The member's balance: the sum of their movements (positive: the coop owes the member)."""
-    return balances_cents([user_id])[user_id]
+    return int(db.session.execute(_BALANCE, {"user_id": user_id}).scalar_one())
 
 
 def balances_cents(user_ids: Iterable[int]) -> dict[int, int]:

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, delete
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from marketplace.catalog.models import Product
 from marketplace.catalog.variants import SaleTerms, variant_display_name
@@ -15,12 +19,13 @@ from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_active_member
 from marketplace.orders import emails, signals
-from marketplace.orders.models import CartItem, Order, OrderPart
+from marketplace.orders.models import Cart, CartItem, Order, OrderPart
+from marketplace.orders.services import rows
 from marketplace.orders.services.account_payment import pay_from_account
 from marketplace.orders.services.cart import _open_distribution, _taking_part, cart_lines, get_cart
 from marketplace.orders.services.lifecycle import _cancel_part, _get_order, _record
 from marketplace.orders.services.lines import new_order_line
-from marketplace.orders.services.stock import lock_products, reserve_variants
+from marketplace.orders.services.stock import lock_product_rows, reserve_variants
 from marketplace.orders.services.summary import CheckoutSummary, checkout_summary, require_summary_matches
 from marketplace.orders.slots import reserve_slot_place
 from marketplace.orders.states import BUYER_EDITABLE, Fulfilment, PaymentMethod, PaymentStatus
@@ -50,10 +55,15 @@ class CheckoutInput:
     use_account: bool = True  # the buyer's account balance pays first unless they opt out
 
 
+def _reference_candidate() -> str:
+    """A short public order reference; 40 random bits make a clash negligible (and each use checks it)."""
+    return "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+
+
 def _new_reference() -> str:
-    """A short public order reference; 40 random bits make a clash negligible, and it is checked."""
+    """A reference no order has yet."""
     while True:
-        reference = "C" + utcnow().strftime("%y%m") + "-" + secrets.token_hex(5).upper()
+        reference = _reference_candidate()
         if not db.session.query(Order.id).filter_by(reference=reference).first():
             return reference
 
@@ -72,58 +82,103 @@ def checkout(user: User, data: CheckoutInput) -> Order:
     if data.payment_method not in available_payment_methods():
         raise ServiceError(_("This payment method is not available."), "payment_method")
     items = sorted(cart.items, key=lambda i: (i.product_id, i.variant_id))
-    # One statement, whatever the cart's size; the terms below then read the products it loaded.
-    products = lock_products(item.product_id for item in items)
+    # One statement, whatever the cart's size; the terms below then read the products fresh.
+    lock_product_rows(item.product_id for item in items)
     lines = cart_lines(cart)  # the terms of every line, read once (one statement) for the summary and the lines
     summary = checkout_summary(cart, distribution, data, lines)
 
-    order = Order(reference=_new_reference(), buyer_id=user.id, distribution_id=distribution.id,
+    order = Order(reference=_reference_candidate(), buyer_id=user.id, distribution_id=distribution.id,
                   fulfilment=data.fulfilment, payment_method=data.payment_method,
                   payment_status=PaymentStatus.DUE if data.payment_method == PaymentMethod.PAY_AT_PICKUP
                   else PaymentStatus.AWAITING,
                   delivery_code=f"{secrets.randbelow(10000):04d}", note=data.note.strip()[:1000])
     if data.fulfilment == Fulfilment.DELIVERY:
         _apply_delivery(order, distribution, data, summary)
-    _add_lines(order, distribution, items, products,
+    _add_lines(order, distribution, items,
                {line.item.variant_id: line.terms for line in lines if line.terms is not None})
-    db.session.add(order)
     _record(order, "placed", actor=user)
-    cart.items.clear()
-    db.session.flush()
+    _write(order)
+    _empty(cart)
     require_summary_matches(order, summary)
     if data.use_account:
         pay_from_account(order)
+    place = distribution.pickup_place.name  # read before the receivers add rows: they are flushed once, at the commit
     signals.order_placed.send(order)
-    send_email(user, emails.order_confirmed, ref=order.reference, place=distribution.pickup_place.name,
+    send_email(user, emails.order_confirmed, ref=order.reference, place=place,
                total_cents=order.goods_estimated_cents + order.delivery_fee_cents)
     return order
 
 
-def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], products: dict[int, Product],
-               terms: dict[int, SaleTerms]) -> None:
+def _write(order: Order) -> None:
+    """The order, its parts, lines and events: one INSERT per table (rows.insert_new), then kept in the
+    session as written, as the unit of work would have left them after its flush. The order's INSERT itself
+    checks that no order has its reference yet (another one is drawn in the rare case one has)."""
+    while not rows.insert_new_unless_taken(order, "reference"):
+        order.reference = _reference_candidate()
+    for part in order.parts:
+        part.order_id = order.id
+    rows.insert_new(order.parts)
+    lines = []
+    for part in order.parts:
+        for line in part.lines:
+            line.part_id = part.id
+            lines.append(line)
+    rows.insert_new(lines)
+    for event in order.events:
+        event.order_id = order.id
+        event.part_id = event.part.id if event.part is not None else None
+    rows.insert_new(order.events)
+    rows.keep(order, [order, *order.parts, *lines, *order.events])
+
+
+_DELETE_ITEMS = delete(CartItem.__table__).where(CartItem.__table__.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _empty(cart: Cart) -> None:
+    """The cart's items ordered are deleted (by id: an item another tab adds meanwhile stays in the cart)."""
+    ids = [item.id for item in cart.items]
+    deleted = db.session.connection().execute(_DELETE_ITEMS, {"ids": ids}).rowcount
+    if deleted != len(ids):  # as the unit of work would: another checkout of this cart got there first
+        raise StaleDataError(f"DELETE of cart_items expected to delete {len(ids)} row(s); {deleted} were matched.")
+    for item in cart.items:
+        db.session.expunge(item)
+    set_committed_value(cart, "items", [])
+
+
+def _add_lines(order: Order, distribution: Distribution, items: list[CartItem], terms: dict[int, SaleTerms]) -> None:
     """One part per producer, one line per variant at the distribution's terms; stock taken in one go.
 
-    A variant has terms only where its producer takes part: who takes part is read only to say why not."""
+    A variant has terms only where its product is sold and its producer takes part: the product, and who
+    takes part, are read only to say why a line has none."""
     parts: dict[int, OrderPart] = {}
     for item in items:
-        product = products[item.product_id]
-        if not product.is_available:
-            raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
-        if item.variant_id not in terms and not _taking_part(distribution.id, {product.producer_id}):
-            raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
-        if item.variant_id not in terms:
-            raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",
-                             name=variant_display_name(product.name, item.variant.label)))
-        part = parts.get(product.producer_id)
+        term = terms.get(item.variant_id)
+        if term is None:
+            _refuse_line(distribution, item)
+        producer_id = term.variant.product.producer_id
+        part = parts.get(producer_id)
         if part is None:
-            part = parts[product.producer_id] = OrderPart(producer_id=product.producer_id)
+            part = parts[producer_id] = OrderPart(producer_id=producer_id)
             order.parts.append(part)
-        part.lines.append(new_order_line(terms[item.variant_id], item.quantity, None))
+        part.lines.append(new_order_line(term, item.quantity, None))
     # One conditional UPDATE on the offers, one on the products, whatever the cart's size.
     sources = reserve_variants(distribution.id, {item.variant_id: item.quantity for item in items}, terms)
     for part in parts.values():
         for line in part.lines:
             line.offer_id = sources[line.variant_id]
+
+
+def _refuse_line(distribution: Distribution, item: CartItem) -> NoReturn:
+    """Why this line has no terms at the distribution: its product is no longer sold, its producer does not
+    take part, or its variant is not offered there."""
+    product = db.session.get(Product, item.product_id)
+    assert product is not None  # a cart item's product is never deleted (its foreign key)
+    if not product.is_available:
+        raise NotFound(_("%(name)s is no longer sold: remove it from your cart.", name=product.name))
+    if not _taking_part(distribution.id, {product.producer_id}):
+        raise Conflict(_("%(producer)s does not take part in this distribution.", producer=product.producer.name))
+    raise Conflict(_("%(name)s is not offered at this distribution: remove it from your cart.",
+                     name=variant_display_name(product.name, item.variant.label)))
 
 
 def _apply_delivery(order: Order, distribution: Distribution, data: CheckoutInput, summary: CheckoutSummary) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import case, select, update
+from sqlalchemy import Integer, Update, bindparam, case, select, update
 
 from marketplace.catalog.models import DistributionOffer, Product, ProductStatus
 from marketplace.catalog.variants import SaleTerms, sale_terms, variant_display_name
@@ -51,6 +52,21 @@ def lock_products(product_ids: Iterable[int]) -> dict[int, Product]:
     return {product.id: product for product in rows}
 
 
+_LOCK_PRODUCTS = (select(Product.__table__.c.id).where(Product.__table__.c.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(Product.__table__.c.id).with_for_update())
+
+
+def lock_product_rows(product_ids: Iterable[int]) -> None:
+    """These products' rows locked in id order, in one statement, as `lock_products` does, without reading
+    them: checkout's terms, read next, load them fresh (any this session had loaded is expired first)."""
+    ids = sorted(set(product_ids))
+    db.session.connection().execute(_LOCK_PRODUCTS, {"ids": ids})
+    for product_id in ids:
+        product = db.session.identity_map.get((Product, (product_id,), None))
+        if product is not None:
+            db.session.expire(product)
+
+
 def reserve_stock_lines(quantities: dict[int, int]) -> None:
     """Take each product's quantity from stock, all in one conditional UPDATE, or raise OutOfStock.
 
@@ -60,15 +76,25 @@ def reserve_stock_lines(quantities: dict[int, int]) -> None:
     """
     if not quantities:
         return
-    wanted = case(quantities, value=Product.id)
-    result = db.session.execute(
-        update(Product)
-        .where(Product.id.in_(list(quantities)), Product.status == ProductStatus.ACTIVE,
-               Product.hidden_reason.is_(None), (Product.stock.is_(None)) | (Product.stock >= wanted))
-        .values(stock=case((Product.stock.is_(None), None), else_=Product.stock - wanted))
-        .execution_options(synchronize_session=False))
+    params: dict[str, int] = {}
+    for n, (product_id, quantity) in enumerate(quantities.items()):
+        params[f"id_{n}"], params[f"quantity_{n}"] = product_id, quantity
+    result = db.session.connection().execute(_stock_update(len(quantities)), params)
     if result.rowcount != len(quantities):
         _refuse(quantities)
+
+
+@lru_cache(maxsize=128)
+def _stock_update(size: int) -> Update:
+    """reserve_stock_lines's UPDATE for `size` products, built once per size (ids and quantities are its
+    parameters): a plain Core statement on the products' table, nothing for the session to synchronise."""
+    products = Product.__table__
+    ids = [bindparam(f"id_{n}", type_=Integer) for n in range(size)]
+    wanted = case(*((ids[n], bindparam(f"quantity_{n}", type_=Integer)) for n in range(size)), value=products.c.id)
+    return (update(products)
+            .where(products.c.id.in_(ids), products.c.status == ProductStatus.ACTIVE,
+                   products.c.hidden_reason.is_(None), products.c.stock.is_(None) | (products.c.stock >= wanted))
+            .values(stock=case((products.c.stock.is_(None), None), else_=products.c.stock - wanted)))
 
 
 def _refuse(quantities: dict[int, int]) -> None:
