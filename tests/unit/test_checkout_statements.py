@@ -190,3 +190,21 @@ def test_checkout_says_why_a_line_can_no_longer_be_served(farms):
     db.session.rollback()
     assert db.session.query(Order).count() == 0
     assert [p.stock for p in db.session.query(Product)] == [100] * 10
+
+
+def test_a_cart_checked_out_twice_at_once_is_refused_with_a_reason_not_an_error(farms):
+    """Two clicks (or two tabs) checking out the same cart: the second finds the cart's items gone under it."""
+    from sqlalchemy import delete
+
+    from marketplace.core.errors import Conflict
+
+    buyer = make_member("buyer@test.coop")
+    orders.add_to_cart(buyer, farms[0][0].id, 2)
+    db.session.commit()
+    cart = orders.get_cart(buyer)
+    assert len(cart.items) == 1  # this request read the cart...
+    db.session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))  # ...the other one emptied it
+    with pytest.raises(Conflict, match="just ordered from another window"):
+        orders.checkout(buyer, CheckoutInput())
+    db.session.rollback()
+    assert db.session.query(Order).count() == 0 and db.session.get(Product, farms[0][0].id).stock == 100

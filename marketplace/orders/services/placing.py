@@ -8,7 +8,6 @@ from typing import NoReturn
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
 from marketplace.catalog.models import Product
 from marketplace.catalog.variants import SaleTerms, variant_display_name
@@ -138,8 +137,9 @@ def _empty(cart: Cart) -> None:
     """The cart's items ordered are deleted (by id: an item another tab adds meanwhile stays in the cart)."""
     ids = [item.id for item in cart.items]
     deleted = db.session.connection().execute(_DELETE_ITEMS, {"ids": ids}).rowcount
-    if deleted != len(ids):  # as the unit of work would: another checkout of this cart got there first
-        raise StaleDataError(f"DELETE of cart_items expected to delete {len(ids)} row(s); {deleted} were matched.")
+    if deleted != len(ids):  # another checkout of this cart (a second click, another tab) got there first
+        raise Conflict(_("This cart was just ordered from another window or by a second click: your orders list "
+                         "shows the order."))
     for item in cart.items:
         db.session.expunge(item)
     set_committed_value(cart, "items", [])
