@@ -147,6 +147,8 @@ def _web(instance: Path) -> dict:
         "PRODUCTS_PER_PAGE": _env_int("PRODUCTS_PER_PAGE", 24),
         # Logged-in members' catalogue pages kept by each worker (catalog/member_pages.py), at most this many bytes.
         "MEMBER_PAGE_CACHE_BYTES": _env_int("MEMBER_PAGE_CACHE_BYTES", 32 * 1024 * 1024),
+        # The catalogue's shared parts (grids, product details) kept by each worker (catalog/cache.py), in bytes.
+        "CATALOG_CACHE_BYTES": _env_int("CATALOG_CACHE_BYTES", 32 * 1024 * 1024),
         "TRUSTED_HOSTS": _env_list("TRUSTED_HOSTS"),
         # How many reverse proxies (X-Forwarded-For/-Proto/-Host) stand before the app: 0 trusts none.
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
