@@ -97,7 +97,13 @@ class FrontDoor:
             get_host(environ, app.config.get("TRUSTED_HOSTS"))
         except SecurityError:
             return None
-        key = member_pages.request_key(environ, session, lambda user_id: member_pages.versions_of(app, user_id))
+        def versions(user_id: int) -> tuple | None:
+            found = member_pages.versions_of(app, user_id)
+            if found is None:
+                environ[member_pages.NO_VERSIONS] = True
+            return found
+
+        key = member_pages.request_key(environ, session, versions)
         if key is None:
             return None
         pages = member_pages.pages_of(app)

@@ -51,6 +51,7 @@ MAX_HEADER = 200
 DEFAULT_BYTES = 32 * 1024 * 1024
 FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's markers around the flashed messages
 
+NO_VERSIONS = "coop.member_page_versions_failed"  # WSGI environ: front_door found Redis not answering
 KEY = "coop.member_page_key"  # WSGI environ: the key front_door computed for a page it does not have
 KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
 
@@ -140,6 +141,8 @@ def _connection(app: Flask, client):
 
 
 def _versions(user_id: int) -> tuple | None:
+    if request.environ.get(NO_VERSIONS):  # front_door could not read them a moment ago: no second wait on Redis
+        return None
     return versions_of(current_app._get_current_object(), user_id)
 
 

@@ -203,3 +203,21 @@ def test_a_visitors_page_is_never_answered_to_a_session_and_follows_the_settings
     set_setting("coop_name", "La Coop des Marais")
     db.session.commit()
     assert b"La Coop des Marais" in _visit(app).data
+
+
+def test_when_redis_does_not_answer_the_door_flask_does_not_wait_on_it_a_second_time(app, shop, monkeypatch):
+    from marketplace.catalog import member_pages
+
+    farm, carrots, alice, bob = shop
+    client = _login(app, alice)
+    _get(client, "/me")
+    calls = []
+
+    def unanswered(app_, user_id):
+        calls.append(user_id)
+        return None  # as when Redis is down
+
+    monkeypatch.setattr(member_pages, "versions_of", unanswered)
+    page = _open(client)
+    assert page.status_code == 200 and b"Alice Quenouille" in page.data  # rendered, nothing kept
+    assert calls == [alice.id]  # read once, by the door
