@@ -177,7 +177,8 @@ def fragment_of(app: Flask, key: tuple) -> bytes | None:
     if not shared:
         return None
     rendered_at, _newline, html = shared.partition(b"\n")
-    left = TTL_SECONDS - (time.time() - float(rendered_at))  # kept here no longer than where it was rendered
+    # Kept here no longer than where it was rendered (and never longer than its life, whatever the clocks say).
+    left = min(TTL_SECONDS, TTL_SECONDS - (time.time() - float(rendered_at)))
     if left <= 0:
         return None
     state.put(key, html, ttl=left)

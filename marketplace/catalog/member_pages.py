@@ -127,6 +127,9 @@ def versions_of(app: Flask, user_id: int) -> tuple | None:
     except Exception:  # Redis down: render the page, as the catalogue's own cache does
         connection.disconnect()
         return None
+    except BaseException:  # interrupted between the command and its reply: the next one must not read this reply
+        connection.disconnect()
+        raise
     return tuple(int(v or 0) for v in values)
 
 
@@ -241,7 +244,8 @@ def _without_flashes(body: bytes) -> bytes | None:
 
 # A member's product pages differ only by the product's shared part and the page's own address: the rest of the
 # page (their shell) is kept once, under this path, with these two places marked.
-SHELL_PATH, BODY, HERE = "/products/<shell>", "<!--product-->", "<!--here-->"
+SHELL_PATH = ("product pages' shell",)  # not a string: no PATH_INFO is ever equal to it
+BODY, HERE = "<!--product-->", "<!--here-->"
 
 
 def product_page(shell: str, body: str, here: str) -> str:

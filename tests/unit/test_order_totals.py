@@ -28,7 +28,7 @@ def test_sql_totals_match_the_orders_own_amounts_line_for_line(app):
     cheese = make_product(farms[1], "Cheese", price_cents=1799, stock=None, weight_priced_g=333)
     make_distribution(farms)
     db.session.commit()
-    buyers = [make_member(f"b{i}@test.coop") for i in range(6)]
+    buyers = [make_member(f"b{i}@test.coop") for i in range(8)]
     plain = _order(buyers[0], [(carrots, 3)], fee=450)
     estimated = _order(buyers[1], [(cheese, 3), (carrots, 1)], fee=450)
     weighed = _order(buyers[2], [(cheese, 2), (carrots, 2)])
@@ -39,8 +39,13 @@ def test_sql_totals_match_the_orders_own_amounts_line_for_line(app):
     half_cancelled.parts[1].status = PartStatus.CANCELLED
     cancelled = _order(buyers[5], [(carrots, 2)], fee=300)
     cancelled.parts[0].status = PartStatus.CANCELLED
+    agreed = _order(buyers[6], [(carrots, 3)])
+    agreed.parts[0].lines[0].agreed_cents = 777  # a contract's price spread over its lines
+    agreed_weighed = _order(buyers[7], [(cheese, 2)])
+    agreed_weighed.parts[0].lines[0].agreed_cents = 1111
+    agreed_weighed.parts[0].lines[0].weighed_grams = 700  # weighed, but the agreed amount is what is due
     db.session.commit()
-    everything = [plain, estimated, weighed, rejected, half_cancelled, cancelled]
+    everything = [plain, estimated, weighed, rejected, half_cancelled, cancelled, agreed, agreed_weighed]
 
     totals = orders.total_due_cents_by_order(everything)
 
@@ -49,6 +54,7 @@ def test_sql_totals_match_the_orders_own_amounts_line_for_line(app):
     assert totals[weighed.id] == 1830 + 2 * 333
     assert totals[cancelled.id] == 0  # nothing left to pay: no delivery either
     assert totals[rejected.id] == 4 * 333
+    assert totals[agreed.id] == 777 and totals[agreed_weighed.id] == 1111
 
 
 def test_sql_producer_totals_match_the_parts_own_estimates(app):

@@ -47,11 +47,12 @@ def _columns(model: type) -> list[tuple[str, Column]]:
 
 
 def _row(obj: Any) -> dict[str, Any]:
-    """Every column's value: the one set, else the column's Python default (set on the object too)."""
+    """Every column's value: the one set, else (or when set to None, as the unit of work does) the column's Python
+    default (set on the object too)."""
     values = obj.__dict__
     row = {}
     for key, column in _columns(type(obj)):
-        if key in values:
+        if key in values and (values[key] is not None or column.default is None):
             value = values[key]
         else:
             default = column.default

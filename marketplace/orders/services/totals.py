@@ -18,12 +18,14 @@ from marketplace.orders.states import LineStatus, PartStatus
 
 
 def _line_final_cents():
-    """`OrderLine.final_cents` in SQL: grams x price per kg rounded half up to the cent (`weighed_amount_cents`
-    on these non-negative amounts), the weighed grams once known, else the estimate."""
+    """`OrderLine.final_cents` in SQL: nothing for a rejected line or a cancelled part, the agreed amount when there
+    is one (a contract's price), else grams x price per kg rounded half up to the cent (`weighed_amount_cents` on
+    these non-negative amounts), the weighed grams once known, else the estimate."""
     grams = case((OrderLine.weighed_grams.is_not(None), OrderLine.weighed_grams),
                  else_=OrderLine.quantity * func.coalesce(OrderLine.estimated_weight_g, 0))
     weighed = (cast(grams, BigInteger) * OrderLine.unit_price_cents + 500) // 1000
     return case((or_(OrderLine.status == LineStatus.REJECTED, OrderPart.status == PartStatus.CANCELLED), 0),
+                (OrderLine.agreed_cents.is_not(None), OrderLine.agreed_cents),
                 (OrderLine.is_weight_priced.is_(True), weighed),
                 else_=cast(OrderLine.quantity, BigInteger) * OrderLine.unit_price_cents)
 
