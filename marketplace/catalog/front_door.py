@@ -10,8 +10,9 @@ The front door answers the same GET with the same key and the same checks, befor
 - the host must be one the app trusts (TRUSTED_HOSTS), as Flask checks while routing;
 - a visitor without a session or remember-me cookie gets every such visitor's page (`member_pages.is_visitor`);
 - else the session cookie must be the app's own (signature and age checked as Flask's cookie sessions do), name a
-  member, hold a CSRF secret, no flashed message (Flask serves those: showing one changes the session) and pass
-  Flask-Login's session protection (`session_identifier`, the same hash of address and User-Agent);
+  member, hold a CSRF secret and pass Flask-Login's session protection (`session_identifier`, the same hash of
+  address and User-Agent); a flashed message in it (the page after "Add to cart") is put in the page, once, and
+  the session without it saved by Flask's own session interface (the one cookie the door ever sets);
 - the page goes out with the headers it was first sent with (security headers, no-store, `Vary: Cookie`), but
   its length and any cookie (the first rendering's session lost the flashed message it showed).
 
@@ -25,10 +26,11 @@ from collections.abc import Callable, Iterable
 from hashlib import sha512
 
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
 from werkzeug.exceptions import SecurityError
 from werkzeug.sansio.http import parse_cookie
+from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
 from marketplace.catalog import cache, member_pages
@@ -91,7 +93,7 @@ class FrontDoor:
         app = self.app
         visitor = member_pages.is_visitor(app, environ)
         session = None if visitor else self._session(environ)
-        if not visitor and (session is None or session.get("_flashes") or not self._protected(session, environ)):
+        if not visitor and (session is None or not self._protected(session, environ)):
             return None
         try:
             get_host(environ, app.config.get("TRUSTED_HOSTS"))
@@ -107,14 +109,30 @@ class FrontDoor:
         if key is None:
             return None
         pages = member_pages.pages_of(app)
-        found = pages.entry(key)
-        if found is not None:
-            return found[0], found[1]
-        environ[member_pages.KEY] = key  # Flask renders it: no need to read the versions again
-        product = PRODUCT_PATH.fullmatch(key[1])
-        if product is None or key[2] or key[0]:
-            return None
-        return self._product_page(pages.entry(member_pages.shell_key(key)), key[1], key[-3], int(product.group(1)))
+        entry = pages.entry(key)
+        found = (entry[0], entry[1]) if entry is not None else None
+        if found is None:
+            environ[member_pages.KEY] = key  # Flask renders it: no need to read the versions again
+            product = PRODUCT_PATH.fullmatch(key[1])
+            if product is None or key[2] or key[0]:
+                return None
+            found = self._product_page(pages.entry(member_pages.shell_key(key)), key[1], key[-3],
+                                       int(product.group(1)))
+        if found is None or session is None or not session.get("_flashes"):
+            return found
+        return self._with_flashes(found, session)
+
+    def _with_flashes(self, found: tuple[bytes, tuple], session: dict) -> tuple[bytes, tuple]:
+        """The page with the session's flashed messages in it (as base.html shows them, once), and the session
+        without them saved by Flask's own session interface (its cookie, with Flask's attributes)."""
+        body, headers = found
+        flashes = session["_flashes"]
+        body = body.replace(member_pages.FLASHES, member_pages.FLASHES + member_pages.flash_html(flashes).encode(), 1)
+        left = SecureCookieSession({name: value for name, value in session.items() if name != "_flashes"})
+        left.modified = left.accessed = True
+        response = Response()
+        self.app.session_interface.save_session(self.app, left, response)
+        return body, (*headers, *(("Set-Cookie", cookie) for cookie in response.headers.getlist("Set-Cookie")))
 
     def _product_page(self, shell: tuple | None, path: str, version: int,
                       product_id: int) -> tuple[bytes, tuple] | None:

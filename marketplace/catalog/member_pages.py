@@ -219,7 +219,7 @@ def serve_cached_page() -> Response | None:
         return None
     flashes = session.pop("_flashes", None)
     if flashes:  # shown once, on this page, as base.html shows them
-        body = body.replace(FLASHES, FLASHES + _flash_html(flashes).encode(), 1)
+        body = body.replace(FLASHES, FLASHES + flash_html(flashes).encode(), 1)
     return Response(body, mimetype="text/html")
 
 
@@ -228,7 +228,7 @@ def _session_state() -> dict:
     return {name: value for name, value in session.items() if name != "_flashes"}
 
 
-def _flash_html(flashes: list) -> str:
+def flash_html(flashes: list) -> str:
     return "".join(
         f'\n      <div class="flash flash-{escape(category)}" role="{"alert" if category == "error" else "status"}">'
         f"{escape(message)}</div>" for category, message in flashes)

@@ -221,3 +221,27 @@ def test_when_redis_does_not_answer_the_door_flask_does_not_wait_on_it_a_second_
     page = _open(client)
     assert page.status_code == 200 and b"Alice Quenouille" in page.data  # rendered, nothing kept
     assert calls == [alice.id]  # read once, by the door
+
+
+def test_the_page_after_adding_to_the_cart_is_answered_before_flask_with_its_message_once(app, shop, flask_requests):
+    from marketplace.orders import services as orders
+    from tests.unit.test_catalogue_member_cache import _post, _token
+
+    farm, carrots, alice, bob = shop
+    orders.add_to_cart(alice, carrots.id, 1)  # her cart orders for the open distribution already
+    db.session.commit()
+    client = _login(app, alice)
+    _get(client, "/me")
+    page = _open(client).data
+    _open(client)
+    _post(client, "/cart/add", {"csrf_token": _token(page), "product_id": carrots.id,
+                                f"quantity-{carrots.id}": 2, "next": "/products"})
+    flask_requests.clear()
+    shown = _open(client)
+    assert flask_requests == []  # the door put the message in the stored page...
+    assert shown.data.count(b'class="flash flash-success"') == 1 and b"Added to your cart." in shown.data
+    cookie = shown.headers["Set-Cookie"]  # ...and saved the session without it, as Flask does
+    assert cookie.startswith("session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert _open(client).data == page and flask_requests == []  # shown once
+    with client.session_transaction() as session:
+        assert "_flashes" not in session and session["_user_id"].startswith(f"{alice.id}:")
