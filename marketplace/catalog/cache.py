@@ -28,6 +28,8 @@ from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from marketplace.core.commit_notes import CommitNotes
+
 TTL_SECONDS = 30
 DEFAULT_BYTES = 32 * 1024 * 1024  # per worker: the product pages' shared parts of a large catalogue
 MAX_QUERY = 300
@@ -249,25 +251,15 @@ def _after_flush(session_: Session, _flush_context) -> None:
     for obj in (*session_.new, *session_.dirty, *session_.deleted):
         if type(obj).__name__ in WATCHED and (obj in session_.new or obj in session_.deleted
                                               or session_.is_modified(obj)):
-            session_.info["catalog_changed"] = True
+            _CHANGED.add(session_, [True])
             return
 
 
-def _after_commit(session_: Session) -> None:
-    if session_.info.pop("catalog_changed", False):
-        bump()
-
-
-def _after_rollback(session_: Session, previous=None) -> None:
-    # Only the outermost transaction's rollback forgets: after a savepoint's, the outer one may still commit the
-    # changes noted before it (as member_pages does).
-    if previous is None or previous.parent is None:
-        session_.info.pop("catalog_changed", None)
+_CHANGED = CommitNotes("catalog_changed", lambda _noted: bump())
 
 
 def install() -> None:
     """Bump the catalogue's cache version when a commit changed it (marketplace.transaction_hooks calls this)."""
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_soft_rollback", _after_rollback)
+    _CHANGED.install()

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from werkzeug.sansio.http import parse_cookie
 
 from marketplace.catalog import cache
+from marketplace.core.commit_notes import CommitNotes
 
 ENDPOINTS = frozenset({"catalog.browse", "catalog.product"})
 SITE_KEY = "site:version"
@@ -339,7 +340,7 @@ def _changed_keys(session_: Session) -> set[str]:
 def _after_flush(session_: Session, _flush_context) -> None:
     keys = _changed_keys(session_)
     if keys:
-        session_.info.setdefault("member_pages_changed", set()).update(keys)
+        _CHANGED.add(session_, keys)
 
 
 def _on_execute(state) -> None:
@@ -348,20 +349,10 @@ def _on_execute(state) -> None:
         return
     table = getattr(state.statement, "table", None)
     if getattr(table, "name", None) in SITE_TABLES:
-        state.session.info.setdefault("member_pages_changed", set()).add(SITE_KEY)
+        _CHANGED.add(state.session, [SITE_KEY])
 
 
-def _after_commit(session_: Session) -> None:
-    if session_.in_nested_transaction():
-        return
-    _bump(session_.info.pop("member_pages_changed", set()))
-
-
-def _after_rollback(session_: Session, previous=None) -> None:
-    # Only the outermost transaction's rollback forgets: after a savepoint's, the outer one may still commit the
-    # changes noted before it (an extra bump costs a cache miss, a missing one a stale page).
-    if previous is None or previous.parent is None:
-        session_.info.pop("member_pages_changed", None)
+_CHANGED = CommitNotes("member_pages_changed", _bump)
 
 
 def install() -> None:
@@ -369,8 +360,7 @@ def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "do_orm_execute", _on_execute)
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_soft_rollback", _after_rollback)
+    _CHANGED.install()
 
 
 def init_app(app: Flask) -> None:
