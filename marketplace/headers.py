@@ -7,6 +7,7 @@ is left is a handful of constant headers.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request, session
@@ -42,13 +43,17 @@ def content_security_policy() -> str:
     ])
 
 
+def has_login_cookie(config: Mapping, cookies: Mapping) -> bool:
+    """Whether the request carries a session or remember-me cookie (a member, or a visitor's own session)."""
+    return config.get("SESSION_COOKIE_NAME", "session") in cookies or \
+        config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies
+
+
 def is_private(response) -> bool:
     """Whether the response belongs to one visitor (a member's page, a session, an API token): not to be stored."""
     if request.endpoint in PUBLIC_FILES:
         return False
-    names = (current_app.config.get("SESSION_COOKIE_NAME", "session"),
-             current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
-    if session.modified or any(name in request.cookies for name in names) or g.get("api_user") is not None:
+    if session.modified or has_login_cookie(current_app.config, request.cookies) or g.get("api_user") is not None:
         return True
     return current_user.is_authenticated
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from hashlib import sha512
 
 from flask import Flask
@@ -91,8 +91,9 @@ class FrontDoor:
     def _stored(self, environ: dict) -> tuple[bytes, tuple] | None:
         """(body, headers) of this request's stored page, or None when Flask must answer."""
         app = self.app
-        visitor = member_pages.is_visitor(app, environ)
-        session = None if visitor else self._session(environ)
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        visitor = member_pages.is_visitor(app, cookies)
+        session = None if visitor else self._session(cookies)
         if not visitor and (session is None or not self._protected(session, environ)):
             return None
         try:
@@ -140,24 +141,23 @@ class FrontDoor:
         (as Flask would put them together: catalog.views.product)."""
         if shell is None:
             return None
-        body, headers, fragment_key = shell
-        if fragment_key[1] != version or fragment_key[3][1] != product_id:  # the shell's product: the parts to use
-            fragment_key = cache.fragment_key(version, fragment_key[2], ("product", product_id, fragment_key[3][2]),
-                                              fragment_key[4])
-        fragment = cache.fragment_of(self.app, fragment_key)
+        body, headers, rendered_with = shell  # the key of the shared part the shell was rendered around
+        _kind, _version, locale, (_product, _id, ordering_for), logged_in = rendered_with
+        key = cache.fragment_key(version, locale, ("product", product_id, ordering_for), logged_in)
+        fragment = cache.fragment_of(self.app, key)
         if fragment is None:
             return None
         page = member_pages.product_page(body.decode(), fragment.decode(), path + "?")
         return page.encode(), headers
 
-    def _session(self, environ: dict) -> dict | None:
+    def _session(self, cookies: Mapping) -> dict | None:
         """The session of a valid cookie of this app (read only). A cookie verified once is remembered with the time
         it was signed: the same value is the same session, until it is older than the sessions' lifetime."""
         app = self.app
         interface = app.session_interface
         if type(interface) is not SecureCookieSessionInterface or not app.secret_key:
             return None
-        value = parse_cookie(environ.get("HTTP_COOKIE", "")).get(interface.get_cookie_name(app))
+        value = cookies.get(interface.get_cookie_name(app))
         if not value:
             return None
         if self._serializer is None or self._serializer[0] != app.secret_key:

@@ -40,10 +40,10 @@ from flask import Flask, Response, current_app, g, request, session
 from markupsafe import escape
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
-from werkzeug.sansio.http import parse_cookie
 
 from marketplace.catalog import cache
 from marketplace.core.commit_notes import CommitNotes
+from marketplace.headers import has_login_cookie
 
 ENDPOINTS = frozenset({"catalog.browse", "catalog.product"})
 SITE_KEY = "site:version"
@@ -159,11 +159,9 @@ def _session_protected() -> bool:
     return session.get("_id") == manager._session_identifier_generator()
 
 
-def is_visitor(app: Flask, environ: dict) -> bool:
+def is_visitor(app: Flask, cookies: Mapping) -> bool:
     """No session and no remember-me cookie: a visitor, whose pages are every such visitor's (per languages)."""
-    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
-    return app.config.get("SESSION_COOKIE_NAME", "session") not in cookies and \
-        app.config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies
+    return not has_login_cookie(app.config, cookies)
 
 
 def request_key(environ: dict, session_: Mapping | None, versions: Callable[[int], tuple | None]) -> tuple | None:
@@ -197,7 +195,7 @@ def _key() -> tuple | None:
     if request.method != "GET" or request.endpoint not in ENDPOINTS:
         return None
     app, environ = current_app._get_current_object(), request.environ
-    visitor = is_visitor(app, environ)
+    visitor = is_visitor(app, request.cookies)
     if not visitor and not _session_protected():
         return None
     key = environ.pop(KEY, None) or request_key(environ, None if visitor else session, _versions)
