@@ -16,8 +16,7 @@ from marketplace.orders.services import CheckoutInput, OutOfStock
 from tests.factories import login, make_distribution, make_member, make_producer, make_product
 
 
-@pytest.fixture
-def farm(app):
+def make_farm() -> dict:
     """A farm with tomatoes (1 kg, plus a 500 g variant) and eggs, in two overlapping open distributions."""
     producer = make_producer("farm@test.coop", "Ferme du Marais")
     tomatoes = make_product(producer, "Tomatoes", price_cents=400, stock=100, unit=Unit.KG)
@@ -28,6 +27,11 @@ def farm(app):
     db.session.commit()
     return {"producer": producer, "tomatoes": tomatoes, "half": half, "eggs": eggs, "monday": monday,
             "tuesday": tuesday}
+
+
+@pytest.fixture
+def farm(app):
+    return make_farm()
 
 
 def _order(buyer, distribution, lines):

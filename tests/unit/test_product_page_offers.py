@@ -9,22 +9,17 @@ from marketplace.extensions import db
 from marketplace.offers import services as offers
 from marketplace.offers.services import OfferInput, VariantInput
 from marketplace.orders import services as orders
-from tests.factories import login, make_distribution, make_member, make_producer, make_product
+from tests.factories import login, make_member
+from tests.unit.test_offers import make_farm
 
 
 @pytest.fixture
 def farm(app):
-    producer = make_producer("farm@test.coop", "Ferme du Marais")
-    tomatoes = make_product(producer, "Tomatoes", price_cents=400, stock=100, unit=Unit.KG)
-    half = offers.add_variant(producer, tomatoes.id, VariantInput("500 g", Unit.PIECE, 220))
-    eggs = make_product(producer, "Eggs", price_cents=300, stock=None)
-    monday = make_distribution([producer])
-    tuesday = make_distribution([producer], pickup_in_hours=60)
-    offers.set_offers(producer, monday.id, [OfferInput(half.id, 5, 250)])
-    buyer = make_member("ann@test.coop")
+    farm = make_farm()
+    offers.set_offers(farm["producer"], farm["monday"].id, [OfferInput(farm["half"].id, 5, 250)])
+    farm["buyer"] = make_member("ann@test.coop")
     db.session.commit()
-    return dict(producer=producer, tomatoes=tomatoes, half=half, eggs=eggs, monday=monday, tuesday=tuesday,
-                buyer=buyer)
+    return farm
 
 
 def _terms(page: str) -> str:
