@@ -102,12 +102,18 @@ def _orders(farm, products, buyers: int, start: int) -> None:
     db.session.commit()
 
 
-def test_producer_order_desk_query_count_does_not_follow_the_parts_shown(app, client):
+def desk_farm():
+    """A producer selling carrots and leeks at an open distribution: (producer, [carrots, leeks])."""
     get_admin()
     farm = make_producer("farm@test.coop", "Ferme du Marais")
     products = [make_product(farm, "Carrots", stock=500), make_product(farm, "Leeks", stock=500)]
     make_distribution([farm])
     db.session.commit()
+    return farm, products
+
+
+def test_producer_order_desk_query_count_does_not_follow_the_parts_shown(app, client):
+    farm, products = desk_farm()
     _orders(farm, products, 5, 0)
     login(client, farm)
     few = _queries(client, "/producer/orders")

@@ -9,7 +9,7 @@ from marketplace.extensions import db
 from marketplace.orders import documents
 from tests.contracts_fixtures import make_contract, make_season
 from tests.factories import get_admin, login, make_distribution, make_member, make_producer, make_product
-from tests.unit.test_catalogue_querycount import _orders, _queries, counting
+from tests.unit.test_catalogue_querycount import _orders, _queries, counting, desk_farm
 
 
 @pytest.fixture
@@ -54,11 +54,7 @@ def test_absence_notes_of_many_distributions_take_as_many_statements_as_of_one(a
 def test_the_order_desk_is_paginated_and_its_statements_do_not_follow_the_pages(app, client, monkeypatch):
     from marketplace.orders.services import producer_desk
 
-    get_admin()
-    farm = make_producer("farm@test.coop", "Ferme du Marais")
-    products = [make_product(farm, "Carrots", stock=500), make_product(farm, "Leeks", stock=500)]
-    make_distribution([farm])
-    db.session.commit()
+    farm, products = desk_farm()
     _orders(farm, products, 7, 0)
     monkeypatch.setattr(producer_desk, "PARTS_PER_PAGE", 5)
     login(client, farm)
@@ -71,11 +67,7 @@ def test_the_order_desk_is_paginated_and_its_statements_do_not_follow_the_pages(
 def test_the_harvest_page_statement_count_does_not_follow_the_orders(app, client):
     from marketplace.distributions.models import Distribution
 
-    get_admin()
-    farm = make_producer("farm@test.coop", "Ferme du Marais")
-    products = [make_product(farm, "Carrots", stock=500), make_product(farm, "Leeks", stock=500)]
-    make_distribution([farm])
-    db.session.commit()
+    farm, products = desk_farm()
     _orders(farm, products, 3, 0)
     url = f"/producer/distributions/{db.session.query(Distribution).one().id}/harvest"
     login(client, farm)
