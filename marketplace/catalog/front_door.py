@@ -94,7 +94,8 @@ class FrontDoor:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         visitor = member_pages.is_visitor(app, cookies)
         session = None if visitor else self._session(cookies)
-        if not visitor and (session is None or not self._protected(session, environ)):
+        if not visitor and (session is None or not member_pages.session_protected(
+                app, session, lambda: session_identifier(environ))):
             return None
         try:
             get_host(environ, app.config.get("TRUSTED_HOSTS"))
@@ -127,8 +128,7 @@ class FrontDoor:
         """The page with the session's flashed messages in it (as base.html shows them, once), and the session
         without them saved by Flask's own session interface (its cookie, with Flask's attributes)."""
         body, headers = found
-        flashes = session["_flashes"]
-        body = body.replace(member_pages.FLASHES, member_pages.FLASHES + member_pages.flash_html(flashes).encode(), 1)
+        body = member_pages.with_flashes(body, session["_flashes"])
         left = SecureCookieSession({name: value for name, value in session.items() if name != "_flashes"})
         left.modified = left.accessed = True
         response = Response()
@@ -175,9 +175,3 @@ class FrontDoor:
                 self._verified.clear()
             known = self._verified[value] = (data, signed.timestamp())
         return known[0] if time.time() - known[1] <= max_age else None
-
-    def _protected(self, session: dict, environ: dict) -> bool:
-        """Flask-Login's session protection, as member_pages._session_protected checks it inside Flask."""
-        manager = self.app.login_manager
-        mode = self.app.config.get("SESSION_PROTECTION", manager.session_protection)
-        return mode not in ("basic", "strong") or session.get("_id") == session_identifier(environ)

@@ -150,13 +150,17 @@ def _versions(user_id: int) -> tuple | None:
     return versions_of(current_app._get_current_object(), user_id)
 
 
-def _session_protected() -> bool:
-    """Whether Flask-Login would accept this session as it is (its 'basic'/'strong' identifier check)."""
-    manager = current_app.login_manager
-    mode = current_app.config.get("SESSION_PROTECTION", manager.session_protection)
-    if mode not in ("basic", "strong"):
-        return True
-    return session.get("_id") == manager._session_identifier_generator()
+def session_protected(app: Flask, session_: Mapping, identifier: Callable[[], str]) -> bool:
+    """Whether Flask-Login would accept this session as it is (its 'basic'/'strong' check of the session's `_id`
+    against this request's `identifier()`: Flask-Login's own inside Flask, front_door's copy of it before)."""
+    manager = app.login_manager
+    mode = app.config.get("SESSION_PROTECTION", manager.session_protection)
+    return mode not in ("basic", "strong") or session_.get("_id") == identifier()
+
+
+def with_flashes(body: bytes, flashes: list) -> bytes:
+    """The stored page with these flashed messages where base.html shows them."""
+    return body.replace(FLASHES, FLASHES + _flash_html(flashes).encode(), 1)
 
 
 def is_visitor(app: Flask, cookies: Mapping) -> bool:
@@ -196,7 +200,7 @@ def _key() -> tuple | None:
         return None
     app, environ = current_app._get_current_object(), request.environ
     visitor = is_visitor(app, request.cookies)
-    if not visitor and not _session_protected():
+    if not visitor and not session_protected(app, session, app.login_manager._session_identifier_generator):
         return None
     key = environ.pop(KEY, None) or request_key(environ, None if visitor else session, _versions)
     if key is not None:
@@ -217,8 +221,8 @@ def serve_cached_page() -> Response | None:
         g.member_page_key, g.member_page_session = key, _session_state()
         return None
     flashes = session.pop("_flashes", None)
-    if flashes:  # shown once, on this page, as base.html shows them
-        body = body.replace(FLASHES, FLASHES + flash_html(flashes).encode(), 1)
+    if flashes:  # shown once, on this page
+        body = with_flashes(body, flashes)
     return Response(body, mimetype="text/html")
 
 
@@ -227,7 +231,7 @@ def _session_state() -> dict:
     return {name: value for name, value in session.items() if name != "_flashes"}
 
 
-def flash_html(flashes: list) -> str:
+def _flash_html(flashes: list) -> str:
     return "".join(
         f'\n      <div class="flash flash-{escape(category)}" role="{"alert" if category == "error" else "status"}">'
         f"{escape(message)}</div>" for category, message in flashes)
