@@ -1,7 +1,7 @@
 """Cart, checkout, the buyer's orders and the producer's order desk."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from marketplace.extensions import db
 from marketplace.orders import documents, services
 from marketplace.orders.events import event_text, reason_text
 from marketplace.orders.forms import CheckoutForm
-from marketplace.orders.models import Order, OrderLine
+from marketplace.orders.models import OrderLine
 from marketplace.orders.states import Fulfilment, PaymentMethod
 from marketplace.web import REFUSED, act, form_status, next_or, perform, request_int
 
@@ -203,9 +203,9 @@ def my_orders():
 @bp.route("/orders/<int:order_id>")
 @login_required
 def order_page(order_id: int):
-    order = db.session.get(Order, order_id)
-    if order is None or (order.buyer_id != current_user.id and not current_user.is_admin):
-        abort(404, _("No such order."))
+    from marketplace.orders.services.buyer import order_for_page
+
+    order = order_for_page(current_user, order_id)
     return render_template("orders/order.html", order=order,
                            editable=order.distribution.is_open() and not order.quantities_locked,
                            summary=services.order_summary(order))

@@ -208,3 +208,33 @@ def test_a_cart_checked_out_twice_at_once_is_refused_with_a_reason_not_an_error(
         orders.checkout(buyer, CheckoutInput())
     db.session.rollback()
     assert db.session.query(Order).count() == 0 and db.session.get(Product, farms[0][0].id).stock == 100
+
+
+def _get_statements(client, url: str) -> tuple[int, str]:
+    with client.application.app_context(), counting() as statements:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(statements), response.get_data(as_text=True)
+
+
+def test_the_order_page_after_checkout_runs_the_same_statements_whatever_its_producers_and_lines(farms, client):
+    """The page a buyer lands on after checking out: its producers, lines and history are read in a fixed number
+    of statements (it read each producer's lines and the producer one by one: 2 statements per producer)."""
+    small, large = make_member("small@test.coop"), make_member("large@test.coop")
+    orders.add_to_cart(small, farms[0][0].id, 1)
+    for shelf in farms:
+        for product in shelf[:4]:
+            orders.add_to_cart(large, product.id, 2)
+    db.session.commit()
+    small_order, large_order = orders.checkout(small, CheckoutInput()), orders.checkout(large, CheckoutInput())
+    db.session.commit()
+    ids = small_order.id, large_order.id
+    login(client, small)
+    one, page = _get_statements(client, f"/orders/{ids[0]}")
+    assert "Produce 0.0" in page and "Ferme 0" in page
+    login(client, large)
+    eight, page = _get_statements(client, f"/orders/{ids[1]}")
+    assert all(f"Produce {i}.{n}" in page for i in range(2) for n in range(4)) and "Ferme 1" in page
+    assert one == eight
+    response = client.get(f"/orders/{ids[0]}")  # someone else's order: not found, not shown
+    assert response.status_code == 404 and "Produce 0.0" not in response.get_data(as_text=True)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.core.errors import Conflict, NotFound
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.orders import signals
-from marketplace.orders.models import Order
+from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.services.lifecycle import _cancel_part, _record, _set_part_status
 from marketplace.orders.services.stock import MAX_QUANTITY, quantity_refusal, release_line_stock, reserve_more_for_line
 from marketplace.orders.states import BUYER_EDITABLE, LineStatus, PartStatus
@@ -31,6 +31,21 @@ def buyer_orders(user: User, page: int = 1, per_page: int | None = None) -> Pagi
 def buyer_order(user: User, order_id: int) -> Order:
     order = db.session.get(Order, order_id)
     if order is None or order.buyer_id != user.id:
+        raise NotFound(_("No such order."))
+    return order
+
+
+def order_for_page(user: User, order_id: int) -> Order:
+    """The order its page shows, to its buyer or an admin: with its distribution and place, delivery slot, parts,
+    their producers and lines, and its history, in a fixed number of statements whatever its number of producers
+    and lines (the page a buyer lands on after checking out)."""
+    order = (db.session.query(Order).filter(Order.id == order_id)
+             .options(joinedload(Order.distribution).joinedload(Distribution.pickup_place),
+                      joinedload(Order.delivery_slot),
+                      selectinload(Order.parts).options(joinedload(OrderPart.producer), selectinload(OrderPart.lines)),
+                      selectinload(Order.events))
+             .one_or_none())
+    if order is None or (order.buyer_id != user.id and not user.is_admin):
         raise NotFound(_("No such order."))
     return order
 
