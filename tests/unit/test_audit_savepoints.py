@@ -1,0 +1,154 @@
+"""The audit rows of a transaction follow its savepoints: a savepoint rolled back takes only its own changes' rows
+with it, one released keeps them, and the whole transaction rolled back leaves none (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import pytest
+
+from marketplace.audit.models import AuditEntry
+from marketplace.core.models import Setting
+from marketplace.distributions.models import PickupPlace
+from marketplace.extensions import db
+
+
+@pytest.fixture(params=["app", "pg_app"])
+def any_app(request):
+    return request.getfixturevalue(request.param)
+
+
+def _setting(key: str, value: str) -> None:
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    db.session.flush()
+
+
+def _logged() -> dict[str, tuple[dict, dict]]:
+    """The settings' audit entries: key -> (before, after); one entry per key at most."""
+    entries = db.session.query(AuditEntry).filter_by(subject_type="settings").order_by(AuditEntry.id).all()
+    logged = {entry.subject_id: (entry.before, entry.after) for entry in entries}
+    assert len(logged) == len(entries), "one entry per setting and transaction"
+    return logged
+
+
+@pytest.fixture
+def settings_a_b(any_app):
+    """Settings 'a' and 'b' committed as '0' (their creation entries cleared from the assertions below)."""
+    _setting("a", "0")
+    _setting("b", "0")
+    db.session.commit()
+    assert set(_logged()) == {"a", "b"}
+    return any_app
+
+
+def _since_setup() -> dict[str, tuple[dict, dict]]:
+    entries = (db.session.query(AuditEntry).filter_by(subject_type="settings")
+               .filter(AuditEntry.action != "setting.created").order_by(AuditEntry.id).all())
+    logged = {entry.subject_id: (entry.before, entry.after) for entry in entries}
+    assert len(logged) == len(entries), "one entry per setting and transaction"
+    return logged
+
+
+def test_a_rolled_back_savepoint_keeps_the_rows_noted_before_it_and_drops_its_own(settings_a_b):
+    _setting("a", "1")
+    savepoint = db.session.begin_nested()
+    _setting("b", "1")
+    savepoint.rollback()
+    db.session.commit()
+    assert db.session.get(Setting, "b").value == "0"
+    assert _since_setup() == {"a": ({"value": "0"}, {"value": "1"})}
+
+
+def test_a_savepoint_that_fails_inside_a_with_block_drops_only_its_rows(settings_a_b):
+    _setting("a", "1")
+    with pytest.raises(RuntimeError):
+        with db.session.begin_nested():
+            _setting("b", "1")
+            db.session.add(Setting(key="c", value="new"))
+            db.session.flush()
+            raise RuntimeError("the receiver failed")
+    db.session.commit()
+    assert _since_setup() == {"a": ({"value": "0"}, {"value": "1"})}
+
+
+def test_a_released_savepoint_keeps_both_in_one_row_per_object_written_at_the_commit(settings_a_b):
+    _setting("a", "1")
+    with db.session.begin_nested():
+        _setting("b", "1")
+        _setting("a", "2")
+        db.session.add(Setting(key="c", value="new"))
+    _setting("b", "2")  # after the savepoint, in the same transaction: still one row for b
+    db.session.commit()
+    assert _since_setup() == {"a": ({"value": "0"}, {"value": "2"}), "b": ({"value": "0"}, {"value": "2"})}
+    [created] = db.session.query(AuditEntry).filter_by(action="setting.created", subject_id="c").all()
+    assert created.after == {"value": "new"}
+
+
+def test_nested_savepoints_each_keep_or_drop_their_own_rows(settings_a_b):
+    _setting("a", "1")
+    outer = db.session.begin_nested()
+    _setting("b", "1")
+    inner = db.session.begin_nested()
+    _setting("c", "inner, rolled back")
+    inner.rollback()
+    inner = db.session.begin_nested()
+    _setting("d", "inner, released")
+    with db.session.begin_nested():  # a third level, released into the second
+        _setting("e", "innermost, released")
+    inner.commit()
+    outer.commit()
+    dropped = db.session.begin_nested()
+    _setting("f", "rolled back with everything inside it")
+    with db.session.begin_nested():
+        _setting("g", "released into a savepoint rolled back after")
+    dropped.rollback()
+    db.session.commit()
+    assert _since_setup() == {"a": ({"value": "0"}, {"value": "1"}), "b": ({"value": "0"}, {"value": "1"})}
+    created = {e.subject_id: e.after for e in db.session.query(AuditEntry).filter_by(action="setting.created")}
+    assert created == {"a": {"value": "0"}, "b": {"value": "0"}, "d": {"value": "inner, released"},
+                       "e": {"value": "innermost, released"}}
+
+
+def test_the_whole_transaction_rolled_back_or_closed_leaves_no_row(settings_a_b):
+    _setting("a", "1")
+    with db.session.begin_nested():
+        _setting("b", "1")
+    savepoint = db.session.begin_nested()
+    _setting("c", "x")
+    savepoint.rollback()
+    db.session.rollback()
+    db.session.commit()  # the next transaction writes nothing left over from the one rolled back
+    _setting("a", "2")
+    db.session.close()  # a session closed without committing rolls its transaction back too
+    db.session.commit()
+    assert db.session.get(Setting, "a").value == "0"
+    assert _since_setup() == {}
+    assert set(_logged()) == {"a", "b"}
+
+
+def test_one_object_changed_before_and_inside_a_rolled_back_savepoint_shows_the_change_that_persisted(settings_a_b):
+    _setting("a", "1")
+    savepoint = db.session.begin_nested()
+    _setting("a", "2")
+    savepoint.rollback()
+    db.session.commit()
+    assert db.session.get(Setting, "a").value == "1"
+    assert _since_setup() == {"a": ({"value": "0"}, {"value": "1"})}
+
+
+def test_other_fields_changed_inside_a_rolled_back_savepoint_are_not_in_the_row(any_app):
+    place = PickupPlace(name="Halle", address="1 rue du Marché", postcode="44000", town="Nantes")
+    db.session.add(place)
+    db.session.commit()
+    place = db.session.get(PickupPlace, place.id)  # loaded, as a request loads it
+    place.name = "Halle aux grains"
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    place.town = "Rezé"
+    place.name = "Halle de Rezé"
+    db.session.flush()
+    savepoint.rollback()
+    db.session.commit()
+    [entry] = db.session.query(AuditEntry).filter_by(subject_type="pickup_places", action="pickup_place.updated").all()
+    assert entry.before == {"name": "Halle"} and entry.after == {"name": "Halle aux grains"}
