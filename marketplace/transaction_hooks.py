@@ -12,8 +12,13 @@ transaction it watches and never commits:
 4. outbox last: after the commit, publish the tasks the transaction enqueued, so a worker finds every row
    above committed and the catalogue's new version already visible.
 
-Each step forgets its notes when the transaction (not a savepoint) is rolled back. `install` is called by
-the app factory; it is idempotent (tests build many apps in one process).
+When the whole transaction is rolled back, each step forgets its notes. A savepoint's rollback
+(`begin_nested()` ... rollback) undoes only the changes made inside it, and the steps follow that: audit drops
+the rows collected inside the savepoint and keeps those collected before it (core.commit_notes keeps them per
+savepoint; a released savepoint's rows join the transaction's); the caches keep every note (a needless bump
+is one cache miss, a missing one a stale page) and so does the outbox (a task enqueued inside the savepoint
+lost its row with it: publishing claims existing rows only, so nothing is sent for it).
+`install` is called by the app factory; it is idempotent (tests build many apps in one process).
 """
 from __future__ import annotations
 

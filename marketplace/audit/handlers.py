@@ -5,9 +5,13 @@
    settings, pickup places and zones, payouts, refunds, the payments ledger, billing periods
    and costs...). After each flush, every watched row that was created or whose watched
    fields changed gets an entry with the fields before and after, written on the same
-   connection, so it commits or rolls back with the change itself.
+   connection, so it commits or rolls back with the change itself. The entries wait per
+   savepoint (core.commit_notes): a savepoint rolled back takes its own entries with it and
+   leaves those noted before it; a savepoint released hands its entries to the transaction.
 """
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from flask import g, has_request_context
 from sqlalchemy import event, inspect
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import signals as account_signals
 from marketplace.audit.models import AuditEntry
 from marketplace.audit.services import dumps, record
+from marketplace.core.commit_notes import TransactionNotes
 from marketplace.orders import signals
 from marketplace.timeutil import utcnow
 
@@ -146,6 +151,22 @@ def _merge(pending: dict, row: dict) -> None:
     seen["actor_id"] = seen["actor_id"] or row["actor_id"]
 
 
+def _merge_all(pending: dict, savepoint_rows: dict) -> None:
+    """A released savepoint's entries join the level around it, as a later flush of that level would."""
+    for row in savepoint_rows.values():
+        _merge(pending, row)
+
+
+# (subject type, subject id) -> the entry its changes make, per transaction level
+_PENDING: TransactionNotes[dict] = TransactionNotes("audit_pending", dict, _merge_all, savepoint_rollback_keeps=False)
+
+
+def pending_rows(session: Session) -> Iterator[dict]:
+    """The entries this transaction will write at its commit if nothing undoes them (each savepoint's included)."""
+    for pending in _PENDING.every_level(session):
+        yield from pending.values()
+
+
 def _action(row: dict) -> str:
     if row["created"]:
         return f"{row['prefix']}.created"
@@ -158,7 +179,7 @@ def _action(row: dict) -> str:
 def _after_flush(session: Session, flush_context) -> None:
     if session.info.get("audit_watch_off"):
         return
-    pending = session.info.setdefault("audit_pending", {})
+    pending = _PENDING.current(session)
     for obj in session.new:
         row = _entry_for(obj, True)
         if row:
@@ -171,10 +192,12 @@ def _after_flush(session: Session, flush_context) -> None:
 
 
 def _before_commit(session: Session) -> None:
-    if session.info.get("audit_pending") is None and not session.new and not session.dirty:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its entries wait for the outer transaction's commit
+    if not any(_PENDING.every_level(session)) and not session.new and not session.dirty:
         return
     session.flush()
-    pending = session.info.pop("audit_pending", None)
+    pending = _PENDING.take(session)
     if not pending:
         return
     now = utcnow()
@@ -189,13 +212,9 @@ def _before_commit(session: Session) -> None:
         session.connection().execute(AuditEntry.__table__.insert(), rows)
 
 
-def _forget(session: Session, previous_transaction=None) -> None:
-    session.info.pop("audit_pending", None)
-
-
 def install() -> None:
     """Write the audit rows of a transaction inside it, before it commits (marketplace.transaction_hooks)."""
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "before_commit", _before_commit)
-        event.listen(Session, "after_soft_rollback", _forget)
+    _PENDING.install()

@@ -165,10 +165,12 @@ def redact_audit(values: list[str]) -> list[int]:
 def redact_pending_audit(values: list[str]) -> None:
     """Elide the values from audit entries this transaction will append at commit (the row watch's before
     and after values, e.g. a membership's previous decision reason)."""
+    from marketplace.audit.handlers import pending_rows
+
     regex = pattern(values)
     if regex is None:
         return
-    for row in (db.session.info.get("audit_pending") or {}).values():  # see audit.handlers
+    for row in pending_rows(db.session):
         row["before"], row["after"] = redact(row["before"], regex), redact(row["after"], regex)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from flask import current_app
 
+from marketplace.audit.models import AuditEntry
 from marketplace.core.models import OutboundEmail
 from marketplace.disputes import services as disputes
 from marketplace.disputes.models import DisputeReason, DisputeStatus
@@ -144,6 +145,10 @@ def test_an_invoicing_failure_never_undoes_the_collection(app, monkeypatch):
     order = collected_order(buyer, [(eggs, 1)])
     db.session.commit()
     assert order.payment_status.value == "paid" and _invoices() == []
+    # Nor its audit entries, noted before the invoicing's savepoint was rolled back.
+    [paid] = db.session.query(AuditEntry).filter_by(subject_type="orders", subject_id=str(order.id),
+                                                    action="order.updated").all()
+    assert paid.after == {"payment_status": "paid"}
     alert = db.session.query(OutboundEmail).filter(OutboundEmail.recipient == "admin@test.coop",
                                                    OutboundEmail.subject.contains("Invoicing failed")).one()
     assert "printer on fire" in alert.body
