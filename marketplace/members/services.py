@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import hmac
+from functools import cache
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -96,13 +97,20 @@ def end_all_sessions(user: User) -> None:
     user.session_secret = new_session_secret()
 
 
+@cache
+def _session_user() -> Select:
+    """Built on first use: a loader option configures the mappers, which needs every domain's models imported."""
+    return select(User).options(joinedload(User.membership)).where(User.id == bindparam("user_id"))
+
+
 def user_for_session(session_id: str) -> User | None:
     """The user a session or remember-me cookie names, if its secret is still theirs and they may log in."""
     user_id, _sep, secret = session_id.partition(":")
     if not user_id.isdigit() or len(user_id) > 10 or not secret:
         return None
-    # With the membership: every page asks whether the member is active (one statement, not two).
-    user = db.session.get(User, int(user_id), options=[joinedload(User.membership)])
+    # With the membership: every page asks whether the member is active (one statement, not two). A statement
+    # built once: `session.get` with a loader option builds and keys a new query on every request.
+    user = db.session.execute(_session_user(), {"user_id": int(user_id)}).unique().scalar_one_or_none()
     if user is None or not user.is_active or not user.session_secret:
         return None
     return user if hmac.compare_digest(user.session_secret.encode(), secret.encode()) else None
