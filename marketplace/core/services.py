@@ -8,6 +8,7 @@ from email.message import EmailMessage
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from marketplace.core.models import OutboundEmail, ServiceHeartbeat, Setting
 from marketplace.extensions import db
@@ -74,8 +75,8 @@ def get_int_setting(key: str) -> int:
 
 def all_settings() -> dict[str, str]:
     values = {key: _default(key) for key in DEFAULT_SETTINGS}
-    for row in db.session.query(Setting).all():
-        values[row.key] = row.value
+    # Plain rows, no ORM objects: every rendered page reads them.
+    values.update((key, value) for key, value in db.session.execute(select(Setting.key, Setting.value)))
     return values
 
 
