@@ -35,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from marketplace import web
     from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from marketplace.i18n import select_locale, select_timezone
+    from marketplace.i18n import install_template_gettext, select_locale, select_timezone
     from marketplace.schedule import beat_schedule
     from marketplace.tasking import celery_init_app
 
@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(PROJECT_ROOT / "translations"))
+    install_template_gettext(app)
     login_manager.init_app(app)
     limiter.init_app(app)
     celery_init_app(app).conf.beat_schedule = beat_schedule(app.config)
