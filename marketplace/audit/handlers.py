@@ -10,8 +10,8 @@
    leaves those noted before it; a savepoint released hands its entries to the transaction.
    The "before" of a watched field is always its old value: SQLAlchemy forgets loaded values at
    each commit and at a savepoint's rollback, so the watched fields (those only) are set to load
-   their old value before a change (`active_history`): one SELECT of the row, the first time a
-   watched field of an expired object changes.
+   their old value before a change (`active_history`): the SELECT of the row that the flush made
+   anyway to update an expired row comes at the change instead.
 """
 from __future__ import annotations
 
