@@ -172,6 +172,12 @@ def pg_app(_pg_schema, tmp_path, app_config, monkeypatch):
         db.engine.dispose()
 
 
+@pytest.fixture(params=["app", "pg_app"])
+def any_app(request):
+    """The test run once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
 def pg_client(pg_app):
     return pg_app.test_client()

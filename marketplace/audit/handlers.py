@@ -8,6 +8,10 @@
    connection, so it commits or rolls back with the change itself. The entries wait per
    savepoint (core.commit_notes): a savepoint rolled back takes its own entries with it and
    leaves those noted before it; a savepoint released hands its entries to the transaction.
+   The "before" of a watched field is always its old value: SQLAlchemy forgets loaded values at
+   each commit and at a savepoint's rollback, so the watched fields (those only) are set to load
+   their old value before a change (`active_history`): the SELECT of the row that the flush made
+   anyway to update an expired row comes at the change instead.
 """
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ from collections.abc import Iterator
 
 from flask import g, has_request_context
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from marketplace.accounts import signals as account_signals
 from marketplace.audit.models import AuditEntry
 from marketplace.audit.services import dumps, record
 from marketplace.core.commit_notes import TransactionNotes
+from marketplace.extensions import db
 from marketplace.orders import signals
 from marketplace.timeutil import utcnow
 
@@ -97,6 +102,26 @@ WATCHED: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "BillingSettings": ("billing_settings", ("quorum_percent", "majority_percent"), False),
     "DuesEntry": ("dues", ("amount_cents", "kind"), True),
 }
+
+
+def _watched_attributes() -> Iterator[QueryableAttribute]:
+    """The mapped columns named in WATCHED, on every mapped class of a watched name."""
+    for mapper in db.Model.registry.mappers:
+        spec = WATCHED.get(mapper.class_.__name__)
+        if spec is not None:
+            yield from (getattr(mapper.class_, name) for name in spec[1] if name in mapper.column_attrs)
+
+
+def _old_value_loaded(_target, _value, _old_value, _initiator) -> None:
+    """Nothing to do: listening with `active_history=True` is what makes SQLAlchemy load the old value."""
+
+
+def _load_old_values_of_watched_fields() -> None:
+    """Without this, a watched field changed on an expired object (after a commit, or a savepoint's rollback)
+    has no old value in its history, and its entry's "before" would say None."""
+    for attribute in _watched_attributes():
+        if not event.contains(attribute, "set", _old_value_loaded):
+            event.listen(attribute, "set", _old_value_loaded, active_history=True)
 
 
 def _field_values(state, fields) -> tuple[dict, dict, bool]:
@@ -218,3 +243,4 @@ def install() -> None:
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "before_commit", _before_commit)
     _PENDING.install()
+    _load_old_values_of_watched_fields()

@@ -10,11 +10,6 @@ from marketplace.distributions.models import PickupPlace
 from marketplace.extensions import db
 
 
-@pytest.fixture(params=["app", "pg_app"])
-def any_app(request):
-    return request.getfixturevalue(request.param)
-
-
 def _setting(key: str, value: str) -> None:
     row = db.session.get(Setting, key)
     if row is None:
