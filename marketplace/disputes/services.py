@@ -8,6 +8,7 @@ the pickup sheet, or is handed back on request.
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import joinedload
 
 from marketplace.audit.services import record
@@ -198,7 +199,13 @@ def disputes_for(user: User) -> list[Dispute]:
     return query.filter(condition).order_by(Dispute.created_at.desc()).limit(500).all()
 
 
-def all_disputes(admin: User, status: str = "") -> list[Dispute]:
+DISPUTES_PER_PAGE = 200
+
+
+def all_disputes(admin: User, status: str = "", page: int = 1, per_page: int | None = None) -> Pagination:
+    """The admins' list: one page of the disputes in this status ("open": those to decide; "all" or an unknown one:
+    every dispute), newest first, each with its line, order, producer and buyer (a count and one statement
+    whatever the page's size)."""
     require_admin(admin)
     query = db.session.query(Dispute).options(joinedload(Dispute.line), joinedload(Dispute.order),
                                               joinedload(Dispute.producer), joinedload(Dispute.buyer))
@@ -206,6 +213,7 @@ def all_disputes(admin: User, status: str = "") -> list[Dispute]:
         query = query.filter(Dispute.status.in_(list(OPEN_STATES)))
     elif status in {s.value for s in DisputeStatus}:
         query = query.filter(Dispute.status == status)
-    return query.order_by(Dispute.created_at.desc()).limit(500).all()
+    return query.order_by(Dispute.created_at.desc(), Dispute.id.desc()).paginate(
+        page=page, per_page=per_page or DISPUTES_PER_PAGE, error_out=False)
 
 
