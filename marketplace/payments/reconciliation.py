@@ -7,13 +7,19 @@ capture Stripe counts the released remainder in ``amount_refunded``, which is no
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace.accounts.services import order_share_cents
+from marketplace.accounts.services import order_shares_cents
 from marketplace.extensions import db
-from marketplace.orders.models import Order
+from marketplace.members.models import User
+from marketplace.members.services import require_admin
+from marketplace.orders.models import Order, OrderPart
 from marketplace.orders.states import PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
@@ -33,7 +39,7 @@ from marketplace.payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from marketplace.payments.services import disputed_cents
+from marketplace.payments.services import disputed_cents_by_part
 
 PAGE = 100  # Stripe's largest page
 
@@ -70,49 +76,93 @@ class OrderBalance:
         return self.difference == 0 or not self.settled
 
 
-def _sums(order_id: int) -> dict[LedgerKind, int]:
-    rows = (db.session.query(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
-            .filter(LedgerEntry.order_id == order_id).group_by(LedgerEntry.kind).all())
-    return {kind: int(total or 0) for kind, total in rows}
+@dataclass(frozen=True)
+class _Rows:
+    """What the balances of some orders read, each kind of row loaded once for all of them."""
+
+    sums: dict[int, dict[LedgerKind, int]]  # the ledger, summed by order and kind
+    payouts: dict[int, list[Payout]]
+    pending_credits: dict[int, list[Credit]]
+    chargebacks: dict[int, list[Chargeback]]
+    disputed: dict[int, int]  # by live part: payments.services.disputed_cents
+    from_account: dict[int, int]
 
 
-def _settled(order: Order) -> bool:
-    payouts = db.session.query(Payout).filter_by(order_id=order.id).all()
+def _by_order(rows, order_ids: list[int]) -> dict[int, list]:
+    grouped: dict[int, list] = {order_id: [] for order_id in order_ids}
+    for row in rows:
+        grouped[row.order_id].append(row)
+    return grouped
+
+
+def _load(orders: Sequence[Order]) -> _Rows:
+    """Six statements whatever the number of orders (their parts and lines already loaded)."""
+    ids = [order.id for order in orders]
+    sums: dict[int, dict[LedgerKind, int]] = {order_id: {} for order_id in ids}
+    for order_id, kind, total in (db.session.query(LedgerEntry.order_id, LedgerEntry.kind,
+                                                   func.sum(LedgerEntry.amount_cents))
+                                  .filter(LedgerEntry.order_id.in_(ids))
+                                  .group_by(LedgerEntry.order_id, LedgerEntry.kind)):
+        sums[order_id][kind] = int(total or 0)
+    return _Rows(
+        sums, _by_order(db.session.query(Payout).filter(Payout.order_id.in_(ids)), ids),
+        _by_order(db.session.query(Credit).filter(Credit.order_id.in_(ids), Credit.status == CreditStatus.PENDING),
+                  ids),
+        _by_order(db.session.query(Chargeback).filter(Chargeback.order_id.in_(ids)), ids),
+        disputed_cents_by_part([part.id for order in orders for part in live_parts(order)]),
+        order_shares_cents(ids))
+
+
+def _settled(order: Order, rows: _Rows) -> bool:
+    payouts = rows.payouts[order.id]
     parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
-                     for part in live_parts(order) if part.final_cents - disputed_cents(part.id) > 0)
+                     for part in live_parts(order) if part.final_cents - rows.disputed[part.id] > 0)
     courier_done = (not order.delivery_fee_cents or not order.goods_final_cents
                     or any(p.kind == PayoutKind.COURIER and p.status == PayoutStatus.PAID for p in payouts))
-    credits_done = not db.session.query(Credit.id).filter_by(order_id=order.id, status=CreditStatus.PENDING).first()
-    open_chargeback = any(c.closed_at is None for c in db.session.query(Chargeback).filter_by(order_id=order.id))
+    credits_done = not rows.pending_credits[order.id]
+    open_chargeback = any(c.closed_at is None for c in rows.chargebacks[order.id])
     return (order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED) and is_final(order)
             and parts_paid and courier_done and credits_done and not open_chargeback)
 
 
 def order_balance(order: Order, check_stripe: bool = False) -> OrderBalance:
     """The order's balance from the ledger (and, if asked, Stripe's objects compared with it)."""
-    s = _sums(order.id)
+    return order_balances([order], check_stripe)[0]
+
+
+def order_balances(orders: Sequence[Order], check_stripe: bool = False) -> list[OrderBalance]:
+    """`order_balance` of each order, in a fixed number of statements whatever their number (and, if asked, Stripe's
+    objects compared, order by order)."""
+    if not orders:
+        return []
+    rows = _load(orders)
+    balances = [_balance(order, rows) for order in orders]
+    for order, balance in zip(orders, balances, strict=True):
+        if check_stripe and order.card_payment and order.card_payment.charge_id:
+            balance.stripe_problems = _stripe_problems(order, balance)
+    return balances
+
+
+def _balance(order: Order, rows: _Rows) -> OrderBalance:
+    s = rows.sums[order.id]
     get = lambda kind: s.get(kind, 0)  # noqa: E731
     transferred = get(LedgerKind.TRANSFER) + get(LedgerKind.COURIER_TRANSFER) - get(LedgerKind.REVERSAL)
-    balance = OrderBalance(
+    return OrderBalance(
         order.id, order.reference, get(LedgerKind.CHARGE), transferred,
         get(LedgerKind.REFUND) - get(LedgerKind.REFUND_FAILED),
-        get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order), [],
+        get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order, rows), [],
         chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST),
-        reversals_due=_reversals_due(order.id),
-        in_dispute=sum(c.amount_cents for c in db.session.query(Chargeback).filter_by(order_id=order.id)
-                       if c.closed_at is None),
-        from_account=order_share_cents(order.id))
-    if check_stripe and order.card_payment and order.card_payment.charge_id:
-        balance.stripe_problems = _stripe_problems(order, balance)
-    return balance
+        reversals_due=_reversals_due(rows.pending_credits[order.id]),
+        in_dispute=sum(c.amount_cents for c in rows.chargebacks[order.id] if c.closed_at is None),
+        from_account=rows.from_account[order.id])
 
 
-def _reversals_due(order_id: int) -> int:
-    """What pending credits of the order will still take back from producers' transfers."""
+def _reversals_due(pending_credits: list[Credit]) -> int:
+    """What the order's pending credits will still take back from producers' transfers."""
     due = 0
-    for credit in db.session.query(Credit).filter(Credit.order_id == order_id, Credit.status == CreditStatus.PENDING,
-                                                  Credit.kind.in_([CreditKind.DISPUTE, CreditKind.CHARGEBACK]),
-                                                  Credit.stripe_reversal_id.is_(None)):
+    for credit in pending_credits:
+        if credit.kind not in (CreditKind.DISPUTE, CreditKind.CHARGEBACK) or credit.stripe_reversal_id is not None:
+            continue
         if credit.kind == CreditKind.CHARGEBACK or credit.stripe_refund_id or credit.refund_status:
             due += credit.amount_cents - credit.withholding_released_cents
     return due
@@ -158,12 +208,51 @@ def _stripe_problems(order: Order, balance: OrderBalance) -> list[str]:
     return problems
 
 
+BALANCES_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class BalancesPage:
+    """One page of the card orders that have money on them (pages.items: the orders), with their balances."""
+
+    pages: Pagination
+    balances: list[OrderBalance]
+
+
+def _card_orders():
+    """The card orders that have money on them (captured), in order, with their parts and lines."""
+    return (db.session.query(Order).join(CardPayment, CardPayment.order_id == Order.id)
+            .filter(CardPayment.status == CardPaymentStatus.CAPTURED)
+            .options(selectinload(Order.parts).selectinload(OrderPart.lines)).order_by(Order.id))
+
+
+def _with_parts_known(orders: list[Order]) -> list[Order]:
+    for order in orders:  # each line's amount reads its part: known here, not looked up line by line
+        for part in order.parts:
+            for line in part.lines:
+                set_committed_value(line, "part", part)
+    return orders
+
+
+def balances_page(admin: User, page: int = 1, per_page: int | None = None) -> BalancesPage:
+    """The admin's reconciliation, a page of card orders at a time, each order's balance from the ledger (not
+    Stripe): a count and a fixed number of statements whatever the page's size."""
+    require_admin(admin)
+    pages = _card_orders().paginate(page=page, per_page=per_page or BALANCES_PER_PAGE, error_out=False)
+    return BalancesPage(pages, order_balances(_with_parts_known(pages.items)))
+
+
 def reconcile(check_stripe: bool = True) -> list[OrderBalance]:
-    """The balance of every card order that has money on it."""
-    order_ids = [oid for (oid,) in db.session.query(CardPayment.order_id)
-                 .filter(CardPayment.status == CardPaymentStatus.CAPTURED).order_by(CardPayment.order_id)]
+    """The balance of every card order that has money on it, read BALANCES_PER_PAGE orders at a time."""
     check = check_stripe and gateway.is_configured()
-    return [order_balance(db.session.get(Order, oid), check_stripe=check) for oid in order_ids]
+    balances: list[OrderBalance] = []
+    last_id = 0
+    while True:
+        orders = _with_parts_known(_card_orders().filter(Order.id > last_id).limit(BALANCES_PER_PAGE).all())
+        if not orders:
+            return balances
+        balances += order_balances(orders, check_stripe=check)
+        last_id = orders[-1].id
 
 
 def reconcile_platform() -> list[str]:

@@ -18,7 +18,7 @@ from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import error_text, ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
-from marketplace.web import REFUSED, act, form_status, json_object, perform
+from marketplace.web import REFUSED, act, form_status, json_object, perform, request_int
 
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(ledger_label, "ledger_label")
@@ -159,8 +159,9 @@ def admin():
                .order_by(LedgerEntry.id.desc()).limit(300).all())
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
-    balances = reconciliation.reconcile(check_stripe=False)
-    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=balances)
+    reconciled = reconciliation.balances_page(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=reconciled.balances,
+                           result=reconciled.pages)
 
 
 @bp.route("/payments/admin/lines/<int:line_id>/refund", methods=["GET", "POST"])
