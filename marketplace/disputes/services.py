@@ -204,11 +204,18 @@ DISPUTES_PER_PAGE = 200
 
 def all_disputes(admin: User, status: str = "", page: int = 1, per_page: int | None = None) -> Pagination:
     """The admins' list: one page of the disputes in this status ("open": those to decide; "all" or an unknown one:
-    every dispute), newest first, each with its line, order, producer and buyer (a count and one statement
-    whatever the page's size)."""
+    every dispute), newest first, each read as the columns the list shows, its order's reference, its buyer's and
+    producer's names and its product (a count and one statement whatever the page's size)."""
+    from marketplace.catalog.models import ProducerProfile
+    from marketplace.orders.models import Order
+
     require_admin(admin)
-    query = db.session.query(Dispute).options(joinedload(Dispute.line), joinedload(Dispute.order),
-                                              joinedload(Dispute.producer), joinedload(Dispute.buyer))
+    query = (db.session.query(Dispute.id, Dispute.created_at, Dispute.reason, Dispute.status, Order.reference,
+                              User.full_name.label("buyer_name"), ProducerProfile.name.label("producer_name"),
+                              OrderLine.product_name)
+             .join(Order, Order.id == Dispute.order_id).join(User, User.id == Dispute.buyer_id)
+             .join(ProducerProfile, ProducerProfile.id == Dispute.producer_id)
+             .join(OrderLine, OrderLine.id == Dispute.line_id))
     if status == "open":
         query = query.filter(Dispute.status.in_(list(OPEN_STATES)))
     elif status in {s.value for s in DisputeStatus}:
