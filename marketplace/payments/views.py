@@ -6,7 +6,6 @@ import stripe
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import csrf, db
@@ -155,7 +154,10 @@ def _to_onboarding():
 @login_required
 def admin():
     require_admin(current_user)
-    entries = (db.session.query(LedgerEntry).options(selectinload(LedgerEntry.order))  # not one order per row
+    entries = (db.session.query(LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount_cents,
+                                LedgerEntry.stripe_id, LedgerEntry.reference, LedgerEntry.note,
+                                Order.reference.label("order_reference"))
+               .outerjoin(Order, Order.id == LedgerEntry.order_id)  # read as columns: no order object per row
                .order_by(LedgerEntry.id.desc()).limit(300).all())
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
