@@ -1,9 +1,10 @@
 """A subscription's money: its season as the rule sees it, the instalments, and payments recorded."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
@@ -57,36 +58,48 @@ def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
 def delivery_plan(subscription: Subscription) -> list[tuple[Distribution, DeliveryPlan]]:
     """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not, and
     whether its order (once made) could serve anything."""
-    return delivery_plans([subscription])[subscription.id]
+    plan: list[tuple[Distribution, DeliveryPlan]] = []
+    for _subscription_id, distribution, delivery in _plan_rows([subscription.id], Distribution):
+        plan.append((distribution, delivery))
+    return plan
 
 
-def delivery_plans(subscriptions: Sequence[Subscription]) -> dict[int, list[tuple[Distribution, DeliveryPlan]]]:
-    """`delivery_plan` of several subscriptions in one statement whatever their number: {subscription id: plan}.
+def delivery_plans(subscription_ids: Sequence[int]) -> dict[int, list[DeliveryPlan]]:
+    """The deliveries of `delivery_plan` (without their distributions) of several subscriptions, in one statement
+    whatever their number: {subscription id: plan}."""
+    plans: dict[int, list[DeliveryPlan]] = {subscription_id: [] for subscription_id in subscription_ids}
+    for subscription_id, _distribution_id, delivery in _plan_rows(list(plans), Distribution.id):
+        plans[subscription_id].append(delivery)
+    return plans
 
-    A subscription's deliveries are its season's distributions (in date order) whose cut-off is after it began,
-    and once stopped, those whose cut-off came before the stop or whose order was already made. A delivery's
-    order serves nothing when it was made (or tried) and has no live part (none made, or every one cancelled)."""
-    plans: dict[int, list[tuple[Distribution, DeliveryPlan]]] = {s.id: [] for s in subscriptions}
-    if not plans:
-        return plans
+
+def _plan_rows(subscription_ids: list[int], distribution) -> Iterator[tuple[int, Any, DeliveryPlan]]:
+    """(subscription id, `distribution` (the entity or a column), the delivery) of each delivery of these
+    subscriptions, by subscription then in date order, in one statement.
+
+    A subscription's deliveries are its season's distributions whose cut-off is after it began, and once stopped,
+    those whose cut-off came before the stop or whose order was already made. A delivery's order serves nothing
+    when it was made (or tried) and has no live part (none made, or every one cancelled)."""
+    if not subscription_ids:
+        return
     choice, claim = aliased(DeliveryChoice), aliased(SubscriptionDelivery)
     served = exists().where(OrderPart.order_id == claim.order_id, OrderPart.status != PartStatus.CANCELLED)
     rows = db.session.execute(
-        select(Subscription.id, Subscription.share, Distribution, choice.baskets, choice.absent, claim.id, served)
+        select(Subscription.id, Subscription.share, distribution, Distribution.cancelled_at, choice.baskets,
+               choice.absent, claim.id, served)
         .join(Distribution, Distribution.series_key == Subscription.series_key)
         .outerjoin(choice, and_(choice.subscription_id == Subscription.id, choice.distribution_id == Distribution.id))
         .outerjoin(claim, and_(claim.subscription_id == Subscription.id, claim.distribution_id == Distribution.id))
-        .where(Subscription.id.in_(list(plans)),
+        .where(Subscription.id.in_(subscription_ids),
                Distribution.cutoff_at > func.coalesce(Subscription.accepted_at, Subscription.created_at),
                or_(Subscription.stopped_at.is_(None), Distribution.cutoff_at <= Subscription.stopped_at,
                    claim.id.is_not(None)))
         .order_by(Subscription.id, Distribution.starts_at, Distribution.id))
-    for subscription_id, share, distribution, amended, absent, claim_id, served_any in rows:
+    for subscription_id, share, shown, cancelled_at, amended, absent, claim_id, served_any in rows:
         baskets = share if amended is None else amended
-        plans[subscription_id].append((distribution, DeliveryPlan(
-            baskets=baskets, absent=bool(absent), cancelled=distribution.cancelled_at is not None,
-            unserved=baskets > 0 and claim_id is not None and not served_any)))
-    return plans
+        yield subscription_id, shown, DeliveryPlan(baskets=baskets, absent=bool(absent),
+                                                   cancelled=cancelled_at is not None,
+                                                   unserved=baskets > 0 and claim_id is not None and not served_any)
 
 
 def charged_absence_ids(subscription: Subscription) -> set[int]:
@@ -175,27 +188,29 @@ SUBSCRIBERS_PER_PAGE = 200
 
 @dataclass(frozen=True)
 class SubscribersPage:
-    """One page of a contract's subscriptions (items: (subscription, member's name, paid cents)), each balance."""
+    """One page of a contract's subscriptions (items: their id, status and stop reason, the member's name and what
+    was paid), each one's balance."""
 
     pages: Pagination
     balances: dict[int, Balance]  # by subscription id
 
 
 def subscribers_page(contract: Contract, page: int = 1, per_page: int | None = None) -> SubscribersPage:
-    """The contract's subscriptions in the order they came, a page at a time, each with its member's name and its
-    balance (`balance`'s figures): a count and two statements whatever the page's size (the page with what was
-    paid on each, summed by the database; every delivery plan of the page)."""
+    """The contract's subscriptions in the order they came, a page at a time, read as columns with their member's
+    name, each one's balance (`balance`'s figures): a count and two statements whatever the page's size (the page
+    with what was paid on each, summed by the database; every delivery plan of the page)."""
     paid = (select(func.coalesce(func.sum(Instalment.paid_cents), 0))
             .where(Instalment.subscription_id == Subscription.id).scalar_subquery())
-    pages = (db.session.query(Subscription, User.full_name, paid).join(User, User.id == Subscription.member_id)
-             .filter(Subscription.contract_id == contract.id).order_by(Subscription.created_at, Subscription.id)
+    pages = (db.session.query(Subscription.id, Subscription.status, Subscription.stop_reason,
+                              User.full_name.label("member_name"), paid.label("paid_cents"))
+             .join(User, User.id == Subscription.member_id).filter(Subscription.contract_id == contract.id)
+             .order_by(Subscription.created_at, Subscription.id)
              .paginate(page=page, per_page=per_page or SUBSCRIBERS_PER_PAGE, error_out=False))
-    plans = delivery_plans([subscription for subscription, _name, _paid in pages.items])
+    plans = delivery_plans([row.id for row in pages.items])
     balances = {}
-    for subscription, _name, paid_cents in pages.items:
-        amount = amount_due_cents(contract.price_per_delivery_cents, [p for _d, p in plans[subscription.id]],
-                                  contract.allowed_absences)
-        balances[subscription.id] = Balance(amount, int(paid_cents), amount - int(paid_cents))
+    for row in pages.items:
+        amount = amount_due_cents(contract.price_per_delivery_cents, plans[row.id], contract.allowed_absences)
+        balances[row.id] = Balance(amount, int(row.paid_cents), amount - int(row.paid_cents))
     return SubscribersPage(pages, balances)
 
 
