@@ -187,8 +187,12 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     return dispute
 
 
-def disputes_for(user: User) -> list[Dispute]:
-    """The disputes the user opened, and those about their products (producers)."""
+DISPUTES_PER_PAGE = 200
+
+
+def disputes_for(user: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """One page of the disputes the user opened, and those about their products (producers), newest first, each
+    with its line and order (a count and one statement whatever the page's size)."""
     if user is None or not getattr(user, "is_authenticated", False):
         raise NotAllowed(_("Please log in first."))
     query = db.session.query(Dispute).options(joinedload(Dispute.line), joinedload(Dispute.order))
@@ -196,10 +200,8 @@ def disputes_for(user: User) -> list[Dispute]:
     profile = getattr(user, "producer_profile", None)
     if profile is not None:
         condition = condition | (Dispute.producer_id == profile.id)
-    return query.filter(condition).order_by(Dispute.created_at.desc()).limit(500).all()
-
-
-DISPUTES_PER_PAGE = 200
+    return query.filter(condition).order_by(Dispute.created_at.desc(), Dispute.id.desc()).paginate(
+        page=page, per_page=per_page or DISPUTES_PER_PAGE, error_out=False)
 
 
 def all_disputes(admin: User, status: str = "", page: int = 1, per_page: int | None = None) -> Pagination:

@@ -18,7 +18,8 @@ bp = Blueprint("disputes", __name__, url_prefix="/disputes")
 @bp.route("/")
 @login_required
 def index():
-    return render_template("disputes/index.html", disputes=services.disputes_for(current_user))
+    result = services.disputes_for(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("disputes/index.html", disputes=result.items, result=result)
 
 
 @bp.route("/report/<int:line_id>", methods=["GET", "POST"])

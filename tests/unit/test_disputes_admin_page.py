@@ -67,3 +67,17 @@ def test_disputes_list_is_paginated_and_keeps_its_status_filter(coop, client, mo
     assert f'href="/disputes/{decided.id}"' in every
     assert _rows(client, "/disputes/admin?page=3") == 0
     assert _queries(client, "/disputes/admin?page=2") == _queries(client, "/disputes/admin")
+
+
+def test_a_producers_disputes_are_paginated_too(coop, client, monkeypatch):  # noqa: F811
+    """The parties' list (/disputes/) was cut at 500 without a word: a page at a time now."""
+    _disputes(coop, 7, 0)
+    monkeypatch.setattr(services, "DISPUTES_PER_PAGE", 5)
+    login(client, coop["ferme"])
+    newest_first = [d.id for d in db.session.query(Dispute).order_by(Dispute.id.desc())]
+    first = client.get("/disputes/").get_data(as_text=True)
+    second = client.get("/disputes/?page=2").get_data(as_text=True)
+    assert ROW.findall(first) == [f'<td><a href="/disputes/{i}">' for i in newest_first[:5]] and "Page 1 of 2" in first
+    assert ROW.findall(second) == [f'<td><a href="/disputes/{i}">' for i in newest_first[5:]]
+    assert "Page 2 of 2" in second and "/disputes/?page=1" in second
+    assert _queries(client, "/disputes/?page=2") == _queries(client, "/disputes/")
