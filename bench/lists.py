@@ -2,6 +2,7 @@
 
     python bench/lists.py              # 200 orders (two producers each), 200 members; each page 15 times
     python bench/lists.py --rows 400   # more rows
+    python bench/lists.py --only disputes reconciliation   # only the pages whose name holds one of these words
     python bench/lists.py --profile /admin/orders [--sort tottime] [--callers format_money]
     python bench/lists.py --profile /producer/orders --as farm0@bench.coop
 
@@ -9,7 +10,9 @@ Builds a throwaway SQLite shop in a temporary directory with the test factories 
 (carts and checkouts), logs in the admin and a producer through the test client, then renders each list page
 and prints the median wall and CPU milliseconds per rendering, the statements it ran and the rows shown.
 The invoicing rows (an invoice of the first farm per order, a credit note on every tenth, a draft waiting per
-order for the other farm), the sent e-mails and the extra products are written directly (see `_invoices`).
+order for the other farm), the sent e-mails and the extra products are written directly (see `_invoices`), and so
+are the card money and a dispute per order (`_card_money_and_disputes`); a contract has every buyer subscribed
+(`_contract`, through the services).
 Target (issue 15): 200 rows in under 30 ms. A measurement, not a test: nothing here fails on a slow machine.
 """
 from __future__ import annotations
@@ -55,6 +58,8 @@ def build(tmp: Path, rows: int):
                 db.session.commit()
         db.session.commit()
         _invoices(farms[0].producer_profile)
+        _card_money_and_disputes()
+        _contract(farms[0], products[0], rows)
         from marketplace.core.models import OutboundEmail
 
         db.session.add_all(OutboundEmail(recipient=f"buyer{i:04d}@bench.coop", subject=f"Order {i}", body="-")
@@ -100,7 +105,67 @@ def _invoices(farm) -> None:
                                     payload_json=json.dumps({"lines": [{"ttc_cents": 400}]})) for part in parts)
 
 
-def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int) -> list[tuple]:
+def _card_money_and_disputes() -> None:
+    """The payments page's reconciliation and the admins' disputes, written directly: each order captured on a card
+    and charged, each part paid out (its transfer in the ledger), and a dispute on each order's first line.
+    The orders keep their payment method (pay at the pickup): no other page measured here reads card money."""
+    from marketplace.disputes.models import Dispute, DisputeReason
+    from marketplace.extensions import db
+    from marketplace.orders.models import Order
+    from marketplace.payments.models import (
+        CardPayment,
+        CardPaymentStatus,
+        LedgerEntry,
+        LedgerKind,
+        Payout,
+        PayoutKind,
+        PayoutStatus,
+    )
+
+    for order in db.session.query(Order).order_by(Order.id):
+        total = order.goods_estimated_cents
+        db.session.add(CardPayment(order_id=order.id, payment_intent_id=f"pi_{order.id}", charge_id=f"ch_{order.id}",
+                                   status=CardPaymentStatus.CAPTURED, authorised_cents=total, captured_cents=total))
+        db.session.add(LedgerEntry(kind=LedgerKind.CHARGE, amount_cents=total, order_id=order.id,
+                                   reference=f"charge:{order.id}"))
+        for part in order.parts:
+            db.session.add(Payout(kind=PayoutKind.PRODUCER, reference=f"transfer:{part.id}",
+                                  user_id=part.producer.user_id, order_id=order.id, part_id=part.id,
+                                  gross_cents=part.final_cents, status=PayoutStatus.PAID))
+            db.session.add(LedgerEntry(kind=LedgerKind.TRANSFER, amount_cents=part.final_cents, order_id=order.id,
+                                       part_id=part.id, reference=f"transfer:{part.id}"))
+        line = order.parts[0].lines[0]
+        db.session.add(Dispute(line_id=line.id, order_id=order.id, producer_id=order.parts[0].producer_id,
+                               buyer_id=order.buyer_id, reason=DisputeReason.DAMAGED, note="Broken"))
+
+
+def _contract(farm, product, rows: int) -> None:
+    """A basket contract of the farm over a season of four weeks, every buyer subscribed (through the services), a
+    third of them with an instalment paid and a tenth with an absence declared."""
+    from marketplace.contracts import services as contracts
+    from marketplace.contracts.models import PaymentMeans
+    from marketplace.extensions import db
+    from marketplace.members.models import User
+    from tests.contracts_fixtures import make_contract, make_season
+    from tests.factories import get_admin
+
+    season = make_season([farm], weeks=4, opens_in_hours=2)
+    contract = make_contract(farm, season, [(product.variants[0].id, 1)], allowed_absences=1)
+    db.session.commit()
+    for i in range(rows):
+        member = db.session.query(User).filter_by(email=f"buyer{i:04d}@bench.coop").one()
+        subscription = contracts.subscribe(member, contract.id, accepted_version=1, means=PaymentMeans.CHEQUE)
+        if i % 3 == 0:
+            contracts.record_instalment(get_admin(), subscription.id, PaymentMeans.CHEQUE)
+        if i % 10 == 0:
+            contracts.declare_absence(member, subscription.id, season[1].id)
+        if i % 50 == 49:
+            db.session.commit()
+    db.session.commit()
+
+
+def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int,
+            only: list[str] | None = None) -> list[tuple]:
     from sqlalchemy import event
 
     from marketplace.extensions import db
@@ -111,6 +176,8 @@ def measure(app, email: str, pages: list[tuple[str, str, bytes]], repeat: int) -
         client.post("/login", data={"email": email, "password": PASSWORD})
     out = []
     for name, url, row_marker in pages:
+        if only and not any(word in name for word in only):
+            continue
         walls, cpus = [], []
         statements: list[str] = []
         for i in range(repeat + 1):
@@ -140,6 +207,7 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", help="--profile: pstats sort key (cumulative, tottime)")
     parser.add_argument("--callers", metavar="NAME", help="--profile: also who calls the functions matching NAME")
     parser.add_argument("--as", dest="who", default="admin@test.coop", help="who --profile logs in as")
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="only the pages whose name holds one of the words")
     args = parser.parse_args()
     if args.profile:
         return profile(args)
@@ -157,12 +225,15 @@ def main() -> None:
             ("admin distribution's orders", "/admin/distributions/1", b'data-testid="handover"'),
             ("admin products", "/admin/products", b'name="reason"'),
             ("admin e-mails", "/admin/emails", b"<tr><td>"),
-        ], args.repeat)
+            ("payments: reconciliation", "/payments/admin", b'<tr><td><a href="/orders/'),
+            ("admin disputes", "/disputes/admin", b'</td><td><a href="/disputes/'),
+            ("contract's subscribers", "/manage/contracts/1", b'name="reason"'),
+        ], args.repeat, args.only)
         results += measure(app, "farm0@bench.coop", [
             ("producer order desk", "/producer/orders", b'data-testid="part-'),
             ("producer invoice register", "/invoices", b'data-testid="invoice-pdf"'),
             ("producer harvest", "/producer/distributions/1/harvest", b"<tr"),
-        ], args.repeat)
+        ], args.repeat, args.only)
     print(f"\n{'page':28} {'wall ms':>8} {'CPU ms':>8} {'statements':>11} {'rows':>6}")
     for name, wall, cpu, statements, rows in results:
         print(f"{name:28} {wall:8.1f} {cpu:8.1f} {statements:11d} {rows:6d}")

@@ -229,13 +229,13 @@ def new_contract():
 @bp.route("/manage/contracts/<int:contract_id>")
 @login_required
 def manage_contract(contract_id: int):
-    from marketplace.contracts.services.defining import subscribers
+    from marketplace.contracts.services.schedule import subscribers_page
 
     contract = services.get_contract(contract_id)
     services.require_contract_manager(current_user, contract)
-    return render_template("contracts/manage_contract.html", contract=contract,
-                           subscriptions=subscribers(contract), balance=services.balance,
-                           recorded_means=RECORDED_MEANS, ContractStatus=ContractStatus)
+    subscribers = subscribers_page(contract, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("contracts/manage_contract.html", contract=contract, result=subscribers.pages,
+                           balances=subscribers.balances, recorded_means=RECORDED_MEANS, ContractStatus=ContractStatus)
 
 
 @bp.route("/manage/contracts/<int:contract_id>/text", methods=["POST"])

@@ -8,6 +8,7 @@ the pickup sheet, or is handed back on request.
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import joinedload
 
 from marketplace.audit.services import record
@@ -186,8 +187,12 @@ def resolve_dispute(admin: User, dispute_id: int, outcome: DisputeStatus, amount
     return dispute
 
 
-def disputes_for(user: User) -> list[Dispute]:
-    """The disputes the user opened, and those about their products (producers)."""
+DISPUTES_PER_PAGE = 200
+
+
+def disputes_for(user: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """One page of the disputes the user opened, and those about their products (producers), newest first, each
+    with its line and order (a count and one statement whatever the page's size)."""
     if user is None or not getattr(user, "is_authenticated", False):
         raise NotAllowed(_("Please log in first."))
     query = db.session.query(Dispute).options(joinedload(Dispute.line), joinedload(Dispute.order))
@@ -195,17 +200,29 @@ def disputes_for(user: User) -> list[Dispute]:
     profile = getattr(user, "producer_profile", None)
     if profile is not None:
         condition = condition | (Dispute.producer_id == profile.id)
-    return query.filter(condition).order_by(Dispute.created_at.desc()).limit(500).all()
+    return query.filter(condition).order_by(Dispute.created_at.desc(), Dispute.id.desc()).paginate(
+        page=page, per_page=per_page or DISPUTES_PER_PAGE, error_out=False)
 
 
-def all_disputes(admin: User, status: str = "") -> list[Dispute]:
+def all_disputes(admin: User, status: str = "", page: int = 1, per_page: int | None = None) -> Pagination:
+    """The admins' list: one page of the disputes in this status ("open": those to decide; "all" or an unknown one:
+    every dispute), newest first, each read as the columns the list shows, its order's reference, its buyer's and
+    producer's names and its product (a count and one statement whatever the page's size)."""
+    from marketplace.catalog.models import ProducerProfile
+    from marketplace.orders.models import Order
+
     require_admin(admin)
-    query = db.session.query(Dispute).options(joinedload(Dispute.line), joinedload(Dispute.order),
-                                              joinedload(Dispute.producer), joinedload(Dispute.buyer))
+    query = (db.session.query(Dispute.id, Dispute.created_at, Dispute.reason, Dispute.status, Order.reference,
+                              User.full_name.label("buyer_name"), ProducerProfile.name.label("producer_name"),
+                              OrderLine.product_name)
+             .join(Order, Order.id == Dispute.order_id).join(User, User.id == Dispute.buyer_id)
+             .join(ProducerProfile, ProducerProfile.id == Dispute.producer_id)
+             .join(OrderLine, OrderLine.id == Dispute.line_id))
     if status == "open":
         query = query.filter(Dispute.status.in_(list(OPEN_STATES)))
     elif status in {s.value for s in DisputeStatus}:
         query = query.filter(Dispute.status == status)
-    return query.order_by(Dispute.created_at.desc()).limit(500).all()
+    return query.order_by(Dispute.created_at.desc(), Dispute.id.desc()).paginate(
+        page=page, per_page=per_page or DISPUTES_PER_PAGE, error_out=False)
 
 

@@ -10,7 +10,7 @@ from marketplace.disputes.forms import AnswerForm, OpenDisputeForm, ResolveForm
 from marketplace.disputes.models import DisputeReason, DisputeStatus
 from marketplace.members.services import require_admin
 from marketplace.money import MoneyError, parse_cents
-from marketplace.web import REFUSED, form_status, perform
+from marketplace.web import REFUSED, form_status, perform, request_int
 
 bp = Blueprint("disputes", __name__, url_prefix="/disputes")
 
@@ -18,7 +18,8 @@ bp = Blueprint("disputes", __name__, url_prefix="/disputes")
 @bp.route("/")
 @login_required
 def index():
-    return render_template("disputes/index.html", disputes=services.disputes_for(current_user))
+    result = services.disputes_for(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("disputes/index.html", disputes=result.items, result=result)
 
 
 @bp.route("/report/<int:line_id>", methods=["GET", "POST"])
@@ -82,7 +83,8 @@ def resolve(dispute_id: int):
 @login_required
 def admin_list():
     status = request.args.get("status", "open")[:20]
-    return render_template("disputes/admin.html", disputes=services.all_disputes(current_user, status),
-                           status=status, statuses=list(DisputeStatus))
+    result = services.all_disputes(current_user, status, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("disputes/admin.html", disputes=result.items, result=result, status=status,
+                           statuses=list(DisputeStatus))
 
 

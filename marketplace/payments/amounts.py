@@ -1,6 +1,8 @@
 """What a card order may cost and when its amount is final; the payment statuses payments may set."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import gettext as _
 
 from marketplace.money import weighed_amount_cents
@@ -62,8 +64,13 @@ def card_hold_cents(order: Order) -> int:
 
 def is_final(order: Order) -> bool:
     """Every live part weighed and packed: the amount due is final."""
-    live = live_parts(order)
-    return bool(live) and all(p.status in SETTLED_PART_STATES for p in live)
+    return statuses_final([part.status for part in order.parts])
+
+
+def statuses_final(part_statuses: Iterable[PartStatus]) -> bool:
+    """`is_final` of an order whose parts have these statuses."""
+    live = [status for status in part_statuses if status != PartStatus.CANCELLED]
+    return bool(live) and all(status in SETTLED_PART_STATES for status in live)
 
 
 def checkout_line_items(order: Order) -> list[dict]:

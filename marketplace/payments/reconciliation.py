@@ -7,17 +7,22 @@ capture Stripe counts the released remainder in ``amount_refunded``, which is no
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import func, select
 
-from marketplace.accounts.services import order_share_cents
+from marketplace.accounts.services import order_shares_cents
 from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.members.services import require_admin
 from marketplace.orders.models import Order
-from marketplace.orders.states import PaymentStatus
+from marketplace.orders.services.totals import final_cents_by_part
+from marketplace.orders.states import PartStatus, PaymentStatus
 from marketplace.payments import emails
 from marketplace.payments import stripe_gateway as gateway
-from marketplace.payments.amounts import is_final, live_parts
+from marketplace.payments.amounts import statuses_final
 from marketplace.payments.balances import platform_problems, sync_platform_fees
 from marketplace.payments.common import attr, commit_step, raise_alert
 from marketplace.payments.models import (
@@ -33,7 +38,7 @@ from marketplace.payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from marketplace.payments.services import disputed_cents
+from marketplace.payments.services import disputed_cents_by_part
 
 PAGE = 100  # Stripe's largest page
 
@@ -70,49 +75,126 @@ class OrderBalance:
         return self.difference == 0 or not self.settled
 
 
-def _sums(order_id: int) -> dict[LedgerKind, int]:
-    rows = (db.session.query(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
-            .filter(LedgerEntry.order_id == order_id).group_by(LedgerEntry.kind).all())
-    return {kind: int(total or 0) for kind, total in rows}
+@dataclass(frozen=True)
+class _Order:
+    """What an order's balance reads of the order itself, and its parts as (id, status, final_cents) rows."""
+
+    id: int
+    reference: str
+    payment_status: PaymentStatus
+    delivery_fee_cents: int
+    parts: list
 
 
-def _settled(order: Order) -> bool:
-    payouts = db.session.query(Payout).filter_by(order_id=order.id).all()
+@dataclass(frozen=True)
+class _Rows:
+    """What the balances of some orders read, each kind of row loaded once for all of them, as columns."""
+
+    sums: dict[int, dict[LedgerKind, int]]  # the ledger, summed by order and kind
+    payouts: dict[int, list]  # (order_id, part_id, kind, status)
+    pending_credits: dict[int, list]  # the _reversals_due columns
+    chargebacks: dict[int, list]  # (order_id, amount_cents, closed_at)
+    disputed: dict[int, int]  # by live part: payments.services.disputed_cents
+    from_account: dict[int, int]
+
+
+def _by_order(rows, order_ids: list[int]) -> dict[int, list]:
+    grouped: dict[int, list] = {order_id: [] for order_id in order_ids}
+    for row in rows:
+        grouped[row.order_id].append(row)
+    return grouped
+
+
+def _load(orders: Sequence[_Order]) -> _Rows:
+    """Six statements whatever the number of orders."""
+    ids = [order.id for order in orders]
+    sums: dict[int, dict[LedgerKind, int]] = {order_id: {} for order_id in ids}
+    for order_id, kind, total in (db.session.query(LedgerEntry.order_id, LedgerEntry.kind,
+                                                   func.sum(LedgerEntry.amount_cents))
+                                  .filter(LedgerEntry.order_id.in_(ids))
+                                  .group_by(LedgerEntry.order_id, LedgerEntry.kind)):
+        sums[order_id][kind] = int(total or 0)
+    payouts = db.session.query(Payout.order_id, Payout.part_id, Payout.kind, Payout.status).filter(
+        Payout.order_id.in_(ids))
+    credits = db.session.query(Credit.order_id, Credit.kind, Credit.stripe_reversal_id, Credit.stripe_refund_id,
+                               Credit.refund_status, Credit.amount_cents, Credit.withholding_released_cents).filter(
+        Credit.order_id.in_(ids), Credit.status == CreditStatus.PENDING)
+    chargebacks = db.session.query(Chargeback.order_id, Chargeback.amount_cents, Chargeback.closed_at).filter(
+        Chargeback.order_id.in_(ids))
+    live_part_ids = [part.id for order in orders for part in order.parts if part.status != PartStatus.CANCELLED]
+    return _Rows(sums, _by_order(payouts, ids), _by_order(credits, ids), _by_order(chargebacks, ids),
+                 disputed_cents_by_part(live_part_ids), order_shares_cents(ids))
+
+
+def _settled(order: _Order, rows: _Rows) -> bool:
+    payouts = rows.payouts[order.id]
+    live = [part for part in order.parts if part.status != PartStatus.CANCELLED]
     parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
-                     for part in live_parts(order) if part.final_cents - disputed_cents(part.id) > 0)
-    courier_done = (not order.delivery_fee_cents or not order.goods_final_cents
+                     for part in live if part.final_cents - rows.disputed[part.id] > 0)
+    courier_done = (not order.delivery_fee_cents or not sum(part.final_cents for part in live)
                     or any(p.kind == PayoutKind.COURIER and p.status == PayoutStatus.PAID for p in payouts))
-    credits_done = not db.session.query(Credit.id).filter_by(order_id=order.id, status=CreditStatus.PENDING).first()
-    open_chargeback = any(c.closed_at is None for c in db.session.query(Chargeback).filter_by(order_id=order.id))
-    return (order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED) and is_final(order)
+    credits_done = not rows.pending_credits[order.id]
+    open_chargeback = any(c.closed_at is None for c in rows.chargebacks[order.id])
+    return (order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)
+            and statuses_final(part.status for part in order.parts)
             and parts_paid and courier_done and credits_done and not open_chargeback)
 
 
 def order_balance(order: Order, check_stripe: bool = False) -> OrderBalance:
     """The order's balance from the ledger (and, if asked, Stripe's objects compared with it)."""
-    s = _sums(order.id)
+    return order_balances([order.id], check_stripe)[0]
+
+
+def order_balances(order_ids: Sequence[int], check_stripe: bool = False) -> list[OrderBalance]:
+    """`order_balance` of each order, in order, in a fixed number of statements whatever their number (and, if
+    asked, Stripe's objects compared, order by order)."""
+    heads = db.session.execute(select(Order.id, Order.reference, Order.payment_status, Order.delivery_fee_cents)
+                               .where(Order.id.in_(list(order_ids))).order_by(Order.id))
+    return _balances(_orders(list(heads)), check_stripe)
+
+
+def _orders(heads: list) -> list[_Order]:
+    """The orders these rows name (id, reference, payment status, delivery fee), with their parts."""
+    parts: dict[int, list] = {head.id: [] for head in heads}
+    for part in final_cents_by_part(list(parts)):
+        parts[part.order_id].append(part)
+    return [_Order(head.id, head.reference, head.payment_status, head.delivery_fee_cents, parts[head.id])
+            for head in heads]
+
+
+def _balances(orders: list[_Order], check_stripe: bool = False) -> list[OrderBalance]:
+    if not orders:
+        return []
+    rows = _load(orders)
+    balances = [_balance(order, rows) for order in orders]
+    if check_stripe:
+        for balance in balances:
+            order = db.session.get(Order, balance.order_id)
+            if order is not None and order.card_payment and order.card_payment.charge_id:
+                balance.stripe_problems = _stripe_problems(order, balance)
+    return balances
+
+
+def _balance(order: _Order, rows: _Rows) -> OrderBalance:
+    s = rows.sums[order.id]
     get = lambda kind: s.get(kind, 0)  # noqa: E731
     transferred = get(LedgerKind.TRANSFER) + get(LedgerKind.COURIER_TRANSFER) - get(LedgerKind.REVERSAL)
-    balance = OrderBalance(
+    return OrderBalance(
         order.id, order.reference, get(LedgerKind.CHARGE), transferred,
         get(LedgerKind.REFUND) - get(LedgerKind.REFUND_FAILED),
-        get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order), [],
+        get(LedgerKind.WITHHOLDING) - get(LedgerKind.WITHHOLDING_RELEASED), _settled(order, rows), [],
         chargebacks=get(LedgerKind.DISPUTE) - get(LedgerKind.DISPUTE_REINSTATED), coop_cost=get(LedgerKind.COOP_COST),
-        reversals_due=_reversals_due(order.id),
-        in_dispute=sum(c.amount_cents for c in db.session.query(Chargeback).filter_by(order_id=order.id)
-                       if c.closed_at is None),
-        from_account=order_share_cents(order.id))
-    if check_stripe and order.card_payment and order.card_payment.charge_id:
-        balance.stripe_problems = _stripe_problems(order, balance)
-    return balance
+        reversals_due=_reversals_due(rows.pending_credits[order.id]),
+        in_dispute=sum(c.amount_cents for c in rows.chargebacks[order.id] if c.closed_at is None),
+        from_account=rows.from_account[order.id])
 
 
-def _reversals_due(order_id: int) -> int:
-    """What pending credits of the order will still take back from producers' transfers."""
+def _reversals_due(pending_credits: list) -> int:
+    """What the order's pending credits will still take back from producers' transfers."""
     due = 0
-    for credit in db.session.query(Credit).filter(Credit.order_id == order_id, Credit.status == CreditStatus.PENDING,
-                                                  Credit.kind.in_([CreditKind.DISPUTE, CreditKind.CHARGEBACK]),
-                                                  Credit.stripe_reversal_id.is_(None)):
+    for credit in pending_credits:
+        if credit.kind not in (CreditKind.DISPUTE, CreditKind.CHARGEBACK) or credit.stripe_reversal_id is not None:
+            continue
         if credit.kind == CreditKind.CHARGEBACK or credit.stripe_refund_id or credit.refund_status:
             due += credit.amount_cents - credit.withholding_released_cents
     return due
@@ -158,12 +240,44 @@ def _stripe_problems(order: Order, balance: OrderBalance) -> list[str]:
     return problems
 
 
+BALANCES_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class BalancesPage:
+    """One page of the card orders that have money on them (pages.items: their id, reference, payment status and
+    delivery fee), with their balances."""
+
+    pages: Pagination
+    balances: list[OrderBalance]
+
+
+def _card_orders():
+    """The card orders that have money on them (captured), in order, as the columns their balance reads."""
+    return (db.session.query(Order.id, Order.reference, Order.payment_status, Order.delivery_fee_cents)
+            .join(CardPayment, CardPayment.order_id == Order.id)
+            .filter(CardPayment.status == CardPaymentStatus.CAPTURED).order_by(Order.id))
+
+
+def balances_page(admin: User, page: int = 1, per_page: int | None = None) -> BalancesPage:
+    """The admin's reconciliation, a page of card orders at a time, each order's balance from the ledger (not
+    Stripe): a count and a fixed number of statements whatever the page's size."""
+    require_admin(admin)
+    pages = _card_orders().paginate(page=page, per_page=per_page or BALANCES_PER_PAGE, error_out=False)
+    return BalancesPage(pages, _balances(_orders(pages.items)))
+
+
 def reconcile(check_stripe: bool = True) -> list[OrderBalance]:
-    """The balance of every card order that has money on it."""
-    order_ids = [oid for (oid,) in db.session.query(CardPayment.order_id)
-                 .filter(CardPayment.status == CardPaymentStatus.CAPTURED).order_by(CardPayment.order_id)]
+    """The balance of every card order that has money on it, read BALANCES_PER_PAGE orders at a time."""
     check = check_stripe and gateway.is_configured()
-    return [order_balance(db.session.get(Order, oid), check_stripe=check) for oid in order_ids]
+    balances: list[OrderBalance] = []
+    last_id = 0
+    while True:
+        orders = _orders(_card_orders().filter(Order.id > last_id).limit(BALANCES_PER_PAGE).all())
+        if not orders:
+            return balances
+        balances += _balances(orders, check_stripe=check)
+        last_id = orders[-1].id
 
 
 def reconcile_platform() -> list[str]:

@@ -14,6 +14,7 @@ card order may cost (amounts.py), the hosted checkout (checkout.py) and the capt
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 
 from flask_babel import gettext as _
@@ -72,8 +73,8 @@ from marketplace.tasking import enqueue_after_commit
 __all__ = [
     "MIN_CARD_CENTS", "PAYMENT_TRANSITIONS", "SETTLED_PART_STATES", "abandon_checkout", "account_of",
     "amount_due_cents", "capture_expiring_authorisations", "card_hold_cents", "capture_order", "check_card_order",
-    "checkout_line_items", "dashboard_link", "disputed_cents", "enqueue_now_or_outbox", "has_chargeback",
-    "hold_cents", "is_final", "line_hold_cents", "live_parts", "locked_payment", "member_statement",
+    "checkout_line_items", "dashboard_link", "disputed_cents", "disputed_cents_by_part", "enqueue_now_or_outbox",
+    "has_chargeback", "hold_cents", "is_final", "line_hold_cents", "live_parts", "locked_payment", "member_statement",
     "part_receipt", "part_refunded_cents", "plan_part_payout", "processing_fees_between", "producer_can_take_cards",
     "rebalance_order", "resolve_dispute", "set_payment_status", "settle_order", "start_checkout", "start_onboarding",
     "sync_account", "sync_payment",
@@ -102,17 +103,26 @@ def settle_order(order_id: int) -> list[int]:
     return payout_ids
 
 
-def _line_refunds(*criteria) -> int:
-    """Refunds decided on lines still due (an admin's refund of part of a line). A rejected line (or a
+def _line_refunds(key, ids: Collection[int]) -> dict[int, int]:
+    """Refunds decided on lines still due (an admin's refund of part of a line), summed by `key` (the credits'
+    order or part) for these ids, in one statement: {id: cents}, 0 where none. A rejected line (or a
     cancelled part) is already out of the amount due: its refund must not be subtracted again."""
-    return int(db.session.query(func.coalesce(func.sum(Credit.amount_cents), 0))
-               .join(OrderLine, OrderLine.id == Credit.line_id).join(OrderPart, OrderPart.id == OrderLine.part_id)
-               .filter(Credit.kind == CreditKind.DISPUTE, OrderLine.status == LineStatus.ACTIVE,
-                       OrderPart.status != PartStatus.CANCELLED, *criteria).scalar())
+    wanted = set(ids)
+    sums = dict(db.session.query(key, func.sum(Credit.amount_cents))
+                .join(OrderLine, OrderLine.id == Credit.line_id).join(OrderPart, OrderPart.id == OrderLine.part_id)
+                .filter(Credit.kind == CreditKind.DISPUTE, OrderLine.status == LineStatus.ACTIVE,
+                        OrderPart.status != PartStatus.CANCELLED, key.in_(wanted))
+                .group_by(key).all()) if wanted else {}
+    return {id_: int(sums.get(id_) or 0) for id_ in wanted}
 
 
 def disputed_cents(part_id: int) -> int:
-    return _line_refunds(Credit.part_id == part_id)
+    return disputed_cents_by_part([part_id])[part_id]
+
+
+def disputed_cents_by_part(part_ids: Collection[int]) -> dict[int, int]:
+    """`disputed_cents` of several parts in one statement whatever their number: {part id: cents}."""
+    return _line_refunds(Credit.part_id, part_ids)
 
 
 def plan_part_payout(part: OrderPart) -> Payout | None:
@@ -170,7 +180,7 @@ def amount_due_cents(order: Order) -> int:
     """What the card owes for the order now: final amounts (or the hold until final), less line refunds and
     what the member account paid."""
     due = order.total_due_cents if is_final(order) or not live_parts(order) else hold_cents(order)
-    return card_due_cents(order, max(due - _line_refunds(Credit.order_id == order.id), 0))
+    return card_due_cents(order, max(due - _line_refunds(Credit.order_id, [order.id])[order.id], 0))
 
 
 def enqueue_now_or_outbox(task_name: str, args: list) -> None:

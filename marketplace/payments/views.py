@@ -6,7 +6,6 @@ import stripe
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
 
 from marketplace.core.errors import ServiceError
 from marketplace.extensions import csrf, db
@@ -18,7 +17,7 @@ from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import error_text, ledger_label
 from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
-from marketplace.web import REFUSED, act, form_status, json_object, perform
+from marketplace.web import REFUSED, act, form_status, json_object, perform, request_int
 
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(ledger_label, "ledger_label")
@@ -155,12 +154,16 @@ def _to_onboarding():
 @login_required
 def admin():
     require_admin(current_user)
-    entries = (db.session.query(LedgerEntry).options(selectinload(LedgerEntry.order))  # not one order per row
+    entries = (db.session.query(LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount_cents,
+                                LedgerEntry.stripe_id, LedgerEntry.reference, LedgerEntry.note,
+                                Order.reference.label("order_reference"))
+               .outerjoin(Order, Order.id == LedgerEntry.order_id)  # read as columns: no order object per row
                .order_by(LedgerEntry.id.desc()).limit(300).all())
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
-    balances = reconciliation.reconcile(check_stripe=False)
-    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=balances)
+    reconciled = reconciliation.balances_page(current_user, request_int("page", 1, minimum=1, maximum=100_000))
+    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=reconciled.balances,
+                           result=reconciled.pages)
 
 
 @bp.route("/payments/admin/lines/<int:line_id>/refund", methods=["GET", "POST"])

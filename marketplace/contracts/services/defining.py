@@ -197,10 +197,3 @@ def contract_choices(user: User) -> ContractChoices:
     variants = [(v.id, " — ".join(part for part in (v.product.producer.name, v.product.name, v.label) if part))
                 for v in query.order_by(Product.name, ProductVariant.position).limit(500)]
     return ContractChoices(series_choices, variants)
-
-
-def subscribers(contract: Contract) -> list:
-    from marketplace.contracts.models import Subscription
-
-    return (db.session.query(Subscription).filter_by(contract_id=contract.id)
-            .order_by(Subscription.created_at).all())

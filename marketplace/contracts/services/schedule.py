@@ -1,12 +1,18 @@
 """A subscription's money: its season as the rule sees it, the instalments, and payments recorded."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from marketplace.contracts.models import (
+    Contract,
     DeliveryChoice,
     Instalment,
     PaymentMeans,
@@ -20,12 +26,12 @@ from marketplace.contracts.rules import (
     free_absences_taken,
     reschedule,
 )
-from marketplace.contracts.services.defining import season_distributions
 from marketplace.core.errors import Conflict, NotFound, ServiceError
 from marketplace.distributions.models import Distribution
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.services import require_admin
+from marketplace.orders.models import OrderPart
 from marketplace.orders.states import PartStatus
 from marketplace.timeutil import utcnow
 
@@ -41,11 +47,7 @@ def claimed_distribution_ids(subscription: Subscription) -> set[int]:
 def subscriber_distributions(subscription: Subscription) -> list[Distribution]:
     """The subscriber's deliveries: the season's distributions whose cut-off is after they subscribed
     (and, once stopped, those whose cut-off came before the stop or whose order was already made)."""
-    start = subscription.accepted_at or subscription.created_at
-    stopped = subscription.stopped_at
-    claimed = claimed_distribution_ids(subscription) if stopped is not None else set()
-    return [d for d in season_distributions(subscription.series_key) if d.cutoff_at > start
-            and (stopped is None or d.cutoff_at <= stopped or d.id in claimed)]
+    return [distribution for distribution, _plan in delivery_plan(subscription)]
 
 
 def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
@@ -53,30 +55,51 @@ def choices_of(subscription: Subscription) -> dict[int, DeliveryChoice]:
     return {choice.distribution_id: choice for choice in rows}
 
 
-def _unserved(claim: SubscriptionDelivery | None) -> bool:
-    """The order was made (or tried) and has nothing left to hand over: every part cancelled or none made."""
-    if claim is None:
-        return False
-    order = claim.order
-    return order is None or all(part.status == PartStatus.CANCELLED for part in order.parts)
-
-
 def delivery_plan(subscription: Subscription) -> list[tuple[Distribution, DeliveryPlan]]:
     """Each delivery as it stands: the share or the amended baskets, absent or not, cancelled or not, and
     whether its order (once made) could serve anything."""
-    choices = choices_of(subscription)
-    claims = {claim.distribution_id: claim for claim in
-              db.session.query(SubscriptionDelivery).filter_by(subscription_id=subscription.id)}
-    plan = []
-    for distribution in subscriber_distributions(subscription):
-        choice = choices.get(distribution.id)
-        baskets = subscription.share if choice is None or choice.baskets is None else choice.baskets
-        absent = bool(choice and choice.absent)
-        claim = claims.get(distribution.id)
-        plan.append((distribution, DeliveryPlan(baskets=baskets, absent=absent,
-                                                cancelled=distribution.cancelled_at is not None,
-                                                unserved=baskets > 0 and _unserved(claim))))
+    plan: list[tuple[Distribution, DeliveryPlan]] = []
+    for _subscription_id, distribution, delivery in _plan_rows([subscription.id], Distribution):
+        plan.append((distribution, delivery))
     return plan
+
+
+def delivery_plans(subscription_ids: Sequence[int]) -> dict[int, list[DeliveryPlan]]:
+    """The deliveries of `delivery_plan` (without their distributions) of several subscriptions, in one statement
+    whatever their number: {subscription id: plan}."""
+    plans: dict[int, list[DeliveryPlan]] = {subscription_id: [] for subscription_id in subscription_ids}
+    for subscription_id, _distribution_id, delivery in _plan_rows(list(plans), Distribution.id):
+        plans[subscription_id].append(delivery)
+    return plans
+
+
+def _plan_rows(subscription_ids: list[int], distribution) -> Iterator[tuple[int, Any, DeliveryPlan]]:
+    """(subscription id, `distribution` (the entity or a column), the delivery) of each delivery of these
+    subscriptions, by subscription then in date order, in one statement.
+
+    A subscription's deliveries are its season's distributions whose cut-off is after it began, and once stopped,
+    those whose cut-off came before the stop or whose order was already made. A delivery's order serves nothing
+    when it was made (or tried) and has no live part (none made, or every one cancelled)."""
+    if not subscription_ids:
+        return
+    choice, claim = aliased(DeliveryChoice), aliased(SubscriptionDelivery)
+    served = exists().where(OrderPart.order_id == claim.order_id, OrderPart.status != PartStatus.CANCELLED)
+    rows = db.session.execute(
+        select(Subscription.id, Subscription.share, distribution, Distribution.cancelled_at, choice.baskets,
+               choice.absent, claim.id, served)
+        .join(Distribution, Distribution.series_key == Subscription.series_key)
+        .outerjoin(choice, and_(choice.subscription_id == Subscription.id, choice.distribution_id == Distribution.id))
+        .outerjoin(claim, and_(claim.subscription_id == Subscription.id, claim.distribution_id == Distribution.id))
+        .where(Subscription.id.in_(subscription_ids),
+               Distribution.cutoff_at > func.coalesce(Subscription.accepted_at, Subscription.created_at),
+               or_(Subscription.stopped_at.is_(None), Distribution.cutoff_at <= Subscription.stopped_at,
+                   claim.id.is_not(None)))
+        .order_by(Subscription.id, Distribution.starts_at, Distribution.id))
+    for subscription_id, share, shown, cancelled_at, amended, absent, claim_id, served_any in rows:
+        baskets = share if amended is None else amended
+        yield subscription_id, shown, DeliveryPlan(baskets=baskets, absent=bool(absent),
+                                                   cancelled=cancelled_at is not None,
+                                                   unserved=baskets > 0 and claim_id is not None and not served_any)
 
 
 def charged_absence_ids(subscription: Subscription) -> set[int]:
@@ -158,6 +181,37 @@ def balance(subscription: Subscription) -> Balance:
     amount = amount_cents(subscription)
     paid = sum(row.paid_cents or 0 for row in subscription.instalment_rows)
     return Balance(amount, paid, amount - paid)
+
+
+SUBSCRIBERS_PER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class SubscribersPage:
+    """One page of a contract's subscriptions (items: their id, status and stop reason, the member's name and what
+    was paid), each one's balance."""
+
+    pages: Pagination
+    balances: dict[int, Balance]  # by subscription id
+
+
+def subscribers_page(contract: Contract, page: int = 1, per_page: int | None = None) -> SubscribersPage:
+    """The contract's subscriptions in the order they came, a page at a time, read as columns with their member's
+    name, each one's balance (`balance`'s figures): a count and two statements whatever the page's size (the page
+    with what was paid on each, summed by the database; every delivery plan of the page)."""
+    paid = (select(func.coalesce(func.sum(Instalment.paid_cents), 0))
+            .where(Instalment.subscription_id == Subscription.id).scalar_subquery())
+    pages = (db.session.query(Subscription.id, Subscription.status, Subscription.stop_reason,
+                              User.full_name.label("member_name"), paid.label("paid_cents"))
+             .join(User, User.id == Subscription.member_id).filter(Subscription.contract_id == contract.id)
+             .order_by(Subscription.created_at, Subscription.id)
+             .paginate(page=page, per_page=per_page or SUBSCRIBERS_PER_PAGE, error_out=False))
+    plans = delivery_plans([row.id for row in pages.items])
+    balances = {}
+    for row in pages.items:
+        amount = amount_due_cents(contract.price_per_delivery_cents, plans[row.id], contract.allowed_absences)
+        balances[row.id] = Balance(amount, int(row.paid_cents), amount - int(row.paid_cents))
+    return SubscribersPage(pages, balances)
 
 
 def _next_unpaid(subscription_id: int) -> tuple[Subscription, Instalment]:

@@ -68,3 +68,17 @@ def total_due_cents_by_order(orders: Iterable[Order]) -> dict[int, int]:
         cents = goods.get(order.id, 0)
         totals[order.id] = cents + (order.delivery_fee_cents if cents > 0 else 0)
     return totals
+
+
+def final_cents_by_part(order_ids: Iterable[int]) -> list:
+    """Every part of these orders as (order_id, id, status, final_cents): `OrderPart.final_cents` summed by the
+    database (0 for a cancelled part or one without lines), in one statement whatever their number."""
+    ids = list(order_ids)
+    if not ids:
+        return []
+    return list(db.session.execute(
+        select(OrderPart.order_id, OrderPart.id, OrderPart.status,
+               func.coalesce(func.sum(_line_final_cents()), 0).label("final_cents"))
+        .outerjoin(OrderLine, OrderLine.part_id == OrderPart.id)
+        .where(OrderPart.order_id.in_(ids)).group_by(OrderPart.order_id, OrderPart.id, OrderPart.status)
+        .order_by(OrderPart.id)))
