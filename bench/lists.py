@@ -226,6 +226,7 @@ def main() -> None:
             ("admin products", "/admin/products", b'name="reason"'),
             ("admin e-mails", "/admin/emails", b"<tr><td>"),
             ("payments: reconciliation", "/payments/admin", b'<tr><td><a href="/orders/'),
+            ("payments: ledger", "/payments/admin/ledger", b"<tr><td>"),
             ("admin disputes", "/disputes/admin", b'</td><td><a href="/disputes/'),
             ("contract's subscribers", "/manage/contracts/1", b'name="reason"'),
         ], args.repeat, args.only)

@@ -267,6 +267,20 @@ def balances_page(admin: User, page: int = 1, per_page: int | None = None) -> Ba
     return BalancesPage(pages, _balances(_orders(pages.items)))
 
 
+LEDGER_PER_PAGE = 200
+
+
+def ledger_page(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """The admins' ledger, newest first, a page at a time (every entry can be reached, not only the latest ones):
+    each entry as columns with its order's reference, one statement and a count whatever the page's size."""
+    require_admin(admin)
+    query = (db.session.query(LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount_cents,
+                              LedgerEntry.stripe_id, LedgerEntry.reference, LedgerEntry.note,
+                              Order.reference.label("order_reference"))
+             .outerjoin(Order, Order.id == LedgerEntry.order_id).order_by(LedgerEntry.id.desc()))
+    return query.paginate(page=page, per_page=per_page or LEDGER_PER_PAGE, error_out=False)
+
+
 def reconcile(check_stripe: bool = True) -> list[OrderBalance]:
     """The balance of every card order that has money on it, read BALANCES_PER_PAGE orders at a time."""
     check = check_stripe and gateway.is_configured()

@@ -16,7 +16,7 @@ from marketplace.payments import reconciliation, services, sync, webhooks
 from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import error_text, ledger_label
-from marketplace.payments.models import EventStatus, LedgerEntry, StripeEvent
+from marketplace.payments.models import EventStatus, StripeEvent
 from marketplace.web import REFUSED, act, form_status, json_object, perform, request_int
 
 bp = Blueprint("payments", __name__)
@@ -154,16 +154,18 @@ def _to_onboarding():
 @login_required
 def admin():
     require_admin(current_user)
-    entries = (db.session.query(LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount_cents,
-                                LedgerEntry.stripe_id, LedgerEntry.reference, LedgerEntry.note,
-                                Order.reference.label("order_reference"))
-               .outerjoin(Order, Order.id == LedgerEntry.order_id)  # read as columns: no order object per row
-               .order_by(LedgerEntry.id.desc()).limit(300).all())
     flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
                .order_by(StripeEvent.id.desc()).limit(100).all())
     reconciled = reconciliation.balances_page(current_user, request_int("page", 1, minimum=1, maximum=100_000))
-    return render_template("payments/admin.html", entries=entries, flagged=flagged, balances=reconciled.balances,
+    return render_template("payments/admin.html", flagged=flagged, balances=reconciled.balances,
                            result=reconciled.pages)
+
+
+@bp.route("/payments/admin/ledger")
+@login_required
+def ledger():
+    entries = reconciliation.ledger_page(current_user, request_int("page", 1, minimum=1, maximum=1_000_000))
+    return render_template("payments/ledger.html", entries=entries.items, result=entries)
 
 
 @bp.route("/payments/admin/lines/<int:line_id>/refund", methods=["GET", "POST"])

@@ -198,6 +198,7 @@ EXPECTED: dict[str, dict] = {
     "payments.admin": R('login', 403, 403, 403, 403, 'ok'),
     "payments.attention": R('login', 403, 403, 403, 403, 'ok'),
     "payments.chargeback_list": R('login', 403, 403, 403, 403, 'ok'),
+    "payments.ledger": R('login', 403, 403, 403, 403, 'ok'),
     "payments.checkout_cancelled": R('login', 404, 'ok', 404, 404, 404),
     "payments.checkout_return": R('login', 404, 'ok', 404, 404, 404),
     "payments.connect": R('login', 403, 403, 'refused', 'refused', 403),

@@ -60,7 +60,7 @@ def test_ledger_shows_its_kinds_in_words(app, client):
     db.session.add(LedgerEntry(kind=LedgerKind.WITHHOLDING_RELEASED, amount_cents=120, reference="w:1"))
     db.session.commit()
     login(client, get_admin().email)
-    page = client.get("/payments/admin").get_data(as_text=True)
+    page = client.get("/payments/admin/ledger").get_data(as_text=True)
     assert "Withheld fees given back" in page and "withholding_released" not in page
 
 

@@ -207,9 +207,28 @@ def test_payments_ledger_statement_count_does_not_follow_its_entries(app, client
 
     entries(orders_[:2])
     login(client, admin)
-    few = _queries(client, "/payments/admin")
+    few = _queries(client, "/payments/admin/ledger")
     entries(orders_[2:])
-    many = _queries(client, "/payments/admin")
-    page = client.get("/payments/admin").get_data(as_text=True)
+    many = _queries(client, "/payments/admin/ledger")
+    page = client.get("/payments/admin/ledger").get_data(as_text=True)
     assert all(o.reference in page for o in orders_)
     assert many == few, f"{few} statements for 2 ledger entries, {many} for 12"
+
+
+def test_the_payments_ledger_reaches_every_entry_a_page_at_a_time(app, client, monkeypatch):
+    """It showed the 300 newest entries on the reconciliation's page, and no older one anywhere."""
+    from marketplace.payments import reconciliation
+    from marketplace.payments.models import LedgerEntry, LedgerKind
+
+    admin, _farms, _products = _shop()
+    db.session.add_all(LedgerEntry(kind=LedgerKind.CHARGE, amount_cents=100 + n, reference=f"charge:ref-{n:02d}")
+                       for n in range(7))
+    db.session.commit()
+    monkeypatch.setattr(reconciliation, "LEDGER_PER_PAGE", 5)
+    login(client, admin)
+    first, second = (client.get(f"/payments/admin/ledger?page={n}").get_data(as_text=True) for n in (1, 2))
+    assert [f"ref-{n:02d}" in first for n in range(7)] == [False, False, True, True, True, True, True]
+    assert [f"ref-{n:02d}" in second for n in range(7)] == [True, True, False, False, False, False, False]
+    assert "Page 2 of 2" in second and "/payments/admin/ledger?page=2" in first
+    login(client, _farms[0])
+    assert client.get("/payments/admin/ledger").status_code == 403
