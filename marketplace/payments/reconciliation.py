@@ -32,11 +32,13 @@ from marketplace.payments.models import (
     Credit,
     CreditKind,
     CreditStatus,
+    EventStatus,
     LedgerEntry,
     LedgerKind,
     Payout,
     PayoutKind,
     PayoutStatus,
+    StripeEvent,
 )
 from marketplace.payments.services import disputed_cents_by_part
 
@@ -268,6 +270,17 @@ def balances_page(admin: User, page: int = 1, per_page: int | None = None) -> Ba
 
 
 LEDGER_PER_PAGE = 200
+EVENTS_PER_PAGE = 100
+
+
+def events_to_check(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:
+    """The Stripe events the webhook could not match or process, newest first, a page at a time (none hidden behind
+    a cut), read as columns without their payloads."""
+    require_admin(admin)
+    return (db.session.query(StripeEvent.event_id, StripeEvent.type, StripeEvent.object_id, StripeEvent.note)
+            .filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
+            .order_by(StripeEvent.id.desc())
+            .paginate(page=page, per_page=per_page or EVENTS_PER_PAGE, error_out=False))
 
 
 def ledger_page(admin: User, page: int = 1, per_page: int | None = None) -> Pagination:

@@ -16,7 +16,6 @@ from marketplace.payments import reconciliation, services, sync, webhooks
 from marketplace.payments.common import alert_text
 from marketplace.payments.forms import DisputeRefundForm
 from marketplace.payments.labels import error_text, ledger_label
-from marketplace.payments.models import EventStatus, StripeEvent
 from marketplace.web import REFUSED, act, form_status, json_object, perform, request_int
 
 bp = Blueprint("payments", __name__)
@@ -154,8 +153,7 @@ def _to_onboarding():
 @login_required
 def admin():
     require_admin(current_user)
-    flagged = (db.session.query(StripeEvent).filter(StripeEvent.status.in_([EventStatus.UNMATCHED, EventStatus.FAILED]))
-               .order_by(StripeEvent.id.desc()).limit(100).all())
+    flagged = reconciliation.events_to_check(current_user, request_int("events", 1, minimum=1, maximum=100_000))
     reconciled = reconciliation.balances_page(current_user, request_int("page", 1, minimum=1, maximum=100_000))
     return render_template("payments/admin.html", flagged=flagged, balances=reconciled.balances,
                            result=reconciled.pages)

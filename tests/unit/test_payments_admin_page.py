@@ -120,11 +120,11 @@ def test_reconciliation_statement_count_does_not_follow_the_orders(coop, client)
     many = _queries(client, "/payments/admin")
     assert len(_rows(client)) == 30
     assert many == few, f"{few} statements for 3 card orders, {many} for 30"
-    # The member, the events to check, the page's count and its orders, their parts' amounts (summed by the
-    # database), the ledger summed by order and kind, the payouts, the pending credits, the chargebacks, the line
-    # refunds by part, what member accounts paid, the site's settings. (13 while the ledger's last 300 entries were
-    # shown here too: they are a page of their own, /payments/admin/ledger.)
-    assert many == 12
+    # The member, the events to check and their count, the page's count and its orders, their parts' amounts
+    # (summed by the database), the ledger summed by order and kind, the payouts, the pending credits, the
+    # chargebacks, the line refunds by part, what member accounts paid, the site's settings. (The ledger's last
+    # 300 entries were shown here too: they are a page of their own, /payments/admin/ledger.)
+    assert many == 13
 
 
 def test_reconciliation_is_paginated(coop, client, monkeypatch):  # noqa: F811
@@ -138,3 +138,22 @@ def test_reconciliation_is_paginated(coop, client, monkeypatch):  # noqa: F811
     assert "Page 1 of 2" in page and "/payments/admin?page=2" in page
     assert _rows(client, "/payments/admin?page=3") == []
     assert _queries(client, "/payments/admin?page=2") == _queries(client, "/payments/admin")
+
+
+def test_the_events_to_check_are_paginated_none_hidden_behind_a_cut(coop, client, monkeypatch):  # noqa: F811
+    """It showed the 100 newest events the webhook could not match or process, and no older one."""
+    from marketplace.payments.models import EventStatus, StripeEvent
+
+    statuses = [EventStatus.UNMATCHED, EventStatus.FAILED, EventStatus.PROCESSED] * 3
+    db.session.add_all(StripeEvent(event_id=f"evt_{n:02d}", type="charge.refunded", payload="{}", status=status,
+                                   note=f"note {n:02d}") for n, status in enumerate(statuses))
+    db.session.commit()
+    flagged = [f"evt_{n:02d}" for n, status in enumerate(statuses) if status != EventStatus.PROCESSED]
+    monkeypatch.setattr(reconciliation, "EVENTS_PER_PAGE", 4)
+    login(client, coop["admin"])
+    first, second = (client.get(f"/payments/admin?events={n}").get_data(as_text=True) for n in (1, 2))
+    assert [event in first for event in flagged] == [False, False, True, True, True, True]
+    assert [event in second for event in flagged] == [True, True, False, False, False, False]
+    assert "evt_02" not in first + second and "evt_05" not in first + second  # processed: nothing to check
+    assert "/payments/admin?events=2&amp;page=1" in first or "/payments/admin?page=1&amp;events=2" in first
+    assert _queries(client, "/payments/admin?events=2") == _queries(client, "/payments/admin")
