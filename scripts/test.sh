@@ -42,4 +42,11 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then apt_install fo
 
 bash scripts/install.sh
 export PYTHONDONTWRITEBYTECODE=1
+if [ "$#" -eq 0 ]; then
+  # The whole suite: the in-process layers (unit, security, the Stripe fake's own tests) on both cores
+  # (pytest-xdist; each worker has its own databases), then the tests that start servers, Celery workers and
+  # the browser, one after the other (they share ports, the broker and the worker).
+  .venv/bin/python -m pytest -p no:cacheprovider -q -n 2 tests/unit tests/security tests/fakes
+  exec .venv/bin/python -m pytest -p no:cacheprovider -q tests/e2e tests/integration
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
