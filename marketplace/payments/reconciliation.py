@@ -87,6 +87,11 @@ class _Order:
     delivery_fee_cents: int
     parts: list
 
+    @property
+    def live_parts(self) -> list:
+        """Its parts not cancelled (payments.amounts.live_parts, on these rows)."""
+        return [part for part in self.parts if part.status != PartStatus.CANCELLED]
+
 
 @dataclass(frozen=True)
 class _Rows:
@@ -123,14 +128,14 @@ def _load(orders: Sequence[_Order]) -> _Rows:
         Credit.order_id.in_(ids), Credit.status == CreditStatus.PENDING)
     chargebacks = db.session.query(Chargeback.order_id, Chargeback.amount_cents, Chargeback.closed_at).filter(
         Chargeback.order_id.in_(ids))
-    live_part_ids = [part.id for order in orders for part in order.parts if part.status != PartStatus.CANCELLED]
+    live_part_ids = [part.id for order in orders for part in order.live_parts]
     return _Rows(sums, _by_order(payouts, ids), _by_order(credits, ids), _by_order(chargebacks, ids),
                  disputed_cents_by_part(live_part_ids), order_shares_cents(ids))
 
 
 def _settled(order: _Order, rows: _Rows) -> bool:
     payouts = rows.payouts[order.id]
-    live = [part for part in order.parts if part.status != PartStatus.CANCELLED]
+    live = order.live_parts
     parts_paid = all(any(p.part_id == part.id and p.status == PayoutStatus.PAID for p in payouts)
                      for part in live if part.final_cents - rows.disputed[part.id] > 0)
     courier_done = (not order.delivery_fee_cents or not sum(part.final_cents for part in live)
