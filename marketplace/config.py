@@ -149,6 +149,10 @@ def _web(instance: Path) -> dict:
         "MEMBER_PAGE_CACHE_BYTES": _env_int("MEMBER_PAGE_CACHE_BYTES", 32 * 1024 * 1024),
         # The catalogue's shared parts (grids, product details) kept by each worker (catalog/cache.py), in bytes.
         "CATALOG_CACHE_BYTES": _env_int("CATALOG_CACHE_BYTES", 32 * 1024 * 1024),
+        # A product page's shared part lives until the product changes (catalog/product_stamps.py), at most this
+        # long; the worker renders the missing ones, and those about to expire, every PRERENDER_INTERVAL_S.
+        "PRODUCT_PAGE_TTL_S": _env_int("PRODUCT_PAGE_TTL_S", 3600),
+        "PRERENDER_INTERVAL_S": _env_float("PRERENDER_INTERVAL_S", 120.0),
         "TRUSTED_HOSTS": _env_list("TRUSTED_HOSTS"),
         # How many reverse proxies (X-Forwarded-For/-Proto/-Host) stand before the app: 0 trusts none.
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),

@@ -30,4 +30,6 @@ def beat_schedule(config) -> dict:
         "dispatch-plan-due-slots": {"task": "dispatch.plan_due_slots", "schedule": sweep},
         "dispatch-expire-due-offers": {"task": "dispatch.expire_due_offers", "schedule": min(30.0, sweep)},
         "billing-close-due-periods-sweep": {"task": "billing.close_due_periods", "schedule": sweep},
+        "catalog-prerender-product-pages": {"task": "catalog.prerender_product_pages",
+                                            "schedule": float(config["PRERENDER_INTERVAL_S"])},
     }

@@ -8,7 +8,9 @@ transaction it watches and never commits:
 2. audit: the append-only guard on bulk statements; after each flush, collect what changed; before the
    commit, write the audit rows in the same transaction (so a rolled-back change leaves no trace);
 3. catalogue cache: after a flush, note that products changed; after the commit, bump the cache version;
-   then the members' page cache: note the members (and settings) changed, bump their versions after the commit;
+   then each product page's own version (catalog/product_stamps.py: the products a commit changed, their
+   stock taken by checkouts included); then the members' page cache: note the members (and settings)
+   changed, bump their versions after the commit;
 4. outbox last: after the commit, publish the tasks the transaction enqueued, so a worker finds every row
    above committed and the catalogue's new version already visible.
 
@@ -28,7 +30,7 @@ from marketplace import tasking
 from marketplace.audit import handlers as audit_log
 from marketplace.audit.models import install_append_only_guard
 from marketplace.catalog import cache as catalogue_cache
-from marketplace.catalog import member_pages
+from marketplace.catalog import member_pages, product_stamps
 from marketplace.privacy import models as former_identifiers
 
 
@@ -38,5 +40,6 @@ def install(app: Flask | None = None) -> None:
     install_append_only_guard()
     audit_log.install()
     catalogue_cache.install()
+    product_stamps.install()
     member_pages.install()
     tasking.install_session_hooks()

@@ -71,10 +71,15 @@ class _State:
                 _key, (_expires, dropped) = self.pages.popitem(last=False)
                 self.size -= _size(dropped)
 
-    def clear(self) -> None:
+    def clear(self, keep: Callable[[tuple], bool] | None = None) -> None:
+        """Forget every entry, or every one but those `keep` says to keep."""
         with _lock:
-            self.pages.clear()
-            self.size = 0
+            if keep is None:
+                self.pages.clear()
+                self.size = 0
+                return
+            for key in [key for key in self.pages if not keep(key)]:
+                self.size -= _size(self.pages.pop(key)[1])
 
 
 def _size(value: bytes | int) -> int:
@@ -111,6 +116,23 @@ def _redis():
     return redis_of(current_app)
 
 
+def increment(app: Flask, local: dict[str, int], keys: list[str], what: str) -> None:
+    """Move these version counters: in this process (`local`, read without Redis) and in Redis, in one round trip
+    (a Redis that does not answer is logged: its pages age out)."""
+    for key in keys:
+        local[key] = local.get(key, 0) + 1
+    client = redis_of(app)
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.incr(key)
+        pipe.execute()
+    except Exception:
+        app.logger.warning("%s: could not bump %d versions in Redis", what, len(keys))
+
+
 def version() -> int | None:
     """The current catalogue version; None when it cannot be known (then nothing is cached). Read once per
     request (the member page cache may have read it already, with the other versions)."""
@@ -136,7 +158,7 @@ def bump() -> None:
     state = _state()
     with _lock:
         state.version += 1
-    state.clear()
+    state.clear(keep=is_product_key)  # a product page's part is keyed by its own stamp (product_stamps)
     client = _redis()
     if client is not None:
         try:
@@ -145,15 +167,44 @@ def bump() -> None:
             current_app.logger.warning("catalogue cache: could not bump the version in Redis")
 
 
-def fragment_key(current: int, locale: str, scope: tuple | bytes, logged_in: bool) -> tuple:
+def fragment_key(current: int | tuple, locale: str, scope: tuple | bytes, logged_in: bool) -> tuple:
+    """`current`: the catalogue's version, or for a product's page (scope ("product", id, ordering for)) the
+    product's stamp (product_stamps)."""
     return ("fragment", current, locale, scope, logged_in)
+
+
+def is_product_key(key: tuple) -> bool:
+    return key[0] == "fragment" and isinstance(key[3], tuple) and key[3][0] == "product"
+
+
+def product_ttl(app: Flask) -> float:
+    """How long a product page's shared part is kept: until the product changes (its stamp), at most this."""
+    return float(app.config.get("PRODUCT_PAGE_TTL_S", 3600))
+
+
+def _ttl(app: Flask, key: tuple) -> float:
+    return product_ttl(app) if is_product_key(key) else TTL_SECONDS
+
+
+def _product_stamp(product_id: int) -> tuple | None:
+    """The product's stamp, read once per request (member_pages reads it with the page's versions)."""
+    from marketplace.catalog import product_stamps
+
+    in_request = has_request_context()
+    known = g.get("product_stamp") if in_request else None
+    if known is not None and known[0] == product_id:
+        return known[1]
+    found = product_stamps.stamp(current_app._get_current_object(), product_id)
+    if in_request and found is not None:
+        g.product_stamp = (product_id, found)
+    return found
 
 
 def current_fragment_key(scope: tuple | None) -> tuple | None:
     """This request's key for the shared part of its page (or of `scope`); None when it is not to be kept."""
     if scope is None and len(request.query_string) > MAX_QUERY:
         return None
-    current = version()
+    current = _product_stamp(scope[1]) if scope is not None and scope[0] == "product" else version()
     if current is None:
         return None
     from flask_babel import get_locale
@@ -169,36 +220,41 @@ def fragment_of(app: Flask, key: tuple) -> bytes | None:
     found = state.get(key)
     if isinstance(found, bytes):
         return found
+    life = _ttl(app, key)
     client = redis_of(app)
     if client is None:
         return None
     try:
-        shared = client.get(_shared_name(key))
+        shared = client.get(shared_name(key))
     except Exception:  # Redis down: render it here
         return None
     if not shared:
         return None
     rendered_at, _newline, html = shared.partition(b"\n")
     # Kept here no longer than where it was rendered (and never longer than its life, whatever the clocks say).
-    left = min(TTL_SECONDS, TTL_SECONDS - (time.time() - float(rendered_at)))
+    left = min(life, life - (time.time() - float(rendered_at)))
     if left <= 0:
         return None
     state.put(key, html, ttl=left)
     return html
 
 
-def _share(app: Flask, key: tuple, html: bytes) -> None:
-    """Offer a shared part just rendered to the other workers for the rest of its life (TTL_SECONDS)."""
+def keep_fragment(app: Flask, key: tuple, html: bytes, here: bool = True) -> None:
+    """Keep a shared part just rendered (`here`: in this process too) and offer it to the other workers for its
+    life (TTL_SECONDS, or a product's `product_ttl`)."""
+    life = _ttl(app, key)
+    if here:
+        state_of(app).put(key, html, ttl=life)
     client = redis_of(app)
     if client is None:
         return
     try:
-        client.set(_shared_name(key), f"{time.time():.3f}\n".encode() + html, ex=TTL_SECONDS)
+        client.set(shared_name(key), f"{time.time():.3f}\n".encode() + html, ex=int(life))
     except Exception:
         current_app.logger.warning("catalogue cache: could not share a fragment in Redis")
 
 
-def _shared_name(key: tuple) -> str:
+def shared_name(key: tuple) -> str:
     # The key holds the catalogue version: a bump leaves the old entries unread until they expire.
     return "catalog:fragment:" + hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()
 
@@ -220,9 +276,7 @@ def fragment(render: Callable[[], str], scope: tuple | None = None) -> Markup:
             return Markup(kept.decode())
     html = render()
     if key is not None:
-        encoded = html.encode()
-        state_of(app).put(key, encoded)
-        _share(app, key, encoded)
+        keep_fragment(app, key, html.encode())
     return Markup(html)
 
 

@@ -20,7 +20,6 @@ Anything else (no page stored, Redis down, another session interface, an untrust
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from hashlib import sha512
@@ -36,7 +35,6 @@ from werkzeug.wsgi import get_host
 from marketplace.catalog import cache, member_pages
 
 PREFIX = "/products"
-PRODUCT_PATH = re.compile(r"/products/([1-9][0-9]{0,9})")
 PER_RESPONSE = frozenset({"content-length", "set-cookie"})
 MAX_VERIFIED = 10_000  # session cookies remembered as verified (per worker)
 
@@ -101,8 +99,8 @@ class FrontDoor:
             get_host(environ, app.config.get("TRUSTED_HOSTS"))
         except SecurityError:
             return None
-        def versions(user_id: int) -> tuple | None:
-            found = member_pages.versions_of(app, user_id)
+        def versions(user_id: int, product_id: int | None) -> tuple | None:
+            found = member_pages.versions_of(app, user_id, product_id)
             if found is None:
                 environ[member_pages.NO_VERSIONS] = True
             return found
@@ -115,11 +113,11 @@ class FrontDoor:
         found = (entry[0], entry[1]) if entry is not None else None
         if found is None:
             environ[member_pages.KEY] = key  # Flask renders it: no need to read the versions again
-            product = PRODUCT_PATH.fullmatch(key[1])
-            if product is None or key[2] or key[0]:
+            product_id = member_pages.product_of(key[1])
+            stamp = key[member_pages.STAMP_AT]
+            if product_id is None or stamp is None or key[2] or key[0]:
                 return None
-            found = self._product_page(pages.entry(member_pages.shell_key(key)), key[1], key[-3],
-                                       int(product.group(1)))
+            found = self._product_page(pages.entry(member_pages.shell_key(key)), key[1], stamp, product_id)
         if found is None or session is None or not session.get("_flashes"):
             return found
         return self._with_flashes(found, session)
@@ -135,15 +133,16 @@ class FrontDoor:
         self.app.session_interface.save_session(self.app, left, response)
         return body, (*headers, *(("Set-Cookie", cookie) for cookie in response.headers.getlist("Set-Cookie")))
 
-    def _product_page(self, shell: tuple | None, path: str, version: int,
+    def _product_page(self, shell: tuple | None, path: str, stamp: tuple,
                       product_id: int) -> tuple[bytes, tuple] | None:
-        """A product page the member has not seen, from their product pages' shell and the product's shared part
-        (as Flask would put them together: catalog.views.product)."""
+        """A product page the member (or visitor) has not seen, from their product pages' shell and the product's
+        shared part under its stamp (as Flask would put them together: catalog.views.product), rendered by
+        anyone since the product last changed, or ahead of everyone by the worker (catalog.prerender)."""
         if shell is None:
             return None
         body, headers, rendered_with = shell  # the key of the shared part the shell was rendered around
         _kind, _version, locale, (_product, _id, ordering_for), logged_in = rendered_with
-        key = cache.fragment_key(version, locale, ("product", product_id, ordering_for), logged_in)
+        key = cache.fragment_key(stamp, locale, ("product", product_id, ordering_for), logged_in)
         fragment = cache.fragment_of(self.app, key)
         if fragment is None:
             return None

@@ -31,6 +31,7 @@ Pages live in each worker's memory, in an LRU bounded in bytes (MEMBER_PAGE_CACH
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -41,7 +42,7 @@ from markupsafe import escape
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from marketplace.catalog import cache
+from marketplace.catalog import cache, product_stamps
 from marketplace.core.commit_notes import CommitNotes
 from marketplace.headers import has_login_cookie
 
@@ -55,6 +56,10 @@ FLASHES, FLASHES_END = b"<!--flashes-->", b"<!--/flashes-->"  # base.html's mark
 NO_VERSIONS = "coop.member_page_versions_failed"  # WSGI environ: front_door found Redis not answering
 KEY = "coop.member_page_key"  # WSGI environ: the key front_door computed for a page it does not have
 KEPT = "coop.member_pages"  # WSGI environ: [(key, body, extra)] to keep once the headers are known (front_door)
+
+# Where request_key puts the versions in its key.
+CATALOG_AT, SITE_AT, MEMBER_AT, STAMP_AT = 7, 8, 9, 10
+PRODUCT_PATH = re.compile(r"/products/([1-9][0-9]{0,9})")
 
 _lock = threading.Lock()
 
@@ -115,15 +120,21 @@ def _pages() -> _Pages:
     return pages_of(current_app)
 
 
-def versions_of(app: Flask, user_id: int) -> tuple | None:
-    """(catalogue, site, member) versions in one round trip; None when Redis cannot answer."""
+def versions_of(app: Flask, user_id: int, product_id: int | None = None) -> tuple | None:
+    """(catalogue, site, member, product's stamp or None) versions in one round trip; None when Redis cannot
+    answer. The product's stamp (product_stamps) is read for a product's page."""
     client = cache.redis_of(app)
     if client is None:
         local = pages_of(app).versions
-        return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0)
+        stamp = (None if product_id is None
+                 else product_stamps.stamp_of(app, *product_stamps.local_values(app, product_id)))
+        return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0), stamp
     connection = _connection(app, client)
+    keys = [cache.VERSION_KEY, SITE_KEY, member_key(user_id)]
+    if product_id is not None:
+        keys += [product_stamps.GENERATION_KEY, product_stamps.version_key(product_id)]
     try:
-        connection.send_command("MGET", cache.VERSION_KEY, SITE_KEY, member_key(user_id))
+        connection.send_command("MGET", *keys)
         values = connection.read_response()
     except Exception:  # Redis down: render the page, as the catalogue's own cache does
         connection.disconnect()
@@ -131,7 +142,8 @@ def versions_of(app: Flask, user_id: int) -> tuple | None:
     except BaseException:  # interrupted between the command and its reply: the next one must not read this reply
         connection.disconnect()
         raise
-    return tuple(int(v or 0) for v in values)
+    stamp = None if product_id is None else product_stamps.stamp_of(app, values[3], values[4])
+    return int(values[0] or 0), int(values[1] or 0), int(values[2] or 0), stamp
 
 
 def _connection(app: Flask, client):
@@ -144,10 +156,10 @@ def _connection(app: Flask, client):
     return local.connection
 
 
-def _versions(user_id: int) -> tuple | None:
+def _versions(user_id: int, product_id: int | None) -> tuple | None:
     if request.environ.get(NO_VERSIONS):  # front_door could not read them a moment ago: no second wait on Redis
         return None
-    return versions_of(current_app._get_current_object(), user_id)
+    return versions_of(current_app._get_current_object(), user_id, product_id)
 
 
 def session_protected(app: Flask, session_: Mapping, identifier: Callable[[], str]) -> bool:
@@ -168,11 +180,18 @@ def is_visitor(app: Flask, cookies: Mapping) -> bool:
     return not has_login_cookie(app.config, cookies)
 
 
-def request_key(environ: dict, session_: Mapping | None, versions: Callable[[int], tuple | None]) -> tuple | None:
+def product_of(path: str) -> int | None:
+    """The product whose page this path is, if it is one."""
+    found = PRODUCT_PATH.fullmatch(path)
+    return None if found is None else int(found.group(1))
+
+
+def request_key(environ: dict, session_: Mapping | None,
+                versions: Callable[[int, int | None], tuple | None]) -> tuple | None:
     """The key of a GET of a page, from the raw WSGI values and the session (the same whether Flask or front_door
     reads it) or None for a visitor (`is_visitor`); None when the session names no member this cache may serve.
-    `versions(user_id)` gives the (catalogue, site, member) versions. The caller checks the method, the endpoint
-    and session protection."""
+    `versions(user_id, product_id)` gives the (catalogue, site, member, product's stamp) versions (the key's last
+    four: CATALOG_AT...). The caller checks the method, the endpoint and session protection."""
     query = environ.get("QUERY_STRING", "")
     languages = environ.get("HTTP_ACCEPT_LANGUAGE", "")
     if len(query) > cache.MAX_QUERY or len(languages) > MAX_HEADER:
@@ -186,8 +205,9 @@ def request_key(environ: dict, session_: Mapping | None, versions: Callable[[int
         user_id = user_ref.partition(":")[0]
         if not user_id.isdigit() or len(user_id) > 10:
             return None
-    found = versions(int(user_id))
-    if found is None or None in found:
+    product_id = product_of(environ.get("PATH_INFO", ""))
+    found = versions(int(user_id), product_id)
+    if found is None or None in found[:3]:
         return None
     # No host: the pages hold relative links only, and an untrusted host is refused before any page is served.
     return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, csrf, lang, languages,
@@ -203,15 +223,19 @@ def _key() -> tuple | None:
     if not visitor and not session_protected(app, session, app.login_manager._session_identifier_generator):
         return None
     key = environ.pop(KEY, None) or request_key(environ, None if visitor else session, _versions)
-    if key is not None:
-        g.catalog_version, g.site_version = key[-3], key[-2]  # read once for the rendering, on a miss
+    if key is not None:  # read once for the rendering, on a miss
+        g.catalog_version, g.site_version = key[CATALOG_AT], key[SITE_AT]
+        product_id = product_of(key[1])
+        if product_id is not None and key[STAMP_AT] is not None:
+            g.product_stamp = (product_id, key[STAMP_AT])
     return key
 
 
 def serve_cached_page() -> Response | None:
     """before_request (first): the member's stored page, if this GET has one; else note the key for `keep`.
     front_door answers most of these before Flask; this serves the rest (a page with a flashed message)."""
-    for name in ("member_page_key", "member_page_session", "catalog_version", "site_version"):  # per request
+    for name in ("member_page_key", "member_page_session", "catalog_version", "site_version",
+                 "product_stamp"):  # per request
         g.pop(name, None)
     key = _key()
     if key is None:
@@ -262,7 +286,9 @@ def note_shell(shell: str, fragment_key: tuple) -> None:
 
 
 def shell_key(key: tuple) -> tuple:
-    return (key[0], SHELL_PATH, "", *key[3:])
+    """Where a member's (or visitors') product pages' shell is kept: their page's key without the address and the
+    product's stamp."""
+    return (key[0], SHELL_PATH, "", *key[3:STAMP_AT])
 
 
 def keep_page(response: Response) -> Response:
@@ -306,19 +332,7 @@ def _bump(keys: set[str]) -> None:
 
     if not keys or not has_app_context():
         return
-    local = _pages().versions
-    for key in keys:
-        local[key] = local.get(key, 0) + 1
-    client = cache._redis()
-    if client is None:
-        return
-    try:
-        pipe = client.pipeline(transaction=False)
-        for key in sorted(keys):
-            pipe.incr(key)
-        pipe.execute()
-    except Exception:
-        current_app.logger.warning("member pages: could not bump %s in Redis", sorted(keys))
+    cache.increment(current_app._get_current_object(), _pages().versions, sorted(keys), "member pages")
 
 
 def _changed_keys(session_: Session) -> set[str]:

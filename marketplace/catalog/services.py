@@ -350,3 +350,13 @@ def catalogue_page(page: int, per_page: int, text: str = "", category_slug: str 
                      lambda: db.session.scalar(select(func.count(Product.id)).where(*filters)) or 0)
     items = list(db.session.scalars(query.limit(per_page).offset(offset))) if offset < total and not words else []
     return Page(items, page, per_page, total)
+
+
+def product_for_page(product_id: int) -> Product:
+    """A product on sale, with its producer (its page shows both); NotFound when it is not, or no longer, sold."""
+    from sqlalchemy.orm import joinedload
+
+    item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])
+    if item is None or not item.is_available:
+        raise NotFound(_("This product does not exist or is no longer sold."))
+    return item

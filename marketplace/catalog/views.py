@@ -7,11 +7,10 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice
 
 from marketplace.catalog import cache as page_cache
-from marketplace.catalog import member_pages, services, variants
+from marketplace.catalog import member_pages, prerender, services, variants
 from marketplace.catalog.forms import ProductForm, ProfileForm
 from marketplace.catalog.models import Category, ProducerProfile, Product, Unit
 from marketplace.core.legal import IDENTITY_FIELDS
@@ -90,19 +89,14 @@ def product(product_id: int):
     ordering_for = cart_distribution_id() if logged_in else None
 
     def render() -> str:
-        """The page's part shared by every visitor (no name, no token): kept per catalogue version, so a
-        product hidden or changed since (which bumps the version) is read again."""
-        item = db.session.get(Product, product_id, options=[joinedload(Product.producer)])  # the page shows both
-        if item is None or not item.is_available:
-            abort(404, _("This product does not exist or is no longer sold."))
-        return render_template("catalog/_product.html", product=item, ordering_for=ordering_for, logged_in=logged_in)
+        """The page's part shared by every visitor (no name, no token): kept under the product's stamp, so the
+        product changed since (or its stock taken) is read again (catalog/product_stamps.py)."""
+        return prerender.render_part(services.product_for_page(product_id), ordering_for, logged_in)
 
     scope = ("product", product_id, ordering_for)
     body = page_cache.fragment(render, scope)
-    if not logged_in:
-        return render_template("catalog/product.html", body=body)
-    # The member's product pages differ only by the shared part and the address: the rest (the shell) is kept for
-    # the next product they open (catalog/front_door.py puts the two together).
+    # A member's (or visitors') product pages differ only by the shared part and the address: the rest (the
+    # shell) is kept for the next product they open (catalog/front_door.py puts the two together).
     shell = render_template("catalog/product.html", body=Markup(member_pages.BODY), here=Markup(member_pages.HERE))
     fragment_key = page_cache.current_fragment_key(scope)
     if fragment_key is not None:

@@ -181,7 +181,8 @@ def _switch_to_offers(distribution_id: int, profile: ProducerProfile) -> dict[in
     db.session.execute(select(Product.id).where(Product.producer_id == profile.id).order_by(Product.id)
                        .with_for_update())
     db.session.execute(update(link).where(link.c.distribution_id == distribution_id,
-                                          link.c.producer_id == profile.id).values(offers_set_at=utcnow()))
+                                          link.c.producer_id == profile.id).values(offers_set_at=utcnow())
+                       .execution_options(catalog_producers=[profile.id]))  # their products' pages change
     return _lines_from_stock(distribution_id, profile.id)
 
 

@@ -19,7 +19,8 @@ def _forget_versions(url: str) -> None:
     import redis
 
     connection = redis.Redis.from_url(url)
-    for pattern in ("catalog:version", "site:version", "member:*:version", "catalog:fragment:*"):
+    for pattern in ("catalog:version", "site:version", "member:*:version", "catalog:fragment:*",
+                    "catalog:product:*", "catalog:products:*"):
         for key in connection.scan_iter(pattern):
             connection.delete(key)
 

@@ -213,7 +213,7 @@ def test_when_redis_does_not_answer_the_door_flask_does_not_wait_on_it_a_second_
     _get(client, "/me")
     calls = []
 
-    def unanswered(app_, user_id):
+    def unanswered(app_, user_id, product_id=None):
         calls.append(user_id)
         return None  # as when Redis is down
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import facturx
 
 from marketplace.extensions import db
+from marketplace.invoicing.drafting import local_date
 from marketplace.invoicing.models import Invoice, InvoiceKind
 from marketplace.invoicing.registers import register_csv
-from marketplace.timeutil import utcnow
 from tests.factories import get_admin, login, make_member, make_product
 from tests.invoicing_fixtures import collected_order, invoicing_producer, shop
 
@@ -71,7 +71,7 @@ def test_the_producer_register_filters_by_period_and_exports_csv(app, client):
     assert [i.kind for i in mine] == [InvoiceKind.INVOICE, InvoiceKind.CREDIT_NOTE]
     bakery = db.session.query(Invoice).filter_by(producer_id=baker.producer_profile.id).one()
     assert all(i.number_text in page for i in mine) and bakery.number_text not in page
-    today = utcnow().date()
+    today = local_date(None)  # the coop's day, as the registers read it (not UTC's: they differ after 23:00)
     rows = _rows(client.get(f"/invoices/register.csv?start={today - timedelta(days=1)}&end={today + timedelta(days=1)}")
                  .get_data(as_text=True))
     assert [(r["Numéro"], r["Type"], r["Total TTC"]) for r in rows] == [
@@ -91,7 +91,7 @@ def test_the_producer_register_filters_by_period_and_exports_csv(app, client):
 def test_the_admin_journal_has_one_line_per_invoice_and_vat_rate(app, client):
     farm, baker, buyer, order = _scene()
     login(client, get_admin())
-    today = utcnow().date()
+    today = local_date(None)  # the coop's day, as the registers read it (not UTC's: they differ after 23:00)
     text = client.get(f"/admin/invoicing/journal.csv?start={today - timedelta(days=1)}&end={today}").get_data(
         as_text=True)
     rows = _rows(text)

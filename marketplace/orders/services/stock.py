@@ -8,6 +8,7 @@ from functools import lru_cache
 from flask_babel import gettext as _
 from sqlalchemy import Integer, Update, bindparam, case, select, update
 
+from marketplace.catalog import product_stamps
 from marketplace.catalog.models import DistributionOffer, Product, ProductStatus
 from marketplace.catalog.variants import SaleTerms, sale_terms, variant_display_name
 from marketplace.core.errors import Conflict, ServiceError
@@ -76,6 +77,7 @@ def reserve_stock_lines(quantities: dict[int, int]) -> None:
     """
     if not quantities:
         return
+    product_stamps.note_products(db.session, quantities)  # their pages show the stock left
     params: dict[str, int] = {}
     for n, (product_id, quantity) in enumerate(quantities.items()):
         params[f"id_{n}"], params[f"quantity_{n}"] = product_id, quantity
@@ -118,9 +120,10 @@ def reserve_stock(product_id: int, quantity: int) -> None:
 
 def release_stock(product_id: int, quantity: int) -> None:
     """Give reserved units back (cancellation, rejected line, smaller quantity)."""
+    product_stamps.note_products(db.session, [product_id])
     db.session.execute(
         update(Product).where(Product.id == product_id, Product.stock.is_not(None))
-        .values(stock=Product.stock + quantity).execution_options(synchronize_session=False))
+        .values(stock=Product.stock + quantity).execution_options(synchronize_session=False, catalog_noted=True))
 
 
 # ---------------------------------------------------------------- per distribution: offers or product stock
@@ -148,7 +151,7 @@ def _take_from_offers(wanted: dict[int, int]) -> int:
                DistributionOffer.quantity.is_(None)
                | (DistributionOffer.quantity - DistributionOffer.reserved >= amount))
         .values(reserved=DistributionOffer.reserved + amount)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False, catalog_noted=True))
     for offer_id in wanted:  # the loaded rows no longer say how much is reserved
         offer = db.session.identity_map.get((DistributionOffer, (offer_id,), None))
         if offer is not None:
@@ -190,6 +193,7 @@ def reserve_variants(distribution_id: int, quantities: dict[int, int],
     missing = sorted(set(quantities) - set(terms))
     if missing:
         raise OutOfStock(_("This product is not sold at this distribution."), "quantity")
+    product_stamps.note_products(db.session, {terms[v].variant.product_id for v in quantities})  # units left shown
     if _take_from_offers(by_offer) != len(by_offer):
         _refuse_offers(terms, quantities)
     reserve_stock_lines(by_product)
@@ -216,15 +220,16 @@ def try_reserve_variant(distribution_id: int, variant_id: int, quantity: int) ->
     term = terms.get(variant_id)
     if term is None:
         return None
+    product_id = term.variant.product_id
+    product_stamps.note_products(db.session, [product_id])
     if term.offer is not None:
         return Reservation(term.offer.id) if _take_from_offers({term.offer.id: quantity}) == 1 else None
-    product_id = term.variant.product_id
     result = db.session.execute(
         update(Product)
         .where(Product.id == product_id, Product.status == ProductStatus.ACTIVE, Product.hidden_reason.is_(None),
                Product.stock.is_(None) | (Product.stock >= quantity))
         .values(stock=case((Product.stock.is_(None), None), else_=Product.stock - quantity))
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False, catalog_noted=True))
     return Reservation(None) if result.rowcount == 1 else None
 
 
@@ -233,6 +238,7 @@ def reserve_more_for_line(line: OrderLine, quantity: int) -> None:
     if line.offer_id is None:
         reserve_stock(line.product_id, quantity)
         return
+    product_stamps.note_products(db.session, [line.product_id])
     if _take_from_offers({line.offer_id: quantity}) != 1:
         offer = db.session.get(DistributionOffer, line.offer_id)
         left = offer.remaining if offer is not None else 0
@@ -246,10 +252,11 @@ def release_line_stock(line: OrderLine, quantity: int | None = None) -> None:
     if line.offer_id is None:
         release_stock(line.product_id, units)
         return
+    product_stamps.note_products(db.session, [line.product_id])
     db.session.execute(
         update(DistributionOffer).where(DistributionOffer.id == line.offer_id)
         .values(reserved=case((DistributionOffer.reserved >= units, DistributionOffer.reserved - units), else_=0))
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False, catalog_noted=True))
     offer = db.session.identity_map.get((DistributionOffer, (line.offer_id,), None))
     if offer is not None:
         db.session.expire(offer, ["reserved"])
