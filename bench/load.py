@@ -15,7 +15,9 @@ What it does (everything on 127.0.0.1, bounded in time and in requests):
 3. For each catalogue size (1k, 10k, 50k products): the logged-in buyer's catalogue (pages, categories), a
    text search mix and product pages with wrk, side by side with hello measured by wrk in the same run;
    and in-process, the uncached SQL of a catalogue page and of a search (what a cache miss costs).
-4. At the main size (10k): the full table — anonymous and logged-in pages with wrk, and the buyers' POSTs with
+4. At the main size (10k): the full table — anonymous and logged-in pages with wrk (product pages of products
+   nobody viewed, before and after the worker's task rendered every product's page parts ahead: `prerender_all`),
+   and the buyers' POSTs with
    a Python client (threads + requests, one session per buyer, the CSRF token read from the page like a
    browser, redirects followed so flashed messages leave the session): add to cart, and checkout at
    CONCURRENCY concurrent buyers. Their ratio is taken against hello measured with the same Python client.
@@ -635,6 +637,7 @@ def main() -> None:
                     "cpu": cpu_per_request(instance, facts)}
             if size in (args.main_size, None):
                 _main_phases(results, shop, hello, buyers, facts, cookie, d, instance)
+                forget_product_parts()
     finally:
         shop.stop()
         hello.stop()
@@ -652,13 +655,54 @@ def _paths(facts: dict) -> tuple[list[str], list[str], list[str]]:
     return catalogue, products, searches
 
 
+def _others(facts: dict, products: list[str]) -> list[str]:
+    """2,000 other random product pages: none of `products` (measured before), none viewed by anyone."""
+    taken = set(products)
+    left = [path for path in (f"/products/{p}" for p in facts["products"]) if path not in taken]
+    return random.Random(11).sample(left, min(2000, len(left)))
+
+
+def prerender_all(instance: Path) -> dict:
+    """What the worker's beat task does (catalog.prerender_product_pages), run here to the end: every product's
+    page parts rendered ahead of its visitors. CPU seconds, parts, and the memory Redis took for them."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    before = client.info("memory")["used_memory"]
+    app = _bench_app(instance)
+    from marketplace.catalog import prerender
+
+    with app.app_context():
+        started = time.process_time()
+        run = prerender.prerender_product_pages(app)
+        cpu = time.process_time() - started
+    return {"products": run.products, "parts": run.rendered, "cpu_s": cpu, "wall_s": run.seconds,
+            "redis_mb": (client.info("memory")["used_memory"] - before) / 1e6}
+
+
+def forget_product_parts() -> None:
+    """Every product page's part out of date (a bulk change would do it): the growth rows after the main table
+    measure pages nobody, not even the worker, rendered."""
+    import redis
+
+    from marketplace.catalog.product_stamps import GENERATION_KEY
+
+    redis.Redis.from_url(REDIS_URL).incr(GENERATION_KEY)
+
+
 def _main_phases(results: dict, shop, hello, buyers: list, facts: dict, cookie: str, d: int, instance: Path) -> None:
     catalogue, products, searches = _paths(facts)
     results["catalogue, anonymous"] = run_wrk(shop.url, catalogue, d, workdir=instance)
     results["catalogue, logged-in buyer"] = run_wrk(shop.url, catalogue, d, cookie=cookie, workdir=instance)
     results["search, logged-in buyer"] = run_wrk(shop.url, searches, d, cookie=cookie, workdir=instance)
-    results["product page, anonymous"] = run_wrk(shop.url, products, d, workdir=instance)
-    results["product page, logged-in buyer"] = run_wrk(shop.url, products, d, cookie=cookie, workdir=instance)
+    results["product page, anonymous, not pre-rendered"] = run_wrk(shop.url, products, d, workdir=instance)
+    results["product page, logged-in, not pre-rendered"] = run_wrk(shop.url, products, d, cookie=cookie,
+                                                                   workdir=instance)
+    # The worker renders every product's page parts ahead of its visitors; then 2,000 other products nobody viewed.
+    results["prerender"] = prerender_all(instance)
+    others = _others(facts, products)
+    results["product page, anonymous, pre-rendered"] = run_wrk(shop.url, others, d, workdir=instance)
+    results["product page, logged-in, pre-rendered"] = run_wrk(shop.url, others, d, cookie=cookie, workdir=instance)
     # The products of the catalogue pages measured above (200 of them), each viewed once by this member in the last
     # 30 s (the cache's life): the pages a shop's buyers are opening, where the rows above are products nobody has
     # viewed since the catalogue last changed (2,000 of them in 5 s, each rendered the first time it is asked for).
@@ -710,19 +754,25 @@ def _view_each_once(base: str, paths: list[str], cookie: str) -> None:
 
 
 def _print(results: dict) -> None:
+    results = dict(results)
+    prerendered = results.pop("prerender", None)
     wrk_base = results["hello (wrk)"]["rps"]
     py_base = results["hello (python client)"]["rps"]
     same = {"add to cart": "hello, POST + GET (python)", "hello, POST + GET (python)": "hello, POST + GET (python)",
             "hello, 3 × (POST + GET) (python)": "hello, 3 × (POST + GET) (python)"}
     same.update({name: "hello, 3 × (POST + GET) (python)" for name in results if name.startswith("checkout")})
-    print(f"\n{'page':34} {'req/s':>9} {'vs bare':>8} {'same ex.':>8} {'p50 ms':>8} {'p95 ms':>8} {'requests':>9} "
+    print(f"\n{'page':41} {'req/s':>9} {'vs bare':>8} {'same ex.':>8} {'p50 ms':>8} {'p95 ms':>8} {'requests':>9} "
           f"{'errors':>7}")
     for name, r in results.items():
         python = name in same or name == "hello (python client)"
         base = py_base if python else wrk_base
         matched = f"{r['rps'] / results[same[name]]['rps']:7.1%}" if same.get(name) in results else ""
-        print(f"{name:34} {r['rps']:9.1f} {r['rps'] / base:7.1%} {matched:>8} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} "
+        print(f"{name:41} {r['rps']:9.1f} {r['rps'] / base:7.1%} {matched:>8} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} "
               f"{r['requests']:9d} {r['errors']:7d}")
+    if prerendered:
+        print(f"\npre-rendered (the worker's task, run here to the end): {prerendered['products']:,} products, "
+              f"{prerendered['parts']:,} page parts in {prerendered['cpu_s']:.1f} s of CPU "
+              f"({prerendered['wall_s']:.1f} s), {prerendered['redis_mb']:.0f} MB more in Redis")
     print("\nvs bare: GET pages against hello measured by wrk; the buyers' rows against one GET of hello by the same "
           "Python client.\nsame ex.: the buyers' rows against the bare app doing the same exchanges with the same "
           "client (add: a form POST and the GET it redirects to; checkout: three of them), so the client's cost "

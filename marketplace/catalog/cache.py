@@ -7,7 +7,11 @@ flashed message; the key is the catalogue version, the locale, the query string 
 the product) and whether the visitor is logged in. Every commit that adds, changes or removes a
 product, a producer, a category or a distribution bumps the version, so a product change is visible
 on the next request. Stock taken by checkouts (bulk UPDATEs) does not bump it: the "n in stock"
-shown is at most TTL_SECONDS old, and checkout re-checks stock under a row lock anyway.
+shown on the catalogue's grids is at most TTL_SECONDS old, and checkout re-checks stock under a row lock anyway.
+
+A product's page is keyed instead by the product's own stamp (`product_stamps`), which moves with whatever that
+page shows, stock taken included: it is kept for `product_ttl` (PRODUCT_PAGE_TTL_S) and rendered ahead of its
+visitors by the worker (`prerender`).
 
 With REDIS_URL set, the version lives in Redis so every gunicorn worker sees a bump at once; the
 pages themselves stay in each worker's memory (an LRU bounded in bytes, CATALOG_CACHE_BYTES), and a
@@ -239,19 +243,26 @@ def fragment_of(app: Flask, key: tuple) -> bytes | None:
     return html
 
 
-def keep_fragment(app: Flask, key: tuple, html: bytes, here: bool = True) -> None:
-    """Keep a shared part just rendered (`here`: in this process too) and offer it to the other workers for its
-    life (TTL_SECONDS, or a product's `product_ttl`)."""
-    life = _ttl(app, key)
-    if here:
-        state_of(app).put(key, html, ttl=life)
+def keep_fragment(app: Flask, key: tuple, html: bytes) -> None:
+    """Keep a shared part just rendered, here and for the other workers, for its life (TTL_SECONDS, or a
+    product's `product_ttl`)."""
+    state_of(app).put(key, html, ttl=_ttl(app, key))
+    offer_fragments(app, [(key, html)])
+
+
+def offer_fragments(app: Flask, parts: list[tuple[tuple, bytes]]) -> None:
+    """Offer shared parts to every worker through Redis, for their life, in one round trip."""
     client = redis_of(app)
-    if client is None:
+    if client is None or not parts:
         return
+    now = f"{time.time():.3f}\n".encode()
     try:
-        client.set(shared_name(key), f"{time.time():.3f}\n".encode() + html, ex=int(life))
+        pipe = client.pipeline(transaction=False)
+        for key, html in parts:
+            pipe.set(shared_name(key), now + html, ex=int(_ttl(app, key)))
+        pipe.execute()
     except Exception:
-        current_app.logger.warning("catalogue cache: could not share a fragment in Redis")
+        app.logger.warning("catalogue cache: could not share %d fragments in Redis", len(parts))
 
 
 def shared_name(key: tuple) -> str:

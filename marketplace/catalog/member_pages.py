@@ -16,7 +16,8 @@ session is kept in this process, under a key made of all of those, and the next 
   bumps the site's version (`site:version`): logging out, a new password, a suspension or an erasure
   therefore make the next request miss, reach Flask-Login, and find the session ended;
 - the key holds the session's own CSRF secret and user id, so no page is ever shared between two
-  sessions, let alone two members; stock shown is at most `cache.TTL_SECONDS` old, as on the anonymous pages;
+  sessions, let alone two members; stock shown on a catalogue page is at most `cache.TTL_SECONDS` old, as on the
+  anonymous pages, and on a product page it is exact (the key holds the product's stamp, `product_stamps`);
 - pages are kept without their flashed messages (base.html marks where they go); a message flashed to the
   session (after adding to the cart, say) is taken out of it and put in the stored page, once, as
   `get_flashed_messages` would.

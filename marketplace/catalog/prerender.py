@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import Flask, render_template
 from flask_babel import force_locale
@@ -44,7 +44,6 @@ class PrerenderRun:
     present: int = 0         # parts already there and fresh enough
     finished: bool = True    # False: the deadline came first; the next run goes on
     seconds: float = 0.0
-    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def _views(app: Flask) -> list[tuple[str, int | None, bool]]:
@@ -122,12 +121,16 @@ def _render(app: Flask, todo: dict[int, list[tuple]]) -> int:
     on_sale = [p for p in products if p.is_available]
     wanted_at = {view[1] for views in todo.values() for view, _key in views}
     terms = {ordering_for: variants.product_sale_terms(ordering_for, on_sale) for ordering_for in wanted_at}
-    rendered = 0
+    parts: list[tuple[tuple, bytes]] = []
     for product in on_sale:
-        for (locale, ordering_for, logged_in), key in todo[product.id]:
+        by_locale: dict[str, list[tuple]] = {}
+        for view, key in todo[product.id]:
+            by_locale.setdefault(view[0], []).append((view, key))
+        for locale, views in by_locale.items():  # the page's own address and language, as the view has them
             with app.test_request_context(f"/products/{product.id}", headers={"Accept-Language": locale}), \
                     force_locale(locale):
-                html = render_part(product, ordering_for, logged_in, terms[ordering_for][product.id])
-            cache.keep_fragment(app, key, html.encode(), here=False)
-            rendered += 1
-    return rendered
+                for (_locale, ordering_for, logged_in), key in views:
+                    html = render_part(product, ordering_for, logged_in, terms[ordering_for][product.id])
+                    parts.append((key, html.encode()))
+    cache.offer_fragments(app, parts)  # to the web workers only: this process serves no page
+    return len(parts)

@@ -12,8 +12,8 @@ shared part (`catalog/_product.html`) is keyed instead by its **stamp**: `(relea
   UPDATEs name their products);
 - `generation` (`catalog:products:generation`) moves when a bulk UPDATE or DELETE on those tables names no
   product (`_on_execute`): every product page goes;
-- `release` is a digest of what renders the page (its template, the compiled translations, the code's
-  version), so a deployment never serves pages rendered by the code before it.
+- `release` is a digest of what renders the page (its template, the compiled translations, the application's
+  code), so a deployment never serves pages rendered by the code before it.
 
 Stock shown on a product page is therefore exact (its version moves with the checkout that took it), and the
 page's shared part can be kept long (`PRODUCT_PAGE_TTL_S`) and rendered ahead of any visitor by the worker
@@ -48,21 +48,15 @@ def _local(app: Flask) -> dict[str, int]:
 
 
 def release(app: Flask) -> str:
-    """A digest of the product page's template, the shipped translations and the code's version (once per app)."""
+    """A digest of what renders a product page: its template, the shipped translations and the application's code
+    (once per process: about 2 MB read at the first product page)."""
     found = app.extensions.get("catalog_product_release")
     if found is None:
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version as package_version
-
         digest = hashlib.sha1(usedforsecurity=False)
         digest.update(app.jinja_env.loader.get_source(app.jinja_env, TEMPLATE)[0].encode())
-        try:
-            digest.update(package_version("marketplace").encode())
-        except PackageNotFoundError:
-            pass
-        root = Path(app.root_path).parent / "translations"
-        for mo in sorted(root.glob("*/LC_MESSAGES/*.mo")):
-            digest.update(mo.read_bytes())
+        code = Path(app.root_path)
+        for path in (*sorted(code.rglob("*.py")), *sorted((code.parent / "translations").glob("*/LC_MESSAGES/*.mo"))):
+            digest.update(path.read_bytes())
         found = app.extensions["catalog_product_release"] = digest.hexdigest()[:12]
     return found
 

@@ -106,3 +106,41 @@ def test_stock_taken_sends_the_page_back_and_the_next_run_renders_that_product_o
     run = _prerender(worker)
     # the leeks' parts under their new stamp: the one Flask just rendered for Marie is there already
     assert run.rendered == VIEWS - 1 and run.present == 2 * VIEWS + 1
+
+
+@pytest.fixture
+def worker_config():
+    from tests.worker_fixtures import celery_config
+
+    config = celery_config()
+    return {**config, "REDIS_URL": config["CELERY"]["broker_url"], "WTF_CSRF_ENABLED": True}
+
+
+def test_the_beats_task_run_by_a_real_worker_prerenders_on_postgresql(_pg_schema, tmp_path, monkeypatch,
+                                                                      worker_config):
+    from marketplace import create_app
+    from tests.conftest import _base_config, truncate_all
+    from tests.worker_fixtures import celery_worker
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(_base_config(tmp_path, _pg_schema, **worker_config))
+    with app.app_context():
+        truncate_all()
+        farm = make_producer("farm@test.coop", "Ferme du Marais")
+        ids = [make_product(farm, name, stock=5).id for name in ("Carrots", "Leeks")]
+        make_distribution([farm])
+        make_member("marie@test.coop", name="Marie Curieuse")
+        db.session.commit()
+        try:
+            with celery_worker(app) as celery_app:  # its Redis emptied first: no part is there
+                result = celery_app.send_task("catalog.prerender_product_pages").get(timeout=60)
+            assert result == {"products": 2, "rendered": 2 * VIEWS, "present": 0, "finished": True}
+            marie = _login(app, "marie@test.coop")
+            _get(marie, f"/products/{ids[0]}")
+            seen = _flask_saw(app)
+            page, statements = _get(marie, f"/products/{ids[1]}")
+            assert seen == [] and statements == [] and b"Leeks" in page and b"5 in stock" in page
+        finally:
+            db.session.remove()
+            truncate_all()
+            db.engine.dispose()
