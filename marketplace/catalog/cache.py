@@ -120,14 +120,14 @@ def _redis():
     return redis_of(current_app)
 
 
-def increment(app: Flask, local: dict[str, int], keys: list[str], what: str) -> None:
-    """Move these version counters: in this process (`local`, read without Redis) and in Redis, in one round trip
-    (a Redis that does not answer is logged: its pages age out)."""
+def increment(app: Flask, local: dict[str, int], keys: list[str], what: str) -> bool:
+    """Move these version counters: in this process (`local`, read without Redis) and in Redis, in one round trip.
+    False when Redis did not answer (logged)."""
     for key in keys:
         local[key] = local.get(key, 0) + 1
     client = redis_of(app)
     if client is None:
-        return
+        return True
     try:
         pipe = client.pipeline(transaction=False)
         for key in keys:
@@ -135,6 +135,8 @@ def increment(app: Flask, local: dict[str, int], keys: list[str], what: str) -> 
         pipe.execute()
     except Exception:
         app.logger.warning("%s: could not bump %d versions in Redis", what, len(keys))
+        return False
+    return True
 
 
 def version() -> int | None:
@@ -182,7 +184,10 @@ def is_product_key(key: tuple) -> bool:
 
 
 def product_ttl(app: Flask) -> float:
-    """How long a product page's shared part is kept: until the product changes (its stamp), at most this."""
+    """How long a product page's shared part is kept: until the product changes (its stamp), at most this. Without
+    Redis each process moves only its own stamps, so another's change shows after TTL_SECONDS, as before."""
+    if redis_of(app) is None:
+        return TTL_SECONDS
     return float(app.config.get("PRODUCT_PAGE_TTL_S", 3600))
 
 
@@ -208,9 +213,12 @@ def current_fragment_key(scope: tuple | None) -> tuple | None:
     """This request's key for the shared part of its page (or of `scope`); None when it is not to be kept."""
     if scope is None and len(request.query_string) > MAX_QUERY:
         return None
-    current = _product_stamp(scope[1]) if scope is not None and scope[0] == "product" else version()
+    product = scope is not None and scope[0] == "product"
+    current = _product_stamp(scope[1]) if product else version()
     if current is None:
         return None
+    if product and request.script_root:  # the worker renders for the root (prerender): not for this prefix
+        scope = (*scope, request.script_root)
     from flask_babel import get_locale
     from flask_login import current_user
 

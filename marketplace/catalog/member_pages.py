@@ -144,6 +144,8 @@ def versions_of(app: Flask, user_id: int, product_id: int | None = None) -> tupl
         connection.disconnect()
         raise
     stamp = None if product_id is None else product_stamps.stamp_of(app, values[3], values[4])
+    if product_id is not None and stamp is None:  # no generation yet (a new or emptied Redis): `stamp` sets one
+        stamp = product_stamps.stamp(app, product_id)
     return int(values[0] or 0), int(values[1] or 0), int(values[2] or 0), stamp
 
 
@@ -208,7 +210,7 @@ def request_key(environ: dict, session_: Mapping | None,
             return None
     product_id = product_of(environ.get("PATH_INFO", ""))
     found = versions(int(user_id), product_id)
-    if found is None or None in found[:3]:
+    if found is None or None in found[:3] or (product_id is not None and found[3] is None):
         return None
     # No host: the pages hold relative links only, and an untrusted host is refused before any page is served.
     return (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), query, user_ref, csrf, lang, languages,

@@ -22,7 +22,10 @@ page's shared part can be kept long (`PRODUCT_PAGE_TTL_S`) and rendered ahead of
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
@@ -33,10 +36,13 @@ from marketplace.catalog import cache
 from marketplace.core.commit_notes import CommitNotes
 
 GENERATION_KEY = "catalog:products:generation"
+MISSED = "catalog_product_bump_missed"  # app.extensions: a bump Redis did not take (the next one moves them all)
 # Tables whose rows a product page shows (through the product, its variants, producer, offers, distributions).
 WATCHED_TABLES = frozenset({"products", "product_variants", "distribution_offers", "producer_profiles",
                             "distribution_producers"})
 TEMPLATE = "catalog/_product.html"
+RENDERING_SETTINGS = frozenset({"COOP_CURRENCY", "LANGUAGES", "BABEL_DEFAULT_LOCALE", "APPLICATION_ROOT"})
+RENDERING_PACKAGES = ("flask", "jinja2", "markupsafe", "babel", "flask-babel", "werkzeug")
 
 
 def version_key(product_id: int) -> str:
@@ -48,12 +54,19 @@ def _local(app: Flask) -> dict[str, int]:
 
 
 def release(app: Flask) -> str:
-    """A digest of what renders a product page: its template, the shipped translations and the application's code
-    (once per process: about 2 MB read at the first product page)."""
+    """A digest of what renders a product page: its template, the settings and libraries it depends on, the shipped
+    translations and the application's code (once per process: about 2 MB read at the first product page)."""
     found = app.extensions.get("catalog_product_release")
     if found is None:
         digest = hashlib.sha1(usedforsecurity=False)
         digest.update(app.jinja_env.loader.get_source(app.jinja_env, TEMPLATE)[0].encode())
+        digest.update(repr(sorted((name, str(value)) for name, value in app.config.items()
+                                  if name in RENDERING_SETTINGS)).encode())
+        for package in RENDERING_PACKAGES:
+            try:
+                digest.update(f"{package} {package_version(package)}".encode())
+            except PackageNotFoundError:
+                pass
         code = Path(app.root_path)
         for path in (*sorted(code.rglob("*.py")), *sorted((code.parent / "translations").glob("*/LC_MESSAGES/*.mo"))):
             digest.update(path.read_bytes())
@@ -69,10 +82,15 @@ def stamps(app: Flask, product_ids: Iterable[int]) -> dict[int, tuple] | None:
         local = _local(app)
         values = [local.get(GENERATION_KEY, 0), *(local.get(version_key(i), 0) for i in ids)]
     else:
+        keys = [GENERATION_KEY, *(version_key(i) for i in ids)]
         try:
-            values = [int(v or 0) for v in client.mget([GENERATION_KEY, *(version_key(i) for i in ids)])]
+            read = client.mget(keys)
+            if read[0] is None:  # a new (or emptied) Redis: a generation no part kept anywhere was rendered under
+                client.set(GENERATION_KEY, secrets.randbelow(2**62), nx=True)
+                read = client.mget(keys)
         except Exception:
             return None
+        values = [int(v or 0) for v in read]
     head = (release(app), values[0])
     return {product_id: (*head, value) for product_id, value in zip(ids, values[1:], strict=True)}
 
@@ -82,9 +100,12 @@ def stamp(app: Flask, product_id: int) -> tuple | None:
     return None if found is None else found[product_id]
 
 
-def stamp_of(app: Flask, generation: bytes | int | None, version: bytes | int | None) -> tuple:
-    """A stamp from the two values read with other keys (member_pages reads them with the page's versions)."""
-    return release(app), int(generation or 0), int(version or 0)
+def stamp_of(app: Flask, generation: bytes | int | None, version: bytes | int | None) -> tuple | None:
+    """A stamp from the two values read with other keys (member_pages reads them with the page's versions); None
+    before the generation is set (`stamps` sets it)."""
+    if generation is None:
+        return None
+    return release(app), int(generation), int(version or 0)
 
 
 def local_values(app: Flask, product_id: int) -> tuple[int, int]:
@@ -178,14 +199,20 @@ def _product_ids(noted: set) -> tuple[set[int], bool]:
 
 
 def _bump(noted: set) -> None:
+    """After the commit: move the stamps of the products noted. When they cannot be known, or a bump was lost
+    (Redis did not answer), every product page goes, at the next bump that reaches Redis."""
     if not has_app_context():
         return
     app = current_app._get_current_object()
-    products, everything = _product_ids(noted)
+    try:
+        products, everything = _product_ids(noted)
+    except Exception:
+        app.logger.exception("product pages: could not tell which products changed; all of them go")
+        products, everything = set(), True
+    everything = everything or app.extensions.pop(MISSED, False)
     keys = sorted(version_key(p) for p in products) + ([GENERATION_KEY] if everything else [])
-    if not keys:
-        return
-    cache.increment(app, _local(app), keys, "product pages")
+    if keys and not cache.increment(app, _local(app), keys, "product pages"):
+        app.extensions[MISSED] = True
 
 
 _CHANGED = CommitNotes("catalog_products_changed", _bump)

@@ -9,8 +9,8 @@ import facturx
 import pytest
 
 from marketplace.extensions import db
+from marketplace.invoicing.drafting import local_date
 from marketplace.invoicing.models import Invoice
-from marketplace.timeutil import utcnow
 from tests.e2e.pages import log_in
 from tests.invoicing_fixtures import collected_order, shop
 
@@ -47,7 +47,7 @@ def test_producer_accepts_the_mandate_and_reads_the_register_buyer_downloads_the
     [invoice] = db.session.query(Invoice).all()
     register = page.locator("[data-testid=register]")
     assert invoice.number_text in register.inner_text() and "21.74" in register.inner_text()
-    today = utcnow().date()
+    today = local_date(None)  # the coop's day, as the register reads it (not UTC's: they differ after 23:00)
     page.fill("input[name=start]", (today + timedelta(days=1)).isoformat())
     page.click("[data-testid=period-filter] button")
     page.wait_for_load_state()

@@ -144,3 +144,16 @@ def test_the_beats_task_run_by_a_real_worker_prerenders_on_postgresql(_pg_schema
             db.session.remove()
             truncate_all()
             db.engine.dispose()
+
+
+def test_an_emptied_redis_starts_a_generation_no_kept_part_was_rendered_under(shop):
+    from marketplace.catalog import product_stamps
+
+    web, worker, products = shop
+    with web.app_context():
+        first = product_stamps.stamp(web, products["Carrots"])
+        client = cache.redis_of(web)
+        client.flushdb()  # a Redis restarted without its data: the versions are gone, the workers' memory is not
+        again = product_stamps.stamp(web, products["Carrots"])
+    assert first is not None and again is not None
+    assert first[1] != again[1] and again[1] > 1_000  # drawn at random, never back to a small count

@@ -130,3 +130,30 @@ def test_a_rolled_back_change_moves_no_stamp(app, two):
     carrots.name = "Carottes"
     db.session.commit()
     assert product_stamps.stamp(app, carrots.id) != before
+
+
+def test_without_redis_a_product_part_lives_as_long_as_the_catalogues(app):
+    from marketplace.catalog import cache
+
+    assert not app.config.get("REDIS_URL")
+    assert cache.product_ttl(app) == cache.TTL_SECONDS  # other processes' changes never reach this one's stamps
+
+
+def test_a_bump_redis_did_not_take_sends_every_product_page_back_at_the_next_one(app, two, monkeypatch):
+    from marketplace.catalog import cache, product_stamps
+
+    farm, carrots, leeks, distribution, alice, bob = two
+    bumped: list[list[str]] = []
+    answers = iter([False, True])
+
+    def increment(app_, local, keys, what):
+        bumped.append(keys)
+        return next(answers)
+
+    monkeypatch.setattr(cache, "increment", increment)
+    carrots.name = "Carottes"
+    db.session.commit()  # lost: Redis did not answer
+    leeks.name = "Poireaux"
+    db.session.commit()
+    assert bumped == [[product_stamps.version_key(carrots.id)],
+                      [product_stamps.version_key(leeks.id), product_stamps.GENERATION_KEY]]
