@@ -32,7 +32,7 @@ from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from marketplace.core.commit_notes import CommitNotes
+from marketplace.core.commit_notes import CommitNotes, changed_objects
 
 TTL_SECONDS = 30
 DEFAULT_BYTES = 32 * 1024 * 1024  # per worker: the product pages' shared parts of a large catalogue
@@ -321,11 +321,8 @@ def clear() -> None:
 # ---------------------------------------------------------------- invalidation
 
 def _after_flush(session_: Session, _flush_context) -> None:
-    for obj in (*session_.new, *session_.dirty, *session_.deleted):
-        if type(obj).__name__ in WATCHED and (obj in session_.new or obj in session_.deleted
-                                              or session_.is_modified(obj)):
-            _CHANGED.add(session_, [True])
-            return
+    if next(changed_objects(session_, WATCHED), None) is not None:
+        _CHANGED.add(session_, [True])
 
 
 _CHANGED = CommitNotes("catalog_changed", lambda _noted: bump())

@@ -44,7 +44,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from marketplace.catalog import cache, product_stamps
-from marketplace.core.commit_notes import CommitNotes
+from marketplace.core.commit_notes import CommitNotes, changed_objects
 from marketplace.headers import has_login_cookie
 
 ENDPOINTS = frozenset({"catalog.browse", "catalog.product"})
@@ -127,8 +127,7 @@ def versions_of(app: Flask, user_id: int, product_id: int | None = None) -> tupl
     client = cache.redis_of(app)
     if client is None:
         local = pages_of(app).versions
-        stamp = (None if product_id is None
-                 else product_stamps.stamp_of(app, *product_stamps.local_values(app, product_id)))
+        stamp = None if product_id is None else product_stamps.stamp(app, product_id)
         return cache.state_of(app).version, local.get(SITE_KEY, 0), local.get(member_key(user_id), 0), stamp
     connection = _connection(app, client)
     keys = [cache.VERSION_KEY, SITE_KEY, member_key(user_id)]
@@ -340,12 +339,8 @@ def _bump(keys: set[str]) -> None:
 
 def _changed_keys(session_: Session) -> set[str]:
     keys: set[str] = set()
-    for obj in (*session_.new, *session_.dirty, *session_.deleted):
+    for obj in changed_objects(session_, ("User", "Membership", "Setting", "Cart")):
         name = type(obj).__name__
-        if name not in ("User", "Membership", "Setting", "Cart"):
-            continue
-        if obj in session_.dirty and not session_.is_modified(obj):
-            continue
         if name == "Cart" and obj in session_.dirty and not inspect(obj).attrs.distribution_id.history.has_changes():
             continue  # items added: the catalogue shows no cart content, only the distribution ordered for
         if name == "Setting":

@@ -33,13 +33,15 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, scoped_session
 
 from marketplace.catalog import cache
-from marketplace.core.commit_notes import CommitNotes
+from marketplace.core.commit_notes import CommitNotes, changed_objects
 
 GENERATION_KEY = "catalog:products:generation"
 MISSED = "catalog_product_bump_missed"  # app.extensions: a bump Redis did not take (the next one moves them all)
 # Tables whose rows a product page shows (through the product, its variants, producer, offers, distributions).
 WATCHED_TABLES = frozenset({"products", "product_variants", "distribution_offers", "producer_profiles",
                             "distribution_producers"})
+# The mapped classes whose changes `_noted` turns into products.
+NOTED_CLASSES = frozenset({"Product", "ProductVariant", "DistributionOffer", "ProducerProfile", "Distribution"})
 TEMPLATE = "catalog/_product.html"
 RENDERING_SETTINGS = frozenset({"COOP_CURRENCY", "LANGUAGES", "BABEL_DEFAULT_LOCALE", "APPLICATION_ROOT"})
 RENDERING_PACKAGES = ("flask", "jinja2", "markupsafe", "babel", "flask-babel", "werkzeug")
@@ -108,12 +110,6 @@ def stamp_of(app: Flask, generation: bytes | int | None, version: bytes | int | 
     return release(app), int(generation), int(version or 0)
 
 
-def local_values(app: Flask, product_id: int) -> tuple[int, int]:
-    """(generation, version) of a product without Redis."""
-    local = _local(app)
-    return local.get(GENERATION_KEY, 0), local.get(version_key(product_id), 0)
-
-
 # ---------------------------------------------------------------- what changed
 
 def note_products(session: Session | scoped_session, product_ids: Iterable[int]) -> None:
@@ -130,7 +126,7 @@ def _real(session: Session | scoped_session) -> Session:
     return session() if isinstance(session, scoped_session) else session
 
 
-def _noted(obj, session_: Session) -> list[tuple]:
+def _noted(obj) -> list[tuple]:
     name = type(obj).__name__
     if name == "Product":
         return [("product", obj.id)]
@@ -147,11 +143,7 @@ def _noted(obj, session_: Session) -> list[tuple]:
 
 
 def _after_flush(session_: Session, _flush_context) -> None:
-    noted: list[tuple] = []
-    for obj in (*session_.new, *session_.dirty, *session_.deleted):
-        if obj in session_.dirty and not session_.is_modified(obj):
-            continue
-        noted.extend(_noted(obj, session_))
+    noted = [note for obj in changed_objects(session_, NOTED_CLASSES) for note in _noted(obj)]
     if noted:
         _CHANGED.add(session_, noted)
 

@@ -15,7 +15,7 @@ it costs one needless bump (a cache miss), where a forgotten one would leave a s
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from sqlalchemy import event
@@ -25,6 +25,17 @@ N = TypeVar("N")
 # A level of the transaction: None for the outer transaction (also before it has begun: a note taken while a
 # statement is about to start it), else the SAVEPOINT's SessionTransaction.
 Level = SessionTransaction | None
+
+
+def changed_objects(session: Session, names: Collection[str] | None = None) -> Iterator[object]:
+    """The objects a flush is writing (in `after_flush`): added, deleted, or changed in a column or collection (an
+    object merely touched is left out); only those of the classes named, if `names` is given."""
+    for obj in (*session.new, *session.deleted):
+        if names is None or type(obj).__name__ in names:
+            yield obj
+    for obj in session.dirty:
+        if (names is None or type(obj).__name__ in names) and session.is_modified(obj):
+            yield obj
 
 
 def _level_around(savepoint: SessionTransaction) -> Level:

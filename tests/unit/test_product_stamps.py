@@ -11,7 +11,7 @@ from marketplace.extensions import db
 from marketplace.orders import services as orders
 from marketplace.orders.services import CheckoutInput
 from tests.factories import make_distribution, make_member, make_producer, make_product
-from tests.unit.test_catalogue_member_cache import _get, _login
+from tests.unit.test_catalogue_member_cache import _get, _login, _product_reads
 
 
 @pytest.fixture
@@ -41,10 +41,6 @@ def _buys(member, product, quantity: int) -> None:
     db.session.commit()
     orders.checkout(member, CheckoutInput())
     db.session.commit()
-
-
-def _product_reads(statements) -> list[str]:
-    return [s for s in statements if "FROM products" in s]
 
 
 def test_a_product_page_outlives_a_change_to_another_product(app, two):
